@@ -1,0 +1,46 @@
+# A thin layer over CMake: the commands the README names.
+#   make test   install what is missing, build (gcc, and clang with
+#               ASan+UBSan), check formatting, run every unit and
+#               integration test in both builds
+#   make build  the normal build only, into build/
+#   make format rewrite the sources with clang-format
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+SOURCES     = $(shell find agent common controller ivr-runtime tests \
+                -name '*.[ch]' -not -path '*/build*' 2>/dev/null)
+
+.PHONY: all deps build build-asan test format format-check demo clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_C_COMPILER=gcc \
+		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=clang \
+		-DCMAKE_BUILD_TYPE=Debug -DIVR_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+format-check: deps
+	@clang-format --dry-run --Werror $(SOURCES)
+	@echo "format check: $(words $(SOURCES)) files clean"
+
+format: deps
+	@clang-format -i $(SOURCES)
+
+test: deps format-check build build-asan
+	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+
+demo:
+	@echo "make demo: the sandbox-fleet demo is not built yet (coming)." >&2
+	@exit 1
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

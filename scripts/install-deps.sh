@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and the tests need, only those missing.
+# Run as root on Debian 12; a no-op (and no network) when everything is there.
+set -euo pipefail
+
+packages=(
+	# toolchain
+	gcc make cmake pkg-config clang libclang-rt-14-dev clang-format
+	# libraries, each behind one module (see docs/architecture.md)
+	libssh2-1-dev libcurl4-openssl-dev libyaml-dev libjansson-dev
+	libcmocka-dev libmicrohttpd-dev libarchive-dev libsqlite3-dev libssl-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	case "$p" in \#*) continue ;; esac
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$p")
+	fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}" >&2
+	echo "install-deps: run as root, or: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,150 @@
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hash.h"
+
+/* sha256("abc") and sha256("") from FIPS 180-2 and common knowledge. */
+#define ABC_HEX \
+	"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define EMPTY_HEX \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+static void
+test_hash_sha256_buf__matches_the_standard_vectors(void **state)
+{
+	unsigned char d[HASH_SHA256_LEN];
+	char hex[HASH_SHA256_HEX_LEN + 1];
+
+	(void)state;
+	assert_int_equal(hash_sha256_buf(d, "abc", 3, NULL), 0);
+	hash_hex(hex, d, sizeof(d));
+	assert_string_equal(hex, ABC_HEX);
+	assert_int_equal(hash_sha256_buf(d, "", 0, NULL), 0);
+	hash_hex(hex, d, sizeof(d));
+	assert_string_equal(hex, EMPTY_HEX);
+}
+
+static void
+test_hash_sha256__incremental_equals_one_shot(void **state)
+{
+	unsigned char a[HASH_SHA256_LEN], b[HASH_SHA256_LEN];
+	struct hash_sha256 *h = hash_sha256_new(NULL);
+
+	(void)state;
+	assert_non_null(h);
+	assert_int_equal(hash_sha256_update(h, "a", 1, NULL), 0);
+	assert_int_equal(hash_sha256_update(h, "bc", 2, NULL), 0);
+	assert_int_equal(hash_sha256_final(a, h, NULL), 0);
+	hash_sha256_free(h);
+	hash_sha256_free(NULL);
+	hash_sha256_buf(b, "abc", 3, NULL);
+	assert_memory_equal(a, b, sizeof(a));
+}
+
+static void
+test_hash_sha256_file__hashes_a_large_file(void **state)
+{
+	char path[] = "/tmp/ivr-test-hash.XXXXXX";
+	unsigned char a[HASH_SHA256_LEN], b[HASH_SHA256_LEN];
+	size_t n = 300 * 1000;
+	char *data = malloc(n);
+	int fd = mkstemp(path);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		data[i] = (char)(i * 7);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+	assert_int_equal(hash_sha256_file(a, path, NULL), 0);
+	hash_sha256_buf(b, data, n, NULL);
+	assert_memory_equal(a, b, sizeof(a));
+	unlink(path);
+	free(data);
+}
+
+static void
+test_hash_sha256_file__reports_a_missing_file(void **state)
+{
+	unsigned char d[HASH_SHA256_LEN];
+	struct err e;
+
+	(void)state;
+	assert_int_equal(
+		hash_sha256_file(d, "/nonexistent/artifact.tar.gz", &e),
+		ERR_IO);
+	assert_string_equal(e.msg, "cannot open '/nonexistent/artifact.tar.gz'"
+				   ": No such file or directory");
+	assert_int_equal(hash_sha256_file(d, "/", &e), ERR_IO);
+	assert_string_equal(e.msg, "cannot read '/': Is a directory");
+}
+
+static void
+test_hash_unhex__decodes_and_rejects(void **state)
+{
+	unsigned char d[HASH_SHA256_LEN], back[HASH_SHA256_LEN];
+	struct err e;
+
+	(void)state;
+	hash_sha256_buf(d, "abc", 3, NULL);
+	assert_int_equal(hash_unhex(back, sizeof(back), ABC_HEX, &e), 0);
+	assert_memory_equal(d, back, sizeof(d));
+	assert_int_equal(hash_unhex(back, 2, "ABcd", &e), 0);
+	assert_int_equal(back[0], 0xab);
+	assert_int_equal(back[1], 0xcd);
+	assert_int_equal(hash_unhex(back, 2, "abc", &e), ERR_INVAL);
+	assert_string_equal(e.msg, "invalid hex string 'abc': expected 4 "
+				   "digits, got 3");
+	assert_int_equal(hash_unhex(back, 2, "abzd", &e), ERR_INVAL);
+	assert_string_equal(e.msg, "invalid hex string 'abzd': not a hex "
+				   "digit at offset 2");
+}
+
+static void
+test_hash_is_sha256_hex__accepts_only_64_lower_hex(void **state)
+{
+	(void)state;
+	assert_true(hash_is_sha256_hex(ABC_HEX));
+	assert_false(hash_is_sha256_hex(ABC_HEX "0"));
+	assert_false(hash_is_sha256_hex("ba7816bf"));
+	assert_false(hash_is_sha256_hex("BA7816BF8F01CFEA414140DE5DAE2223B00361"
+					"A396177A9CB410FF61F20015AD"));
+	assert_false(hash_is_sha256_hex("../"
+					"816bf8f01cfea414140de5dae2223b00361a39"
+					"6177a9cb410ff61f20015ad"));
+}
+
+static void
+test_hash_equal__compares_bytes(void **state)
+{
+	(void)state;
+	assert_true(hash_equal("1234", "1234", 4));
+	assert_false(hash_equal("1234", "1235", 4));
+	assert_true(hash_equal("a", "b", 0));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(
+			test_hash_sha256_buf__matches_the_standard_vectors),
+		cmocka_unit_test(test_hash_sha256__incremental_equals_one_shot),
+		cmocka_unit_test(test_hash_sha256_file__hashes_a_large_file),
+		cmocka_unit_test(test_hash_sha256_file__reports_a_missing_file),
+		cmocka_unit_test(test_hash_unhex__decodes_and_rejects),
+		cmocka_unit_test(
+			test_hash_is_sha256_hex__accepts_only_64_lower_hex),
+		cmocka_unit_test(test_hash_equal__compares_bytes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
