@@ -8,7 +8,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #define HASH_CHUNK 65536
@@ -198,4 +200,88 @@ bool
 hash_equal(const void *a, const void *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int
+hash_random(void *out, size_t n, struct err *err)
+{
+	unsigned char *p = out;
+
+	while (n > 0) {
+		ssize_t got = getrandom(p, n, 0);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return err_set_errno(err, ERR_IO, errno,
+					     "cannot read random bytes");
+		p += got;
+		n -= (size_t)got;
+	}
+	return 0;
+}
+
+#define SALT_LEN 16
+
+static int
+pbkdf2(unsigned char out[HASH_SHA256_LEN], const char *secret,
+       const unsigned char *salt, size_t salt_len, int iterations,
+       struct err *err)
+{
+	if (PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), salt, (int)salt_len,
+			      iterations, EVP_sha256(), HASH_SHA256_LEN,
+			      out) != 1)
+		return err_set(err, ERR_INTERNAL, "key derivation failed");
+	return 0;
+}
+
+int
+hash_password(char *out, const char *secret, int iterations, struct err *err)
+{
+	unsigned char salt[SALT_LEN], dk[HASH_SHA256_LEN];
+	char salt_hex[2 * SALT_LEN + 1], dk_hex[HASH_SHA256_HEX_LEN + 1];
+	int rc;
+
+	if (iterations < HASH_PASSWORD_MIN_ITERATIONS ||
+	    iterations > HASH_PASSWORD_MAX_ITERATIONS)
+		return err_set(err, ERR_RANGE,
+			       "iterations %d out of range (%d to %d)",
+			       iterations, HASH_PASSWORD_MIN_ITERATIONS,
+			       HASH_PASSWORD_MAX_ITERATIONS);
+	if ((rc = hash_random(salt, sizeof(salt), err)) < 0)
+		return rc;
+	if ((rc = pbkdf2(dk, secret, salt, sizeof(salt), iterations, err)) < 0)
+		return rc;
+	hash_hex(salt_hex, salt, sizeof(salt));
+	hash_hex(dk_hex, dk, sizeof(dk));
+	explicit_bzero(dk, sizeof(dk));
+	snprintf(out, HASH_PASSWORD_MAX, "pbkdf2-sha256$%d$%s$%s", iterations,
+		 salt_hex, dk_hex);
+	return 0;
+}
+
+int
+hash_password_verify(bool *match, const char *stored, const char *secret,
+		     struct err *err)
+{
+	unsigned char salt[SALT_LEN], want[HASH_SHA256_LEN],
+		got[HASH_SHA256_LEN];
+	char salt_hex[2 * SALT_LEN + 1], dk_hex[HASH_SHA256_HEX_LEN + 1];
+	int iterations, end = 0, rc;
+
+	*match = false;
+	if (sscanf(stored, "pbkdf2-sha256$%d$%32[0-9a-f]$%64[0-9a-f]%n",
+		   &iterations, salt_hex, dk_hex, &end) != 3 ||
+	    stored[end] != '\0' || iterations < HASH_PASSWORD_MIN_ITERATIONS ||
+	    iterations > HASH_PASSWORD_MAX_ITERATIONS ||
+	    hash_unhex(salt, sizeof(salt), salt_hex, NULL) < 0 ||
+	    hash_unhex(want, sizeof(want), dk_hex, NULL) < 0)
+		return err_set(err, ERR_INVAL,
+			       "stored password hash is not "
+			       "in pbkdf2-sha256 form");
+	if ((rc = pbkdf2(got, secret, salt, sizeof(salt), iterations, err)) < 0)
+		return rc;
+	*match = hash_equal(got, want, sizeof(got));
+	explicit_bzero(got, sizeof(got));
+	return 0;
 }

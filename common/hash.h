@@ -61,4 +61,30 @@ bool hash_is_sha256_hex(const char *s);
 /* Compares n bytes in constant time (for secrets and digests). */
 bool hash_equal(const void *a, const void *b, size_t n);
 
+/* Fills n bytes with cryptographically random bytes (getrandom). 0/ERR_IO. */
+int hash_random(void *out, size_t n, struct err *err);
+
+/* Bounds on PBKDF2 iterations that hash_password accepts. */
+#define HASH_PASSWORD_MIN_ITERATIONS 1000
+#define HASH_PASSWORD_MAX_ITERATIONS 10000000
+#define HASH_PASSWORD_MAX	     160
+
+/*
+ * Derives a storable hash of a secret (a PIN) with PBKDF2-HMAC-SHA256, a
+ * fresh 16-byte salt and the given iteration count, as
+ * "pbkdf2-sha256$<iterations>$<salt hex>$<hash hex>" into out (at least
+ * HASH_PASSWORD_MAX bytes).  Returns 0, ERR_RANGE (iterations outside the
+ * bounds) or ERR_INTERNAL / ERR_IO.
+ */
+int hash_password(char *out, const char *secret, int iterations,
+		  struct err *err);
+
+/*
+ * Checks secret against a string made by hash_password, comparing in
+ * constant time.  Sets *match.  Returns 0, or ERR_INVAL when stored is not
+ * such a string (*match is then false).
+ */
+int hash_password_verify(bool *match, const char *stored, const char *secret,
+			 struct err *err);
+
 #endif

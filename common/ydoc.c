@@ -64,9 +64,8 @@ ydoc_problem(struct diag_list *diags, const struct ydoc *doc,
 }
 
 /* Records a problem at a libyaml mark (0-based) and fails the build. */
-static void
-fail_at(struct builder *b, const yaml_mark_t *mark, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void fail_at(struct builder *b, const yaml_mark_t *mark, const char *fmt,
+		    ...) __attribute__((format(printf, 3, 4)));
 
 static void
 fail_at(struct builder *b, const yaml_mark_t *mark, const char *fmt, ...)
@@ -88,12 +87,11 @@ next_event(struct builder *b, yaml_event_t *ev)
 	if (yaml_parser_parse(&b->parser, ev))
 		return 0;
 	if (b->parser.context != NULL)
-		fail_at(b, &b->parser.problem_mark, "%s %s",
-			b->parser.problem, b->parser.context);
+		fail_at(b, &b->parser.problem_mark, "%s %s", b->parser.problem,
+			b->parser.context);
 	else
 		fail_at(b, &b->parser.problem_mark, "%s",
-			b->parser.problem ? b->parser.problem
-					  : "invalid YAML");
+			b->parser.problem ? b->parser.problem : "invalid YAML");
 	return -1;
 }
 
@@ -118,8 +116,7 @@ new_node(struct builder *b, enum ydoc_type type, const yaml_mark_t *mark)
 	return n;
 }
 
-static struct ydoc_node *build(struct builder *b, yaml_event_t *ev,
-			       int depth);
+static struct ydoc_node *build(struct builder *b, yaml_event_t *ev, int depth);
 
 static struct ydoc_node *
 build_scalar(struct builder *b, yaml_event_t *ev)
@@ -322,8 +319,8 @@ build_document(struct builder *b)
 }
 
 int
-ydoc_load_string(struct ydoc *doc, const char *path, const char *text,
-		 size_t n, struct diag_list *diags, struct err *err)
+ydoc_load_string(struct ydoc *doc, const char *path, const char *text, size_t n,
+		 struct diag_list *diags, struct err *err)
 {
 	struct builder b = { .doc = doc, .diags = diags };
 	int rc = 0;
@@ -333,8 +330,7 @@ ydoc_load_string(struct ydoc *doc, const char *path, const char *text,
 		return err_set(err, ERR_NOMEM, "out of memory");
 	if (!yaml_parser_initialize(&b.parser))
 		return err_set(err, ERR_NOMEM, "out of memory");
-	yaml_parser_set_input_string(&b.parser, (const unsigned char *)text,
-				     n);
+	yaml_parser_set_input_string(&b.parser, (const unsigned char *)text, n);
 	if (build_document(&b) < 0 || b.failed) {
 		node_free(doc->root);
 		doc->root = NULL;
@@ -390,8 +386,8 @@ ydoc_is_str(const struct ydoc_node *node)
 
 static bool
 expect_type(struct diag_list *diags, const struct ydoc *doc,
-	    const struct ydoc_node *node, enum ydoc_type type,
-	    const char *what, const char *name)
+	    const struct ydoc_node *node, enum ydoc_type type, const char *what,
+	    const char *name)
 {
 	if (node == NULL)
 		return false;
@@ -522,9 +518,8 @@ want_scalar(struct diag_list *diags, const struct ydoc *doc,
 }
 
 bool
-ydoc_get_str(const char **out, struct diag_list *diags,
-	     const struct ydoc *doc, const struct ydoc_node *map,
-	     const char *key, bool required)
+ydoc_get_str(const char **out, struct diag_list *diags, const struct ydoc *doc,
+	     const struct ydoc_node *map, const char *key, bool required)
 {
 	const struct ydoc_node *v = lookup(diags, doc, map, key, required);
 

@@ -45,7 +45,7 @@ struct ydoc_node {
 	unsigned line; /* 1-based place of the node's first character */
 	unsigned col;
 	/* YDOC_SCALAR */
-	char *text;  /* NUL-terminated; may hold NUL bytes before len */
+	char *text; /* NUL-terminated; may hold NUL bytes before len */
 	size_t len;
 	bool quoted; /* written in quotes or as a block: always a string */
 	/* YDOC_SEQ */
@@ -97,8 +97,7 @@ bool ydoc_expect_seq(struct diag_list *diags, const struct ydoc *doc,
 		     const struct ydoc_node *node, const char *what);
 
 /* The value under key in map, or NULL (also when map is not a mapping). */
-const struct ydoc_node *ydoc_get(const struct ydoc_node *map,
-				 const char *key);
+const struct ydoc_node *ydoc_get(const struct ydoc_node *map, const char *key);
 
 /*
  * Adds "unknown key 'k'" for each key of map not in allowed (NULL-ended),
@@ -117,12 +116,11 @@ void ydoc_check_keys(struct diag_list *diags, const struct ydoc *doc,
 bool ydoc_get_str(const char **out, struct diag_list *diags,
 		  const struct ydoc *doc, const struct ydoc_node *map,
 		  const char *key, bool required);
-bool ydoc_get_int(int64_t *out, struct diag_list *diags,
-		  const struct ydoc *doc, const struct ydoc_node *map,
-		  const char *key, bool required, int64_t min, int64_t max);
+bool ydoc_get_int(int64_t *out, struct diag_list *diags, const struct ydoc *doc,
+		  const struct ydoc_node *map, const char *key, bool required,
+		  int64_t min, int64_t max);
 bool ydoc_get_bool(bool *out, struct diag_list *diags, const struct ydoc *doc,
-		   const struct ydoc_node *map, const char *key,
-		   bool required);
+		   const struct ydoc_node *map, const char *key, bool required);
 bool ydoc_get_duration(int64_t *out_ms, struct diag_list *diags,
 		       const struct ydoc *doc, const struct ydoc_node *map,
 		       const char *key, bool required, int64_t min_ms,

@@ -131,6 +131,58 @@ test_hash_equal__compares_bytes(void **state)
 	assert_true(hash_equal("a", "b", 0));
 }
 
+static void
+test_hash_password__verifies_the_right_secret_only(void **state)
+{
+	char stored[HASH_PASSWORD_MAX], other[HASH_PASSWORD_MAX];
+	bool match = false;
+
+	(void)state;
+	assert_int_equal(hash_password(stored, "4921", 1000, NULL), 0);
+	assert_int_equal(strncmp(stored, "pbkdf2-sha256$1000$", 19), 0);
+	assert_int_equal(strlen(stored), 19 + 32 + 1 + 64);
+	assert_null(strstr(stored, "4921"));
+	assert_int_equal(hash_password_verify(&match, stored, "4921", NULL), 0);
+	assert_true(match);
+	assert_int_equal(hash_password_verify(&match, stored, "4922", NULL), 0);
+	assert_false(match);
+	/* A fresh salt each time: the same PIN never hashes the same. */
+	assert_int_equal(hash_password(other, "4921", 1000, NULL), 0);
+	assert_string_not_equal(stored, other);
+}
+
+static void
+test_hash_password__rejects_bad_input(void **state)
+{
+	char stored[HASH_PASSWORD_MAX];
+	bool match = true;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(hash_password(stored, "1", 10, &e), ERR_RANGE);
+	assert_string_equal(e.msg,
+			    "iterations 10 out of range (1000 to 10000000)");
+	assert_int_equal(hash_password_verify(&match, "plain-1234", "1234", &e),
+			 ERR_INVAL);
+	assert_false(match);
+	assert_string_equal(e.msg, "stored password hash is not in "
+				   "pbkdf2-sha256 form");
+	assert_int_equal(hash_password_verify(
+				 &match, "pbkdf2-sha256$1000$00$00", "1", &e),
+			 ERR_INVAL);
+}
+
+static void
+test_hash_random__fills_the_buffer(void **state)
+{
+	unsigned char a[32] = { 0 }, b[32] = { 0 };
+
+	(void)state;
+	assert_int_equal(hash_random(a, sizeof(a), NULL), 0);
+	assert_int_equal(hash_random(b, sizeof(b), NULL), 0);
+	assert_memory_not_equal(a, b, sizeof(a));
+}
+
 int
 main(void)
 {
@@ -144,6 +196,10 @@ main(void)
 		cmocka_unit_test(
 			test_hash_is_sha256_hex__accepts_only_64_lower_hex),
 		cmocka_unit_test(test_hash_equal__compares_bytes),
+		cmocka_unit_test(
+			test_hash_password__verifies_the_right_secret_only),
+		cmocka_unit_test(test_hash_password__rejects_bad_input),
+		cmocka_unit_test(test_hash_random__fills_the_buffer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -72,8 +72,7 @@ test_ydoc_load__reports_syntax_errors_at_their_place(void **state)
 			       "while parsing a flow sequence\n");
 	assert_null(doc.root);
 	ydoc_release(&doc);
-	assert_int_equal(load(&doc, "a: 1\n  b: 2\n", p, sizeof(p)),
-			 ERR_PARSE);
+	assert_int_equal(load(&doc, "a: 1\n  b: 2\n", p, sizeof(p)), ERR_PARSE);
 	assert_string_equal(p, "t.yaml:2:4: mapping values are not allowed "
 			       "in this context\n");
 	ydoc_release(&doc);
@@ -143,9 +142,9 @@ test_ydoc_load_file__reports_a_missing_file(void **state)
 
 	(void)state;
 	diag_list_init(&d, 5);
-	assert_int_equal(ydoc_load_file(&doc, "/nonexistent/plan.yaml", 4096,
-					&d, &e),
-			 ERR_NOTFOUND);
+	assert_int_equal(
+		ydoc_load_file(&doc, "/nonexistent/plan.yaml", 4096, &d, &e),
+		ERR_NOTFOUND);
 	assert_string_equal(e.msg, "cannot open '/nonexistent/plan.yaml': No "
 				   "such file or directory");
 	assert_int_equal(diag_total(&d), 0);
@@ -199,11 +198,11 @@ test_ydoc_getters__check_types_and_ranges(void **state)
 	diag_list_init(&d, 20);
 	assert_true(ydoc_get_str(&s, &d, &doc, doc.root, "name", true));
 	assert_string_equal(s, "ivr");
-	assert_false(ydoc_get_int(&i, &d, &doc, doc.root, "port", true, 1,
-				  65535));
+	assert_false(
+		ydoc_get_int(&i, &d, &doc, doc.root, "port", true, 1, 65535));
 	assert_false(ydoc_get_bool(&flag, &d, &doc, doc.root, "enabled", true));
-	assert_false(ydoc_get_duration(&ms, &d, &doc, doc.root, "timeout",
-				       true, 0, 60000));
+	assert_false(ydoc_get_duration(&ms, &d, &doc, doc.root, "timeout", true,
+				       0, 60000));
 	assert_false(ydoc_get_str(&s, &d, &doc, doc.root, "list", true));
 	assert_false(ydoc_get_str(&s, &d, &doc, doc.root, "null_v", true));
 	assert_false(ydoc_get_str(&s, &d, &doc, doc.root, "absent", true));
@@ -227,7 +226,8 @@ test_ydoc_getters__check_types_and_ranges(void **state)
 		"t.yaml:4:10: 'timeout': invalid duration '5x': unknown unit "
 		"'x' (use ms, s, m or h)\n"
 		"t.yaml:5:7: 'list' must be a string, found a list\n"
-		"t.yaml:9:9: 'null_v' must be a string, found an empty value\n");
+		"t.yaml:9:9: 'null_v' must be a string, found an empty "
+		"value\n");
 	buf_release(&b);
 	diag_list_release(&d);
 	ydoc_release(&doc);

@@ -1,0 +1,156 @@
+/*
+ * bank: the bank's data in SQLite, the only module that speaks SQL.
+ *
+ * One struct bank is one database connection, used by one thread at a
+ * time.  Every query is a prepared statement with bound parameters.  Money
+ * is integer cents.  A transfer is one IMMEDIATE transaction keyed by a
+ * one-time token, so replaying it returns the first confirmation and moves
+ * no money; balances never go negative; the sum of all balances never
+ * changes, whatever runs concurrently in this or another process.
+ */
+#ifndef IVR_RUNTIME_BANK_H
+#define IVR_RUNTIME_BANK_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define BANK_ACCOUNTS_MAX     8 /* per customer */
+#define BANK_NUMBER_LEN	      8 /* digits in an account number */
+#define BANK_CONFIRMATION_LEN 8
+
+struct bank;
+
+/*
+ * Opens (creating if needed) the database at path: WAL journal, a busy
+ * timeout of busy_ms, foreign keys on, full sync.  Returns 0 with *out set
+ * (free with bank_close) or ERR_IO.
+ */
+int bank_open(struct bank **out, const char *path, int busy_ms,
+	      struct err *err);
+
+/* Closes the connection; NULL is a no-op. */
+void bank_close(struct bank *b);
+
+/*
+ * Applies, in order, every migration file NNN_name.sql in dir that the
+ * schema_migrations table does not list, each in its own transaction, and
+ * records it.  Safe when several processes start at once.  Sets *applied
+ * to the number applied now (may be NULL).  Returns 0, ERR_IO (folder or
+ * file unreadable) or ERR_PARSE ("001_initial.sql: near ...": the SQL
+ * failed; that migration is rolled back).
+ */
+int bank_migrate(struct bank *b, const char *dir, int *applied,
+		 struct err *err);
+
+/* Runs a trivial query: 0 when the database answers, else ERR_IO. */
+int bank_ping(struct bank *b, struct err *err);
+
+enum bank_auth {
+	BANK_AUTH_OK,
+	BANK_AUTH_FAILED, /* wrong account number or PIN: never says which */
+	BANK_AUTH_LOCKED, /* too many consecutive failures on this account */
+};
+
+/*
+ * Checks account number and PIN.  Failures are counted per account number
+ * across calls; the max_failures-th consecutive failure locks it (and that
+ * attempt already answers BANK_AUTH_LOCKED); a success resets the count.
+ * An unknown number costs the same work as a wrong PIN.  Sets *result and,
+ * for BANK_AUTH_OK, *customer_id.  Returns 0 or ERR_IO.
+ */
+int bank_authenticate(enum bank_auth *result, int64_t *customer_id,
+		      struct bank *b, const char *number, const char *pin,
+		      int max_failures, struct err *err);
+
+struct bank_account {
+	int64_t id;
+	char number[BANK_NUMBER_LEN + 1];
+	char kind[16];
+	int64_t balance_cents;
+};
+
+/*
+ * The customer's accounts (at most max, oldest first) into out, count in
+ * *n.  Returns 0 or ERR_IO.
+ */
+int bank_accounts(struct bank_account *out, size_t max, size_t *n,
+		  struct bank *b, int64_t customer_id, struct err *err);
+
+struct bank_txn {
+	int64_t amount_cents; /* signed: negative leaves the account */
+	int64_t balance_after_cents;
+	char description[64];
+	char created_at[32];
+	char account_last4[5];
+};
+
+/*
+ * The customer's most recent transactions over all accounts, newest first,
+ * at most max, count in *n.  Returns 0 or ERR_IO.
+ */
+int bank_recent(struct bank_txn *out, size_t max, size_t *n, struct bank *b,
+		int64_t customer_id, struct err *err);
+
+enum bank_transfer_result {
+	BANK_TRANSFER_OK,
+	BANK_TRANSFER_INSUFFICIENT, /* not enough money in the source */
+	BANK_TRANSFER_SAME_ACCOUNT, /* from and to are one account */
+	BANK_TRANSFER_NOT_OWNED,    /* an account is not the customer's */
+	BANK_TRANSFER_BAD_AMOUNT,   /* zero, negative or absurd */
+	BANK_TRANSFER_TOKEN_REUSED, /* token already used for another one */
+};
+
+struct bank_transfer_req {
+	const char *token; /* one-time, from the confirm step */
+	int64_t customer_id;
+	int64_t from_account_id;
+	int64_t to_account_id;
+	int64_t amount_cents;
+};
+
+/*
+ * Moves money between two of the customer's accounts in one transaction.
+ * For BANK_TRANSFER_OK, confirmation receives the confirmation number and
+ * *replayed says whether this token had already been carried out (then
+ * nothing moved now).  Returns 0 (see *result) or ERR_IO.
+ */
+int bank_transfer(enum bank_transfer_result *result,
+		  char confirmation[BANK_CONFIRMATION_LEN + 1], bool *replayed,
+		  struct bank *b, const struct bank_transfer_req *req,
+		  struct err *err);
+
+/*
+ * Creates `customers` deterministic demo customers from `seed` (two or
+ * three accounts each, distinct last four digits per customer, opening
+ * balances recorded as transactions), PINs hashed with kdf_iterations of
+ * PBKDF2, and records the seeded total in bank_meta.  Refuses a database
+ * that already has customers (ERR_EXISTS).  *credentials receives a new
+ * JSON object {"seed", "total_cents", "customers": [{"name", "pin",
+ * "accounts": [{"number", "kind", "balance_cents"}]}]}: test data only.
+ * Returns 0, ERR_EXISTS, ERR_RANGE or ERR_IO.
+ */
+int bank_seed(json_t **credentials, struct bank *b, int customers,
+	      uint64_t seed, int kdf_iterations, struct err *err);
+
+struct bank_ledger {
+	int64_t total_cents;	     /* sum of all balances now */
+	int64_t seeded_total_cents;  /* from bank_meta; -1 if not seeded */
+	int64_t transfers;	     /* rows in transfers */
+	int64_t unbalanced_accounts; /* balance != sum of its transactions */
+};
+
+/* Reads the figures a ledger check compares.  Returns 0 or ERR_IO. */
+int bank_ledger(struct bank_ledger *out, struct bank *b, struct err *err);
+
+/*
+ * Whether a transfer with this confirmation number exists, and how many
+ * times (0 or 1: the column is unique).  Returns 0 or ERR_IO.
+ */
+int bank_transfer_count(int64_t *count, struct bank *b,
+			const char *confirmation, struct err *err);
+
+#endif

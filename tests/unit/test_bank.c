@@ -1,0 +1,319 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bank.h"
+
+#define MIGRATIONS IVR_SOURCE_DIR "/ivr-runtime/share/db"
+#define KDF	   1000
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct bank *b;
+	json_t *cred;
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct err e;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ivr-test-bank.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/bank.db", f->dir);
+	if (bank_open(&f->b, f->path, 5000, &e) < 0 ||
+	    bank_migrate(f->b, MIGRATIONS, NULL, &e) < 0 ||
+	    bank_seed(&f->cred, f->b, 3, 42, KDF, &e) < 0) {
+		fprintf(stderr, "setup: %s\n", e.msg);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	bank_close(f->b);
+	json_decref(f->cred);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static json_t *
+customer(struct fixture *f, size_t i)
+{
+	return json_array_get(json_object_get(f->cred, "customers"), i);
+}
+
+static const char *
+number_of(struct fixture *f, size_t c, size_t a)
+{
+	json_t *accounts = json_object_get(customer(f, c), "accounts");
+
+	return json_string_value(
+		json_object_get(json_array_get(accounts, a), "number"));
+}
+
+static const char *
+pin_of(struct fixture *f, size_t c)
+{
+	return json_string_value(json_object_get(customer(f, c), "pin"));
+}
+
+static int64_t
+login(struct fixture *f, size_t c)
+{
+	enum bank_auth r;
+	int64_t id = 0;
+
+	assert_int_equal(bank_authenticate(&r, &id, f->b, number_of(f, c, 0),
+					   pin_of(f, c), 3, NULL),
+			 0);
+	assert_int_equal(r, BANK_AUTH_OK);
+	return id;
+}
+
+static void
+test_bank_migrate__applies_each_migration_once(void **state)
+{
+	struct fixture *f = *state;
+	int applied = -1;
+
+	assert_int_equal(bank_migrate(f->b, MIGRATIONS, &applied, NULL), 0);
+	assert_int_equal(applied, 0);
+	assert_int_equal(bank_ping(f->b, NULL), 0);
+}
+
+static void
+test_bank_migrate__rolls_back_a_broken_migration(void **state)
+{
+	struct fixture *f = *state;
+	char dir[160], path[512];
+	struct err e;
+	FILE *fp;
+
+	snprintf(dir, sizeof(dir), "%s/db", f->dir);
+	snprintf(path, sizeof(path), "mkdir -p '%s'", dir);
+	assert_int_equal(system(path), 0);
+	snprintf(path, sizeof(path), "%s/002_broken.sql", dir);
+	fp = fopen(path, "w");
+	fputs("CREATE TABLE extra (x INTEGER);\nCREAT TABLE oops;\n", fp);
+	fclose(fp);
+	snprintf(path, sizeof(path), "cp '%s/001_initial.sql' '%s/'",
+		 MIGRATIONS, dir);
+	assert_int_equal(system(path), 0);
+	assert_int_equal(bank_migrate(f->b, dir, NULL, &e), ERR_PARSE);
+	assert_string_equal(e.msg,
+			    "002_broken.sql: near \"CREAT\": syntax error");
+	/* The half-applied migration left nothing behind. */
+	assert_int_equal(bank_migrate(f->b, MIGRATIONS, NULL, &e), 0);
+	snprintf(path, sizeof(path), "%s/absent", f->dir);
+	assert_int_equal(bank_migrate(f->b, path, NULL, &e), ERR_IO);
+	assert_non_null(strstr(e.msg, "cannot open migrations folder"));
+}
+
+static void
+test_bank_seed__is_deterministic_and_refuses_a_seeded_database(void **state)
+{
+	struct fixture *f = *state;
+	char path[160];
+	struct bank *other;
+	json_t *again = NULL;
+	struct err e;
+
+	snprintf(path, sizeof(path), "%s/other.db", f->dir);
+	assert_int_equal(bank_open(&other, path, 5000, &e), 0);
+	assert_int_equal(bank_migrate(other, MIGRATIONS, NULL, &e), 0);
+	assert_int_equal(bank_seed(&again, other, 3, 42, KDF, &e), 0);
+	assert_true(json_equal(again, f->cred));
+	json_decref(again);
+	assert_int_equal(bank_seed(&again, other, 3, 42, KDF, &e), ERR_EXISTS);
+	assert_string_equal(e.msg, "the database already has 3 customers: "
+				   "seed only a new database");
+	bank_close(other);
+	assert_true(json_array_size(
+			    json_object_get(customer(f, 0), "accounts")) >= 2);
+	assert_int_equal(strlen(pin_of(f, 0)), 4);
+}
+
+static void
+test_bank_authenticate__locks_after_three_failures(void **state)
+{
+	struct fixture *f = *state;
+	const char *number = number_of(f, 0, 0);
+	enum bank_auth r;
+	int64_t id = -1;
+
+	assert_int_equal(
+		bank_authenticate(&r, &id, f->b, number, "xxxx", 3, NULL), 0);
+	assert_int_equal(r, BANK_AUTH_FAILED);
+	/* A success resets the consecutive count. */
+	login(f, 0);
+	for (int i = 0; i < 2; i++) {
+		bank_authenticate(&r, &id, f->b, number, "xxxx", 3, NULL);
+		assert_int_equal(r, BANK_AUTH_FAILED);
+	}
+	bank_authenticate(&r, &id, f->b, number, "xxxx", 3, NULL);
+	assert_int_equal(r, BANK_AUTH_LOCKED);
+	/* Even the right PIN is refused now, with the locked answer. */
+	bank_authenticate(&r, &id, f->b, number, pin_of(f, 0), 3, NULL);
+	assert_int_equal(r, BANK_AUTH_LOCKED);
+	assert_int_equal(id, -1);
+	/* Another customer is not affected. */
+	login(f, 1);
+}
+
+static void
+test_bank_authenticate__fails_an_unknown_number_the_same_way(void **state)
+{
+	struct fixture *f = *state;
+	enum bank_auth r;
+	int64_t id = -1;
+
+	assert_int_equal(
+		bank_authenticate(&r, &id, f->b, "00000000", "1234", 3, NULL),
+		0);
+	assert_int_equal(r, BANK_AUTH_FAILED);
+	assert_int_equal(id, -1);
+}
+
+static void
+accounts_of(struct bank_account *a, size_t *n, struct fixture *f, int64_t cid)
+{
+	assert_int_equal(
+		bank_accounts(a, BANK_ACCOUNTS_MAX, n, f->b, cid, NULL), 0);
+	assert_true(*n >= 2);
+}
+
+static void
+test_bank_transfer__moves_money_once_per_token(void **state)
+{
+	struct fixture *f = *state;
+	int64_t cid = login(f, 0), count;
+	struct bank_account a[BANK_ACCOUNTS_MAX], after[BANK_ACCOUNTS_MAX];
+	struct bank_transfer_req req = { .token = "tok-1", .customer_id = cid };
+	enum bank_transfer_result r;
+	char conf[BANK_CONFIRMATION_LEN + 1], conf2[BANK_CONFIRMATION_LEN + 1];
+	struct bank_txn t[5];
+	bool replayed = true;
+	size_t n;
+
+	accounts_of(a, &n, f, cid);
+	req.from_account_id = a[0].id;
+	req.to_account_id = a[1].id;
+	req.amount_cents = 1234;
+	assert_int_equal(bank_transfer(&r, conf, &replayed, f->b, &req, NULL),
+			 0);
+	assert_int_equal(r, BANK_TRANSFER_OK);
+	assert_false(replayed);
+	assert_int_equal(strlen(conf), BANK_CONFIRMATION_LEN);
+	assert_int_equal(bank_transfer(&r, conf2, &replayed, f->b, &req, NULL),
+			 0);
+	assert_int_equal(r, BANK_TRANSFER_OK);
+	assert_true(replayed);
+	assert_string_equal(conf, conf2);
+	accounts_of(after, &n, f, cid);
+	assert_int_equal(after[0].balance_cents, a[0].balance_cents - 1234);
+	assert_int_equal(after[1].balance_cents, a[1].balance_cents + 1234);
+	assert_int_equal(bank_transfer_count(&count, f->b, conf, NULL), 0);
+	assert_int_equal(count, 1);
+	assert_int_equal(bank_recent(t, 5, &n, f->b, cid, NULL), 0);
+	assert_int_equal(t[0].amount_cents, 1234);
+	assert_string_equal(t[0].description, "Transfer in");
+	assert_string_equal(t[0].account_last4, a[1].number + 4);
+	assert_int_equal(t[1].amount_cents, -1234);
+	/* The same token for another transfer is refused. */
+	req.amount_cents = 1;
+	bank_transfer(&r, conf2, &replayed, f->b, &req, NULL);
+	assert_int_equal(r, BANK_TRANSFER_TOKEN_REUSED);
+}
+
+static void
+test_bank_transfer__refuses_what_it_must(void **state)
+{
+	struct fixture *f = *state;
+	int64_t cid = login(f, 0), other = login(f, 1);
+	struct bank_account a[BANK_ACCOUNTS_MAX], b[BANK_ACCOUNTS_MAX];
+	struct bank_transfer_req req = { .token = "t", .customer_id = cid };
+	enum bank_transfer_result r;
+	char conf[BANK_CONFIRMATION_LEN + 1];
+	struct bank_ledger l;
+	bool replayed;
+	size_t n, m;
+
+	accounts_of(a, &n, f, cid);
+	accounts_of(b, &m, f, other);
+	req.from_account_id = a[0].id;
+	req.to_account_id = a[1].id;
+	req.amount_cents = a[0].balance_cents + 1;
+	bank_transfer(&r, conf, &replayed, f->b, &req, NULL);
+	assert_int_equal(r, BANK_TRANSFER_INSUFFICIENT);
+	assert_string_equal(conf, "");
+	req.amount_cents = 0;
+	bank_transfer(&r, conf, &replayed, f->b, &req, NULL);
+	assert_int_equal(r, BANK_TRANSFER_BAD_AMOUNT);
+	req.amount_cents = 100;
+	req.to_account_id = a[0].id;
+	bank_transfer(&r, conf, &replayed, f->b, &req, NULL);
+	assert_int_equal(r, BANK_TRANSFER_SAME_ACCOUNT);
+	req.to_account_id = b[0].id;
+	bank_transfer(&r, conf, &replayed, f->b, &req, NULL);
+	assert_int_equal(r, BANK_TRANSFER_NOT_OWNED);
+	/* Nothing moved: the ledger still balances to the seeded total. */
+	assert_int_equal(bank_ledger(&l, f->b, NULL), 0);
+	assert_int_equal(l.total_cents, l.seeded_total_cents);
+	assert_int_equal(l.total_cents, json_integer_value(json_object_get(
+						f->cred, "total_cents")));
+	assert_int_equal(l.transfers, 0);
+	assert_int_equal(l.unbalanced_accounts, 0);
+}
+
+static void
+test_bank_open__reports_an_unusable_path(void **state)
+{
+	struct bank *b = NULL;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(bank_open(&b, "/nonexistent/dir/bank.db", 100, &e),
+			 ERR_IO);
+	assert_string_equal(e.msg, "cannot open database "
+				   "'/nonexistent/dir/bank.db': unable to "
+				   "open database file");
+	assert_null(b);
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_bank_migrate__applies_each_migration_once),
+		T(test_bank_migrate__rolls_back_a_broken_migration),
+		T(test_bank_seed__is_deterministic_and_refuses_a_seeded_database),
+		T(test_bank_authenticate__locks_after_three_failures),
+		T(test_bank_authenticate__fails_an_unknown_number_the_same_way),
+		T(test_bank_transfer__moves_money_once_per_token),
+		T(test_bank_transfer__refuses_what_it_must),
+		cmocka_unit_test(test_bank_open__reports_an_unusable_path),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
