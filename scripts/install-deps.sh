@@ -9,6 +9,8 @@ packages=(
 	# libraries, each behind one module (see docs/architecture.md)
 	libssh2-1-dev libcurl4-openssl-dev libyaml-dev libjansson-dev
 	libcmocka-dev libmicrohttpd-dev libarchive-dev libsqlite3-dev libssl-dev
+	# integration tests: promtool checks /metrics, xmllint checks VoiceXML
+	prometheus libxml2-utils curl sqlite3
 )
 
 missing=()

@@ -1,0 +1,273 @@
+/*
+ * config: see config.h.
+ */
+#include "config.h"
+
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ydoc.h"
+
+#define CONFIG_FILE_MAX (256 * 1024)
+#define HOUR_MS		(3600 * 1000LL)
+
+int
+config_set_str(char **field, const char *value, struct err *err)
+{
+	char *copy = value != NULL ? strdup(value) : NULL;
+
+	if (value != NULL && copy == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+int
+config_defaults(struct config *c, const char *release_root, struct err *err)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->port = 8080;
+	c->threads = 8;
+	c->max_connections = 1024;
+	c->max_body_bytes = 16 * 1024;
+	c->connection_timeout_ms = 30000;
+	c->db_busy_ms = 5000;
+	c->max_calls = 1000;
+	c->idle_ms = 120000;
+	c->max_call_ms = 1800000;
+	c->first_digit_ms = 5000;
+	c->inter_digit_ms = 3000;
+	c->noinput_max = 2;
+	c->nomatch_max = 2;
+	c->pin_attempts = 3;
+	c->drain_ms = 60000;
+	c->log_level = LOG_LEVEL_INFO;
+	c->log_format = LOG_FORMAT_TEXT;
+	if ((rc = config_set_str(&c->listen_address, "127.0.0.1", err)) < 0 ||
+	    (rc = config_set_str(&c->db_path, "bank.db", err)) < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/share/db", release_root);
+	if ((rc = config_set_str(&c->migrations_dir, path, err)) < 0)
+		return rc;
+	snprintf(path, sizeof(path), "%s/share/flows/banking.yaml",
+		 release_root);
+	return config_set_str(&c->flows_path, path, err);
+}
+
+void
+config_release(struct config *c)
+{
+	free(c->listen_address);
+	free(c->db_path);
+	free(c->migrations_dir);
+	free(c->flows_path);
+	free(c->log_file);
+	free(c->admin_token_file);
+	memset(c, 0, sizeof(*c));
+}
+
+struct reader {
+	struct config *c;
+	const struct ydoc *doc;
+	struct diag_list *diags;
+	char dir[PATH_MAX]; /* the file's folder, for relative paths */
+};
+
+/* Reads a path setting, resolved against the file's folder. */
+static void
+get_path(struct reader *r, char **field, const struct ydoc_node *map,
+	 const char *key)
+{
+	const char *v = NULL;
+	char full[PATH_MAX];
+	int n;
+
+	if (!ydoc_get_str(&v, r->diags, r->doc, map, key, false))
+		return;
+	n = v[0] == '/' ? snprintf(full, sizeof(full), "%s", v)
+			: snprintf(full, sizeof(full), "%s/%s", r->dir, v);
+	if (n < 0 || (size_t)n >= sizeof(full)) {
+		ydoc_problem(r->diags, r->doc, ydoc_get(map, key),
+			     "'%s': path too long", key);
+		return;
+	}
+	config_set_str(field, full, NULL);
+}
+
+static void
+get_int(struct reader *r, int *field, const struct ydoc_node *map,
+	const char *key, int min, int max)
+{
+	int64_t v;
+
+	if (ydoc_get_int(&v, r->diags, r->doc, map, key, false, min, max))
+		*field = (int)v;
+}
+
+static const struct ydoc_node *
+section(struct reader *r, const char *name, const char *const *keys)
+{
+	const struct ydoc_node *s = ydoc_get(r->doc->root, name);
+	char what[64];
+
+	snprintf(what, sizeof(what), "'%s'", name);
+	if (s == NULL || !ydoc_expect_map(r->diags, r->doc, s, what))
+		return NULL;
+	ydoc_check_keys(r->diags, r->doc, s, keys);
+	return s;
+}
+
+static void
+read_listen(struct reader *r)
+{
+	static const char *const keys[] = {
+		"address",
+		"port",
+		"threads",
+		"max_connections",
+		"max_body_bytes",
+		"connection_timeout",
+		NULL,
+	};
+	const struct ydoc_node *s = section(r, "listen", keys);
+	const char *addr = NULL;
+
+	if (s == NULL)
+		return;
+	if (ydoc_get_str(&addr, r->diags, r->doc, s, "address", false))
+		config_set_str(&r->c->listen_address, addr, NULL);
+	get_int(r, &r->c->port, s, "port", 1, 65535);
+	get_int(r, &r->c->threads, s, "threads", 1, 256);
+	get_int(r, &r->c->max_connections, s, "max_connections", 1, 65536);
+	ydoc_get_int(&r->c->max_body_bytes, r->diags, r->doc, s,
+		     "max_body_bytes", false, 256, 1024 * 1024);
+	ydoc_get_duration(&r->c->connection_timeout_ms, r->diags, r->doc, s,
+			  "connection_timeout", false, 1000, HOUR_MS);
+}
+
+static void
+read_database(struct reader *r)
+{
+	static const char *const keys[] = { "path", "busy_timeout",
+					    "migrations", NULL };
+	const struct ydoc_node *s = section(r, "database", keys);
+
+	if (s == NULL)
+		return;
+	get_path(r, &r->c->db_path, s, "path");
+	get_path(r, &r->c->migrations_dir, s, "migrations");
+	ydoc_get_duration(&r->c->db_busy_ms, r->diags, r->doc, s,
+			  "busy_timeout", false, 0, 60000);
+}
+
+static void
+read_calls(struct reader *r)
+{
+	static const char *const calls_keys[] = {
+		"max_concurrent",
+		"idle_timeout",
+		"max_duration",
+		NULL,
+	};
+	static const char *const timeout_keys[] = { "first_digit",
+						    "inter_digit", NULL };
+	static const char *const retry_keys[] = { "noinput", "nomatch",
+						  "pin_attempts", NULL };
+	const struct ydoc_node *s;
+
+	if ((s = section(r, "calls", calls_keys)) != NULL) {
+		get_int(r, &r->c->max_calls, s, "max_concurrent", 1, 1000000);
+		ydoc_get_duration(&r->c->idle_ms, r->diags, r->doc, s,
+				  "idle_timeout", false, 1000, HOUR_MS);
+		ydoc_get_duration(&r->c->max_call_ms, r->diags, r->doc, s,
+				  "max_duration", false, 1000, 24 * HOUR_MS);
+	}
+	if ((s = section(r, "timeouts", timeout_keys)) != NULL) {
+		ydoc_get_duration(&r->c->first_digit_ms, r->diags, r->doc, s,
+				  "first_digit", false, 500, 120000);
+		ydoc_get_duration(&r->c->inter_digit_ms, r->diags, r->doc, s,
+				  "inter_digit", false, 500, 60000);
+	}
+	if ((s = section(r, "retries", retry_keys)) != NULL) {
+		get_int(r, &r->c->noinput_max, s, "noinput", 0, 10);
+		get_int(r, &r->c->nomatch_max, s, "nomatch", 0, 10);
+		get_int(r, &r->c->pin_attempts, s, "pin_attempts", 1, 10);
+	}
+}
+
+static void
+read_log(struct reader *r)
+{
+	static const char *const keys[] = { "file", "level", "format", NULL };
+	const struct ydoc_node *s = section(r, "log", keys);
+	const char *v = NULL;
+	struct err e;
+
+	if (s == NULL)
+		return;
+	get_path(r, &r->c->log_file, s, "file");
+	if (ydoc_get_str(&v, r->diags, r->doc, s, "level", false) &&
+	    log_level_parse(&r->c->log_level, v, &e) < 0)
+		ydoc_problem(r->diags, r->doc, ydoc_get(s, "level"), "%s",
+			     e.msg);
+	if (ydoc_get_str(&v, r->diags, r->doc, s, "format", false) &&
+	    log_format_parse(&r->c->log_format, v, &e) < 0)
+		ydoc_problem(r->diags, r->doc, ydoc_get(s, "format"), "%s",
+			     e.msg);
+}
+
+static void
+read_rest(struct reader *r)
+{
+	static const char *const drain_keys[] = { "deadline", NULL };
+	static const char *const admin_keys[] = { "token_file", NULL };
+	const struct ydoc_node *s;
+
+	get_path(r, &r->c->flows_path, r->doc->root, "flows");
+	if ((s = section(r, "drain", drain_keys)) != NULL)
+		ydoc_get_duration(&r->c->drain_ms, r->diags, r->doc, s,
+				  "deadline", false, 0, HOUR_MS);
+	if ((s = section(r, "admin", admin_keys)) != NULL)
+		get_path(r, &r->c->admin_token_file, s, "token_file");
+}
+
+int
+config_load(struct config *c, const char *path, struct diag_list *diags,
+	    struct err *err)
+{
+	static const char *const top[] = {
+		"listen",  "database", "flows", "calls", "timeouts",
+		"retries", "drain",    "log",	"admin", NULL,
+	};
+	struct ydoc doc;
+	struct reader r = { .c = c, .doc = &doc, .diags = diags };
+	size_t before = diag_total(diags);
+	char copy[PATH_MAX];
+	int rc;
+
+	snprintf(copy, sizeof(copy), "%s", path);
+	snprintf(r.dir, sizeof(r.dir), "%s", dirname(copy));
+	if ((rc = ydoc_load_file(&doc, path, CONFIG_FILE_MAX, diags, err)) < 0)
+		goto out;
+	if (doc.root != NULL &&
+	    ydoc_expect_map(diags, &doc, doc.root, "a runtime config")) {
+		ydoc_check_keys(diags, &doc, doc.root, top);
+		read_listen(&r);
+		read_database(&r);
+		read_calls(&r);
+		read_log(&r);
+		read_rest(&r);
+	}
+	if (diag_total(diags) > before)
+		rc = err_set(err, ERR_PARSE, "'%s' has problems", path);
+out:
+	ydoc_release(&doc);
+	return rc;
+}

@@ -1,0 +1,75 @@
+/*
+ * config: the runtime's settings, from built-in defaults, then a YAML file
+ * (runtime.yaml), then command-line flags (applied by main).  A bad file is
+ * reported as path:line:col for every problem at once.
+ *
+ *   listen:    { address, port, threads, max_connections, max_body_bytes,
+ *                connection_timeout }
+ *   database:  { path, busy_timeout, migrations }
+ *   flows:     path of the call-flow file
+ *   calls:     { max_concurrent, idle_timeout, max_duration }
+ *   timeouts:  { first_digit, inter_digit }
+ *   retries:   { noinput, nomatch, pin_attempts }
+ *   drain:     { deadline }
+ *   log:       { file, level, format }
+ *   admin:     { token_file }
+ *
+ * Relative paths in the file are taken from the file's folder.
+ */
+#ifndef IVR_RUNTIME_CONFIG_H
+#define IVR_RUNTIME_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "err.h"
+#include "log.h"
+
+struct config {
+	char *listen_address;
+	int port;
+	int threads;
+	int max_connections;
+	int64_t max_body_bytes;
+	int64_t connection_timeout_ms;
+	char *db_path;
+	int64_t db_busy_ms;
+	char *migrations_dir;
+	char *flows_path;
+	int max_calls;
+	int64_t idle_ms;
+	int64_t max_call_ms;
+	int64_t first_digit_ms;
+	int64_t inter_digit_ms;
+	int noinput_max;
+	int nomatch_max;
+	int pin_attempts;
+	int64_t drain_ms;
+	char *log_file; /* NULL: standard error */
+	enum log_level log_level;
+	enum log_format log_format;
+	char *admin_token_file; /* NULL: the admin API is off */
+};
+
+/*
+ * Fills c with the defaults; release_root (the folder holding bin/ and
+ * share/) locates the default flows and migrations.  0 or ERR_NOMEM.
+ */
+int config_defaults(struct config *c, const char *release_root,
+		    struct err *err);
+
+/*
+ * Reads the file at path over c: keys present replace c's values.  Returns
+ * 0; ERR_PARSE with every problem in diags; or the error of reading it.
+ */
+int config_load(struct config *c, const char *path, struct diag_list *diags,
+		struct err *err);
+
+/* Replaces a string setting (copies value).  0 or ERR_NOMEM. */
+int config_set_str(char **field, const char *value, struct err *err);
+
+/* Frees the strings; c can be filled again by config_defaults. */
+void config_release(struct config *c);
+
+#endif

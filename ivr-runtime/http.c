@@ -1,0 +1,759 @@
+/*
+ * http: see http.h.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bank.h"
+#include "buf.h"
+#include "hash.h"
+
+#define RETRY_AFTER_S "5"
+
+/* One HTTP request in progress (libmicrohttpd's per-request pointer). */
+struct request {
+	struct buf body;
+	bool too_large;
+	int64_t started_us;
+};
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+close_bank(void *p)
+{
+	bank_close(p);
+}
+
+/* This thread's database connection, opened on first use. */
+static struct bank *
+thread_bank(struct http_server *srv, struct err *err)
+{
+	struct bank *b = pthread_getspecific(srv->bank_key);
+
+	if (b != NULL)
+		return b;
+	if (bank_open(&b, srv->cfg->db_path, (int)srv->cfg->db_busy_ms, err) <
+	    0)
+		return NULL;
+	pthread_setspecific(srv->bank_key, b);
+	return b;
+}
+
+static enum MHD_Result
+send_text(struct MHD_Connection *conn, struct http_server *srv,
+	  enum metrics_route route, unsigned status, const char *type,
+	  char *text, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		len, text, MHD_RESPMEM_MUST_FREE);
+	enum MHD_Result ok;
+
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, "X-IVR-Version", srv->version);
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
+					RETRY_AFTER_S);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
+					"GET, POST, DELETE");
+	ok = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	metrics_http(&srv->metrics, route, status);
+	return ok;
+}
+
+/* Sends obj (stolen) as JSON. */
+static enum MHD_Result
+send_json(struct MHD_Connection *conn, struct http_server *srv,
+	  enum metrics_route route, unsigned status, json_t *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	json_decref(obj);
+	if (text == NULL)
+		return MHD_NO;
+	return send_text(conn, srv, route, status, "application/json", text,
+			 strlen(text));
+}
+
+static enum MHD_Result
+send_error(struct MHD_Connection *conn, struct http_server *srv,
+	   enum metrics_route route, unsigned status, const char *message)
+{
+	return send_json(conn, srv, route, status,
+			 json_pack("{s:s}", "error", message));
+}
+
+static enum MHD_Result
+get_healthz(struct MHD_Connection *conn, struct http_server *srv)
+{
+	return send_json(conn, srv, METRICS_ROUTE_HEALTHZ, MHD_HTTP_OK,
+			 json_pack("{s:s, s:s}", "status", "alive", "version",
+				   srv->version));
+}
+
+static enum MHD_Result
+get_readyz(struct MHD_Connection *conn, struct http_server *srv)
+{
+	struct bank *b;
+	struct err e;
+	const char *why = NULL;
+
+	if (http_draining(srv))
+		why = "draining";
+	else if ((b = thread_bank(srv, &e)) == NULL || bank_ping(b, &e) < 0)
+		why = "database unavailable";
+	return send_json(conn, srv, METRICS_ROUTE_READYZ,
+			 why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
+			 json_pack("{s:b, s:s, s:s?}", "ready", why == NULL,
+				   "version", srv->version, "reason", why));
+}
+
+static enum MHD_Result
+get_version(struct MHD_Connection *conn, struct http_server *srv)
+{
+	return send_json(conn, srv, METRICS_ROUTE_VERSION, MHD_HTTP_OK,
+			 json_pack("{s:s, s:s, s:s}", "version", srv->version,
+				   "build_id", srv->build_id, "flow",
+				   srv->engine.flow->name));
+}
+
+static enum MHD_Result
+get_metrics(struct MHD_Connection *conn, struct http_server *srv)
+{
+	struct buf b;
+	size_t len;
+	char *text;
+
+	buf_init(&b, 1024 * 1024);
+	if (metrics_render(&b, &srv->metrics, calls_active(&srv->calls),
+			   http_draining(srv), NULL) < 0) {
+		buf_release(&b);
+		return send_error(conn, srv, METRICS_ROUTE_METRICS,
+				  MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "cannot render metrics");
+	}
+	text = buf_detach(&b, &len);
+	return send_text(conn, srv, METRICS_ROUTE_METRICS, MHD_HTTP_OK,
+			 "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+static enum metrics_outcome
+outcome_of(const struct call_state *st)
+{
+	return st->end == FLOW_END_AGENT ? METRICS_CALL_AGENT
+					 : METRICS_CALL_HANGUP;
+}
+
+/* The answer to a step: what the caller hears and what to collect. */
+static json_t *
+step_body(struct http_server *srv, const struct call *c,
+	  const struct engine_out *out)
+{
+	json_t *o = json_pack("{s:s, s:O, s:s?, s:b}", "call_id", c->id,
+			      "prompts", out->prompts, "node",
+			      c->st.node ? c->st.node->name : NULL, "ended",
+			      c->st.ended);
+
+	if (o == NULL)
+		return NULL;
+	engine_collect(&srv->engine, &c->st, o);
+	if (c->st.ended)
+		json_object_set_new(o, "end",
+				    json_string(c->st.end == FLOW_END_AGENT
+							? "agent"
+							: "hangup"));
+	if (json_object_size(out->data) > 0)
+		json_object_set(o, "data", out->data);
+	return o;
+}
+
+/* Parses a request body that must be empty or a JSON object. */
+static json_t *
+body_object(const struct request *req, char *why, size_t size)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	if (req->body.len == 0)
+		return json_object();
+	o = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES,
+		       &jerr);
+	if (o == NULL) {
+		snprintf(why, size, "malformed JSON at column %d: %s",
+			 jerr.column, jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		snprintf(why, size, "the body must be a JSON object");
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Runs the first step of call c; the call's lock is held. */
+static int
+first_step(struct http_server *srv, struct call *c, json_t **body,
+	   struct err *err)
+{
+	struct engine_out out;
+	struct bank *b = thread_bank(srv, err);
+	int rc;
+
+	if (b == NULL)
+		return ERR_IO;
+	if ((rc = engine_out_init(&out, err)) < 0)
+		return rc;
+	rc = engine_start(&srv->engine, &c->st, b, &out, err);
+	if (rc == 0)
+		*body = step_body(srv, c, &out);
+	engine_out_release(&out);
+	return rc;
+}
+
+static enum MHD_Result
+post_calls(struct MHD_Connection *conn, struct http_server *srv,
+	   const struct request *req)
+{
+	static const char *const keys[] = { "caller", NULL };
+	json_t *in, *body = NULL, *v;
+	struct call *c;
+	const char *key;
+	char why[256];
+	struct err e;
+	int rc;
+
+	if ((in = body_object(req, why, sizeof(why))) == NULL)
+		return send_error(conn, srv, METRICS_ROUTE_CALLS,
+				  MHD_HTTP_BAD_REQUEST, why);
+	json_object_foreach(in, key, v)
+	{
+		if (strcmp(key, keys[0]) != 0 || !json_is_string(v)) {
+			json_decref(in);
+			return send_error(conn, srv, METRICS_ROUTE_CALLS,
+					  MHD_HTTP_BAD_REQUEST,
+					  "the body may only carry \"caller\", "
+					  "a string");
+		}
+	}
+	json_decref(in);
+	if (http_draining(srv)) {
+		metrics_call_ended(&srv->metrics, METRICS_CALL_REJECTED);
+		return send_error(conn, srv, METRICS_ROUTE_CALLS,
+				  MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "draining: no new calls");
+	}
+	if ((rc = calls_create(&c, &srv->calls, &e)) < 0) {
+		metrics_call_ended(&srv->metrics, METRICS_CALL_REJECTED);
+		return send_error(conn, srv, METRICS_ROUTE_CALLS,
+				  rc == ERR_BUSY
+					  ? MHD_HTTP_SERVICE_UNAVAILABLE
+					  : MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  e.msg);
+	}
+	pthread_mutex_lock(&c->lock);
+	rc = first_step(srv, c, &body, &e);
+	if (rc < 0 || c->st.ended)
+		calls_remove(&srv->calls, c);
+	if (rc == 0 && c->st.ended)
+		metrics_call_ended(&srv->metrics, outcome_of(&c->st));
+	pthread_mutex_unlock(&c->lock);
+	calls_put(&srv->calls, c);
+	if (rc < 0) {
+		log_kv(srv->log, LOG_LEVEL_ERROR, "call start failed",
+		       LOG_STR("error", e.msg));
+		json_decref(body);
+		return send_error(conn, srv, METRICS_ROUTE_CALLS,
+				  MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "the call could not start");
+	}
+	return send_json(conn, srv, METRICS_ROUTE_CALLS, MHD_HTTP_CREATED,
+			 body);
+}
+
+struct step_input {
+	const char *digits; /* NULL for a no-input event */
+	const char *token;
+};
+
+/* Checks an input body: exactly one of digits and event. */
+static bool
+parse_input(struct step_input *in, json_t *o, char *why, size_t size)
+{
+	const char *key, *event = NULL;
+	json_t *v;
+
+	memset(in, 0, sizeof(*in));
+	json_object_foreach(o, key, v)
+	{
+		const char **dst = strcmp(key, "digits") == 0  ? &in->digits
+				   : strcmp(key, "event") == 0 ? &event
+				   : strcmp(key, "token") == 0 ? &in->token
+							       : NULL;
+
+		if (dst == NULL || !json_is_string(v)) {
+			snprintf(why, size,
+				 "unexpected \"%.32s\": the body carries "
+				 "\"digits\" or \"event\", and may carry "
+				 "\"token\", all strings",
+				 key);
+			return false;
+		}
+		*dst = json_string_value(v);
+	}
+	if ((in->digits == NULL) == (event == NULL) ||
+	    (event != NULL && strcmp(event, "noinput") != 0)) {
+		snprintf(why, size,
+			 "give either \"digits\" or \"event\": "
+			 "\"noinput\"");
+		return false;
+	}
+	return true;
+}
+
+/* Runs one input step of c; the call's lock is held. */
+static int
+input_step(struct http_server *srv, struct call *c, const struct step_input *in,
+	   json_t **body, struct err *err)
+{
+	struct engine_out out;
+	struct bank *b = thread_bank(srv, err);
+	int rc;
+
+	if (b == NULL)
+		return ERR_IO;
+	if ((rc = engine_out_init(&out, err)) < 0)
+		return rc;
+	if (in->digits != NULL)
+		rc = engine_digits(&srv->engine, &c->st, b, in->digits,
+				   in->token, &out, err);
+	else
+		rc = engine_noinput(&srv->engine, &c->st, b, &out, err);
+	if (rc == 0)
+		*body = step_body(srv, c, &out);
+	engine_out_release(&out);
+	return rc;
+}
+
+/* Remembers the answer given under an Idempotency-Key. */
+static void
+remember(struct call *c, const char *key, unsigned status, const json_t *body)
+{
+	free(c->idem_body);
+	c->idem_body = json_dumps(body, JSON_COMPACT);
+	snprintf(c->idem_key, sizeof(c->idem_key), "%s", key);
+	c->idem_status = status;
+}
+
+static bool
+valid_idem_key(const char *key)
+{
+	size_t n = strlen(key);
+
+	if (n == 0 || n > CALLS_IDEM_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (key[i] <= ' ' || key[i] > '~')
+			return false;
+	return true;
+}
+
+/* The step under the call's lock: a replay, or the engine. */
+static enum MHD_Result
+locked_input(struct MHD_Connection *conn, struct http_server *srv,
+	     struct call *c, const struct step_input *in, const char *idem)
+{
+	json_t *body = NULL;
+	struct err e;
+	int rc;
+
+	if (idem != NULL && c->idem_body != NULL &&
+	    strcmp(c->idem_key, idem) == 0)
+		return send_text(conn, srv, METRICS_ROUTE_CALL_INPUT,
+				 c->idem_status, "application/json",
+				 strdup(c->idem_body), strlen(c->idem_body));
+	rc = input_step(srv, c, in, &body, &e);
+	__atomic_store_n(&c->last_ms, calls_now_ms(), __ATOMIC_RELAXED);
+	if (rc == ERR_INVAL || rc == ERR_BADSTATE)
+		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+				  MHD_HTTP_BAD_REQUEST, e.msg);
+	if (rc < 0) {
+		log_kv(srv->log, LOG_LEVEL_ERROR, "call step failed",
+		       LOG_STR("error", e.msg));
+		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+				  MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "the step could not be completed");
+	}
+	if (idem != NULL)
+		remember(c, idem, MHD_HTTP_OK, body);
+	if (c->st.ended) {
+		calls_remove(&srv->calls, c);
+		metrics_call_ended(&srv->metrics, outcome_of(&c->st));
+	}
+	return send_json(conn, srv, METRICS_ROUTE_CALL_INPUT, MHD_HTTP_OK,
+			 body);
+}
+
+static enum MHD_Result
+post_input(struct MHD_Connection *conn, struct http_server *srv, const char *id,
+	   const struct request *req)
+{
+	const char *idem = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						       "Idempotency-Key");
+	struct step_input in;
+	enum MHD_Result ok;
+	struct call *c;
+	char why[256];
+	json_t *o;
+
+	if (idem != NULL && !valid_idem_key(idem))
+		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+				  MHD_HTTP_BAD_REQUEST,
+				  "Idempotency-Key must be 1 to 64 printable "
+				  "characters");
+	if ((o = body_object(req, why, sizeof(why))) == NULL ||
+	    !parse_input(&in, o, why, sizeof(why))) {
+		json_decref(o);
+		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+				  MHD_HTTP_BAD_REQUEST, why);
+	}
+	if ((c = calls_get(&srv->calls, id)) == NULL) {
+		json_decref(o);
+		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+				  MHD_HTTP_NOT_FOUND, "no such call");
+	}
+	pthread_mutex_lock(&c->lock);
+	ok = locked_input(conn, srv, c, &in, idem);
+	pthread_mutex_unlock(&c->lock);
+	calls_put(&srv->calls, c);
+	json_decref(o);
+	return ok;
+}
+
+static enum MHD_Result
+delete_call(struct MHD_Connection *conn, struct http_server *srv,
+	    const char *id)
+{
+	struct call *c = calls_get(&srv->calls, id);
+
+	if (c == NULL)
+		return send_error(conn, srv, METRICS_ROUTE_CALL,
+				  MHD_HTTP_NOT_FOUND, "no such call");
+	pthread_mutex_lock(&c->lock);
+	calls_remove(&srv->calls, c);
+	pthread_mutex_unlock(&c->lock);
+	metrics_call_ended(&srv->metrics, METRICS_CALL_CALLER);
+	calls_put(&srv->calls, c);
+	return send_json(conn, srv, METRICS_ROUTE_CALL, MHD_HTTP_OK,
+			 json_pack("{s:s, s:b}", "call_id", id, "ended", 1));
+}
+
+static bool
+from_loopback(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	if (sa == NULL)
+		return false;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)
+				      ->sin_addr.s_addr) >>
+			24) == 127;
+	if (sa->sa_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(
+			&((const struct sockaddr_in6 *)(const void *)sa)
+				 ->sin6_addr);
+	return false;
+}
+
+static bool
+token_ok(struct MHD_Connection *conn, struct http_server *srv)
+{
+	const char *auth = MHD_lookup_connection_value(
+		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	size_t want = strlen(srv->admin_token);
+
+	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0)
+		return false;
+	auth += 7;
+	return strlen(auth) == want && hash_equal(auth, srv->admin_token, want);
+}
+
+static enum MHD_Result
+post_drain(struct MHD_Connection *conn, struct http_server *srv)
+{
+	if (srv->admin_token[0] == '\0')
+		return send_error(conn, srv, METRICS_ROUTE_ADMIN,
+				  MHD_HTTP_FORBIDDEN,
+				  "the admin API is off: no token file is "
+				  "configured");
+	if (!from_loopback(conn) || !token_ok(conn, srv))
+		return send_error(conn, srv, METRICS_ROUTE_ADMIN,
+				  MHD_HTTP_FORBIDDEN,
+				  "admin requests need a loopback address and "
+				  "the admin token");
+	http_drain(srv);
+	return send_json(conn, srv, METRICS_ROUTE_ADMIN, MHD_HTTP_OK,
+			 json_pack("{s:b, s:i}", "draining", 1, "active",
+				   (int)calls_active(&srv->calls)));
+}
+
+static enum MHD_Result
+not_allowed(struct MHD_Connection *conn, struct http_server *srv,
+	    enum metrics_route route)
+{
+	return send_error(conn, srv, route, MHD_HTTP_METHOD_NOT_ALLOWED,
+			  "method not allowed");
+}
+
+static enum MHD_Result
+route_call(struct MHD_Connection *conn, struct http_server *srv,
+	   const char *rest, const char *method, const struct request *req)
+{
+	const char *slash = strchr(rest, '/');
+	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+	char id[CALLS_ID_LEN + 1];
+
+	if (n != CALLS_ID_LEN)
+		return send_error(conn, srv, METRICS_ROUTE_CALL,
+				  MHD_HTTP_NOT_FOUND, "no such call");
+	memcpy(id, rest, n);
+	id[n] = '\0';
+	if (slash == NULL) {
+		if (strcmp(method, MHD_HTTP_METHOD_DELETE) != 0)
+			return not_allowed(conn, srv, METRICS_ROUTE_CALL);
+		return delete_call(conn, srv, id);
+	}
+	if (strcmp(slash, "/input") != 0)
+		return send_error(conn, srv, METRICS_ROUTE_OTHER,
+				  MHD_HTTP_NOT_FOUND, "not found");
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		return not_allowed(conn, srv, METRICS_ROUTE_CALL_INPUT);
+	return post_input(conn, srv, id, req);
+}
+
+static enum MHD_Result
+route(struct MHD_Connection *conn, struct http_server *srv, const char *url,
+      const char *method, const struct request *req)
+{
+	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+
+	if (req->too_large)
+		return send_error(conn, srv, METRICS_ROUTE_OTHER,
+				  MHD_HTTP_CONTENT_TOO_LARGE,
+				  "the request body is too large");
+	if (strcmp(url, "/calls") == 0) {
+		if (post)
+			return post_calls(conn, srv, req);
+		if (!get)
+			return not_allowed(conn, srv, METRICS_ROUTE_CALLS);
+		return send_json(conn, srv, METRICS_ROUTE_CALLS, MHD_HTTP_OK,
+				 json_pack("{s:i}", "active",
+					   (int)calls_active(&srv->calls)));
+	}
+	if (strncmp(url, "/calls/", 7) == 0)
+		return route_call(conn, srv, url + 7, method, req);
+	if (strcmp(url, "/admin/drain") == 0)
+		return post ? post_drain(conn, srv)
+			    : not_allowed(conn, srv, METRICS_ROUTE_ADMIN);
+	if (!get)
+		return not_allowed(conn, srv, METRICS_ROUTE_OTHER);
+	if (strcmp(url, "/healthz") == 0)
+		return get_healthz(conn, srv);
+	if (strcmp(url, "/readyz") == 0)
+		return get_readyz(conn, srv);
+	if (strcmp(url, "/version") == 0)
+		return get_version(conn, srv);
+	if (strcmp(url, "/metrics") == 0)
+		return get_metrics(conn, srv);
+	return send_error(conn, srv, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND,
+			  "not found");
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *conn, const char *url,
+       const char *method, const char *version, const char *upload,
+       size_t *upload_size, void **ctx)
+{
+	struct http_server *srv = cls;
+	struct request *req = *ctx;
+	enum MHD_Result ok;
+	int64_t started;
+
+	(void)version;
+	if (req == NULL) {
+		/* First call: headers only.  Answering now would make
+		 * libmicrohttpd close the connection; answer on the next. */
+		if ((req = calloc(1, sizeof(*req))) == NULL)
+			return MHD_NO;
+		buf_init(&req->body, (size_t)srv->cfg->max_body_bytes);
+		req->started_us = now_us();
+		*ctx = req;
+		return MHD_YES;
+	}
+	if (*upload_size > 0) {
+		if (!req->too_large &&
+		    buf_append(&req->body, upload, *upload_size, NULL) < 0)
+			req->too_large = true;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	started = req->started_us;
+	ok = route(conn, srv, url, method, req);
+	if (strncmp(url, "/calls", 6) == 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+		metrics_step(&srv->metrics, (uint64_t)(now_us() - started));
+	return ok;
+}
+
+static void
+completed(void *cls, struct MHD_Connection *conn, void **ctx,
+	  enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *ctx;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (req == NULL)
+		return;
+	buf_release(&req->body);
+	free(req);
+	*ctx = NULL;
+}
+
+/* Fills a socket address for address:port; returns its length or 0. */
+static socklen_t
+make_addr(struct sockaddr_storage *ss, const char *address, int port)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, address, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		return sizeof(*in4);
+	}
+	if (inet_pton(AF_INET6, address, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		return sizeof(*in6);
+	}
+	return 0;
+}
+
+static int
+setup(struct http_server *srv, const struct config *cfg,
+      const struct flow *flow, struct log *log, struct err *err)
+{
+	int rc;
+
+	srv->cfg = cfg;
+	srv->log = log;
+	srv->engine.flow = flow;
+	srv->engine.log = log;
+	srv->engine.metrics = &srv->metrics;
+	srv->engine.limits = (struct engine_limits){
+		.noinput_max = cfg->noinput_max,
+		.nomatch_max = cfg->nomatch_max,
+		.pin_attempts = cfg->pin_attempts,
+		.first_digit_ms = (int)cfg->first_digit_ms,
+		.inter_digit_ms = (int)cfg->inter_digit_ms,
+	};
+	metrics_init(&srv->metrics, srv->version);
+	atomic_init(&srv->draining, 0);
+	if ((rc = calls_init(&srv->calls, (unsigned)cfg->max_calls,
+			     &srv->engine, err)) < 0)
+		return rc;
+	if (pthread_key_create(&srv->bank_key, close_bank) != 0) {
+		calls_release(&srv->calls);
+		return err_set(err, ERR_INTERNAL, "cannot create a thread key");
+	}
+	return 0;
+}
+
+int
+http_start(struct http_server *srv, const struct config *cfg,
+	   const struct flow *flow, struct log *log, const char *version,
+	   const char *build_id, const char *admin_token, struct err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	int rc;
+
+	memset(srv, 0, sizeof(*srv));
+	snprintf(srv->version, sizeof(srv->version), "%s", version);
+	snprintf(srv->build_id, sizeof(srv->build_id), "%s", build_id);
+	snprintf(srv->admin_token, sizeof(srv->admin_token), "%s",
+		 admin_token ? admin_token : "");
+	if ((len = make_addr(&ss, cfg->listen_address, cfg->port)) == 0)
+		return err_set(err, ERR_INVAL, "bad listen address '%s'",
+			       cfg->listen_address);
+	if ((rc = setup(srv, cfg, flow, log, err)) < 0)
+		return rc;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->mhd = MHD_start_daemon(
+		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
+		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)(cfg->connection_timeout_ms / 1000),
+		MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_END);
+	if (srv->mhd == NULL) {
+		pthread_key_delete(srv->bank_key);
+		calls_release(&srv->calls);
+		return err_set_errno(err, ERR_IO, errno,
+				     "cannot listen on %s:%d",
+				     cfg->listen_address, cfg->port);
+	}
+	return 0;
+}
+
+void
+http_drain(struct http_server *srv)
+{
+	atomic_store(&srv->draining, 1);
+}
+
+bool
+http_draining(struct http_server *srv)
+{
+	return atomic_load(&srv->draining) != 0;
+}
+
+void
+http_stop(struct http_server *srv)
+{
+	if (srv->mhd != NULL)
+		MHD_stop_daemon(srv->mhd);
+	srv->mhd = NULL;
+	pthread_key_delete(srv->bank_key);
+	calls_release(&srv->calls);
+}

@@ -1,0 +1,63 @@
+/*
+ * http: the runtime's HTTP front on libmicrohttpd (the only module that
+ * uses it): the JSON call API, health, readiness, version, metrics and the
+ * admin drain switch.  See docs/runtime-api.md for the contract.
+ *
+ * Threads: libmicrohttpd runs a pool of `threads` polling threads; each
+ * keeps its own database connection (opened on first use, closed when the
+ * thread ends).  Steps of one call are serialised by the call's lock.
+ *
+ * Draining is by call, not by socket: once draining, new calls are refused
+ * (503) and /readyz answers 503, while later steps of calls in progress are
+ * served on any connection until those calls end.
+ */
+#ifndef IVR_RUNTIME_HTTP_H
+#define IVR_RUNTIME_HTTP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "calls.h"
+#include "config.h"
+#include "engine.h"
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+
+struct MHD_Daemon;
+
+#define HTTP_TOKEN_MAX 256
+
+struct http_server {
+	const struct config *cfg; /* borrowed */
+	struct log *log;	  /* borrowed */
+	struct engine engine;
+	struct calls calls;
+	struct metrics metrics;
+	struct MHD_Daemon *mhd;
+	pthread_key_t bank_key; /* this thread's struct bank * */
+	atomic_int draining;
+	char version[64];
+	char build_id[64];
+	char admin_token[HTTP_TOKEN_MAX]; /* empty: admin API off */
+};
+
+/*
+ * Sets srv up over a loaded flow (borrowed) and starts listening.  Returns
+ * 0, or ERR_IO ("cannot listen on 127.0.0.1:8080: ...").
+ */
+int http_start(struct http_server *srv, const struct config *cfg,
+	       const struct flow *flow, struct log *log, const char *version,
+	       const char *build_id, const char *admin_token, struct err *err);
+
+/* Starts draining (idempotent). */
+void http_drain(struct http_server *srv);
+
+/* True once draining began. */
+bool http_draining(struct http_server *srv);
+
+/* Closes the port and waits for the threads; frees srv's contents. */
+void http_stop(struct http_server *srv);
+
+#endif

@@ -1,0 +1,634 @@
+/*
+ * ivr-runtime: the banking IVR application server.
+ *
+ *   ivr-runtime [serve] [--config FILE] [flags]   run the server
+ *   ivr-runtime check [--config FILE] [flags]     check config and flows
+ *   ivr-runtime seed --db FILE --customers N --seed S --credentials-out F
+ *
+ * Exit codes: 0 done (also after a graceful drain), 1 a runtime failure,
+ * 2 bad input (arguments, config, flows).
+ */
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bank.h"
+#include "buf.h"
+#include "config.h"
+#include "fileio.h"
+#include "flow.h"
+#include "http.h"
+#include "log.h"
+#include "parse.h"
+
+#ifndef IVR_VERSION
+#define IVR_VERSION "0.0.0"
+#endif
+
+#define EXIT_FAIL      1
+#define EXIT_BAD_INPUT 2
+#define TICK_MS	       100
+
+enum opt {
+	OPT_CONFIG = 256,
+	OPT_LISTEN,
+	OPT_PORT,
+	OPT_DB,
+	OPT_FLOWS,
+	OPT_MIGRATIONS,
+	OPT_MAX_CALLS,
+	OPT_DRAIN_DEADLINE,
+	OPT_IDLE_TIMEOUT,
+	OPT_THREADS,
+	OPT_LOG_FILE,
+	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
+	OPT_ADMIN_TOKEN_FILE,
+	OPT_CUSTOMERS,
+	OPT_SEED,
+	OPT_CREDENTIALS_OUT,
+	OPT_KDF_ITERATIONS,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option options[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "flows", required_argument, NULL, OPT_FLOWS },
+	{ "migrations", required_argument, NULL, OPT_MIGRATIONS },
+	{ "max-calls", required_argument, NULL, OPT_MAX_CALLS },
+	{ "drain-deadline", required_argument, NULL, OPT_DRAIN_DEADLINE },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN_FILE },
+	{ "customers", required_argument, NULL, OPT_CUSTOMERS },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "credentials-out", required_argument, NULL, OPT_CREDENTIALS_OUT },
+	{ "kdf-iterations", required_argument, NULL, OPT_KDF_ITERATIONS },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char usage[] =
+	"usage: ivr-runtime [serve|check] [options]\n"
+	"       ivr-runtime seed --db FILE --customers N --seed S "
+	"--credentials-out FILE\n"
+	"\n"
+	"serve (the default) runs the banking IVR server; check loads the\n"
+	"config and the call flows and exits 0 when they are sound, 2 if not.\n"
+	"seed fills a new database with deterministic demo customers and\n"
+	"writes their account numbers and PINs to a JSON file (test data).\n"
+	"\n"
+	"Options (each overrides the config file):\n"
+	"  --config FILE            runtime.yaml to read\n"
+	"  --listen ADDRESS         address to listen on (127.0.0.1)\n"
+	"  --port N                 TCP port (8080)\n"
+	"  --db FILE                SQLite database (bank.db)\n"
+	"  --flows FILE             call-flow file (share/flows/banking.yaml)\n"
+	"  --migrations DIR         SQL migrations (share/db)\n"
+	"  --max-calls N            calls at once before 503 (1000)\n"
+	"  --drain-deadline D       how long SIGTERM waits for calls (60s)\n"
+	"  --idle-timeout D         reap calls silent this long (2m)\n"
+	"  --threads N              HTTP threads (8)\n"
+	"  --log-file FILE          log here instead of standard error\n"
+	"  --log-level LEVEL        debug, info, warn or error (info)\n"
+	"  --log-format FORMAT      text or json (text)\n"
+	"  --admin-token-file FILE  enables POST /admin/drain with its token\n"
+	"Seed options:\n"
+	"  --customers N  --seed S  --credentials-out FILE\n"
+	"  --kdf-iterations N       PBKDF2 iterations per PIN (100000)\n"
+	"  --help, --version\n";
+
+struct ctx {
+	struct config cfg;
+	struct log log;
+	const char *command;
+	const char *config_path;
+	char root[PATH_MAX];
+	char version[64];
+	char build_id[64];
+	/* seed */
+	int customers;
+	int64_t seed;
+	int kdf_iterations;
+	const char *credentials_out;
+};
+
+/* The release folder: the parent of the folder holding this binary. */
+static void
+find_root(char *root, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0) {
+		snprintf(root, size, ".");
+		return;
+	}
+	exe[n] = '\0';
+	snprintf(root, size, "%s", dirname(dirname(exe)));
+}
+
+/* Version and build id from <root>/release.json, else built in. */
+static void
+read_release(struct ctx *x)
+{
+	char path[PATH_MAX + 16];
+	json_t *r;
+
+	snprintf(x->version, sizeof(x->version), "%s", IVR_VERSION);
+	snprintf(x->build_id, sizeof(x->build_id), "dev");
+	snprintf(path, sizeof(path), "%s/release.json", x->root);
+	if ((r = json_load_file(path, 0, NULL)) == NULL)
+		return;
+	if (json_is_string(json_object_get(r, "version")))
+		snprintf(x->version, sizeof(x->version), "%s",
+			 json_string_value(json_object_get(r, "version")));
+	if (json_is_string(json_object_get(r, "build_id")))
+		snprintf(x->build_id, sizeof(x->build_id), "%s",
+			 json_string_value(json_object_get(r, "build_id")));
+	json_decref(r);
+}
+
+/* Flags as given, applied after the config file so that they win. */
+struct flag {
+	int opt;
+	const char *arg;
+};
+
+#define FLAGS_MAX 64
+
+static int
+bad_flag(const char *name, const struct err *e)
+{
+	fprintf(stderr, "ivr-runtime: --%s: %s\n", name, e->msg);
+	return -1;
+}
+
+static int
+flag_int(int *out, const char *name, const char *arg, int64_t min, int64_t max)
+{
+	struct err e;
+	int64_t v;
+
+	if (parse_int64(&v, arg, min, max, &e) < 0)
+		return bad_flag(name, &e);
+	*out = (int)v;
+	return 0;
+}
+
+static int
+flag_duration(int64_t *out, const char *name, const char *arg)
+{
+	struct err e;
+
+	if (parse_duration_ms(out, arg, 0, 24 * 3600 * 1000LL, &e) < 0)
+		return bad_flag(name, &e);
+	return 0;
+}
+
+static int
+apply_flag(struct ctx *x, const struct flag *f)
+{
+	struct config *c = &x->cfg;
+	struct err e;
+
+	switch (f->opt) {
+	case OPT_LISTEN:
+		return config_set_str(&c->listen_address, f->arg, NULL);
+	case OPT_PORT:
+		return flag_int(&c->port, "port", f->arg, 1, 65535);
+	case OPT_DB:
+		return config_set_str(&c->db_path, f->arg, NULL);
+	case OPT_FLOWS:
+		return config_set_str(&c->flows_path, f->arg, NULL);
+	case OPT_MIGRATIONS:
+		return config_set_str(&c->migrations_dir, f->arg, NULL);
+	case OPT_MAX_CALLS:
+		return flag_int(&c->max_calls, "max-calls", f->arg, 1, 1000000);
+	case OPT_THREADS:
+		return flag_int(&c->threads, "threads", f->arg, 1, 256);
+	case OPT_DRAIN_DEADLINE:
+		return flag_duration(&c->drain_ms, "drain-deadline", f->arg);
+	case OPT_IDLE_TIMEOUT:
+		return flag_duration(&c->idle_ms, "idle-timeout", f->arg);
+	case OPT_LOG_FILE:
+		return config_set_str(&c->log_file, f->arg, NULL);
+	case OPT_LOG_LEVEL:
+		return log_level_parse(&c->log_level, f->arg, &e) < 0
+			       ? bad_flag("log-level", &e)
+			       : 0;
+	case OPT_LOG_FORMAT:
+		return log_format_parse(&c->log_format, f->arg, &e) < 0
+			       ? bad_flag("log-format", &e)
+			       : 0;
+	case OPT_ADMIN_TOKEN_FILE:
+		return config_set_str(&c->admin_token_file, f->arg, NULL);
+	default:
+		return 0;
+	}
+}
+
+static int
+seed_flag(struct ctx *x, int opt, const char *arg)
+{
+	struct err e;
+	int64_t v;
+
+	switch (opt) {
+	case OPT_CUSTOMERS:
+		return flag_int(&x->customers, "customers", arg, 1, 1000000);
+	case OPT_SEED:
+		if (parse_int64(&v, arg, 0, INT64_MAX, &e) < 0)
+			return bad_flag("seed", &e);
+		x->seed = v;
+		return 0;
+	case OPT_KDF_ITERATIONS:
+		return flag_int(&x->kdf_iterations, "kdf-iterations", arg, 1000,
+				10000000);
+	case OPT_CREDENTIALS_OUT:
+		x->credentials_out = arg;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* Parses argv; returns -1 on bad input, 1 when --help/--version ran. */
+static int
+parse_args(struct ctx *x, struct flag *flags, size_t *nflags, int argc,
+	   char **argv)
+{
+	int opt, rc;
+
+	x->command = "serve";
+	if (argc > 1 && argv[1][0] != '-') {
+		x->command = argv[1];
+		argc--;
+		argv++;
+	}
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		if (opt == OPT_HELP) {
+			fputs(usage, stdout);
+			return 1;
+		}
+		if (opt == OPT_VERSION) {
+			printf("ivr-runtime %s (build %s)\n", x->version,
+			       x->build_id);
+			return 1;
+		}
+		if (opt == '?')
+			return -1;
+		if (opt == OPT_CONFIG) {
+			x->config_path = optarg;
+			continue;
+		}
+		if ((rc = seed_flag(x, opt, optarg)) < 0)
+			return -1;
+		if (rc == 0)
+			continue;
+		if (*nflags == FLAGS_MAX) {
+			fprintf(stderr, "ivr-runtime: too many options\n");
+			return -1;
+		}
+		flags[(*nflags)++] = (struct flag){ opt, optarg };
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ivr-runtime: unexpected argument '%s'\n",
+			argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Prints the collected problems of a file to standard error. */
+static void
+print_diags(struct diag_list *d)
+{
+	struct buf b;
+
+	buf_init(&b, 1024 * 1024);
+	if (diag_format(&b, d, NULL) == 0)
+		fputs(buf_cstr(&b), stderr);
+	buf_release(&b);
+}
+
+/* Defaults, then the config file, then the flags.  Exit code or 0. */
+static int
+load_config(struct ctx *x, const struct flag *flags, size_t nflags)
+{
+	struct diag_list d;
+	struct err e;
+	int rc = 0;
+
+	if (config_defaults(&x->cfg, x->root, &e) < 0) {
+		fprintf(stderr, "ivr-runtime: %s\n", e.msg);
+		return EXIT_FAIL;
+	}
+	diag_list_init(&d, 100);
+	if (x->config_path != NULL &&
+	    config_load(&x->cfg, x->config_path, &d, &e) < 0) {
+		if (diag_total(&d) > 0)
+			print_diags(&d);
+		else
+			fprintf(stderr, "ivr-runtime: %s\n", e.msg);
+		rc = EXIT_BAD_INPUT;
+	}
+	diag_list_release(&d);
+	for (size_t i = 0; i < nflags && rc == 0; i++)
+		if (apply_flag(x, &flags[i]) < 0)
+			rc = EXIT_BAD_INPUT;
+	return rc;
+}
+
+static int
+load_flows(struct flow **flow, const struct ctx *x)
+{
+	struct diag_list d;
+	struct err e;
+	int rc = 0;
+
+	diag_list_init(&d, 100);
+	if (flow_load(flow, x->cfg.flows_path, &d, &e) < 0) {
+		if (diag_total(&d) > 0)
+			print_diags(&d);
+		else
+			fprintf(stderr, "ivr-runtime: %s\n", e.msg);
+		rc = EXIT_BAD_INPUT;
+	}
+	diag_list_release(&d);
+	return rc;
+}
+
+static int
+cmd_check(struct ctx *x)
+{
+	struct flow *flow = NULL;
+	int rc = load_flows(&flow, x);
+
+	if (rc == 0)
+		printf("%s: %zu nodes, sound\n", x->cfg.flows_path,
+		       flow->count);
+	flow_free(flow);
+	return rc;
+}
+
+static int
+write_credentials(const char *path, json_t *cred, struct err *err)
+{
+	char *text = json_dumps(cred, JSON_INDENT(2));
+	int rc;
+
+	if (text == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	rc = fileio_write_atomic(path, text, strlen(text), 0600, err);
+	free(text);
+	return rc;
+}
+
+static int
+cmd_seed(struct ctx *x)
+{
+	struct bank *b = NULL;
+	json_t *cred = NULL;
+	struct err e;
+	int rc = EXIT_FAIL;
+
+	if (x->customers == 0 || x->credentials_out == NULL) {
+		fprintf(stderr, "ivr-runtime: seed needs --customers N and "
+				"--credentials-out FILE\n");
+		return EXIT_BAD_INPUT;
+	}
+	if (bank_open(&b, x->cfg.db_path, (int)x->cfg.db_busy_ms, &e) < 0 ||
+	    bank_migrate(b, x->cfg.migrations_dir, NULL, &e) < 0 ||
+	    bank_seed(&cred, b, x->customers, (uint64_t)x->seed,
+		      x->kdf_iterations, &e) < 0 ||
+	    write_credentials(x->credentials_out, cred, &e) < 0) {
+		fprintf(stderr, "ivr-runtime: seed: %s\n", e.msg);
+		goto out;
+	}
+	printf("seeded %d customers into '%s' (total %lld cents); "
+	       "credentials in '%s'\n",
+	       x->customers, x->cfg.db_path,
+	       (long long)json_integer_value(
+		       json_object_get(cred, "total_cents")),
+	       x->credentials_out);
+	rc = 0;
+out:
+	json_decref(cred);
+	bank_close(b);
+	return rc;
+}
+
+static int
+read_token(char *out, size_t size, const char *path, struct err *err)
+{
+	struct buf b;
+	size_t n;
+	int rc;
+
+	buf_init(&b, size - 1);
+	if ((rc = fileio_read_all(&b, path, err)) < 0) {
+		buf_release(&b);
+		return err_prefix(err, "admin token: ");
+	}
+	n = b.len;
+	while (n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r' ||
+			 b.data[n - 1] == ' '))
+		n--;
+	if (n < 16) {
+		buf_wipe(&b);
+		buf_release(&b);
+		return err_set(err, ERR_INVAL,
+			       "admin token in '%s' is shorter than 16 "
+			       "characters",
+			       path);
+	}
+	memcpy(out, b.data, n);
+	out[n] = '\0';
+	buf_wipe(&b);
+	buf_release(&b);
+	return 0;
+}
+
+static int
+open_log(struct ctx *x)
+{
+	struct err e;
+
+	log_init(&x->log, "runtime", STDERR_FILENO);
+	x->log.level = x->cfg.log_level;
+	x->log.format = x->cfg.log_format;
+	if (x->cfg.log_file != NULL &&
+	    log_open_file(&x->log, x->cfg.log_file, &e) < 0) {
+		fprintf(stderr, "ivr-runtime: %s\n", e.msg);
+		return EXIT_BAD_INPUT;
+	}
+	return 0;
+}
+
+static int
+prepare_db(struct ctx *x, struct err *err)
+{
+	struct bank *b = NULL;
+	int applied = 0, rc;
+
+	if ((rc = bank_open(&b, x->cfg.db_path, (int)x->cfg.db_busy_ms, err)) ==
+		    0 &&
+	    (rc = bank_migrate(b, x->cfg.migrations_dir, &applied, err)) == 0)
+		log_kv(&x->log, LOG_LEVEL_INFO, "database ready",
+		       LOG_STR("path", x->cfg.db_path),
+		       LOG_INT("migrations_applied", applied));
+	bank_close(b);
+	return rc;
+}
+
+/* Reaps idle calls; during a drain, ends the loop when it is over. */
+static bool
+tick(struct ctx *x, struct http_server *srv, int64_t *deadline, unsigned *cut)
+{
+	unsigned idle = 0, overlong = 0;
+	int64_t now = calls_now_ms();
+
+	calls_reap(&srv->calls, now, x->cfg.idle_ms, x->cfg.max_call_ms, false,
+		   &idle, &overlong);
+	for (unsigned i = 0; i < idle; i++)
+		metrics_call_ended(&srv->metrics, METRICS_CALL_ABANDONED);
+	for (unsigned i = 0; i < overlong; i++)
+		metrics_call_ended(&srv->metrics, METRICS_CALL_TIMEOUT);
+	if (!http_draining(srv))
+		return true;
+	if (*deadline == 0) {
+		*deadline = now + x->cfg.drain_ms;
+		log_kv(&x->log, LOG_LEVEL_INFO, "draining",
+		       LOG_INT("active_calls", calls_active(&srv->calls)),
+		       LOG_INT("deadline_ms", x->cfg.drain_ms));
+	}
+	if (calls_active(&srv->calls) == 0)
+		return false;
+	if (now < *deadline)
+		return true;
+	calls_reap(&srv->calls, now, 0, 0, true, cut, &overlong);
+	for (unsigned i = 0; i < *cut; i++)
+		metrics_call_ended(&srv->metrics, METRICS_CALL_CUT);
+	return false;
+}
+
+static void
+run_until_drained(struct ctx *x, struct http_server *srv,
+		  const sigset_t *signals)
+{
+	struct timespec wait = { 0, TICK_MS * 1000000L };
+	int64_t deadline = 0;
+	unsigned cut = 0;
+	int sig;
+
+	for (;;) {
+		sig = sigtimedwait(signals, NULL, &wait);
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!http_draining(srv))
+				log_kv(&x->log, LOG_LEVEL_INFO,
+				       "signal: stop taking calls",
+				       LOG_STR("signal", sig == SIGTERM
+								 ? "SIGTERM"
+								 : "SIGINT"));
+			http_drain(srv);
+		}
+		if (!tick(x, srv, &deadline, &cut))
+			break;
+	}
+	log_kv(&x->log, cut ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+	       "drained: stopping", LOG_INT("calls_cut", cut));
+}
+
+static int
+cmd_serve(struct ctx *x)
+{
+	char token[HTTP_TOKEN_MAX] = "";
+	struct http_server srv;
+	struct flow *flow = NULL;
+	sigset_t signals;
+	struct err e;
+	int rc;
+
+	if ((rc = open_log(x)) != 0 || (rc = load_flows(&flow, x)) != 0)
+		return rc;
+	if (x->cfg.admin_token_file != NULL &&
+	    read_token(token, sizeof(token), x->cfg.admin_token_file, &e) < 0)
+		goto bad;
+	if (prepare_db(x, &e) < 0)
+		goto fail;
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL); /* inherited by threads */
+	signal(SIGPIPE, SIG_IGN);
+	if (http_start(&srv, &x->cfg, flow, &x->log, x->version, x->build_id,
+		       token, &e) < 0)
+		goto fail;
+	explicit_bzero(token, sizeof(token));
+	log_kv(&x->log, LOG_LEVEL_INFO, "listening",
+	       LOG_STR("address", x->cfg.listen_address),
+	       LOG_INT("port", x->cfg.port), LOG_STR("version", x->version),
+	       LOG_INT("max_calls", x->cfg.max_calls));
+	run_until_drained(x, &srv, &signals);
+	http_stop(&srv);
+	flow_free(flow);
+	return 0;
+bad:
+	rc = EXIT_BAD_INPUT;
+	goto out;
+fail:
+	rc = EXIT_FAIL;
+out:
+	log_kv(&x->log, LOG_LEVEL_ERROR, "cannot start",
+	       LOG_STR("error", e.msg));
+	flow_free(flow);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct flag flags[FLAGS_MAX];
+	struct ctx x = { .kdf_iterations = 100000 };
+	size_t nflags = 0;
+	int rc;
+
+	find_root(x.root, sizeof(x.root));
+	read_release(&x);
+	rc = parse_args(&x, flags, &nflags, argc, argv);
+	if (rc != 0)
+		return rc > 0 ? 0 : EXIT_BAD_INPUT;
+	if ((rc = load_config(&x, flags, nflags)) != 0)
+		goto out;
+	if (strcmp(x.command, "serve") == 0)
+		rc = cmd_serve(&x);
+	else if (strcmp(x.command, "check") == 0)
+		rc = cmd_check(&x);
+	else if (strcmp(x.command, "seed") == 0)
+		rc = cmd_seed(&x);
+	else {
+		fprintf(stderr,
+			"ivr-runtime: unknown command '%s' (serve, "
+			"check or seed; see --help)\n",
+			x.command);
+		rc = EXIT_BAD_INPUT;
+	}
+out:
+	log_close(&x.log);
+	config_release(&x.cfg);
+	return rc;
+}

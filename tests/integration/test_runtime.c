@@ -1,0 +1,613 @@
+/*
+ * The real ivr-runtime binary on a loopback port with a real SQLite file:
+ * whole calls through the JSON API, lockout, idempotent confirms,
+ * concurrent transfers and the ledger, draining, metrics, bad config.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bank.h"
+#include "testsupport.h"
+
+#define CUSTOMERS 10
+
+struct server {
+	char dir[64];
+	char db[128];
+	char log[128];
+	char base[64];
+	pid_t pid;
+	json_t *cred;
+};
+
+/* Seeds a database and starts the runtime with extra flags. */
+static void
+server_start(struct server *s, const char *const *extra)
+{
+	char cred[160], port[16];
+	const char *seed[] = { IVR_RUNTIME_BIN,
+			       "seed",
+			       "--db",
+			       s->db,
+			       "--customers",
+			       "10",
+			       "--seed",
+			       "11",
+			       "--credentials-out",
+			       cred,
+			       "--kdf-iterations",
+			       "1000",
+			       NULL };
+	const char *argv[32] = {
+		IVR_RUNTIME_BIN,    "--db", s->db, "--port", port,
+		"--drain-deadline", "3s"
+	};
+	int n = 7;
+
+	ts_tmpdir(s->dir, "runtime");
+	snprintf(s->db, sizeof(s->db), "%s/bank.db", s->dir);
+	snprintf(s->log, sizeof(s->log), "%s/runtime.log", s->dir);
+	snprintf(cred, sizeof(cred), "%s/cred.json", s->dir);
+	assert_int_equal(ts_run(seed, s->log), 0);
+	s->cred = json_load_file(cred, 0, NULL);
+	assert_non_null(s->cred);
+	snprintf(port, sizeof(port), "%d", ts_free_port());
+	snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%s", port);
+	for (; extra != NULL && *extra != NULL; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+	s->pid = ts_spawn(argv, s->log);
+	assert_true(s->pid > 0);
+	{
+		char url[128];
+
+		snprintf(url, sizeof(url), "%s/readyz", s->base);
+		assert_true(ts_wait_http_ok(url, 10000));
+	}
+}
+
+static void
+server_stop(struct server *s)
+{
+	ts_stop(s->pid, SIGTERM, 10000);
+	json_decref(s->cred);
+	ts_rmrf(s->dir);
+}
+
+static int
+setup(void **state)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	server_start(s, NULL);
+	*state = s;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	server_stop(*state);
+	free(*state);
+	return 0;
+}
+
+static const char *
+cred(struct server *s, size_t customer, const char *what, size_t account)
+{
+	json_t *c =
+		json_array_get(json_object_get(s->cred, "customers"), customer);
+
+	if (strcmp(what, "pin") == 0)
+		return json_string_value(json_object_get(c, "pin"));
+	return json_string_value(json_object_get(
+		json_array_get(json_object_get(c, "accounts"), account),
+		"number"));
+}
+
+static json_t *
+start_call(struct server *s)
+{
+	char url[128];
+	json_t *o = NULL;
+
+	snprintf(url, sizeof(url), "%s/calls", s->base);
+	assert_int_equal(ts_http("POST", url, "{}", NULL, &o), 201);
+	return o;
+}
+
+/* Sends digits (or, with NULL, a no-input) and returns the answer. */
+static json_t *
+step(struct server *s, const char *id, const char *digits, const char *header,
+     long want)
+{
+	char url[160], body[128];
+	json_t *o = NULL;
+
+	snprintf(url, sizeof(url), "%s/calls/%s/input", s->base, id);
+	if (digits != NULL)
+		snprintf(body, sizeof(body), "{\"digits\":\"%s\"}", digits);
+	else
+		snprintf(body, sizeof(body), "{\"event\":\"noinput\"}");
+	assert_int_equal(ts_http("POST", url, body, header, &o), want);
+	return o;
+}
+
+static const char *
+node_of(json_t *o)
+{
+	return json_string_value(json_object_get(o, "node"));
+}
+
+/* Starts a call and logs in as customer c; returns the call id. */
+static char *
+login(struct server *s, size_t c)
+{
+	json_t *o = start_call(s);
+	char keys[16], *id;
+
+	id = strdup(json_string_value(json_object_get(o, "call_id")));
+	json_decref(o);
+	snprintf(keys, sizeof(keys), "%s#", cred(s, c, "number", 0));
+	json_decref(step(s, id, keys, NULL, 200));
+	o = step(s, id, cred(s, c, "pin", 0), NULL, 200);
+	assert_string_equal(node_of(o), "main_menu");
+	json_decref(o);
+	return id;
+}
+
+static json_t *
+data_of(json_t *o, const char *key)
+{
+	return json_object_get(json_object_get(o, "data"), key);
+}
+
+static void
+test_runtime__serves_a_whole_call(void **state)
+{
+	struct server *s = *state;
+	char *id = login(s, 0), url[160], *log;
+	char from[8], to[8];
+	json_t *o, *collect;
+
+	o = step(s, id, "1", NULL, 200);
+	assert_true(json_array_size(data_of(o, "accounts")) >= 2);
+	collect = json_object_get(o, "collect");
+	assert_int_equal(
+		json_integer_value(json_object_get(collect, "max_digits")), 1);
+	json_decref(o);
+	snprintf(from, sizeof(from), "%s", cred(s, 0, "number", 0) + 4);
+	snprintf(to, sizeof(to), "%s", cred(s, 0, "number", 1) + 4);
+	json_decref(step(s, id, "2", NULL, 200));
+	json_decref(step(s, id, from, NULL, 200));
+	json_decref(step(s, id, to, NULL, 200));
+	o = step(s, id, "7*25#", NULL, 200);
+	assert_string_equal(node_of(o), "transfer_confirm");
+	assert_int_equal(json_integer_value(data_of(o, "amount_cents")), 725);
+	json_decref(o);
+	o = step(s, id, "1", NULL, 200);
+	assert_int_equal(strlen(json_string_value(data_of(o, "confirmation"))),
+			 8);
+	json_decref(o);
+	o = step(s, id, "3", NULL, 200);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_array_get(data_of(o, "transactions"), 0),
+				 "amount_cents")),
+			 725);
+	json_decref(o);
+	snprintf(url, sizeof(url), "%s/calls/%s", s->base, id);
+	assert_int_equal(ts_http("DELETE", url, NULL, NULL, NULL), 200);
+	assert_int_equal(ts_http("DELETE", url, NULL, NULL, NULL), 404);
+	snprintf(url, sizeof(url), "%s/calls", s->base);
+	assert_int_equal(ts_http("GET", url, NULL, NULL, &o), 200);
+	assert_int_equal(json_integer_value(json_object_get(o, "active")), 0);
+	json_decref(o);
+	/* Nothing secret reached the log. */
+	log = ts_read_file(s->log);
+	assert_null(strstr(log, cred(s, 0, "pin", 0)));
+	assert_null(strstr(log, cred(s, 0, "number", 0)));
+	assert_non_null(strstr(log, "caller authentication"));
+	free(log);
+	free(id);
+}
+
+static void
+test_runtime__locks_an_account_across_calls(void **state)
+{
+	struct server *s = *state;
+	const char *wrong =
+		strcmp(cred(s, 2, "pin", 0), "0000") ? "0000" : "1111";
+	char keys[16];
+	json_t *o;
+
+	snprintf(keys, sizeof(keys), "%s#", cred(s, 2, "number", 0));
+	for (int call = 0; call < 3; call++) {
+		char *id;
+
+		o = start_call(s);
+		id = strdup(json_string_value(json_object_get(o, "call_id")));
+		json_decref(o);
+		json_decref(step(s, id, keys, NULL, 200));
+		o = step(s, id, wrong, NULL, 200);
+		if (call < 2) {
+			assert_string_equal(node_of(o), "ask_account");
+			assert_false(json_is_true(data_of(o, "authenticated")));
+		} else {
+			assert_true(json_is_true(json_object_get(o, "ended")));
+			assert_string_equal(
+				json_string_value(json_object_get(o, "end")),
+				"agent");
+		}
+		json_decref(o);
+		free(id);
+	}
+	o = start_call(s);
+	{
+		char *id = strdup(
+			json_string_value(json_object_get(o, "call_id")));
+
+		json_decref(o);
+		json_decref(step(s, id, keys, NULL, 200));
+		o = step(s, id, cred(s, 2, "pin", 0), NULL, 200);
+		assert_non_null(
+			strstr(json_string_value(json_array_get(
+				       json_object_get(o, "prompts"), 0)),
+			       "locked"));
+		free(id);
+	}
+	json_decref(o);
+}
+
+static void
+test_runtime__replayed_confirm_gives_the_same_answer(void **state)
+{
+	struct server *s = *state;
+	char *id = login(s, 1), from[8], to[8], body[160], url[160];
+	char *first = NULL, *again = NULL;
+	const char *token;
+	struct bank *b;
+	struct bank_ledger l;
+	json_t *o, *r;
+
+	snprintf(from, sizeof(from), "%s", cred(s, 1, "number", 0) + 4);
+	snprintf(to, sizeof(to), "%s", cred(s, 1, "number", 1) + 4);
+	json_decref(step(s, id, "2", NULL, 200));
+	json_decref(step(s, id, from, NULL, 200));
+	json_decref(step(s, id, to, NULL, 200));
+	o = step(s, id, "100#", NULL, 200);
+	token = json_string_value(data_of(o, "transfer_token"));
+	assert_non_null(token);
+	snprintf(url, sizeof(url), "%s/calls/%s/input", s->base, id);
+	snprintf(body, sizeof(body), "{\"digits\":\"1\",\"token\":\"%s\"}",
+		 token);
+	/* The same request twice under one Idempotency-Key: one answer. */
+	assert_int_equal(ts_http_text("POST", url, body,
+				      "Idempotency-Key: confirm-1", &first),
+			 200);
+	assert_int_equal(ts_http_text("POST", url, body,
+				      "Idempotency-Key: confirm-1", &again),
+			 200);
+	assert_string_equal(first, again);
+	/* Without the key, the token still stops a second transfer. */
+	assert_int_equal(ts_http("POST", url, body, NULL, &r), 200);
+	assert_true(json_is_true(data_of(r, "replayed")));
+	assert_non_null(
+		strstr(first, json_string_value(data_of(r, "confirmation"))));
+	assert_int_equal(bank_open(&b, s->db, 5000, NULL), 0);
+	assert_int_equal(bank_ledger(&l, b, NULL), 0);
+	assert_int_equal(l.transfers, 1);
+	assert_int_equal(l.total_cents, l.seeded_total_cents);
+	bank_close(b);
+	json_decref(r);
+	json_decref(o);
+	free(first);
+	free(again);
+	free(id);
+}
+
+#define CALLERS	       20
+#define TRANSFERS_EACH 6
+
+struct caller {
+	struct server *s;
+	size_t customer;
+	unsigned seed;
+	int acknowledged;
+	int failures;
+	char confirmations[TRANSFERS_EACH][BANK_CONFIRMATION_LEN + 1];
+};
+
+/* One caller: log in, then transfers back and forth at random. */
+static void *
+caller_run(void *arg)
+{
+	struct caller *c = arg;
+	struct server *s = c->s;
+	json_t *o = NULL;
+	char *id = NULL, keys[16], amount[16];
+
+	o = start_call(s);
+	id = strdup(json_string_value(json_object_get(o, "call_id")));
+	json_decref(o);
+	snprintf(keys, sizeof(keys), "%s#", cred(s, c->customer, "number", 0));
+	json_decref(step(s, id, keys, NULL, 200));
+	json_decref(step(s, id, cred(s, c->customer, "pin", 0), NULL, 200));
+	for (int i = 0; i < TRANSFERS_EACH; i++) {
+		int dir = rand_r(&c->seed) % 2;
+
+		json_decref(step(s, id, "2", NULL, 200));
+		json_decref(step(s, id, cred(s, c->customer, "number", dir) + 4,
+				 NULL, 200));
+		json_decref(step(s, id,
+				 cred(s, c->customer, "number", 1 - dir) + 4,
+				 NULL, 200));
+		snprintf(amount, sizeof(amount), "%d#",
+			 1 + rand_r(&c->seed) % 5000);
+		o = step(s, id, amount, NULL, 200);
+		if (strcmp(node_of(o), "transfer_confirm") != 0) {
+			c->failures++; /* e.g. not enough money */
+			json_decref(o);
+			continue;
+		}
+		json_decref(o);
+		o = step(s, id, "1", NULL, 200);
+		if (json_is_string(data_of(o, "confirmation")))
+			snprintf(c->confirmations[c->acknowledged++],
+				 BANK_CONFIRMATION_LEN + 1, "%s",
+				 json_string_value(data_of(o, "confirmation")));
+		json_decref(o);
+	}
+	json_decref(step(s, id, "0", NULL, 200));
+	free(id);
+	return NULL;
+}
+
+static void
+test_runtime__concurrent_transfers_conserve_money(void **state)
+{
+	struct server *s = *state;
+	struct caller callers[CALLERS];
+	pthread_t threads[CALLERS];
+	struct bank_ledger l;
+	struct bank *b;
+	int acknowledged = 0;
+
+	for (int i = 0; i < CALLERS; i++) {
+		callers[i] = (struct caller){ .s = s,
+					      .customer = (size_t)i / 2,
+					      .seed = (unsigned)i * 7919 };
+		assert_int_equal(pthread_create(&threads[i], NULL, caller_run,
+						&callers[i]),
+				 0);
+	}
+	for (int i = 0; i < CALLERS; i++)
+		pthread_join(threads[i], NULL);
+	assert_int_equal(bank_open(&b, s->db, 5000, NULL), 0);
+	for (int i = 0; i < CALLERS; i++) {
+		for (int k = 0; k < callers[i].acknowledged; k++) {
+			int64_t n = 0;
+
+			assert_int_equal(
+				bank_transfer_count(&n, b,
+						    callers[i].confirmations[k],
+						    NULL),
+				0);
+			assert_int_equal(n, 1);
+		}
+		acknowledged += callers[i].acknowledged;
+	}
+	assert_int_equal(bank_ledger(&l, b, NULL), 0);
+	printf("concurrent callers: %d, transfers acknowledged: %d, in the "
+	       "ledger: %lld, total %lld cents (seeded %lld), unbalanced "
+	       "accounts: %lld\n",
+	       CALLERS, acknowledged, (long long)l.transfers,
+	       (long long)l.total_cents, (long long)l.seeded_total_cents,
+	       (long long)l.unbalanced_accounts);
+	assert_true(acknowledged > CALLERS * TRANSFERS_EACH / 2);
+	assert_int_equal(l.transfers, acknowledged);
+	assert_int_equal(l.total_cents, l.seeded_total_cents);
+	assert_int_equal(l.unbalanced_accounts, 0);
+	bank_close(b);
+}
+
+static void
+test_runtime__drain_lets_calls_finish_then_exits(void **state)
+{
+	struct server *s = *state;
+	char *id = login(s, 3), url[128], *log;
+	json_t *o;
+	int status;
+
+	kill(s->pid, SIGTERM);
+	snprintf(url, sizeof(url), "%s/readyz", s->base);
+	for (int i = 0; i < 50; i++)
+		if (ts_http("GET", url, NULL, NULL, NULL) == 503)
+			break;
+	assert_int_equal(ts_http("GET", url, NULL, NULL, &o), 503);
+	assert_string_equal(json_string_value(json_object_get(o, "reason")),
+			    "draining");
+	json_decref(o);
+	snprintf(url, sizeof(url), "%s/calls", s->base);
+	assert_int_equal(ts_http("POST", url, "{}", NULL, NULL), 503);
+	/* The call in progress goes on, on new connections, to its end. */
+	o = step(s, id, "1", NULL, 200);
+	json_decref(o);
+	o = step(s, id, "0", NULL, 200);
+	assert_true(json_is_true(json_object_get(o, "ended")));
+	json_decref(o);
+	status = ts_wait_exit(s->pid, 5000);
+	assert_true(status != -1 && WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	s->pid = -1;
+	log = ts_read_file(s->log);
+	assert_non_null(strstr(log, "drained: stopping calls_cut=0"));
+	free(log);
+	free(id);
+}
+
+static void
+test_runtime__drain_deadline_reports_cut_calls(void **state)
+{
+	struct server *s = *state;
+	char *id = login(s, 4), *log;
+	int status;
+
+	kill(s->pid, SIGTERM);
+	status = ts_wait_exit(s->pid, 8000); /* the deadline is 3s */
+	assert_true(status != -1 && WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	s->pid = -1;
+	log = ts_read_file(s->log);
+	assert_non_null(strstr(log, "warn runtime: drained: stopping "
+				    "calls_cut=1"));
+	free(log);
+	free(id);
+}
+
+static void
+test_runtime__answers_bad_requests_with_json_errors(void **state)
+{
+	struct server *s = *state;
+	char url[200];
+	json_t *o = start_call(s), *e;
+	const char *id = json_string_value(json_object_get(o, "call_id"));
+
+	snprintf(url, sizeof(url), "%s/calls/%s/input", s->base, id);
+	assert_int_equal(ts_http("POST", url, "{\"digits\":", NULL, &e), 400);
+	assert_non_null(strstr(json_string_value(json_object_get(e, "error")),
+			       "malformed JSON"));
+	json_decref(e);
+	assert_int_equal(ts_http("POST", url, "{\"digits\":\"12x\"}", NULL, &e),
+			 400);
+	assert_string_equal(json_string_value(json_object_get(e, "error")),
+			    "'digits' must be 1 to 33 keys from 0-9, * and #");
+	json_decref(e);
+	assert_int_equal(
+		ts_http("POST", url, "{\"digits\":\"1\",\"x\":1}", NULL, NULL),
+		400);
+	assert_int_equal(ts_http("GET", url, NULL, NULL, NULL), 405);
+	snprintf(url, sizeof(url), "%s/calls/%032d/input", s->base, 0);
+	assert_int_equal(ts_http("POST", url, "{\"digits\":\"1\"}", NULL, &e),
+			 404);
+	assert_string_equal(json_string_value(json_object_get(e, "error")),
+			    "no such call");
+	json_decref(e);
+	snprintf(url, sizeof(url), "%s/nowhere", s->base);
+	assert_int_equal(ts_http("GET", url, NULL, NULL, NULL), 404);
+	json_decref(o);
+}
+
+static void
+test_runtime__refuses_calls_past_capacity(void **state)
+{
+	static const char *const extra[] = { "--max-calls", "2", NULL };
+	struct server s;
+	char url[128], *head = NULL;
+
+	(void)state;
+	server_start(&s, extra);
+	json_decref(start_call(&s));
+	json_decref(start_call(&s));
+	snprintf(url, sizeof(url), "%s/calls", s.base);
+	assert_int_equal(ts_http_headers("POST", url, "{}", NULL, NULL, &head),
+			 503);
+	assert_non_null(strstr(head, "Retry-After: 5"));
+	free(head);
+	server_stop(&s);
+}
+
+static void
+test_runtime__metrics_pass_promtool(void **state)
+{
+	struct server *s = *state;
+	char *id = login(s, 5), url[128], path[160], cmd[256], *text = NULL;
+	FILE *f;
+
+	json_decref(step(s, id, "1", NULL, 200));
+	snprintf(url, sizeof(url), "%s/metrics", s->base);
+	assert_int_equal(ts_http_text("GET", url, NULL, NULL, &text), 200);
+	assert_non_null(strstr(text, "ivr_calls_active 1\n"));
+	assert_non_null(strstr(text, "ivr_build_info{version=\"0.1.0\"} 1"));
+	assert_non_null(
+		strstr(text, "ivr_http_requests_total{route=\"/calls\","));
+	assert_non_null(strstr(text, "ivr_step_duration_seconds_count "));
+	assert_null(strstr(text, id));
+	assert_null(strstr(text, cred(s, 5, "number", 0)));
+	snprintf(path, sizeof(path), "%s/metrics.txt", s->dir);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s'", path);
+	{
+		const char *argv[] = { "sh", "-c", cmd, NULL };
+		char out[160];
+
+		snprintf(out, sizeof(out), "%s/promtool.out", s->dir);
+		assert_int_equal(ts_run(argv, out), 0);
+	}
+	free(text);
+	free(id);
+}
+
+static void
+test_runtime__bad_config_stops_start_up_with_places(void **state)
+{
+	char dir[64], path[128], log[128], *out;
+	const char *argv[] = { IVR_RUNTIME_BIN, "check", "--config", path,
+			       NULL };
+	FILE *f;
+
+	(void)state;
+	ts_tmpdir(dir, "runtime-config");
+	snprintf(path, sizeof(path), "%s/runtime.yaml", dir);
+	snprintf(log, sizeof(log), "%s/out.log", dir);
+	f = fopen(path, "w");
+	fputs("listen:\n  prot: 8080\n  threads: many\ncalls:\n"
+	      "  idle_timeout: 5x\n",
+	      f);
+	fclose(f);
+	assert_int_equal(ts_run(argv, log), 2);
+	out = ts_read_file(log);
+	assert_non_null(strstr(out, "runtime.yaml:2:3: unknown key 'prot' "
+				    "(did you mean 'port'?)\n"));
+	assert_non_null(strstr(out,
+			       "runtime.yaml:3:12: 'threads': invalid "
+			       "number 'many': expected a whole number\n"));
+	assert_non_null(strstr(out, "runtime.yaml:5:17: 'idle_timeout': "
+				    "invalid duration '5x'"));
+	free(out);
+	ts_rmrf(dir);
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_runtime__serves_a_whole_call),
+		T(test_runtime__locks_an_account_across_calls),
+		T(test_runtime__replayed_confirm_gives_the_same_answer),
+		T(test_runtime__concurrent_transfers_conserve_money),
+		T(test_runtime__drain_lets_calls_finish_then_exits),
+		T(test_runtime__drain_deadline_reports_cut_calls),
+		T(test_runtime__answers_bad_requests_with_json_errors),
+		cmocka_unit_test(test_runtime__refuses_calls_past_capacity),
+		T(test_runtime__metrics_pass_promtool),
+		cmocka_unit_test(
+			test_runtime__bad_config_stops_start_up_with_places),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,62 @@
+/*
+ * testsupport: what integration tests share: temporary folders, starting
+ * and stopping programs by pid, free loopback ports, and HTTP requests
+ * (libcurl) with JSON bodies.  Test code only.
+ */
+#ifndef IVR_TESTS_TESTSUPPORT_H
+#define IVR_TESTS_TESTSUPPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Makes a fresh folder /tmp/ivr-<name>.XXXXXX into out (>= 64 bytes). */
+void ts_tmpdir(char *out, const char *name);
+
+/* Removes a folder made by ts_tmpdir and everything in it. */
+void ts_rmrf(const char *dir);
+
+/*
+ * Starts argv[0] with argv, its stdout and stderr appended to log_path.
+ * Returns the pid (> 0) or -1.
+ */
+pid_t ts_spawn(const char *const argv[], const char *log_path);
+
+/*
+ * Sends sig to pid and waits up to timeout_ms for it to exit, then
+ * SIGKILLs it.  Returns the wait status, or -1 when it had to be killed.
+ */
+int ts_stop(pid_t pid, int sig, int timeout_ms);
+
+/* Waits up to timeout_ms for pid to exit by itself; status or -1. */
+int ts_wait_exit(pid_t pid, int timeout_ms);
+
+/* Runs argv to completion (output to log_path); its exit code or -1. */
+int ts_run(const char *const argv[], const char *log_path);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int ts_free_port(void);
+
+/*
+ * Sends an HTTP request; body may be NULL; header may be NULL or one
+ * "Name: value" line.  Returns the status (0 when no answer) and, when out
+ * is not NULL, the body parsed as JSON (NULL if it is not JSON).
+ */
+long ts_http(const char *method, const char *url, const char *body,
+	     const char *header, json_t **out);
+
+/* The same, returning the raw body (malloc'd) in *text. */
+long ts_http_text(const char *method, const char *url, const char *body,
+		  const char *header, char **text);
+
+/* The same, also returning the response's header lines in *head. */
+long ts_http_headers(const char *method, const char *url, const char *body,
+		     const char *header, char **text, char **head);
+
+/* Polls url until it answers 200 or timeout_ms passes. */
+bool ts_wait_http_ok(const char *url, int timeout_ms);
+
+/* Reads a whole small file (malloc'd, NUL-terminated) or NULL. */
+char *ts_read_file(const char *path);
+
+#endif
