@@ -790,8 +790,7 @@ pick_number(char *out, uint64_t *rng, json_t *used, json_t *accounts)
 		snprintf(out, BANK_NUMBER_LEN + 1, "%08llu",
 			 (unsigned long long)(10000000 +
 					      next_rand(rng) % 90000000));
-		json_array_foreach(accounts, i, a)
-		{
+		json_array_foreach (accounts, i, a) {
 			const char *n =
 				json_string_value(json_object_get(a, "number"));
 			clash = clash || strcmp(n + 4, out + 4) == 0;

@@ -51,6 +51,8 @@ config_defaults(struct config *c, const char *release_root, struct err *err)
 	c->log_level = LOG_LEVEL_INFO;
 	c->log_format = LOG_FORMAT_TEXT;
 	if ((rc = config_set_str(&c->listen_address, "127.0.0.1", err)) < 0 ||
+	    (rc = config_set_str(&c->agent_uri, "sip:advisers@bank.example",
+				 err)) < 0 ||
 	    (rc = config_set_str(&c->db_path, "bank.db", err)) < 0)
 		return rc;
 	snprintf(path, sizeof(path), "%s/share/db", release_root);
@@ -65,6 +67,7 @@ void
 config_release(struct config *c)
 {
 	free(c->listen_address);
+	free(c->agent_uri);
 	free(c->db_path);
 	free(c->migrations_dir);
 	free(c->flows_path);
@@ -181,8 +184,11 @@ read_calls(struct reader *r)
 	static const char *const retry_keys[] = { "noinput", "nomatch",
 						  "pin_attempts", NULL };
 	const struct ydoc_node *s;
+	const char *uri = NULL;
 
 	if ((s = section(r, "calls", calls_keys)) != NULL) {
+		if (ydoc_get_str(&uri, r->diags, r->doc, s, "agent_uri", false))
+			config_set_str(&r->c->agent_uri, uri, NULL);
 		get_int(r, &r->c->max_calls, s, "max_concurrent", 1, 1000000);
 		ydoc_get_duration(&r->c->idle_ms, r->diags, r->doc, s,
 				  "idle_timeout", false, 1000, HOUR_MS);

@@ -7,7 +7,7 @@
  *                connection_timeout }
  *   database:  { path, busy_timeout, migrations }
  *   flows:     path of the call-flow file
- *   calls:     { max_concurrent, idle_timeout, max_duration }
+ *   calls:     { max_concurrent, idle_timeout, max_duration, agent_uri }
  *   timeouts:  { first_digit, inter_digit }
  *   retries:   { noinput, nomatch, pin_attempts }
  *   drain:     { deadline }
@@ -38,6 +38,7 @@ struct config {
 	char *migrations_dir;
 	char *flows_path;
 	int max_calls;
+	char *agent_uri; /* where VoiceXML transfers callers to advisers */
 	int64_t idle_ms;
 	int64_t max_call_ms;
 	int64_t first_digit_ms;

@@ -586,6 +586,15 @@ engine_noinput(const struct engine *e, struct call_state *c, struct bank *bank,
 	return retry(e, c, bank, true, out, err);
 }
 
+int
+engine_nomatch(const struct engine *e, struct call_state *c, struct bank *bank,
+	       struct engine_out *out, struct err *err)
+{
+	if (c->ended)
+		return err_set(err, ERR_BADSTATE, "the call has ended");
+	return retry(e, c, bank, false, out, err);
+}
+
 void
 engine_collect(const struct engine *e, const struct call_state *c, json_t *obj)
 {

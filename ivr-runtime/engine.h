@@ -110,6 +110,10 @@ int engine_digits(const struct engine *e, struct call_state *c,
 int engine_noinput(const struct engine *e, struct call_state *c,
 		   struct bank *bank, struct engine_out *out, struct err *err);
 
+/* The gateway could not match what the caller keyed.  As engine_digits. */
+int engine_nomatch(const struct engine *e, struct call_state *c,
+		   struct bank *bank, struct engine_out *out, struct err *err);
+
 /*
  * Adds the "collect" object the gateway needs for the waiting node
  * (max_digits, min_digits, timeout_ms, inter_digit_timeout_ms, term) to

@@ -15,14 +15,26 @@
 #include "bank.h"
 #include "buf.h"
 #include "hash.h"
+#include "vxml.h"
 
 #define RETRY_AFTER_S "5"
+
+/* The fields a voice browser submits to /vxml/step. */
+struct form {
+	char call_id[CALLS_ID_LEN + 1];
+	char digits[FLOW_MAX_DIGITS + 2];
+	char event[16];
+	char token[ENGINE_TOKEN_LEN + 1];
+};
 
 /* One HTTP request in progress (libmicrohttpd's per-request pointer). */
 struct request {
 	struct buf body;
 	bool too_large;
 	int64_t started_us;
+	struct MHD_PostProcessor *pp; /* form bodies (VoiceXML submits) */
+	bool form_read;		      /* pp finished: every field is in */
+	struct form form;
 };
 
 static int64_t
@@ -212,24 +224,64 @@ body_object(const struct request *req, char *why, size_t size)
 	return o;
 }
 
-/* Runs the first step of call c; the call's lock is held. */
+/* One step's input; digits and event NULL for the start of a call. */
+struct step_input {
+	const char *digits;
+	const char *event; /* "noinput" or "nomatch" */
+	const char *token;
+};
+
+/* Runs one step of c (its lock held) and fills out. */
 static int
-first_step(struct http_server *srv, struct call *c, json_t **body,
-	   struct err *err)
+run_step(struct http_server *srv, struct call *c, const struct step_input *in,
+	 struct engine_out *out, struct err *err)
 {
-	struct engine_out out;
 	struct bank *b = thread_bank(srv, err);
 	int rc;
 
 	if (b == NULL)
 		return ERR_IO;
-	if ((rc = engine_out_init(&out, err)) < 0)
+	if ((rc = engine_out_init(out, err)) < 0)
 		return rc;
-	rc = engine_start(&srv->engine, &c->st, b, &out, err);
-	if (rc == 0)
-		*body = step_body(srv, c, &out);
-	engine_out_release(&out);
+	if (in->digits != NULL)
+		rc = engine_digits(&srv->engine, &c->st, b, in->digits,
+				   in->token, out, err);
+	else if (in->event == NULL)
+		rc = engine_start(&srv->engine, &c->st, b, out, err);
+	else if (strcmp(in->event, "noinput") == 0)
+		rc = engine_noinput(&srv->engine, &c->st, b, out, err);
+	else
+		rc = engine_nomatch(&srv->engine, &c->st, b, out, err);
+	__atomic_store_n(&c->last_ms, calls_now_ms(), __ATOMIC_RELAXED);
+	if (rc < 0)
+		engine_out_release(out);
 	return rc;
+}
+
+/* After a step: an ended call leaves the table and is counted. */
+static void
+finish_step(struct http_server *srv, struct call *c)
+{
+	if (!c->st.ended)
+		return;
+	calls_remove(&srv->calls, c);
+	metrics_call_ended(&srv->metrics, outcome_of(&c->st));
+}
+
+/* Runs a step and renders it as JSON into *body. */
+static int
+json_step(struct http_server *srv, struct call *c, const struct step_input *in,
+	  json_t **body, struct err *err)
+{
+	struct engine_out out;
+	int rc = run_step(srv, c, in, &out, err);
+
+	if (rc < 0)
+		return rc;
+	*body = step_body(srv, c, &out);
+	engine_out_release(&out);
+	finish_step(srv, c);
+	return 0;
 }
 
 static enum MHD_Result
@@ -237,6 +289,7 @@ post_calls(struct MHD_Connection *conn, struct http_server *srv,
 	   const struct request *req)
 {
 	static const char *const keys[] = { "caller", NULL };
+	const struct step_input start = { NULL, NULL, NULL };
 	json_t *in, *body = NULL, *v;
 	struct call *c;
 	const char *key;
@@ -247,8 +300,7 @@ post_calls(struct MHD_Connection *conn, struct http_server *srv,
 	if ((in = body_object(req, why, sizeof(why))) == NULL)
 		return send_error(conn, srv, METRICS_ROUTE_CALLS,
 				  MHD_HTTP_BAD_REQUEST, why);
-	json_object_foreach(in, key, v)
-	{
+	json_object_foreach (in, key, v) {
 		if (strcmp(key, keys[0]) != 0 || !json_is_string(v)) {
 			json_decref(in);
 			return send_error(conn, srv, METRICS_ROUTE_CALLS,
@@ -273,11 +325,9 @@ post_calls(struct MHD_Connection *conn, struct http_server *srv,
 				  e.msg);
 	}
 	pthread_mutex_lock(&c->lock);
-	rc = first_step(srv, c, &body, &e);
-	if (rc < 0 || c->st.ended)
+	rc = json_step(srv, c, &start, &body, &e);
+	if (rc < 0)
 		calls_remove(&srv->calls, c);
-	if (rc == 0 && c->st.ended)
-		metrics_call_ended(&srv->metrics, outcome_of(&c->st));
 	pthread_mutex_unlock(&c->lock);
 	calls_put(&srv->calls, c);
 	if (rc < 0) {
@@ -292,23 +342,17 @@ post_calls(struct MHD_Connection *conn, struct http_server *srv,
 			 body);
 }
 
-struct step_input {
-	const char *digits; /* NULL for a no-input event */
-	const char *token;
-};
-
 /* Checks an input body: exactly one of digits and event. */
 static bool
 parse_input(struct step_input *in, json_t *o, char *why, size_t size)
 {
-	const char *key, *event = NULL;
+	const char *key;
 	json_t *v;
 
 	memset(in, 0, sizeof(*in));
-	json_object_foreach(o, key, v)
-	{
+	json_object_foreach (o, key, v) {
 		const char **dst = strcmp(key, "digits") == 0  ? &in->digits
-				   : strcmp(key, "event") == 0 ? &event
+				   : strcmp(key, "event") == 0 ? &in->event
 				   : strcmp(key, "token") == 0 ? &in->token
 							       : NULL;
 
@@ -322,38 +366,15 @@ parse_input(struct step_input *in, json_t *o, char *why, size_t size)
 		}
 		*dst = json_string_value(v);
 	}
-	if ((in->digits == NULL) == (event == NULL) ||
-	    (event != NULL && strcmp(event, "noinput") != 0)) {
+	if ((in->digits == NULL) == (in->event == NULL) ||
+	    (in->event != NULL && strcmp(in->event, "noinput") != 0 &&
+	     strcmp(in->event, "nomatch") != 0)) {
 		snprintf(why, size,
 			 "give either \"digits\" or \"event\": "
-			 "\"noinput\"");
+			 "\"noinput\" or \"nomatch\"");
 		return false;
 	}
 	return true;
-}
-
-/* Runs one input step of c; the call's lock is held. */
-static int
-input_step(struct http_server *srv, struct call *c, const struct step_input *in,
-	   json_t **body, struct err *err)
-{
-	struct engine_out out;
-	struct bank *b = thread_bank(srv, err);
-	int rc;
-
-	if (b == NULL)
-		return ERR_IO;
-	if ((rc = engine_out_init(&out, err)) < 0)
-		return rc;
-	if (in->digits != NULL)
-		rc = engine_digits(&srv->engine, &c->st, b, in->digits,
-				   in->token, &out, err);
-	else
-		rc = engine_noinput(&srv->engine, &c->st, b, &out, err);
-	if (rc == 0)
-		*body = step_body(srv, c, &out);
-	engine_out_release(&out);
-	return rc;
 }
 
 /* Remembers the answer given under an Idempotency-Key. */
@@ -393,8 +414,7 @@ locked_input(struct MHD_Connection *conn, struct http_server *srv,
 		return send_text(conn, srv, METRICS_ROUTE_CALL_INPUT,
 				 c->idem_status, "application/json",
 				 strdup(c->idem_body), strlen(c->idem_body));
-	rc = input_step(srv, c, in, &body, &e);
-	__atomic_store_n(&c->last_ms, calls_now_ms(), __ATOMIC_RELAXED);
+	rc = json_step(srv, c, in, &body, &e);
 	if (rc == ERR_INVAL || rc == ERR_BADSTATE)
 		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
 				  MHD_HTTP_BAD_REQUEST, e.msg);
@@ -407,10 +427,6 @@ locked_input(struct MHD_Connection *conn, struct http_server *srv,
 	}
 	if (idem != NULL)
 		remember(c, idem, MHD_HTTP_OK, body);
-	if (c->st.ended) {
-		calls_remove(&srv->calls, c);
-		metrics_call_ended(&srv->metrics, outcome_of(&c->st));
-	}
 	return send_json(conn, srv, METRICS_ROUTE_CALL_INPUT, MHD_HTTP_OK,
 			 body);
 }
@@ -521,6 +537,171 @@ post_drain(struct MHD_Connection *conn, struct http_server *srv)
 				   (int)calls_active(&srv->calls)));
 }
 
+static const char *const vxml_busy =
+	"Sorry, all our lines are busy. Please call again later.";
+static const char *const vxml_gone =
+	"Sorry, this call has ended. Please call again.";
+static const char *const vxml_fault =
+	"Sorry, something went wrong. Please call again later.";
+
+static enum MHD_Result
+send_vxml_message(struct MHD_Connection *conn, struct http_server *srv,
+		  unsigned status, const char *text)
+{
+	struct buf b;
+	size_t len;
+	char *doc;
+
+	buf_init(&b, 64 * 1024);
+	vxml_message(&b, text, NULL);
+	doc = buf_detach(&b, &len);
+	if (doc == NULL)
+		return MHD_NO;
+	return send_text(conn, srv, METRICS_ROUTE_VXML, status,
+			 VXML_CONTENT_TYPE, doc, len);
+}
+
+/* Runs a step and renders it as a VoiceXML document into *doc. */
+static int
+vxml_run(struct http_server *srv, struct call *c, const struct step_input *in,
+	 struct buf *doc, struct err *err)
+{
+	const struct flow_node *n;
+	struct engine_out out;
+	struct vxml_step v;
+	int rc = run_step(srv, c, in, &out, err);
+
+	if (rc < 0)
+		return rc;
+	n = c->st.node;
+	v = (struct vxml_step){
+		.call_id = c->id,
+		.prompts = out.prompts,
+		.token = c->st.token,
+		.submit_url = "/vxml/step",
+		.ended = c->st.ended,
+		.to_agent = c->st.end == FLOW_END_AGENT,
+		.agent_uri = srv->cfg->agent_uri,
+		.max_digits = n->kind == FLOW_MENU ? 1 : n->max_digits,
+		.term = n->kind == FLOW_MENU ? '\0' : n->term,
+		.timeout_ms = (int)srv->cfg->first_digit_ms,
+		.inter_digit_ms = (int)srv->cfg->inter_digit_ms,
+	};
+	rc = vxml_step(doc, &v, err);
+	engine_out_release(&out);
+	finish_step(srv, c);
+	return rc;
+}
+
+/* The step for c, its lock taken here, sent as VoiceXML. */
+static enum MHD_Result
+vxml_answer(struct MHD_Connection *conn, struct http_server *srv,
+	    struct call *c, const struct step_input *in, unsigned status)
+{
+	struct buf doc;
+	struct err e;
+	size_t len;
+	char *text;
+	int rc;
+
+	buf_init(&doc, 256 * 1024);
+	pthread_mutex_lock(&c->lock);
+	rc = vxml_run(srv, c, in, &doc, &e);
+	if (rc < 0 && rc != ERR_INVAL && rc != ERR_BADSTATE)
+		calls_remove(&srv->calls, c);
+	pthread_mutex_unlock(&c->lock);
+	calls_put(&srv->calls, c);
+	if (rc < 0) {
+		buf_release(&doc);
+		if (rc != ERR_INVAL && rc != ERR_BADSTATE)
+			log_kv(srv->log, LOG_LEVEL_ERROR, "call step failed",
+			       LOG_STR("error", e.msg));
+		return send_vxml_message(
+			conn, srv,
+			rc == ERR_INVAL ? MHD_HTTP_BAD_REQUEST
+					: MHD_HTTP_INTERNAL_SERVER_ERROR,
+			vxml_fault);
+	}
+	text = buf_detach(&doc, &len);
+	return send_text(conn, srv, METRICS_ROUTE_VXML, status,
+			 VXML_CONTENT_TYPE, text, len);
+}
+
+static enum MHD_Result
+get_vxml(struct MHD_Connection *conn, struct http_server *srv)
+{
+	const struct step_input start = { NULL, NULL, NULL };
+	struct call *c;
+	struct err e;
+
+	if (http_draining(srv) || calls_create(&c, &srv->calls, &e) < 0) {
+		metrics_call_ended(&srv->metrics, METRICS_CALL_REJECTED);
+		return send_vxml_message(
+			conn, srv, MHD_HTTP_SERVICE_UNAVAILABLE, vxml_busy);
+	}
+	return vxml_answer(conn, srv, c, &start, MHD_HTTP_OK);
+}
+
+static enum MHD_Result
+post_vxml_step(struct MHD_Connection *conn, struct http_server *srv,
+	       const struct request *req)
+{
+	const struct form *f = &req->form;
+	struct step_input in = { NULL, NULL, NULL };
+	struct call *c;
+
+	if (!req->form_read || req->too_large ||
+	    (f->digits[0] == '\0') == (f->event[0] == '\0'))
+		return send_vxml_message(conn, srv, MHD_HTTP_BAD_REQUEST,
+					 vxml_fault);
+	if (f->digits[0] != '\0')
+		in.digits = f->digits;
+	else if (strcmp(f->event, "noinput") == 0 ||
+		 strcmp(f->event, "nomatch") == 0)
+		in.event = f->event;
+	else
+		return send_vxml_message(conn, srv, MHD_HTTP_BAD_REQUEST,
+					 vxml_fault);
+	in.token = f->token[0] != '\0' ? f->token : NULL;
+	if ((c = calls_get(&srv->calls, f->call_id)) == NULL)
+		return send_vxml_message(conn, srv, MHD_HTTP_NOT_FOUND,
+					 vxml_gone);
+	return vxml_answer(conn, srv, c, &in, MHD_HTTP_OK);
+}
+
+/* libmicrohttpd's form iterator: keeps the four fields, capped. */
+static enum MHD_Result
+form_field(void *cls, enum MHD_ValueKind kind, const char *key,
+	   const char *filename, const char *content_type,
+	   const char *transfer_encoding, const char *data, uint64_t off,
+	   size_t size)
+{
+	struct request *req = cls;
+	struct form *f = &req->form;
+	char *dst = NULL;
+	size_t cap = 0;
+
+	(void)kind, (void)filename, (void)content_type;
+	(void)transfer_encoding;
+	if (strcmp(key, "call_id") == 0)
+		dst = f->call_id, cap = sizeof(f->call_id);
+	else if (strcmp(key, "digits") == 0)
+		dst = f->digits, cap = sizeof(f->digits);
+	else if (strcmp(key, "event") == 0)
+		dst = f->event, cap = sizeof(f->event);
+	else if (strcmp(key, "token") == 0)
+		dst = f->token, cap = sizeof(f->token);
+	if (dst == NULL)
+		return MHD_YES; /* browsers may add fields of their own */
+	if (off + size >= cap) {
+		req->too_large = true;
+		return MHD_YES;
+	}
+	memcpy(dst + off, data, size);
+	dst[off + size] = '\0';
+	return MHD_YES;
+}
+
 static enum MHD_Result
 not_allowed(struct MHD_Connection *conn, struct http_server *srv,
 	    enum metrics_route route)
@@ -577,11 +758,16 @@ route(struct MHD_Connection *conn, struct http_server *srv, const char *url,
 	}
 	if (strncmp(url, "/calls/", 7) == 0)
 		return route_call(conn, srv, url + 7, method, req);
+	if (strcmp(url, "/vxml/step") == 0)
+		return post ? post_vxml_step(conn, srv, req)
+			    : not_allowed(conn, srv, METRICS_ROUTE_VXML);
 	if (strcmp(url, "/admin/drain") == 0)
 		return post ? post_drain(conn, srv)
 			    : not_allowed(conn, srv, METRICS_ROUTE_ADMIN);
 	if (!get)
 		return not_allowed(conn, srv, METRICS_ROUTE_OTHER);
+	if (strcmp(url, "/vxml") == 0)
+		return get_vxml(conn, srv);
 	if (strcmp(url, "/healthz") == 0)
 		return get_healthz(conn, srv);
 	if (strcmp(url, "/readyz") == 0)
@@ -612,20 +798,32 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		buf_init(&req->body, (size_t)srv->cfg->max_body_bytes);
 		req->started_us = now_us();
+		if (strcmp(url, "/vxml/step") == 0 &&
+		    strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+			req->pp = MHD_create_post_processor(conn, 1024,
+							    form_field, req);
 		*ctx = req;
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		if (!req->too_large &&
-		    buf_append(&req->body, upload, *upload_size, NULL) < 0)
+		if (req->pp != NULL)
+			MHD_post_process(req->pp, upload, *upload_size);
+		else if (!req->too_large &&
+			 buf_append(&req->body, upload, *upload_size, NULL) < 0)
 			req->too_large = true;
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (req->pp != NULL) {
+		/* The last field is only delivered when the processor ends. */
+		req->form_read = MHD_destroy_post_processor(req->pp) == MHD_YES;
+		req->pp = NULL;
+	}
 	started = req->started_us;
 	ok = route(conn, srv, url, method, req);
-	if (strncmp(url, "/calls", 6) == 0 &&
-	    strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+	if ((strncmp(url, "/calls", 6) == 0 &&
+	     strcmp(method, MHD_HTTP_METHOD_POST) == 0) ||
+	    strncmp(url, "/vxml", 5) == 0)
 		metrics_step(&srv->metrics, (uint64_t)(now_us() - started));
 	return ok;
 }
@@ -641,6 +839,8 @@ completed(void *cls, struct MHD_Connection *conn, void **ctx,
 	(void)toe;
 	if (req == NULL)
 		return;
+	if (req->pp != NULL)
+		MHD_destroy_post_processor(req->pp);
 	buf_release(&req->body);
 	free(req);
 	*ctx = NULL;

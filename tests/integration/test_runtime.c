@@ -475,6 +475,119 @@ test_runtime__drain_deadline_reports_cut_calls(void **state)
 	free(id);
 }
 
+#define FORM	 "Content-Type: application/x-www-form-urlencoded"
+#define VXML_DIR IVR_SOURCE_DIR "/tests/data/vxml21"
+
+struct vxml_call {
+	struct server *s;
+	char id[40];
+	char token[40];
+	char files[1024]; /* the documents saved, space separated */
+	int count;
+	char *doc; /* the last document */
+};
+
+/* Saves a document for validation and reads its call id and token. */
+static void
+keep_doc(struct vxml_call *v, char *doc)
+{
+	static const char id_var[] = "<var name=\"call_id\" expr=\"'";
+	static const char token_var[] = "<var name=\"token\" expr=\"'";
+	char path[160], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/step%02d.vxml", v->s->dir, v->count++);
+	f = fopen(path, "w");
+	fputs(doc, f);
+	fclose(f);
+	strcat(v->files, " ");
+	strcat(v->files, path);
+	if ((p = strstr(doc, id_var)) != NULL)
+		sscanf(p + strlen(id_var), "%32[0-9a-f]", v->id);
+	v->token[0] = '\0';
+	if ((p = strstr(doc, token_var)) != NULL)
+		sscanf(p + strlen(token_var), "%32[0-9a-f]", v->token);
+	free(v->doc);
+	v->doc = doc;
+}
+
+static void
+vxml_submit(struct vxml_call *v, const char *fields)
+{
+	char url[128], body[256], *doc = NULL;
+
+	snprintf(url, sizeof(url), "%s/vxml/step", v->s->base);
+	snprintf(body, sizeof(body), "call_id=%s&%s", v->id, fields);
+	if (ts_http_text("POST", url, body, FORM, &doc) != 200)
+		fail_msg("submit '%s' answered: %s", body, doc);
+	keep_doc(v, doc);
+}
+
+static void
+vxml_keys(struct vxml_call *v, const char *keys)
+{
+	char fields[128];
+
+	snprintf(fields, sizeof(fields), "digits=%s&token=%s", keys, v->token);
+	vxml_submit(v, fields);
+}
+
+static void
+assert_valid_vxml(const char *dir, const char *files)
+{
+	char cmd[2048], out[160];
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+
+	snprintf(cmd, sizeof(cmd),
+		 "XML_CATALOG_FILES=%s/catalog.xml xmllint --nonet --noout "
+		 "--schema %s/vxml.xsd %s",
+		 VXML_DIR, VXML_DIR, files);
+	snprintf(out, sizeof(out), "%s/xmllint.out", dir);
+	assert_int_equal(ts_run(argv, out), 0);
+}
+
+static void
+test_runtime__voicexml_call_validates_at_every_step(void **state)
+{
+	struct server *s = *state;
+	struct vxml_call v = { .s = s };
+	char url[128], *doc = NULL, keys[16], late[80];
+
+	snprintf(url, sizeof(url), "%s/vxml", s->base);
+	assert_int_equal(ts_http_text("GET", url, NULL, NULL, &doc), 200);
+	keep_doc(&v, doc);
+	assert_int_equal(strlen(v.id), 32);
+	assert_non_null(strstr(v.doc, "<prompt>Welcome to Example Bank"));
+	snprintf(keys, sizeof(keys), "%s", cred(s, 6, "number", 0));
+	vxml_keys(&v, keys);
+	vxml_keys(&v, cred(s, 6, "pin", 0));
+	assert_non_null(strstr(v.doc, "For your balances, press 1."));
+	vxml_keys(&v, "1");
+	assert_non_null(strstr(v.doc, "has a balance of"));
+	vxml_keys(&v, "2");
+	vxml_keys(&v, cred(s, 6, "number", 0) + 4);
+	vxml_keys(&v, cred(s, 6, "number", 1) + 4);
+	vxml_keys(&v, "5%2A5"); /* 5*5: the star, form-encoded */
+	assert_int_equal(strlen(v.token), 32);
+	assert_non_null(strstr(v.doc, "You are moving \xc2\xa3"
+				      "5.50"));
+	vxml_keys(&v, "1");
+	assert_non_null(strstr(v.doc, "Your confirmation number is "));
+	vxml_submit(&v, "event=noinput");
+	assert_non_null(strstr(v.doc, "Sorry, I did not hear anything."));
+	vxml_submit(&v, "event=nomatch");
+	assert_non_null(strstr(v.doc, "Sorry, that is not a valid entry."));
+	vxml_keys(&v, "0");
+	assert_non_null(strstr(v.doc, "<transfer name=\"adviser\""));
+	/* The call has ended: a late submit hears it has. */
+	snprintf(url, sizeof(url), "%s/vxml/step", s->base);
+	snprintf(late, sizeof(late), "call_id=%s&digits=1", v.id);
+	assert_int_equal(ts_http_text("POST", url, late, FORM, &doc), 404);
+	keep_doc(&v, doc);
+	assert_valid_vxml(s->dir, v.files);
+	free(v.doc);
+}
+
 static void
 test_runtime__answers_bad_requests_with_json_errors(void **state)
 {
@@ -524,6 +637,21 @@ test_runtime__refuses_calls_past_capacity(void **state)
 			 503);
 	assert_non_null(strstr(head, "Retry-After: 5"));
 	free(head);
+	{
+		char *doc = NULL, path[160];
+		FILE *f;
+
+		snprintf(url, sizeof(url), "%s/vxml", s.base);
+		assert_int_equal(ts_http_text("GET", url, NULL, NULL, &doc),
+				 503);
+		assert_non_null(strstr(doc, "all our lines are busy"));
+		snprintf(path, sizeof(path), "%s/busy.vxml", s.dir);
+		f = fopen(path, "w");
+		fputs(doc, f);
+		fclose(f);
+		assert_valid_vxml(s.dir, path);
+		free(doc);
+	}
 	server_stop(&s);
 }
 
@@ -601,6 +729,7 @@ main(void)
 		T(test_runtime__concurrent_transfers_conserve_money),
 		T(test_runtime__drain_lets_calls_finish_then_exits),
 		T(test_runtime__drain_deadline_reports_cut_calls),
+		T(test_runtime__voicexml_call_validates_at_every_step),
 		T(test_runtime__answers_bad_requests_with_json_errors),
 		cmocka_unit_test(test_runtime__refuses_calls_past_capacity),
 		T(test_runtime__metrics_pass_promtool),

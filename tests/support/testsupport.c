@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -166,7 +167,9 @@ ts_http_headers(const char *method, const char *url, const char *body,
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, &h);
-	headers = curl_slist_append(headers, "Content-Type: application/json");
+	if (header == NULL || strncasecmp(header, "Content-Type:", 13) != 0)
+		headers = curl_slist_append(headers,
+					    "Content-Type: application/json");
 	if (header != NULL)
 		headers = curl_slist_append(headers, header);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);

@@ -100,9 +100,9 @@ heard(struct fixture *f)
 	json_t *p;
 
 	text[0] = '\0';
-	json_array_foreach(f->out.prompts, i, p) o +=
-		(size_t)snprintf(text + o, sizeof(text) - o, "%s%s",
-				 i ? " | " : "", json_string_value(p));
+	json_array_foreach (f->out.prompts, i, p)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s",
+				      i ? " | " : "", json_string_value(p));
 	return text;
 }
 
