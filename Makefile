@@ -3,6 +3,7 @@
 #               ASan+UBSan), check formatting, run every unit and
 #               integration test in both builds
 #   make build  the normal build only, into build/
+#   make dist   the runtime release artifact, into dist/
 #   make format rewrite the sources with clang-format
 
 BUILD      ?= build
@@ -11,7 +12,9 @@ JOBS       ?= $(shell nproc)
 SOURCES     = $(shell find agent common controller ivr-runtime tests \
                 -name '*.[ch]' -not -path '*/build*' 2>/dev/null)
 
-.PHONY: all deps build build-asan test format format-check demo clean
+VERSION    ?= $(shell grep -o -m1 'ivr-deploy VERSION [0-9.]*' CMakeLists.txt | cut -d' ' -f3)
+
+.PHONY: all deps build build-asan test format format-check dist demo clean
 
 all: build
 
@@ -38,9 +41,13 @@ format: deps
 test: deps format-check build build-asan
 	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
 
+# dist/ivr-runtime-$(VERSION).tar.gz and its .sha256 (make dist VERSION=1.2.0)
+dist: build
+	@scripts/package-runtime.sh --build $(BUILD) --version $(VERSION) --out dist
+
 demo:
 	@echo "make demo: the sandbox-fleet demo is not built yet (coming)." >&2
 	@exit 1
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) dist

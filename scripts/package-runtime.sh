@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Packages a built ivr-runtime as a release artifact:
+#   <out>/ivr-runtime-<version>.tar.gz and <out>/ivr-runtime-<version>.tar.gz.sha256
+# holding bin/ivr-runtime, share/flows/, share/db/ and release.json (version,
+# build id, sha256 of every file).  The same build can be stamped with any
+# version, and --broken ships a call flow with a dangling reference (the
+# runtime then refuses to start, so it never turns ready): tests and demos
+# use both to make several releases, and a bad one, from one build.
+#
+# usage: package-runtime.sh --build DIR --version V [--out DIR] [--broken]
+set -euo pipefail
+
+build=""
+version=""
+out="dist"
+broken=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build) build="$2"; shift 2 ;;
+	--version) version="$2"; shift 2 ;;
+	--out) out="$2"; shift 2 ;;
+	--broken) broken=1; shift ;;
+	-h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+	*) echo "package-runtime: unknown argument '$1'" >&2; exit 2 ;;
+	esac
+done
+if [ -z "$build" ] || [ -z "$version" ]; then
+	echo "package-runtime: --build DIR and --version V are required" >&2
+	exit 2
+fi
+if ! [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$ ]]; then
+	echo "package-runtime: version '$version' is not MAJOR.MINOR.PATCH" >&2
+	exit 2
+fi
+runtime="$build/ivr-runtime"
+if [ ! -x "$runtime/bin/ivr-runtime" ]; then
+	echo "package-runtime: no built '$runtime/bin/ivr-runtime' (build first)" >&2
+	exit 2
+fi
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+build_id="${BUILD_ID:-$(git -C "$here" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}"
+# A fixed time for every file makes the same inputs give the same bytes.
+epoch="${SOURCE_DATE_EPOCH:-$(git -C "$here" log -1 --format=%ct 2>/dev/null || echo 0)}"
+
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin" "$stage/share/flows" "$stage/share/db"
+install -m 0755 "$runtime/bin/ivr-runtime" "$stage/bin/ivr-runtime"
+install -m 0644 "$here"/ivr-runtime/share/flows/*.yaml "$stage/share/flows/"
+install -m 0644 "$here"/ivr-runtime/share/db/*.sql "$stage/share/db/"
+if [ "$broken" -eq 1 ]; then
+	sed -i 's/^start: welcome$/start: welcom/' "$stage/share/flows/banking.yaml"
+	grep -q '^start: welcom$' "$stage/share/flows/banking.yaml"
+fi
+
+{
+	printf '{\n  "version": "%s",\n  "build_id": "%s",\n  "files": {\n' \
+		"$version" "$build_id"
+	first=1
+	while IFS= read -r f; do
+		[ $first -eq 1 ] || printf ',\n'
+		first=0
+		printf '    "%s": "%s"' "$f" "$(sha256sum "$stage/$f" | cut -d' ' -f1)"
+	done < <(cd "$stage" && find bin share -type f | LC_ALL=C sort)
+	printf '\n  }\n}\n'
+} > "$stage/release.json"
+
+mkdir -p "$out"
+name="ivr-runtime-$version.tar.gz"
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
+	-C "$stage" -cf - release.json bin share | gzip -n -9 > "$out/$name"
+(cd "$out" && sha256sum "$name" > "$name.sha256")
+echo "$out/$name $(cut -d' ' -f1 < "$out/$name.sha256")"
