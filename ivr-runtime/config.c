@@ -177,6 +177,7 @@ read_calls(struct reader *r)
 		"max_concurrent",
 		"idle_timeout",
 		"max_duration",
+		"agent_uri",
 		NULL,
 	};
 	static const char *const timeout_keys[] = { "first_digit",

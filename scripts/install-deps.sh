@@ -11,6 +11,8 @@ packages=(
 	libcmocka-dev libmicrohttpd-dev libarchive-dev libsqlite3-dev libssl-dev
 	# integration tests: promtool checks /metrics, xmllint checks VoiceXML
 	prometheus libxml2-utils curl sqlite3
+	# JSON Schema checks of flows and plans (Debian's python3, not another)
+	python3 python3-jsonschema python3-yaml
 )
 
 missing=()
