@@ -4,6 +4,7 @@
 #               integration test in both builds
 #   make build  the normal build only, into build/
 #   make dist   the runtime release artifact, into dist/
+#   make bench  benchmarks that print figures (docs/performance.md)
 #   make format rewrite the sources with clang-format
 
 BUILD      ?= build
@@ -14,7 +15,7 @@ SOURCES     = $(shell find agent common controller ivr-runtime tests \
 
 VERSION    ?= $(shell grep -o -m1 'ivr-deploy VERSION [0-9.]*' CMakeLists.txt | cut -d' ' -f3)
 
-.PHONY: all deps build build-asan test format format-check dist demo clean
+.PHONY: all deps build build-asan test format format-check dist bench demo clean
 
 all: build
 
@@ -44,6 +45,11 @@ test: deps format-check build build-asan
 # dist/ivr-runtime-$(VERSION).tar.gz and its .sha256 (make dist VERSION=1.2.0)
 dist: build
 	@scripts/package-runtime.sh --build $(BUILD) --version $(VERSION) --out dist
+
+# Benchmarks that print figures (docs/performance.md); not part of make test.
+bench: build
+	@scripts/install-deps.sh bench
+	@scripts/bench-runtime.sh $(BUILD)
 
 demo:
 	@echo "make demo: the sandbox-fleet demo is not built yet (coming)." >&2

@@ -18,9 +18,17 @@
 #define MIGRATION_MAX_BYTES (1024 * 1024)
 #define MIGRATIONS_MAX	    256
 
+/* Prepared statements kept for the connection's life, keyed by the
+ * address of their SQL text (every query here is a string constant). */
+#define STMT_CACHE 48
+
 struct bank {
 	sqlite3 *db;
-	char *path;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[STMT_CACHE];
+	size_t ncache;
 };
 
 static int
@@ -29,13 +37,44 @@ db_error(struct err *err, struct bank *b, const char *what)
 	return err_set(err, ERR_IO, "%s: %s", what, sqlite3_errmsg(b->db));
 }
 
-/* Prepares sql; on failure fills err and returns ERR_IO. */
+/*
+ * The prepared statement for sql (a string constant), from the cache or
+ * prepared now; give it back with done().  On failure fills err and
+ * returns ERR_IO.
+ */
 static int
 prepare(sqlite3_stmt **st, struct bank *b, const char *sql, struct err *err)
 {
-	if (sqlite3_prepare_v2(b->db, sql, -1, st, NULL) != SQLITE_OK)
+	for (size_t i = 0; i < b->ncache; i++) {
+		if (b->cache[i].sql == sql) {
+			*st = b->cache[i].st;
+			return 0;
+		}
+	}
+	if (sqlite3_prepare_v3(b->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+			       NULL) != SQLITE_OK)
 		return db_error(err, b, "cannot prepare query");
+	if (b->ncache < STMT_CACHE) {
+		b->cache[b->ncache].sql = sql;
+		b->cache[b->ncache++].st = *st;
+	}
 	return 0;
+}
+
+/* Gives a statement from prepare() back: reset if cached, else freed. */
+static void
+done(struct bank *b, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < b->ncache; i++) {
+		if (b->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	}
+	done(b, st);
 }
 
 /* Runs a statement that returns no rows (BEGIN, COMMIT, pragmas). */
@@ -48,7 +87,7 @@ exec1(struct bank *b, const char *sql, struct err *err)
 	if ((rc = prepare(&st, b, sql, err)) < 0)
 		return rc;
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return db_error(err, b, sql);
 	return 0;
@@ -97,6 +136,8 @@ bank_close(struct bank *b)
 {
 	if (b == NULL)
 		return;
+	for (size_t i = 0; i < b->ncache; i++)
+		sqlite3_finalize(b->cache[i].st);
 	sqlite3_close_v2(b->db);
 	free(b);
 }
@@ -111,7 +152,7 @@ bank_ping(struct bank *b, struct err *err)
 			  err)) < 0)
 		return rc;
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_ROW)
 		return db_error(err, b, "database does not answer");
 	return 0;
@@ -209,7 +250,7 @@ is_applied(bool *applied, struct bank *b, int version, struct err *err)
 		return rc;
 	sqlite3_bind_int(st, 1, version);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_error(err, b, "cannot read schema_migrations");
 	*applied = rc == SQLITE_ROW;
@@ -230,7 +271,7 @@ record_migration(struct bank *b, int version, const char *name, struct err *err)
 	sqlite3_bind_int(st, 1, version);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	done(b, st);
 	return rc == SQLITE_DONE ? 0
 				 : db_error(err, b, "cannot record migration");
 }
@@ -326,7 +367,7 @@ find_login(bool *found, int64_t *customer_id, char *pin_hash, size_t size,
 		snprintf(pin_hash, size, "%s",
 			 (const char *)sqlite3_column_text(st, 1));
 	}
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_error(err, b, "cannot look up account");
 	return 0;
@@ -346,7 +387,7 @@ is_locked(bool *locked, struct bank *b, const char *number, struct err *err)
 	sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	*locked = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_error(err, b, "cannot read lockouts");
 	return 0;
@@ -382,7 +423,7 @@ record_attempt(bool *locked, struct bank *b, const char *number, bool ok,
 	sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto dberr;
-	sqlite3_finalize(st);
+	done(b, st);
 	st = NULL;
 	if (!ok) {
 		if ((rc = prepare(&st, b, lock_sql, err)) < 0)
@@ -391,7 +432,7 @@ record_attempt(bool *locked, struct bank *b, const char *number, bool ok,
 		sqlite3_bind_int(st, 2, max_failures);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			goto dberr;
-		sqlite3_finalize(st);
+		done(b, st);
 		st = NULL;
 	}
 	if ((rc = is_locked(locked, b, number, err)) < 0)
@@ -400,7 +441,7 @@ record_attempt(bool *locked, struct bank *b, const char *number, bool ok,
 dberr:
 	rc = db_error(err, b, "cannot record login attempt");
 fail:
-	sqlite3_finalize(st);
+	done(b, st);
 	rollback(b);
 	return rc;
 }
@@ -471,7 +512,7 @@ bank_accounts(struct bank_account *out, size_t max, size_t *n, struct bank *b,
 			 (const char *)sqlite3_column_text(st, 2));
 		a->balance_cents = sqlite3_column_int64(st, 3);
 	}
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return db_error(err, b, "cannot read accounts");
 	return 0;
@@ -508,7 +549,7 @@ bank_recent(struct bank_txn *out, size_t max, size_t *n, struct bank *b,
 		snprintf(t->account_last4, sizeof(t->account_last4), "%s",
 			 number + strlen(number) - 4);
 	}
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return db_error(err, b, "cannot read transactions");
 	return 0;
@@ -538,7 +579,7 @@ find_token(bool *found, bool *same, char *confirmation, struct bank *b,
 			sqlite3_column_int64(st, 2) == req->to_account_id &&
 			sqlite3_column_int64(st, 3) == req->amount_cents;
 	}
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return db_error(err, b, "cannot read transfers");
 	return 0;
@@ -562,7 +603,7 @@ count_owned(int *owned, struct bank *b, const struct bank_transfer_req *req,
 	sqlite3_bind_int64(st, 3, req->to_account_id);
 	rc = sqlite3_step(st);
 	*owned = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_finalize(st);
+	done(b, st);
 	return rc == SQLITE_ROW ? 0 : db_error(err, b, "cannot read accounts");
 }
 
@@ -592,7 +633,7 @@ post(bool *moved, struct bank *b, int64_t account_id, int64_t delta,
 		after = sqlite3_column_int64(st, 0);
 		rc = sqlite3_step(st);
 	}
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_DONE)
 		return db_error(err, b, "cannot update balance");
 	if (!*moved)
@@ -610,7 +651,7 @@ post(bool *moved, struct bank *b, int64_t account_id, int64_t delta,
 	if (transfer_id > 0)
 		sqlite3_bind_int64(st, 5, transfer_id);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	done(b, st);
 	return rc == SQLITE_DONE
 		       ? 0
 		       : db_error(err, b, "cannot record transaction");
@@ -644,7 +685,7 @@ insert_transfer(int64_t *id, char *confirmation, struct bank *b,
 		sqlite3_bind_int64(st, 4, req->to_account_id);
 		sqlite3_bind_int64(st, 5, req->amount_cents);
 		rc = sqlite3_step(st);
-		sqlite3_finalize(st);
+		done(b, st);
 		if (rc == SQLITE_DONE) {
 			*id = sqlite3_last_insert_rowid(b->db);
 			return 0;
@@ -748,7 +789,7 @@ count_rows(int64_t *n, struct bank *b, const char *sql, struct err *err)
 		return rc;
 	rc = sqlite3_step(st);
 	*n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	done(b, st);
 	return rc == SQLITE_ROW ? 0 : db_error(err, b, "cannot count rows");
 }
 
@@ -770,7 +811,7 @@ insert_row(int64_t *id, struct bank *b, const char *sql, const char *types,
 					  SQLITE_TRANSIENT);
 	}
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	done(b, st);
 	if (rc != SQLITE_DONE)
 		return db_error(err, b, "cannot insert seed data");
 	if (id != NULL)
@@ -988,6 +1029,6 @@ bank_transfer_count(int64_t *count, struct bank *b, const char *confirmation,
 	sqlite3_bind_text(st, 1, confirmation, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	*count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
+	done(b, st);
 	return rc == SQLITE_ROW ? 0 : db_error(err, b, "cannot read transfers");
 }

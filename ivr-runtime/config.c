@@ -174,11 +174,8 @@ static void
 read_calls(struct reader *r)
 {
 	static const char *const calls_keys[] = {
-		"max_concurrent",
-		"idle_timeout",
-		"max_duration",
-		"agent_uri",
-		NULL,
+		"max_concurrent", "idle_timeout", "max_duration",
+		"agent_uri",	  NULL,
 	};
 	static const char *const timeout_keys[] = { "first_digit",
 						    "inter_digit", NULL };

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, only those missing.
 # Run as root on Debian 12; a no-op (and no network) when everything is there.
+#   install-deps.sh          what make test needs
+#   install-deps.sh bench    that, and what the benchmarks need (wrk, nginx)
 set -euo pipefail
 
 packages=(
@@ -14,6 +16,10 @@ packages=(
 	# JSON Schema checks of flows and plans (Debian's python3, not another)
 	python3 python3-jsonschema python3-yaml
 )
+
+if [ "${1:-}" = bench ]; then
+	packages+=(wrk nginx-light)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,5 +41,13 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages such as nginx start their service on install; the tests start
+# their own servers, so keep the package scripts from starting any.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod +x "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

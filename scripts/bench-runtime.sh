@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Benchmarks ivr-runtime on this machine and prints the figures that
+# docs/performance.md records:
+#  - one call step (POST /calls/{id}/input) under wrk with 50 connections:
+#    requests per second and p99 latency, for the menu-repeat step (engine
+#    only) and the balances step (a SQLite read), beside nginx serving a
+#    static file of the same size in the same run;
+#  - the memory held by 10,000 concurrent call sessions.
+# usage: bench-runtime.sh [BUILD_DIR] [SECONDS]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$here/build}
+seconds=${2:-10}
+bin="$build/ivr-runtime/bin/ivr-runtime"
+dir=$(mktemp -d /tmp/ivr-bench.XXXXXX)
+chmod 755 "$dir" # nginx's workers run as an unprivileged user
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_ok() {
+	for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done
+	echo "bench: $1 never answered" >&2; exit 1
+}
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# wrk's summary: "rps p99"
+wrk_figures() {
+	awk '/Requests\/sec/ {rps=$2} / 99%/ {p99=$2} END {print rps, p99}'
+}
+
+"$bin" seed --db "$dir/bank.db" --customers 50 --seed 3 \
+	--credentials-out "$dir/cred.json" --kdf-iterations 1000 >/dev/null
+port=$(free_port)
+"$bin" --db "$dir/bank.db" --port "$port" --max-calls 10000 \
+	--drain-deadline 1s --log-level warn 2>"$dir/runtime.log" &
+rt=$!
+pids+=("$rt")
+base="http://127.0.0.1:$port"
+wait_ok "$base/readyz"
+
+# 50 callers logged in, waiting at the main menu.
+/usr/bin/python3 - "$dir/cred.json" "$base" > "$dir/ids" <<'PY'
+import json, sys, urllib.request
+cred = json.load(open(sys.argv[1]))
+def post(url, body):
+    req = urllib.request.Request(url, json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+for c in cred["customers"]:
+    call = post(sys.argv[2] + "/calls", {})
+    cid = call["call_id"]
+    post(f"{sys.argv[2]}/calls/{cid}/input", {"digits": c["accounts"][0]["number"] + "#"})
+    r = post(f"{sys.argv[2]}/calls/{cid}/input", {"digits": c["pin"]})
+    assert r["node"] == "main_menu", r
+    print(cid)
+PY
+id=$(head -n1 "$dir/ids")
+size=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"digits":"9"}' \
+	"$base/calls/$id/input" | wc -c)
+
+nport=$(free_port)
+mkdir -p "$dir/www" "$dir/logs"
+head -c "$size" /dev/zero | tr '\0' 'x' > "$dir/www/step.json"
+cat > "$dir/nginx.conf" <<NGINX
+daemon off;
+worker_processes auto;
+error_log $dir/logs/error.log;
+pid $dir/nginx.pid;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	server {
+		listen 127.0.0.1:$nport;
+		root $dir/www;
+	}
+}
+NGINX
+nginx -p "$dir" -c "$dir/nginx.conf" &
+pids+=("$!")
+wait_ok "http://127.0.0.1:$nport/step.json"
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024)" MiB"}' /proc/meminfo)"
+echo "wrk: 2 threads, 50 connections, ${seconds}s each; response ${size} bytes"
+read -r rps p99 < <(IDS="$dir/ids" DIGITS=9 wrk -t2 -c50 -d"${seconds}s" --latency \
+	-s "$here/tests/bench/step.lua" "$base" | wrk_figures)
+echo "ivr-runtime menu step:     $rps req/s, p99 $p99"
+read -r brps bp99 < <(IDS="$dir/ids" DIGITS=1 wrk -t2 -c50 -d"${seconds}s" --latency \
+	-s "$here/tests/bench/step.lua" "$base" | wrk_figures)
+echo "ivr-runtime balances step: $brps req/s, p99 $bp99"
+read -r nrps np99 < <(wrk -t2 -c50 -d"${seconds}s" --latency \
+	"http://127.0.0.1:$nport/step.json" | wrk_figures)
+echo "nginx static file:         $nrps req/s, p99 $np99"
+awk -v a="$rps" -v b="$nrps" 'BEGIN {printf "menu step / nginx:         %.2f\n", a / b}'
+
+before=$(rss_kb "$rt")
+wrk -t2 -c20 -d5s -s "$here/tests/bench/new_call.lua" "$base/calls" >/dev/null
+active=$(curl -s "$base/calls" | sed 's/[^0-9]//g')
+after=$(rss_kb "$rt")
+echo "sessions: $active calls held; RSS $((before / 1024)) MiB before," \
+	"$((after / 1024)) MiB after ($(( (after - before) * 1024 / (active > 0 ? active : 1) )) bytes per call)"
