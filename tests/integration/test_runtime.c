@@ -77,6 +77,26 @@ server_start(struct server *s, const char *const *extra)
 	}
 }
 
+/* A second runtime on the same database: another host of the fleet. */
+static void
+peer_start(struct server *peer, const struct server *s)
+{
+	char port[16], url[128];
+	const char *argv[] = {
+		IVR_RUNTIME_BIN,    "--db", s->db, "--port", port,
+		"--drain-deadline", "3s",   NULL
+	};
+
+	*peer = *s;
+	snprintf(peer->log, sizeof(peer->log), "%s/peer.log", s->dir);
+	snprintf(port, sizeof(port), "%d", ts_free_port());
+	snprintf(peer->base, sizeof(peer->base), "http://127.0.0.1:%s", port);
+	peer->pid = ts_spawn(argv, peer->log);
+	assert_true(peer->pid > 0);
+	snprintf(url, sizeof(url), "%s/readyz", peer->base);
+	assert_true(ts_wait_http_ok(url, 10000));
+}
+
 static void
 server_stop(struct server *s)
 {
@@ -376,15 +396,18 @@ caller_run(void *arg)
 static void
 test_runtime__concurrent_transfers_conserve_money(void **state)
 {
-	struct server *s = *state;
+	struct server *s = *state, peer;
 	struct caller callers[CALLERS];
 	pthread_t threads[CALLERS];
 	struct bank_ledger l;
 	struct bank *b;
 	int acknowledged = 0;
 
+	/* Two processes share the database, as two hosts share the bank's:
+	 * the two callers of each customer land on different ones. */
+	peer_start(&peer, s);
 	for (int i = 0; i < CALLERS; i++) {
-		callers[i] = (struct caller){ .s = s,
+		callers[i] = (struct caller){ .s = i % 2 ? &peer : s,
 					      .customer = (size_t)i / 2,
 					      .seed = (unsigned)i * 7919 };
 		assert_int_equal(pthread_create(&threads[i], NULL, caller_run,
@@ -393,6 +416,7 @@ test_runtime__concurrent_transfers_conserve_money(void **state)
 	}
 	for (int i = 0; i < CALLERS; i++)
 		pthread_join(threads[i], NULL);
+	ts_stop(peer.pid, SIGTERM, 10000);
 	assert_int_equal(bank_open(&b, s->db, 5000, NULL), 0);
 	for (int i = 0; i < CALLERS; i++) {
 		for (int k = 0; k < callers[i].acknowledged; k++) {
@@ -408,7 +432,8 @@ test_runtime__concurrent_transfers_conserve_money(void **state)
 		acknowledged += callers[i].acknowledged;
 	}
 	assert_int_equal(bank_ledger(&l, b, NULL), 0);
-	printf("concurrent callers: %d, transfers acknowledged: %d, in the "
+	printf("concurrent callers: %d on 2 processes, transfers "
+	       "acknowledged: %d, in the "
 	       "ledger: %lld, total %lld cents (seeded %lld), unbalanced "
 	       "accounts: %lld\n",
 	       CALLERS, acknowledged, (long long)l.transfers,
@@ -718,6 +743,82 @@ test_runtime__bad_config_stops_start_up_with_places(void **state)
 	ts_rmrf(dir);
 }
 
+static void
+test_runtime__admin_drain_needs_the_token(void **state)
+{
+	static const char token[] = "s3cret-admin-token-0123456789";
+	char dir[64], path[160], url[128];
+	const char *extra[] = { "--admin-token-file", path, NULL };
+	struct server s;
+	FILE *f;
+	int status;
+
+	(void)state;
+	ts_tmpdir(dir, "admin");
+	snprintf(path, sizeof(path), "%s/admin.token", dir);
+	f = fopen(path, "w");
+	fprintf(f, "%s\n", token);
+	fclose(f);
+	server_start(&s, extra);
+	snprintf(url, sizeof(url), "%s/admin/drain", s.base);
+	assert_int_equal(ts_http("POST", url, "", NULL, NULL), 403);
+	assert_int_equal(ts_http("POST", url, "",
+				 "Authorization: Bearer wrong-token-0123456789",
+				 NULL),
+			 403);
+	{
+		char auth[96];
+		json_t *o;
+
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+		assert_int_equal(ts_http("POST", url, "", auth, &o), 200);
+		assert_true(json_is_true(json_object_get(o, "draining")));
+		json_decref(o);
+	}
+	/* No call in progress: the drain ends at once, exit 0. */
+	status = ts_wait_exit(s.pid, 5000);
+	assert_true(status != -1 && WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	s.pid = -1;
+	server_stop(&s);
+	ts_rmrf(dir);
+}
+
+static void
+test_runtime__reaps_abandoned_calls(void **state)
+{
+	static const char *const extra[] = { "--idle-timeout", "1s", NULL };
+	struct server s;
+	char url[200], count[128], *text = NULL;
+	json_t *o;
+
+	(void)state;
+	server_start(&s, extra);
+	o = start_call(&s);
+	snprintf(url, sizeof(url), "%s/calls/%s/input", s.base,
+		 json_string_value(json_object_get(o, "call_id")));
+	json_decref(o);
+	snprintf(count, sizeof(count), "%s/calls", s.base);
+	for (int i = 0; i < 40; i++) {
+		json_int_t active;
+
+		assert_int_equal(ts_http("GET", count, NULL, NULL, &o), 200);
+		active = json_integer_value(json_object_get(o, "active"));
+		json_decref(o);
+		if (active == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_int_equal(ts_http("POST", url, "{\"digits\":\"1\"}", NULL, NULL),
+			 404);
+	snprintf(url, sizeof(url), "%s/metrics", s.base);
+	assert_int_equal(ts_http_text("GET", url, NULL, NULL, &text), 200);
+	assert_non_null(
+		strstr(text, "ivr_calls_total{outcome=\"abandoned\"} 1\n"));
+	free(text);
+	server_stop(&s);
+}
+
 int
 main(void)
 {
@@ -733,6 +834,8 @@ main(void)
 		T(test_runtime__answers_bad_requests_with_json_errors),
 		cmocka_unit_test(test_runtime__refuses_calls_past_capacity),
 		T(test_runtime__metrics_pass_promtool),
+		cmocka_unit_test(test_runtime__admin_drain_needs_the_token),
+		cmocka_unit_test(test_runtime__reaps_abandoned_calls),
 		cmocka_unit_test(
 			test_runtime__bad_config_stops_start_up_with_places),
 	};
