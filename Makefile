@@ -1,7 +1,7 @@
 # A thin layer over CMake: the commands the README names.
 #   make test   install what is missing, build (gcc, and clang with
-#               ASan+UBSan), check formatting, run every unit and
-#               integration test in both builds
+#               ASan+UBSan and the libFuzzer targets), check formatting,
+#               run every unit and integration test in both builds
 #   make build  the normal build only, into build/
 #   make dist   the runtime release artifact, into dist/
 #   make bench  benchmarks that print figures (docs/performance.md)
@@ -29,7 +29,7 @@ build: deps
 
 build-asan: deps
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=clang \
-		-DCMAKE_BUILD_TYPE=Debug -DIVR_SANITIZE=ON >/dev/null
+		-DCMAKE_BUILD_TYPE=Debug -DIVR_SANITIZE=ON -DIVR_FUZZ=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 format-check: deps

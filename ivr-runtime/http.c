@@ -137,7 +137,7 @@ get_readyz(struct MHD_Connection *conn, struct http_server *srv)
 		why = "database unavailable";
 	return send_json(conn, srv, METRICS_ROUTE_READYZ,
 			 why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
-			 json_pack("{s:b, s:s, s:s?}", "ready", why == NULL,
+			 json_pack("{s:b, s:s, s:s*}", "ready", why == NULL,
 				   "version", srv->version, "reason", why));
 }
 
