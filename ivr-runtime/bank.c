@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,73 @@ done(struct bank *b, sqlite3_stmt *st)
 	done(b, st);
 }
 
+/* Binds arguments by type letter, in order: 'i' int64_t, 't' text. */
+static void
+bind_args(sqlite3_stmt *st, const char *types, va_list ap)
+{
+	for (int i = 0; types[i] != '\0'; i++) {
+		if (types[i] == 'i')
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+		else
+			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *),
+					  -1, SQLITE_TRANSIENT);
+	}
+}
+
+/*
+ * Runs a query that yields at most one integer: *out gets the first
+ * column of the first row (0 when there is none) and *found (may be NULL)
+ * says whether there was a row.  Arguments as bind_args.  0 or ERR_IO.
+ */
+static int
+query_int(int64_t *out, bool *found, struct bank *b, struct err *err,
+	  const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	if ((rc = prepare(&st, b, sql, err)) < 0)
+		return rc;
+	va_start(ap, types);
+	bind_args(st, types, ap);
+	va_end(ap);
+	rc = sqlite3_step(st);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	if (found != NULL)
+		*found = rc == SQLITE_ROW;
+	done(b, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(err, b, "query failed");
+	return 0;
+}
+
+/*
+ * Runs a statement that yields no rows; *id (may be NULL) gets the row id
+ * it inserted.  Arguments as bind_args.  0 or ERR_IO.
+ */
+static int
+execute(int64_t *id, struct bank *b, struct err *err, const char *sql,
+	const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	int rc;
+
+	if ((rc = prepare(&st, b, sql, err)) < 0)
+		return rc;
+	va_start(ap, types);
+	bind_args(st, types, ap);
+	va_end(ap);
+	rc = sqlite3_step(st);
+	done(b, st);
+	if (rc != SQLITE_DONE)
+		return db_error(err, b, "statement failed");
+	if (id != NULL)
+		*id = sqlite3_last_insert_rowid(b->db);
+	return 0;
+}
+
 /* Runs a statement that returns no rows (BEGIN, COMMIT, pragmas). */
 static int
 exec1(struct bank *b, const char *sql, struct err *err)
@@ -145,17 +213,10 @@ bank_close(struct bank *b)
 int
 bank_ping(struct bank *b, struct err *err)
 {
-	sqlite3_stmt *st;
-	int rc;
+	int64_t n;
 
-	if ((rc = prepare(&st, b, "SELECT count(*) FROM schema_migrations",
-			  err)) < 0)
-		return rc;
-	rc = sqlite3_step(st);
-	done(b, st);
-	if (rc != SQLITE_ROW)
-		return db_error(err, b, "database does not answer");
-	return 0;
+	return query_int(&n, NULL, b, err,
+			 "SELECT count(*) FROM schema_migrations", "");
 }
 
 /* Runs every statement of a multi-statement script, one prepared each. */
@@ -241,39 +302,20 @@ free_names(char **names, size_t n)
 static int
 is_applied(bool *applied, struct bank *b, int version, struct err *err)
 {
-	sqlite3_stmt *st;
-	int rc;
+	int64_t one;
 
-	if ((rc = prepare(&st, b,
-			  "SELECT 1 FROM schema_migrations WHERE version = ?",
-			  err)) < 0)
-		return rc;
-	sqlite3_bind_int(st, 1, version);
-	rc = sqlite3_step(st);
-	done(b, st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_error(err, b, "cannot read schema_migrations");
-	*applied = rc == SQLITE_ROW;
-	return 0;
+	return query_int(&one, applied, b, err,
+			 "SELECT 1 FROM schema_migrations WHERE version = ?",
+			 "i", (int64_t)version);
 }
 
 static int
 record_migration(struct bank *b, int version, const char *name, struct err *err)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = prepare(&st, b,
-			  "INSERT INTO schema_migrations (version, name) "
-			  "VALUES (?, ?)",
-			  err)) < 0)
-		return rc;
-	sqlite3_bind_int(st, 1, version);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	done(b, st);
-	return rc == SQLITE_DONE ? 0
-				 : db_error(err, b, "cannot record migration");
+	return execute(NULL, b, err,
+		       "INSERT INTO schema_migrations (version, name) VALUES "
+		       "(?, ?)",
+		       "it", (int64_t)version, name);
 }
 
 /* Applies one migration unless present; *done says if it ran now. */
@@ -376,21 +418,15 @@ find_login(bool *found, int64_t *customer_id, char *pin_hash, size_t size,
 static int
 is_locked(bool *locked, struct bank *b, const char *number, struct err *err)
 {
-	sqlite3_stmt *st;
+	int64_t v;
 	int rc;
 
-	if ((rc = prepare(&st, b,
-			  "SELECT locked_at IS NOT NULL FROM lockouts WHERE "
-			  "account_number = ?",
-			  err)) < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*locked = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
-	done(b, st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_error(err, b, "cannot read lockouts");
-	return 0;
+	rc = query_int(&v, NULL, b, err,
+		       "SELECT locked_at IS NOT NULL FROM lockouts WHERE "
+		       "account_number = ?",
+		       "t", number);
+	*locked = rc == 0 && v != 0;
+	return rc;
 }
 
 /*
@@ -413,37 +449,20 @@ record_attempt(bool *locked, struct bank *b, const char *number, bool ok,
 	static const char *const ok_sql =
 		"UPDATE lockouts SET failures = 0 WHERE account_number = ? AND "
 		"locked_at IS NULL";
-	sqlite3_stmt *st = NULL;
 	int rc;
 
 	if ((rc = exec1(b, "BEGIN IMMEDIATE", err)) < 0)
 		return rc;
-	if ((rc = prepare(&st, b, ok ? ok_sql : fail_sql, err)) < 0)
-		goto fail;
-	sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto dberr;
-	done(b, st);
-	st = NULL;
-	if (!ok) {
-		if ((rc = prepare(&st, b, lock_sql, err)) < 0)
-			goto fail;
-		sqlite3_bind_text(st, 1, number, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, max_failures);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			goto dberr;
-		done(b, st);
-		st = NULL;
+	if ((rc = execute(NULL, b, err, ok ? ok_sql : fail_sql, "t", number)) <
+		    0 ||
+	    (!ok && (rc = execute(NULL, b, err, lock_sql, "ti", number,
+				  (int64_t)max_failures)) < 0) ||
+	    (rc = is_locked(locked, b, number, err)) < 0 ||
+	    (rc = exec1(b, "COMMIT", err)) < 0) {
+		rollback(b);
+		return err_prefix(err, "cannot record login attempt: ");
 	}
-	if ((rc = is_locked(locked, b, number, err)) < 0)
-		goto fail;
-	return exec1(b, "COMMIT", err);
-dberr:
-	rc = db_error(err, b, "cannot record login attempt");
-fail:
-	done(b, st);
-	rollback(b);
-	return rc;
+	return 0;
 }
 
 int
@@ -587,24 +606,14 @@ find_token(bool *found, bool *same, char *confirmation, struct bank *b,
 
 /* How many of the two accounts belong to the customer. */
 static int
-count_owned(int *owned, struct bank *b, const struct bank_transfer_req *req,
+count_owned(int64_t *owned, struct bank *b, const struct bank_transfer_req *req,
 	    struct err *err)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = prepare(&st, b,
-			  "SELECT count(*) FROM accounts WHERE customer_id = ? "
-			  "AND id IN (?, ?)",
-			  err)) < 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, req->customer_id);
-	sqlite3_bind_int64(st, 2, req->from_account_id);
-	sqlite3_bind_int64(st, 3, req->to_account_id);
-	rc = sqlite3_step(st);
-	*owned = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	done(b, st);
-	return rc == SQLITE_ROW ? 0 : db_error(err, b, "cannot read accounts");
+	return query_int(owned, NULL, b, err,
+			 "SELECT count(*) FROM accounts WHERE customer_id = ? "
+			 "AND id IN (?, ?)",
+			 "iii", req->customer_id, req->from_account_id,
+			 req->to_account_id);
 }
 
 /*
@@ -703,8 +712,8 @@ transfer_locked(enum bank_transfer_result *result, char *confirmation,
 		const struct bank_transfer_req *req, struct err *err)
 {
 	bool found = false, same = false, moved;
-	int64_t id = 0;
-	int owned, rc;
+	int64_t id = 0, owned;
+	int rc;
 
 	if ((rc = find_token(&found, &same, confirmation, b, req, err)) < 0)
 		return rc;
@@ -779,45 +788,7 @@ next_rand(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
-static int
-count_rows(int64_t *n, struct bank *b, const char *sql, struct err *err)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = prepare(&st, b, sql, err)) < 0)
-		return rc;
-	rc = sqlite3_step(st);
-	*n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	done(b, st);
-	return rc == SQLITE_ROW ? 0 : db_error(err, b, "cannot count rows");
-}
-
 /* Runs an INSERT with bound int64/text values given as a format. */
-static int
-insert_row(int64_t *id, struct bank *b, const char *sql, const char *types,
-	   const int64_t *ints, const char *const *texts, struct err *err)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = prepare(&st, b, sql, err)) < 0)
-		return rc;
-	for (int i = 0; types[i] != '\0'; i++) {
-		if (types[i] == 'i')
-			sqlite3_bind_int64(st, i + 1, ints[i]);
-		else
-			sqlite3_bind_text(st, i + 1, texts[i], -1,
-					  SQLITE_TRANSIENT);
-	}
-	rc = sqlite3_step(st);
-	done(b, st);
-	if (rc != SQLITE_DONE)
-		return db_error(err, b, "cannot insert seed data");
-	if (id != NULL)
-		*id = sqlite3_last_insert_rowid(b->db);
-	return 0;
-}
 
 /* A fresh 8-digit number whose last four differ from the customer's. */
 static void
@@ -850,30 +821,22 @@ seed_account(int64_t *balance, json_t *accounts, json_t *used, uint64_t *rng,
 	     struct bank *b, int64_t customer_id, int k, struct err *err)
 {
 	char number[BANK_NUMBER_LEN + 1];
-	int64_t ints[4], account_id;
-	const char *texts[4] = { NULL };
+	int64_t account_id;
 	int rc;
 
 	pick_number(number, rng, used, accounts);
 	*balance = 10000 + (int64_t)(next_rand(rng) % 990000); /* 100-10000 */
-	ints[0] = customer_id;
-	texts[1] = number;
-	texts[2] = kinds[k];
-	ints[3] = *balance;
-	if ((rc = insert_row(&account_id, b,
-			     "INSERT INTO accounts (customer_id, number, kind, "
-			     "balance_cents) VALUES (?, ?, ?, ?)",
-			     "itti", ints, texts, err)) < 0)
-		return rc;
-	ints[0] = account_id;
-	ints[1] = *balance;
-	ints[2] = *balance;
-	texts[3] = "Opening balance";
-	if ((rc = insert_row(NULL, b,
-			     "INSERT INTO transactions (account_id, "
-			     "amount_cents, balance_after_cents, description) "
-			     "VALUES (?, ?, ?, ?)",
-			     "iiit", ints, texts, err)) < 0)
+	if ((rc = execute(&account_id, b, err,
+			  "INSERT INTO accounts (customer_id, number, kind, "
+			  "balance_cents) VALUES (?, ?, ?, ?)",
+			  "itti", customer_id, number, kinds[k], *balance)) <
+		    0 ||
+	    (rc = execute(NULL, b, err,
+			  "INSERT INTO transactions (account_id, amount_cents, "
+			  "balance_after_cents, description) VALUES (?, ?, ?, "
+			  "?)",
+			  "iiit", account_id, *balance, *balance,
+			  "Opening balance")) < 0)
 		return rc;
 	json_array_append_new(accounts,
 			      json_pack("{s:s, s:s, s:I}", "number", number,
@@ -887,7 +850,6 @@ seed_customer(int64_t *total, json_t *list, json_t *used, uint64_t *rng,
 	      struct bank *b, int index, int kdf_iterations, struct err *err)
 {
 	char name[32], pin[8], hash[HASH_PASSWORD_MAX];
-	const char *texts[2];
 	json_t *accounts = json_array();
 	int64_t customer_id, balance;
 	int naccounts = 2 + (int)(next_rand(rng) % 2), rc;
@@ -897,12 +859,11 @@ seed_customer(int64_t *total, json_t *list, json_t *used, uint64_t *rng,
 		 (unsigned long long)(next_rand(rng) % 10000));
 	if ((rc = hash_password(hash, pin, kdf_iterations, err)) < 0)
 		goto out;
-	texts[0] = name;
-	texts[1] = hash;
-	if ((rc = insert_row(&customer_id, b,
-			     "INSERT INTO customers (name, pin_hash) VALUES "
-			     "(?, ?)",
-			     "tt", NULL, texts, err)) < 0)
+	rc = execute(&customer_id, b, err,
+		     "INSERT INTO customers (name, pin_hash) VALUES (?, ?)",
+		     "tt", name, hash);
+	explicit_bzero(hash, sizeof(hash));
+	if (rc < 0)
 		goto out;
 	for (int k = 0; k < naccounts; k++) {
 		if ((rc = seed_account(&balance, accounts, used, rng, b,
@@ -926,7 +887,6 @@ seed_all(json_t *out, struct bank *b, int customers, uint64_t seed,
 	json_t *used = json_object();
 	uint64_t rng = seed;
 	int64_t total = 0;
-	const char *texts[2] = { "seeded_total_cents", NULL };
 	char value[32];
 	int rc = 0;
 
@@ -937,10 +897,9 @@ seed_all(json_t *out, struct bank *b, int customers, uint64_t seed,
 	if (rc < 0)
 		return rc;
 	snprintf(value, sizeof(value), "%lld", (long long)total);
-	texts[1] = value;
-	if ((rc = insert_row(NULL, b,
-			     "INSERT INTO bank_meta (key, value) VALUES (?, ?)",
-			     "tt", NULL, texts, err)) < 0)
+	if ((rc = execute(NULL, b, err,
+			  "INSERT INTO bank_meta (key, value) VALUES (?, ?)",
+			  "tt", "seeded_total_cents", value)) < 0)
 		return rc;
 	json_object_set_new(out, "total_cents", json_integer(total));
 	return 0;
@@ -960,8 +919,8 @@ bank_seed(json_t **credentials, struct bank *b, int customers, uint64_t seed,
 			       customers);
 	if ((rc = exec1(b, "BEGIN IMMEDIATE", err)) < 0)
 		return rc;
-	if ((rc = count_rows(&existing, b, "SELECT count(*) FROM customers",
-			     err)) < 0)
+	if ((rc = query_int(&existing, NULL, b, err,
+			    "SELECT count(*) FROM customers", "")) < 0)
 		goto fail;
 	if (existing > 0) {
 		rc = err_set(err, ERR_EXISTS,
@@ -989,46 +948,33 @@ fail:
 int
 bank_ledger(struct bank_ledger *out, struct bank *b, struct err *err)
 {
-	int64_t seeded = 0;
 	int rc;
 
-	if ((rc = count_rows(&out->total_cents, b,
-			     "SELECT coalesce(sum(balance_cents), 0) FROM "
-			     "accounts",
-			     err)) < 0 ||
-	    (rc = count_rows(&out->transfers, b,
-			     "SELECT count(*) FROM transfers", err)) < 0 ||
-	    (rc = count_rows(&out->unbalanced_accounts, b,
-			     "SELECT count(*) FROM accounts a WHERE "
-			     "a.balance_cents <> (SELECT coalesce(sum("
-			     "amount_cents), 0) FROM transactions t WHERE "
-			     "t.account_id = a.id)",
-			     err)) < 0 ||
-	    (rc = count_rows(&seeded, b,
-			     "SELECT coalesce((SELECT CAST(value AS INTEGER) "
-			     "FROM bank_meta WHERE key = 'seeded_total_cents'),"
-			     " -1)",
-			     err)) < 0)
+	if ((rc = query_int(&out->total_cents, NULL, b, err,
+			    "SELECT coalesce(sum(balance_cents), 0) FROM "
+			    "accounts",
+			    "")) < 0 ||
+	    (rc = query_int(&out->transfers, NULL, b, err,
+			    "SELECT count(*) FROM transfers", "")) < 0 ||
+	    (rc = query_int(&out->unbalanced_accounts, NULL, b, err,
+			    "SELECT count(*) FROM accounts a WHERE "
+			    "a.balance_cents <> (SELECT coalesce(sum("
+			    "amount_cents), 0) FROM transactions t WHERE "
+			    "t.account_id = a.id)",
+			    "")) < 0)
 		return rc;
-	out->seeded_total_cents = seeded;
-	return 0;
+	return query_int(&out->seeded_total_cents, NULL, b, err,
+			 "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM "
+			 "bank_meta WHERE key = 'seeded_total_cents'), -1)",
+			 "");
 }
 
 int
 bank_transfer_count(int64_t *count, struct bank *b, const char *confirmation,
 		    struct err *err)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if ((rc = prepare(&st, b,
-			  "SELECT count(*) FROM transfers WHERE confirmation "
-			  "= ?",
-			  err)) < 0)
-		return rc;
-	sqlite3_bind_text(st, 1, confirmation, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	*count = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	done(b, st);
-	return rc == SQLITE_ROW ? 0 : db_error(err, b, "cannot read transfers");
+	return query_int(count, NULL, b, err,
+			 "SELECT count(*) FROM transfers WHERE confirmation = "
+			 "?",
+			 "t", confirmation);
 }

@@ -325,6 +325,16 @@ print_diags(struct diag_list *d)
 	buf_release(&b);
 }
 
+/* Reports why a file did not load: its problems, else the error. */
+static void
+report_load(struct diag_list *d, const struct err *e)
+{
+	if (diag_total(d) > 0)
+		print_diags(d);
+	else
+		fprintf(stderr, "ivr-runtime: %s\n", e->msg);
+}
+
 /* Defaults, then the config file, then the flags.  Exit code or 0. */
 static int
 load_config(struct ctx *x, const struct flag *flags, size_t nflags)
@@ -340,10 +350,7 @@ load_config(struct ctx *x, const struct flag *flags, size_t nflags)
 	diag_list_init(&d, 100);
 	if (x->config_path != NULL &&
 	    config_load(&x->cfg, x->config_path, &d, &e) < 0) {
-		if (diag_total(&d) > 0)
-			print_diags(&d);
-		else
-			fprintf(stderr, "ivr-runtime: %s\n", e.msg);
+		report_load(&d, &e);
 		rc = EXIT_BAD_INPUT;
 	}
 	diag_list_release(&d);
@@ -362,10 +369,7 @@ load_flows(struct flow **flow, const struct ctx *x)
 
 	diag_list_init(&d, 100);
 	if (flow_load(flow, x->cfg.flows_path, &d, &e) < 0) {
-		if (diag_total(&d) > 0)
-			print_diags(&d);
-		else
-			fprintf(stderr, "ivr-runtime: %s\n", e.msg);
+		report_load(&d, &e);
 		rc = EXIT_BAD_INPUT;
 	}
 	diag_list_release(&d);
