@@ -122,6 +122,8 @@ err_code_name(int code)
 		"wrong state",
 		"authentication failed",
 		"internal error",
+		"integrity check failed",
+		"unsafe input",
 	};
 	int i = -code;
 

@@ -17,21 +17,23 @@
 
 enum err_code {
 	ERR_OK = 0,
-	ERR_INVAL = -1,	    /* bad input: a plan, an argument, a request */
-	ERR_IO = -2,	    /* a system call on a file or socket failed */
-	ERR_NOMEM = -3,	    /* an allocation failed */
-	ERR_OVERFLOW = -4,  /* input larger than its hard cap */
-	ERR_RANGE = -5,	    /* a number outside its allowed range */
-	ERR_TIMEOUT = -6,   /* a deadline passed */
-	ERR_PARSE = -7,	    /* text that does not parse (JSON, YAML, ...) */
-	ERR_NOTFOUND = -8,  /* a named thing does not exist */
-	ERR_PROTO = -9,	    /* a peer broke the protocol */
-	ERR_EOF = -10,	    /* the peer closed the stream */
-	ERR_EXISTS = -11,   /* the thing to create is already there */
-	ERR_BUSY = -12,	    /* held by someone else (a lock) */
-	ERR_BADSTATE = -13, /* not allowed in the current state */
-	ERR_AUTH = -14,	    /* authentication or host key check failed */
-	ERR_INTERNAL = -15  /* a bug or an impossible condition */
+	ERR_INVAL = -1,	     /* bad input: a plan, an argument, a request */
+	ERR_IO = -2,	     /* a system call on a file or socket failed */
+	ERR_NOMEM = -3,	     /* an allocation failed */
+	ERR_OVERFLOW = -4,   /* input larger than its hard cap */
+	ERR_RANGE = -5,	     /* a number outside its allowed range */
+	ERR_TIMEOUT = -6,    /* a deadline passed */
+	ERR_PARSE = -7,	     /* text that does not parse (JSON, YAML, ...) */
+	ERR_NOTFOUND = -8,   /* a named thing does not exist */
+	ERR_PROTO = -9,	     /* a peer broke the protocol */
+	ERR_EOF = -10,	     /* the peer closed the stream */
+	ERR_EXISTS = -11,    /* the thing to create is already there */
+	ERR_BUSY = -12,	     /* held by someone else (a lock) */
+	ERR_BADSTATE = -13,  /* not allowed in the current state */
+	ERR_AUTH = -14,	     /* authentication or host key check failed */
+	ERR_INTERNAL = -15,  /* a bug or an impossible condition */
+	ERR_INTEGRITY = -16, /* a checksum or a manifest does not match */
+	ERR_UNSAFE = -17     /* input that would escape its place (paths) */
 };
 
 /* Longest message kept; longer ones end in "..." rather than vanish. */

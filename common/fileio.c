@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -203,4 +204,47 @@ fileio_read_all(struct buf *out, const char *path, struct err *err)
 			out->data[before] = '\0';
 	}
 	return rc;
+}
+
+/* nftw keeps no user pointer: the first failure is kept here.  One tree
+ * removal at a time per process; callers are single-threaded. */
+static struct err *remove_err;
+static int remove_rc;
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag,
+	     struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 ||
+	    errno == ENOENT)
+		return 0;
+	remove_rc = err_set_errno(remove_err, ERR_IO, errno,
+				  "cannot remove '%s'", path);
+	return 1;
+}
+
+int
+fileio_remove_tree(const char *path, struct err *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0
+				       : err_set_errno(err, ERR_IO, errno,
+						       "cannot read '%s'", path);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) < 0)
+			return err_set_errno(err, ERR_IO, errno,
+					     "cannot remove '%s'", path);
+		return 0;
+	}
+	remove_err = err;
+	remove_rc = 0;
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 &&
+	    remove_rc == 0)
+		remove_rc = err_set_errno(err, ERR_IO, errno,
+					  "cannot walk '%s'", path);
+	return remove_rc;
 }

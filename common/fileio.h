@@ -45,4 +45,11 @@ int fileio_fsync_dir(const char *path, struct err *err);
  */
 int fileio_read_all(struct buf *out, const char *path, struct err *err);
 
+/*
+ * Removes path and everything under it, without following symlinks
+ * (a link is removed, never what it points to).  A missing path is not an
+ * error.  Returns 0 or ERR_IO naming the first entry that could not go.
+ */
+int fileio_remove_tree(const char *path, struct err *err);
+
 #endif

@@ -1,0 +1,50 @@
+/*
+ * layout: the host layout the agent owns under its root.
+ *
+ *   <root>/releases/<version>/     unpacked releases, read-only once staged
+ *   <root>/current -> releases/<v> the live release (a relative symlink)
+ *   <root>/incoming/<sha256>       verified artifacts, content-addressed
+ *   <root>/shared/                 config, data and logs that survive releases
+ *   <root>/state.json              current, previous, history (see state.h)
+ *
+ * Every path the agent touches is built here from the root and a checked
+ * name, so nothing a request says can point outside the root.
+ */
+#ifndef IVR_AGENT_LAYOUT_H
+#define IVR_AGENT_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "err.h"
+
+#define LAYOUT_VERSION_MAX 64
+#define LAYOUT_PATH_MAX	   4096
+
+/* True when v is 1-64 of [A-Za-z0-9._-] and not "." or "..". */
+bool layout_valid_version(const char *v);
+
+/*
+ * Creates the root's folders (releases, incoming, shared) when missing.
+ * Returns 0 or ERR_IO ("cannot create '<path>': ...").
+ */
+int layout_init(const char *root, struct err *err);
+
+/*
+ * Writes "<root>/<a>[/<b>]" into out (LAYOUT_PATH_MAX).  b may be NULL.
+ * Returns 0 or ERR_INVAL when the result would not fit.
+ */
+int layout_path(char *out, const char *root, const char *a, const char *b,
+		struct err *err);
+
+/*
+ * The version `current` points at into out (LAYOUT_VERSION_MAX + 1), ""
+ * when there is no current link.  Returns 0, or ERR_INTEGRITY when the link
+ * points somewhere other than releases/<valid version>.
+ */
+int layout_current(char *out, const char *root, struct err *err);
+
+/* True when releases/<version> is a staged release (holds release.json). */
+bool layout_is_staged(const char *root, const char *version);
+
+#endif

@@ -1,0 +1,467 @@
+/*
+ * methods: the agent's JSON-RPC methods.  Each checks its params, calls the
+ * module that does the work and shapes the result.  docs/agent-protocol.md
+ * and schemas/agent/ describe them.
+ */
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "params.h"
+#include "probe.h"
+#include "releases.h"
+#include "rpc.h"
+#include "service.h"
+#include "stage.h"
+#include "state.h"
+
+#define MIB	(1024LL * 1024)
+#define HOUR_MS (3600 * 1000LL)
+
+static int
+m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
+{
+	static const char *const allowed[] = { "health_url", NULL };
+	char host[256] = "", current[LAYOUT_VERSION_MAX + 1];
+	const char *health_url = NULL;
+	struct service s = { .root = a->root };
+	struct service_status ss;
+	struct agent_state st;
+	struct statvfs vfs;
+	json_t *runtime;
+	int rc;
+
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = params_str(&health_url, params, "health_url", false, 1024,
+			     err)) < 0 ||
+	    (rc = state_load(&st, a->root, err)) < 0)
+		return rc;
+	if ((rc = layout_current(current, a->root, err)) < 0) {
+		state_release(&st);
+		return rc;
+	}
+	gethostname(host, sizeof(host) - 1);
+	service_status(&ss, &s);
+	runtime = json_pack("{s:b, s:I}", "running", ss.running, "pid",
+			    (json_int_t)ss.pid);
+	if (health_url != NULL) {
+		struct probe_wait w = { .url = health_url, .timeout_ms = 1000 };
+		struct probe_health h;
+
+		probe_health_wait(&h, &w, NULL);
+		json_object_set_new(runtime, "ready", json_boolean(h.ready));
+		json_object_set_new(runtime, "version",
+				    h.version[0] ? json_string(h.version)
+						 : json_null());
+	}
+	*result =
+		json_pack("{s:s, s:i, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:o}",
+			  "agent_version", AGENT_VERSION, "protocol_version",
+			  AGENT_PROTOCOL, "hostname", host, "root", a->root,
+			  "current", current[0] ? current : NULL, "previous",
+			  st.previous[0] ? st.previous : NULL, "deployment_id",
+			  st.deployment_id[0] ? st.deployment_id : NULL,
+			  "disk_free_bytes",
+			  (json_int_t)(statvfs(a->root, &vfs) == 0
+					       ? (long long)vfs.f_bavail *
+							 (long long)vfs.f_frsize
+					       : -1),
+			  "runtime", runtime);
+	state_release(&st);
+	return 0;
+}
+
+static void
+stage_progress(void *ctx, const char *step, uint64_t done, uint64_t total)
+{
+	rpc_progress(ctx, step, done, total);
+}
+
+/* Fetches the artifact from url unless incoming/ already has it. */
+static int
+fetch_if_missing(struct agent *a, const char *sha256, const char *url,
+		 int64_t max_bytes, struct err *err)
+{
+	char dest[LAYOUT_PATH_MAX];
+	int rc;
+
+	if ((rc = layout_path(dest, a->root, "incoming", sha256, err)) < 0)
+		return rc;
+	if (access(dest, F_OK) == 0)
+		return 0;
+	rpc_progress(a, "fetch", 0, 1);
+	return probe_fetch(url, dest, (uint64_t)max_bytes, err);
+}
+
+static int
+m_stage(json_t **result, struct agent *a, json_t *params, struct err *err)
+{
+	static const char *const allowed[] = { "version",     "sha256",
+					       "url",	      "max_bytes",
+					       "max_entries", NULL };
+	const char *version = NULL, *sha256 = NULL, *url = NULL;
+	int64_t max_bytes = 512 * MIB, max_entries = 10000;
+	struct stage_limits lim;
+	struct stage_result r;
+	int rc;
+
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = params_version(&version, params, "version", true, err)) < 0 ||
+	    (rc = params_sha256(&sha256, params, "sha256", true, err)) < 0 ||
+	    (rc = params_str(&url, params, "url", false, 2048, err)) < 0 ||
+	    (rc = params_int(&max_bytes, params, "max_bytes", false, 1,
+			     8192 * MIB, err)) < 0 ||
+	    (rc = params_int(&max_entries, params, "max_entries", false, 1,
+			     1000000, err)) < 0)
+		return rc;
+	if (url != NULL &&
+	    (rc = fetch_if_missing(a, sha256, url, max_bytes, err)) < 0)
+		return rc;
+	lim = (struct stage_limits){ (uint64_t)max_bytes,
+				     (unsigned)max_entries };
+	if ((rc = stage_release(&r, a->root, version, sha256, &lim,
+				stage_progress, a, err)) < 0)
+		return rc;
+	*result = json_pack("{s:s, s:b, s:b, s:i, s:I}", "version", version,
+			    "staged", 1, "already", r.already, "files",
+			    (int)r.files, "bytes", (json_int_t)r.bytes);
+	return 0;
+}
+
+static int
+deployment_id(const char **out, const json_t *params, struct err *err)
+{
+	return params_str(out, params, "deployment_id", true, STATE_ID_MAX,
+			  err);
+}
+
+static json_t *
+activation_json(const struct activate_result *r)
+{
+	return json_pack("{s:s?, s:s?, s:b}", "current",
+			 r->current[0] ? r->current : NULL, "previous",
+			 r->previous[0] ? r->previous : NULL, "changed",
+			 r->changed);
+}
+
+static int
+m_activate(json_t **result, struct agent *a, json_t *params, struct err *err)
+{
+	static const char *const allowed[] = { "version", "deployment_id",
+					       NULL };
+	const char *version = NULL, *id = NULL;
+	struct activate_result r;
+	int rc;
+
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = params_version(&version, params, "version", true, err)) < 0 ||
+	    (rc = deployment_id(&id, params, err)) < 0 ||
+	    (rc = releases_activate(&r, a->root, version, id, err)) < 0)
+		return rc;
+	*result = activation_json(&r);
+	return 0;
+}
+
+/* The service params shared by service.* and rollback. */
+static int
+service_params(struct service *s, struct agent *a, const json_t *params,
+	       struct err *err)
+{
+	const char *manager = "supervisor";
+	int64_t timeout = 30000;
+	int rc;
+
+	*s = (struct service){ .root = a->root, .config = "runtime.yaml" };
+	if ((rc = params_str(&manager, params, "manager", false, 16, err)) <
+		    0 ||
+	    (rc = params_str(&s->unit, params, "unit", false, 256, err)) < 0 ||
+	    (rc = params_str(&s->config, params, "config", false, 255, err)) <
+		    0 ||
+	    (rc = params_int(&timeout, params, "stop_timeout_ms", false, 0,
+			     HOUR_MS, err)) < 0)
+		return rc;
+	s->stop_timeout_ms = timeout;
+	if (strcmp(manager, "systemd") == 0) {
+		s->manager = SERVICE_SYSTEMD;
+		if (s->unit == NULL)
+			return err_set(err, ERR_INVAL,
+				       "param 'unit' is required with the "
+				       "systemd manager");
+	} else if (strcmp(manager, "supervisor") != 0) {
+		return err_set(err, ERR_INVAL,
+			       "param 'manager' must be supervisor or systemd");
+	}
+	if (strchr(s->config, '/') != NULL || s->config[0] == '.')
+		return err_set(err, ERR_INVAL,
+			       "param 'config' must name a file in shared/");
+	return 0;
+}
+
+static const char *const service_keys[] = { "manager", "unit", "config",
+					    "stop_timeout_ms", NULL };
+
+static json_t *
+service_json(const struct service_status *ss)
+{
+	json_t *o = json_pack("{s:b, s:I, s:b}", "running", ss->running, "pid",
+			      (json_int_t)ss->pid, "already", ss->already);
+
+	if (ss->how != NULL) {
+		json_object_set_new(o, "how", json_string(ss->how));
+		json_object_set_new(o, "waited_ms",
+				    json_integer(ss->waited_ms));
+	}
+	return o;
+}
+
+static int
+m_service_start(json_t **result, struct agent *a, json_t *params,
+		struct err *err)
+{
+	struct service s;
+	struct service_status ss;
+	int rc;
+
+	if ((rc = params_check(params, service_keys, err)) < 0 ||
+	    (rc = service_params(&s, a, params, err)) < 0 ||
+	    (rc = service_start(&ss, &s, err)) < 0)
+		return rc;
+	*result = service_json(&ss);
+	return 0;
+}
+
+static int
+m_service_stop(json_t **result, struct agent *a, json_t *params,
+	       struct err *err)
+{
+	struct service s;
+	struct service_status ss;
+	int rc;
+
+	if ((rc = params_check(params, service_keys, err)) < 0 ||
+	    (rc = service_params(&s, a, params, err)) < 0 ||
+	    (rc = service_stop(&ss, &s, err)) < 0)
+		return rc;
+	*result = service_json(&ss);
+	return 0;
+}
+
+/* Stops then starts; the result tells both halves. */
+static int
+restart(json_t **result, const struct service *s, struct err *err)
+{
+	struct service_status stopped, started;
+	int rc;
+
+	if ((rc = service_stop(&stopped, s, err)) < 0 ||
+	    (rc = service_start(&started, s, err)) < 0)
+		return rc;
+	*result = json_pack("{s:o, s:o}", "stopped", service_json(&stopped),
+			    "started", service_json(&started));
+	return 0;
+}
+
+static int
+m_service_restart(json_t **result, struct agent *a, json_t *params,
+		  struct err *err)
+{
+	struct service s;
+	int rc;
+
+	if ((rc = params_check(params, service_keys, err)) < 0 ||
+	    (rc = service_params(&s, a, params, err)) < 0)
+		return rc;
+	return restart(result, &s, err);
+}
+
+/* url, interval, timeout and deadline for the wait methods. */
+static int
+wait_params(struct probe_wait *w, const json_t *params, struct err *err)
+{
+	int rc;
+
+	*w = (struct probe_wait){ .interval_ms = 500,
+				  .timeout_ms = 2000,
+				  .deadline_ms = 60000 };
+	if ((rc = params_str(&w->url, params, "url", true, 1024, err)) < 0 ||
+	    (rc = params_int(&w->interval_ms, params, "interval_ms", false, 10,
+			     60000, err)) < 0 ||
+	    (rc = params_int(&w->timeout_ms, params, "timeout_ms", false, 50,
+			     60000, err)) < 0 ||
+	    (rc = params_int(&w->deadline_ms, params, "deadline_ms", false, 0,
+			     HOUR_MS, err)) < 0)
+		return rc;
+	if (strncmp(w->url, "http://", 7) != 0 &&
+	    strncmp(w->url, "https://", 8) != 0)
+		return err_set(err, ERR_INVAL,
+			       "param 'url' must be an http:// or https:// "
+			       "URL");
+	return 0;
+}
+
+static int
+m_health_wait(json_t **result, struct agent *a, json_t *params, struct err *err)
+{
+	static const char *const allowed[] = { "url",	      "expect_version",
+					       "interval_ms", "timeout_ms",
+					       "deadline_ms", NULL };
+	struct probe_wait w;
+	struct probe_health h;
+	int rc;
+
+	(void)a;
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = wait_params(&w, params, err)) < 0 ||
+	    (rc = params_version(&w.expect_version, params, "expect_version",
+				 false, err)) < 0 ||
+	    (rc = probe_health_wait(&h, &w, err)) < 0)
+		return rc;
+	*result = json_pack("{s:b, s:i, s:I, s:s?, s:s?}", "ready", h.ready,
+			    "attempts", (int)h.attempts, "waited_ms",
+			    (json_int_t)h.waited_ms, "version",
+			    h.version[0] ? h.version : NULL, "last_error",
+			    h.last_error[0] ? h.last_error : NULL);
+	return 0;
+}
+
+static int
+m_calls_wait_idle(json_t **result, struct agent *a, json_t *params,
+		  struct err *err)
+{
+	static const char *const allowed[] = { "url", "interval_ms",
+					       "timeout_ms", "deadline_ms",
+					       NULL };
+	struct probe_wait w;
+	struct probe_idle i;
+	int rc;
+
+	(void)a;
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = wait_params(&w, params, err)) < 0 ||
+	    (rc = probe_wait_idle(&i, &w, err)) < 0)
+		return rc;
+	*result = json_pack(
+		"{s:b, s:b, s:I, s:i, s:I, s:s?}", "idle", i.idle, "reachable",
+		i.reachable, "remaining", (json_int_t)i.remaining, "attempts",
+		(int)i.attempts, "waited_ms", (json_int_t)i.waited_ms,
+		"last_error", i.last_error[0] ? i.last_error : NULL);
+	return 0;
+}
+
+/* The release to roll back to: the one asked for, else previous. */
+static int
+rollback_target(char *out, struct agent *a, const json_t *params,
+		struct err *err)
+{
+	const char *version = NULL;
+	struct agent_state st;
+	int rc;
+
+	if ((rc = params_version(&version, params, "version", false, err)) < 0)
+		return rc;
+	if (version != NULL) {
+		snprintf(out, LAYOUT_VERSION_MAX + 1, "%s", version);
+		return 0;
+	}
+	if ((rc = state_load(&st, a->root, err)) == 0) {
+		snprintf(out, LAYOUT_VERSION_MAX + 1, "%s", st.previous);
+		if (out[0] == '\0')
+			rc = err_set(err, ERR_NOTFOUND,
+				     "no previous release to roll back to");
+	}
+	state_release(&st);
+	return rc;
+}
+
+static int
+m_rollback(json_t **result, struct agent *a, json_t *params, struct err *err)
+{
+	static const char *const allowed[] = {
+		"version", "deployment_id",   "manager", "unit",
+		"config",  "stop_timeout_ms", NULL,
+	};
+	char target[LAYOUT_VERSION_MAX + 1];
+	struct activate_result r;
+	struct service s;
+	const char *id = NULL;
+	json_t *service = NULL;
+	int rc;
+
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = deployment_id(&id, params, err)) < 0 ||
+	    (rc = service_params(&s, a, params, err)) < 0 ||
+	    (rc = rollback_target(target, a, params, err)) < 0 ||
+	    (rc = releases_activate(&r, a->root, target, id, err)) < 0 ||
+	    (rc = restart(&service, &s, err)) < 0)
+		return rc;
+	*result = activation_json(&r);
+	json_object_set_new(*result, "service", service);
+	return 0;
+}
+
+static int
+m_releases_list(json_t **result, struct agent *a, json_t *params,
+		struct err *err)
+{
+	static const char *const allowed[] = { NULL };
+	json_t *list;
+	int rc;
+
+	if ((rc = params_check(params, allowed, err)) < 0)
+		return rc;
+	if ((list = releases_list(a->root, err)) == NULL)
+		return err->code ? err->code : ERR_IO;
+	*result = json_pack("{s:o}", "releases", list);
+	return 0;
+}
+
+static int
+m_releases_prune(json_t **result, struct agent *a, json_t *params,
+		 struct err *err)
+{
+	static const char *const allowed[] = { "keep", "protect", NULL };
+	json_t *protect = json_object_get(params, "protect"), *removed, *v;
+	int64_t keep = 0;
+	size_t i;
+	int rc;
+
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = params_int(&keep, params, "keep", true, 1, 1000, err)) < 0)
+		return rc;
+	if (protect != NULL && !json_is_array(protect))
+		return err_set(err, ERR_INVAL,
+			       "param 'protect' must be a list of versions");
+	json_array_foreach (protect, i, v)
+		if (!json_is_string(v) ||
+		    !layout_valid_version(json_string_value(v)))
+			return err_set(err, ERR_INVAL,
+				       "param 'protect' must be a list of "
+				       "versions");
+	if ((rc = releases_prune(&removed, a->root, (int)keep, protect, err)) <
+	    0) {
+		json_decref(removed);
+		return rc;
+	}
+	*result = json_pack("{s:o, s:o}", "removed", removed, "releases",
+			    releases_list(a->root, NULL));
+	return 0;
+}
+
+const struct rpc_method agent_methods[] = {
+	{ "hello", m_hello },
+	{ "stage", m_stage },
+	{ "activate", m_activate },
+	{ "service.start", m_service_start },
+	{ "service.stop", m_service_stop },
+	{ "service.restart", m_service_restart },
+	{ "health.wait", m_health_wait },
+	{ "calls.wait_idle", m_calls_wait_idle },
+	{ "rollback", m_rollback },
+	{ "releases.list", m_releases_list },
+	{ "releases.prune", m_releases_prune },
+	{ NULL, NULL },
+};

@@ -1,0 +1,245 @@
+/*
+ * probe: see probe.h.
+ */
+#include "probe.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fileio.h"
+
+#define BODY_MAX (64 * 1024)
+
+int
+probe_global_init(struct err *err)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return err_set(err, ERR_INTERNAL, "cannot start libcurl");
+	return 0;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000),
+			       (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static size_t
+to_buf(char *p, size_t size, size_t n, void *ctx)
+{
+	return buf_append(ctx, p, size * n, NULL) == 0 ? size * n : 0;
+}
+
+/* One GET: the status (0: no answer) and the body as JSON (or NULL). */
+static long
+get_json(json_t **body, const char *url, int64_t timeout_ms, char *error)
+{
+	CURL *curl = curl_easy_init();
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long status = 0;
+	struct buf b;
+	CURLcode rc;
+
+	*body = NULL;
+	if (curl == NULL) {
+		snprintf(error, PROBE_ERROR_MAX, "cannot start libcurl");
+		return 0;
+	}
+	buf_init(&b, BODY_MAX);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_buf);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	rc = curl_easy_perform(curl);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+		*body = json_loadb(buf_cstr(&b), b.len, 0, NULL);
+	} else {
+		snprintf(error, PROBE_ERROR_MAX, "%s",
+			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	}
+	curl_easy_cleanup(curl);
+	buf_release(&b);
+	return status;
+}
+
+/* One readiness attempt; true when ready with the right version. */
+static bool
+health_once(struct probe_health *out, const struct probe_wait *w)
+{
+	json_t *body = NULL;
+	const char *version;
+	long status = get_json(&body, w->url, w->timeout_ms, out->last_error);
+	bool ok = false;
+
+	version = json_string_value(json_object_get(body, "version"));
+	if (version != NULL)
+		snprintf(out->version, sizeof(out->version), "%s", version);
+	if (status == 0) {
+		/* last_error says why */
+	} else if (status != 200) {
+		snprintf(out->last_error, sizeof(out->last_error),
+			 "answered %ld", status);
+	} else if (w->expect_version != NULL &&
+		   (version == NULL || strcmp(version, w->expect_version))) {
+		snprintf(out->last_error, sizeof(out->last_error),
+			 "ready with version '%s', not '%s'",
+			 version ? version : "(none)", w->expect_version);
+	} else {
+		ok = true;
+		out->last_error[0] = '\0';
+	}
+	json_decref(body);
+	return ok;
+}
+
+int
+probe_health_wait(struct probe_health *out, const struct probe_wait *w,
+		  struct err *err)
+{
+	int64_t start = now_ms();
+
+	(void)err;
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		out->attempts++;
+		out->ready = health_once(out, w);
+		out->waited_ms = now_ms() - start;
+		if (out->ready ||
+		    out->waited_ms + w->interval_ms > w->deadline_ms)
+			return 0;
+		sleep_ms(w->interval_ms);
+	}
+}
+
+int
+probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
+		struct err *err)
+{
+	int64_t start = now_ms();
+	json_t *body;
+	long status;
+
+	(void)err;
+	memset(out, 0, sizeof(*out));
+	for (;;) {
+		out->attempts++;
+		status =
+			get_json(&body, w->url, w->timeout_ms, out->last_error);
+		out->reachable = status != 0;
+		if (status == 200 &&
+		    json_is_integer(json_object_get(body, "active")))
+			out->remaining = json_integer_value(
+				json_object_get(body, "active"));
+		else if (status != 0)
+			snprintf(out->last_error, sizeof(out->last_error),
+				 "answered %ld without an active count",
+				 status);
+		json_decref(body);
+		out->waited_ms = now_ms() - start;
+		/* Nothing listening: no runtime, so no call to wait for. */
+		out->idle =
+			status == 0 || (status == 200 && out->remaining == 0);
+		if (out->idle ||
+		    out->waited_ms + w->interval_ms > w->deadline_ms)
+			return 0;
+		sleep_ms(w->interval_ms);
+	}
+}
+
+struct sink {
+	int fd;
+	uint64_t written, max;
+	bool too_large;
+};
+
+static size_t
+to_file(char *p, size_t size, size_t n, void *ctx)
+{
+	struct sink *s = ctx;
+
+	if (s->written + size * n > s->max) {
+		s->too_large = true;
+		return 0;
+	}
+	if (write(s->fd, p, size * n) != (ssize_t)(size * n))
+		return 0;
+	s->written += size * n;
+	return size * n;
+}
+
+int
+probe_fetch(const char *url, const char *dest, uint64_t max_bytes,
+	    struct err *err)
+{
+	char part[4096 + 8], errbuf[CURL_ERROR_SIZE] = "";
+	struct sink s = { .max = max_bytes };
+	CURL *curl;
+	CURLcode rc;
+	long status = 0;
+
+	snprintf(part, sizeof(part), "%s.part", dest);
+	if ((s.fd = open(part, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			 0644)) < 0)
+		return err_set_errno(err, ERR_IO, errno, "cannot create '%s'",
+				     part);
+	if ((curl = curl_easy_init()) == NULL) {
+		close(s.fd);
+		unlink(part);
+		return err_set(err, ERR_INTERNAL, "cannot start libcurl");
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https,file");
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_file);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
+	rc = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(curl);
+	if (rc == CURLE_OK && fsync(s.fd) < 0)
+		rc = CURLE_WRITE_ERROR;
+	close(s.fd);
+	if (rc != CURLE_OK) {
+		unlink(part);
+		if (s.too_large)
+			return err_set(err, ERR_OVERFLOW,
+				       "'%s' is larger than %llu bytes", url,
+				       (unsigned long long)max_bytes);
+		return err_set(err, ERR_IO, "cannot fetch '%s': %s", url,
+			       errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	}
+	if (rename(part, dest) < 0) {
+		unlink(part);
+		return err_set_errno(err, ERR_IO, errno, "cannot rename '%s'",
+				     part);
+	}
+	return 0;
+}

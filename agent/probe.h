@@ -1,0 +1,67 @@
+/*
+ * probe: the agent's HTTP client (libcurl lives behind this module only):
+ * polling the runtime's /readyz and /calls, and fetching an artifact from
+ * a URL (TLS certificates verified).
+ */
+#ifndef IVR_AGENT_PROBE_H
+#define IVR_AGENT_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define PROBE_ERROR_MAX 256
+
+/* Sets libcurl up once per process.  0 or ERR_INTERNAL. */
+int probe_global_init(struct err *err);
+
+struct probe_wait {
+	const char *url;
+	const char *expect_version; /* NULL: any version */
+	int64_t interval_ms;	    /* between attempts */
+	int64_t timeout_ms;	    /* one attempt */
+	int64_t deadline_ms;	    /* all attempts */
+};
+
+struct probe_health {
+	bool ready;
+	unsigned attempts;
+	int64_t waited_ms;
+	char version[64];		  /* the last version seen */
+	char last_error[PROBE_ERROR_MAX]; /* why the last attempt failed */
+};
+
+/*
+ * Polls url until it answers 200 with the expected version (the JSON
+ * body's "version") or the deadline passes.  Returns 0 either way (see
+ * out->ready); ERR_INTERNAL only if libcurl cannot run.
+ */
+int probe_health_wait(struct probe_health *out, const struct probe_wait *w,
+		      struct err *err);
+
+struct probe_idle {
+	bool idle;
+	bool reachable;	   /* false: nothing answered (no runtime: no calls) */
+	int64_t remaining; /* active calls at the last answer */
+	unsigned attempts;
+	int64_t waited_ms;
+	char last_error[PROBE_ERROR_MAX];
+};
+
+/*
+ * Polls url (the runtime's GET /calls) until {"active": 0} or the
+ * deadline.  Returns 0 either way (see out->idle).
+ */
+int probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
+		    struct err *err);
+
+/*
+ * Downloads url into the file dest (created 0644, replaced atomically), at
+ * most max_bytes.  Returns 0, ERR_OVERFLOW, or ERR_IO ("cannot fetch
+ * '<url>': <curl error>").
+ */
+int probe_fetch(const char *url, const char *dest, uint64_t max_bytes,
+		struct err *err);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * releases: what is staged under <root>/releases and which one is live.
+ *
+ * Activation points `current` at a staged release with one rename(2) of a
+ * temporary symlink (a crash leaves the old or the new target, never
+ * nothing), then records the change in state.json.  The symlink is what
+ * runs; state.json adds previous and the history.
+ */
+#ifndef IVR_AGENT_RELEASES_H
+#define IVR_AGENT_RELEASES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "err.h"
+#include "state.h"
+
+struct activate_result {
+	char current[LAYOUT_VERSION_MAX + 1];
+	char previous[LAYOUT_VERSION_MAX + 1];
+	bool changed; /* false: version was already current */
+};
+
+/*
+ * Makes version (staged) current for deployment_id.  Returns 0, ERR_NOTFOUND
+ * ("release 'x' is not staged"), ERR_PARSE (state.json unreadable) or
+ * ERR_IO.  Safe to repeat.
+ */
+int releases_activate(struct activate_result *out, const char *root,
+		      const char *version, const char *deployment_id,
+		      struct err *err);
+
+/*
+ * The staged releases, oldest staged first: a new JSON array of
+ * {"version", "current", "previous", "staged_at"}.  NULL with err set on
+ * failure.
+ */
+json_t *releases_list(const char *root, struct err *err);
+
+/*
+ * Removes staged releases beyond the newest `keep`, never current,
+ * previous, or a version in protect (array of strings).  *removed gets a
+ * new array of the versions removed.  Returns 0 or ERR_IO.
+ */
+int releases_prune(json_t **removed, const char *root, int keep,
+		   const json_t *protect, struct err *err);
+
+#endif
