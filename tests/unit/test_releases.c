@@ -1,0 +1,204 @@
+/* releases and state: activation, state.json, listing and pruning. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fileio.h"
+#include "layout.h"
+#include "params.h"
+#include "releases.h"
+#include "state.h"
+
+struct fixture {
+	char root[64];
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->root, sizeof(f->root), "/tmp/ivr-test-releases.XXXXXX");
+	if (mkdtemp(f->root) == NULL || layout_init(f->root, NULL) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	fileio_remove_tree(f->root, NULL);
+	free(f);
+	return 0;
+}
+
+/* A staged release: a folder with release.json, staged at time `at`. */
+static void
+fake_release(struct fixture *f, const char *v, time_t at)
+{
+	char dir[256], file[300];
+	struct timespec times[2] = { { at, 0 }, { at, 0 } };
+
+	snprintf(dir, sizeof(dir), "%s/releases/%s", f->root, v);
+	mkdir(dir, 0755);
+	snprintf(file, sizeof(file), "%s/release.json", dir);
+	assert_int_equal(fileio_write_atomic(file, "{}", 2, 0644, NULL), 0);
+	utimensat(AT_FDCWD, file, times, 0);
+}
+
+static void
+test_releases_activate__swaps_and_records(void **state)
+{
+	struct fixture *f = *state;
+	struct activate_result r;
+	char current[LAYOUT_VERSION_MAX + 1];
+	struct agent_state st;
+	struct err e;
+
+	fake_release(f, "1.0.0", 1000);
+	fake_release(f, "1.1.0", 2000);
+	assert_int_equal(releases_activate(&r, f->root, "2.0.0", "d1", &e),
+			 ERR_NOTFOUND);
+	assert_string_equal(e.msg, "release '2.0.0' is not staged: stage it "
+				   "first");
+	assert_int_equal(releases_activate(&r, f->root, "1.0.0", "d1", &e), 0);
+	assert_true(r.changed);
+	assert_int_equal(releases_activate(&r, f->root, "1.1.0", "d2", &e), 0);
+	assert_string_equal(r.current, "1.1.0");
+	assert_string_equal(r.previous, "1.0.0");
+	/* Repeating is safe and changes nothing. */
+	assert_int_equal(releases_activate(&r, f->root, "1.1.0", "d2", &e), 0);
+	assert_false(r.changed);
+	assert_string_equal(r.previous, "1.0.0");
+	assert_int_equal(layout_current(current, f->root, &e), 0);
+	assert_string_equal(current, "1.1.0");
+	assert_int_equal(state_load(&st, f->root, &e), 0);
+	assert_string_equal(st.current, "1.1.0");
+	assert_string_equal(st.deployment_id, "d2");
+	assert_int_equal(json_array_size(st.history), 2);
+	state_release(&st);
+}
+
+static void
+test_state_load__reports_a_broken_file(void **state)
+{
+	struct fixture *f = *state;
+	struct agent_state st;
+	char path[128];
+	struct err e;
+
+	snprintf(path, sizeof(path), "%s/state.json", f->root);
+	assert_int_equal(
+		fileio_write_atomic(path, "{\"current\": 5}", 14, 0644, NULL),
+		0);
+	assert_int_equal(state_load(&st, f->root, &e), ERR_PARSE);
+	assert_non_null(strstr(e.msg, "is not a valid state file: bad fields"));
+	state_release(&st);
+	assert_int_equal(fileio_write_atomic(path, "{", 1, 0644, NULL), 0);
+	assert_int_equal(state_load(&st, f->root, &e), ERR_PARSE);
+	state_release(&st);
+}
+
+static void
+test_layout_current__refuses_a_foreign_link(void **state)
+{
+	struct fixture *f = *state;
+	char link[128], v[LAYOUT_VERSION_MAX + 1];
+	struct err e;
+
+	snprintf(link, sizeof(link), "%s/current", f->root);
+	assert_int_equal(symlink("/etc", link), 0);
+	assert_int_equal(layout_current(v, f->root, &e), ERR_INTEGRITY);
+	assert_non_null(strstr(e.msg, "points to '/etc', not to "
+				      "releases/<version>"));
+}
+
+static void
+test_releases_prune__keeps_the_newest_and_the_protected(void **state)
+{
+	struct fixture *f = *state;
+	struct activate_result r;
+	json_t *removed, *protect = json_pack("[s]", "1.0.0"), *list;
+
+	fake_release(f, "1.0.0", 1000);
+	fake_release(f, "1.1.0", 2000);
+	fake_release(f, "1.2.0", 3000);
+	fake_release(f, "1.3.0", 4000);
+	fake_release(f, "1.4.0", 5000);
+	releases_activate(&r, f->root, "1.1.0", "d1", NULL);
+	releases_activate(&r, f->root, "1.2.0", "d2", NULL);
+	/* keep 1 newest (1.4.0); current 1.2.0, previous 1.1.0 and the
+	 * protected 1.0.0 stay; only 1.3.0 goes. */
+	assert_int_equal(releases_prune(&removed, f->root, 1, protect, NULL),
+			 0);
+	assert_int_equal(json_array_size(removed), 1);
+	assert_string_equal(json_string_value(json_array_get(removed, 0)),
+			    "1.3.0");
+	list = releases_list(f->root, NULL);
+	assert_int_equal(json_array_size(list), 4);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(list, 0), "version")),
+			    "1.0.0");
+	assert_true(json_is_true(
+		json_object_get(json_array_get(list, 2), "current")));
+	json_decref(list);
+	json_decref(removed);
+	json_decref(protect);
+}
+
+static void
+test_params__check_names_types_and_ranges(void **state)
+{
+	static const char *const allowed[] = { "version", "n", NULL };
+	json_t *p = json_pack("{s:s, s:i, s:s}", "version", "../1", "n", 0,
+			      "sha", "ABC");
+	const char *s = NULL;
+	int64_t n = 5;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(params_check(p, allowed, &e), ERR_INVAL);
+	assert_string_equal(e.msg, "unknown param 'sha'");
+	assert_int_equal(params_version(&s, p, "version", true, &e), ERR_INVAL);
+	assert_string_equal(e.msg,
+			    "param 'version' must match [A-Za-z0-9._-]{1,64}");
+	assert_int_equal(params_int(&n, p, "n", true, 1, 10, &e), ERR_INVAL);
+	assert_string_equal(e.msg,
+			    "param 'n' must be a whole number from 1 to 10");
+	assert_int_equal(n, 5);
+	assert_int_equal(params_sha256(&s, p, "sha", true, &e), ERR_INVAL);
+	assert_int_equal(params_str(&s, p, "absent", true, 10, &e), ERR_INVAL);
+	assert_string_equal(e.msg, "missing param 'absent'");
+	assert_int_equal(params_str(&s, p, "absent", false, 10, &e), 0);
+	assert_false(layout_valid_version(".."));
+	assert_false(layout_valid_version("a/b"));
+	assert_true(layout_valid_version("2.5.0-rc.1_x"));
+	json_decref(p);
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_releases_activate__swaps_and_records),
+		T(test_state_load__reports_a_broken_file),
+		T(test_layout_current__refuses_a_foreign_link),
+		T(test_releases_prune__keeps_the_newest_and_the_protected),
+		cmocka_unit_test(test_params__check_names_types_and_ranges),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
