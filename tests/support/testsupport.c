@@ -59,6 +59,35 @@ ts_spawn(const char *const argv[], const char *log_path)
 	_exit(127);
 }
 
+pid_t
+ts_spawn_pipes(const char *const argv[], int *to, int *from,
+	       const char *log_path)
+{
+	union {
+		const char *const *c;
+		char *const *m;
+	} args = { .c = argv };
+	int in[2], out[2], fd;
+	pid_t pid;
+
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		dup2(in[0], STDIN_FILENO);
+		dup2(out[1], STDOUT_FILENO);
+		fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		execvp(args.m[0], args.m);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	*to = in[1];
+	*from = out[0];
+	return pid;
+}
+
 static void
 sleep_ms(int ms)
 {

@@ -31,6 +31,13 @@ int ts_stop(pid_t pid, int sig, int timeout_ms);
 /* Waits up to timeout_ms for pid to exit by itself; status or -1. */
 int ts_wait_exit(pid_t pid, int timeout_ms);
 
+/*
+ * Starts argv with pipes to its stdin (*to) and from its stdout (*from);
+ * stderr goes to log_path.  Returns the pid or -1.
+ */
+pid_t ts_spawn_pipes(const char *const argv[], int *to, int *from,
+		     const char *log_path);
+
 /* Runs argv to completion (output to log_path); its exit code or -1. */
 int ts_run(const char *const argv[], const char *log_path);
 

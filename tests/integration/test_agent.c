@@ -1,0 +1,542 @@
+/*
+ * The real ivr-agent over pipes, on a temporary root, with real artifacts
+ * from scripts/package-runtime.sh and the real runtime it starts: staging,
+ * activation, the supervisor, health and drain waits, rollback, pruning,
+ * bad requests, and SIGKILLs at random moments.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fileio.h"
+#include "jsonrpc.h"
+#include "layout.h"
+#include "state.h"
+#include "testsupport.h"
+
+#define SCRIPT IVR_SOURCE_DIR "/scripts/package-runtime.sh"
+
+struct fixture {
+	char dir[64];
+	char root[128];
+	char log[128];
+	char base[64]; /* the runtime's http://127.0.0.1:port */
+	char sha[4][65];
+	pid_t pid; /* the agent */
+	int to, from;
+	struct jsonrpc_reader r;
+	int progress; /* notifications seen by the last call */
+	long next_id;
+};
+
+static const char *const versions[4] = { "0.9.0", "1.0.0", "1.1.0", "1.2.0" };
+
+/* Packages each version (1.2.0 broken) into incoming/<sha>. */
+static void
+make_artifacts(struct fixture *f)
+{
+	for (int i = 0; i < 4; i++) {
+		char cmd[1024], sums[256], *text;
+		const char *argv[] = { "sh", "-c", cmd, NULL };
+
+		snprintf(cmd, sizeof(cmd),
+			 "%s --build %s --version %s --out %s/dist %s && cp "
+			 "%s/dist/ivr-runtime-%s.tar.gz %s/incoming/$(cut -d' "
+			 "' -f1 %s/dist/ivr-runtime-%s.tar.gz.sha256)",
+			 SCRIPT, IVR_BUILD_DIR, versions[i], f->dir,
+			 i == 3 ? "--broken" : "", f->dir, versions[i], f->root,
+			 f->dir, versions[i]);
+		assert_int_equal(ts_run(argv, f->log), 0);
+		snprintf(sums, sizeof(sums),
+			 "%s/dist/ivr-runtime-%s.tar.gz.sha256", f->dir,
+			 versions[i]);
+		text = ts_read_file(sums);
+		memcpy(f->sha[i], text, 64);
+		f->sha[i][64] = '\0';
+		free(text);
+	}
+}
+
+/* The host's shared/: a seeded bank and a runtime.yaml on a free port. */
+static void
+make_shared(struct fixture *f)
+{
+	char path[256], cred[256], text[256];
+	const char *seed[] = { IVR_RUNTIME_BIN,
+			       "seed",
+			       "--db",
+			       path,
+			       "--customers",
+			       "3",
+			       "--seed",
+			       "5",
+			       "--credentials-out",
+			       cred,
+			       "--kdf-iterations",
+			       "1000",
+			       NULL };
+	int port = ts_free_port();
+
+	snprintf(path, sizeof(path), "%s/shared/bank.db", f->root);
+	snprintf(cred, sizeof(cred), "%s/cred.json", f->dir);
+	assert_int_equal(ts_run(seed, f->log), 0);
+	snprintf(path, sizeof(path), "%s/shared/runtime.yaml", f->root);
+	snprintf(text, sizeof(text),
+		 "listen: { port: %d }\ndatabase: { path: bank.db }\n"
+		 "drain: { deadline: 5s }\n",
+		 port);
+	assert_int_equal(
+		fileio_write_atomic(path, text, strlen(text), 0644, NULL), 0);
+	snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", port);
+}
+
+static void
+agent_start(struct fixture *f)
+{
+	const char *argv[] = { IVR_AGENT_BIN, "serve", "--root", f->root,
+			       NULL };
+
+	f->pid = ts_spawn_pipes(argv, &f->to, &f->from, f->log);
+	assert_true(f->pid > 0);
+	jsonrpc_reader_init(&f->r, 1024 * 1024 + 1024, jsonrpc_fd_read,
+			    &f->from);
+}
+
+static void
+agent_stop(struct fixture *f)
+{
+	if (f->pid <= 0)
+		return;
+	close(f->to);
+	ts_stop(f->pid, SIGTERM, 5000);
+	close(f->from);
+	jsonrpc_reader_release(&f->r);
+	f->pid = -1;
+}
+
+static void
+send_line(struct fixture *f, const char *line)
+{
+	size_t n = strlen(line);
+
+	assert_int_equal(write(f->to, line, n), (ssize_t)n);
+	assert_int_equal(write(f->to, "\n", 1), 1);
+}
+
+/* Reads answers until one is not a notification; returns it. */
+static json_t *
+read_answer(struct fixture *f)
+{
+	const char *line;
+	size_t len;
+	json_t *o;
+
+	f->progress = 0;
+	for (;;) {
+		assert_int_equal(
+			jsonrpc_reader_next(&f->r, &line, &len, 60000, NULL),
+			0);
+		o = json_loadb(line, len, 0, NULL);
+		assert_non_null(o);
+		if (json_object_get(o, "id") != NULL)
+			return o;
+		f->progress++;
+		json_decref(o);
+	}
+}
+
+/*
+ * Calls method with params (stolen; NULL for none).  Returns the result
+ * (a new reference) when want_code is 0, else checks the error code and
+ * returns the error object.
+ */
+static json_t *
+call(struct fixture *f, const char *method, json_t *params, int want_code)
+{
+	json_t *req = jsonrpc_request_new(++f->next_id, method, params), *o,
+	       *out;
+	char *text = json_dumps(req, JSON_COMPACT);
+
+	send_line(f, text);
+	free(text);
+	json_decref(req);
+	o = read_answer(f);
+	assert_int_equal(json_integer_value(json_object_get(o, "id")),
+			 f->next_id);
+	if (want_code == 0) {
+		if (json_object_get(o, "error") != NULL)
+			fail_msg("%s failed: %s", method,
+				 json_string_value(json_object_get(
+					 json_object_get(o, "error"),
+					 "message")));
+		out = json_incref(json_object_get(o, "result"));
+	} else {
+		out = json_incref(json_object_get(o, "error"));
+		assert_non_null(out);
+		assert_int_equal(
+			json_integer_value(json_object_get(out, "code")),
+			want_code);
+	}
+	json_decref(o);
+	return out;
+}
+
+static json_t *
+stage(struct fixture *f, int i, int want_code)
+{
+	return call(f, "stage",
+		    json_pack("{s:s, s:s}", "version", versions[i], "sha256",
+			      f->sha[i]),
+		    want_code);
+}
+
+static json_t *
+activate(struct fixture *f, int i)
+{
+	return call(f, "activate",
+		    json_pack("{s:s, s:s}", "version", versions[i],
+			      "deployment_id", "d-test"),
+		    0);
+}
+
+static json_t *
+health(struct fixture *f, int i, int deadline_ms)
+{
+	char url[96];
+
+	snprintf(url, sizeof(url), "%s/readyz", f->base);
+	return call(f, "health.wait",
+		    json_pack("{s:s, s:s, s:i, s:i}", "url", url,
+			      "expect_version", versions[i], "interval_ms", 50,
+			      "deadline_ms", deadline_ms),
+		    0);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	ts_tmpdir(f->dir, "agent");
+	snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
+	snprintf(f->log, sizeof(f->log), "%s/test.log", f->dir);
+	mkdir(f->root, 0755);
+	layout_init(f->root, NULL);
+	make_artifacts(f);
+	make_shared(f);
+	agent_start(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	if (f->pid > 0)
+		json_decref(call(f, "service.stop",
+				 json_pack("{s:i}", "stop_timeout_ms", 5000),
+				 0));
+	agent_stop(f);
+	ts_rmrf(f->dir);
+	free(f);
+	return 0;
+}
+
+static bool
+is_true(json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+static const char *
+str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+static void
+test_agent__stages_activates_runs_and_rolls_back(void **state)
+{
+	struct fixture *f = *state;
+	json_t *o;
+
+	o = call(f, "hello", NULL, 0);
+	assert_string_equal(str(o, "agent_version"), "0.1.0");
+	assert_true(json_is_null(json_object_get(o, "current")));
+	assert_true(json_integer_value(json_object_get(o, "disk_free_bytes")) >
+		    0);
+	json_decref(o);
+
+	o = stage(f, 1, 0);
+	assert_false(is_true(o, "already"));
+	assert_true(f->progress >= 2); /* verify and unpack, at least */
+	json_decref(o);
+	json_decref(activate(f, 1));
+	o = call(f, "service.start", NULL, 0);
+	assert_true(is_true(o, "running"));
+	json_decref(o);
+	o = health(f, 1, 10000);
+	assert_true(is_true(o, "ready"));
+	json_decref(o);
+
+	/* The next release, then back with one rollback. */
+	json_decref(stage(f, 2, 0));
+	json_decref(activate(f, 2));
+	json_decref(call(f, "service.restart", NULL, 0));
+	o = health(f, 2, 10000);
+	assert_true(is_true(o, "ready"));
+	json_decref(o);
+	o = call(f, "rollback", json_pack("{s:s}", "deployment_id", "d-undo"),
+		 0);
+	assert_string_equal(str(o, "current"), "1.0.0");
+	assert_string_equal(str(o, "previous"), "1.1.0");
+	json_decref(o);
+	o = health(f, 1, 10000);
+	assert_true(is_true(o, "ready"));
+	json_decref(o);
+	o = call(f, "hello", NULL, 0);
+	assert_string_equal(str(o, "current"), "1.0.0");
+	assert_string_equal(str(o, "deployment_id"), "d-undo");
+	assert_true(is_true(json_object_get(o, "runtime"), "running"));
+	json_decref(o);
+
+	/* Pruning keeps current and previous; the old 0.9.0 goes. */
+	json_decref(stage(f, 0, 0));
+	o = call(f, "releases.prune", json_pack("{s:i}", "keep", 1), 0);
+	assert_int_equal(json_array_size(json_object_get(o, "removed")), 1);
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(o, "removed"), 0)),
+			    "0.9.0");
+	json_decref(o);
+}
+
+static void
+test_agent__broken_release_never_turns_ready(void **state)
+{
+	struct fixture *f = *state;
+	json_t *o;
+
+	json_decref(stage(f, 3, 0));
+	json_decref(activate(f, 3));
+	o = call(f, "service.start", NULL, -32000);
+	assert_string_equal(str(o, "message"), "ivr-runtime exited at once; "
+					       "see shared/ivr-runtime.log");
+	json_decref(o);
+	o = health(f, 3, 300);
+	assert_false(is_true(o, "ready"));
+	assert_true(json_integer_value(json_object_get(o, "attempts")) >= 2);
+	assert_non_null(str(o, "last_error"));
+	json_decref(o);
+}
+
+struct hangup {
+	char url[160];
+	int after_ms;
+};
+
+static void *
+hang_up_later(void *arg)
+{
+	struct hangup *h = arg;
+
+	usleep((useconds_t)h->after_ms * 1000);
+	ts_http("DELETE", h->url, NULL, NULL, NULL);
+	return NULL;
+}
+
+static void
+test_agent__waits_for_a_live_call_to_end(void **state)
+{
+	struct fixture *f = *state;
+	struct hangup h = { .after_ms = 1000 };
+	char url[96];
+	pthread_t t;
+	json_t *o, *c = NULL;
+
+	json_decref(stage(f, 1, 0));
+	json_decref(activate(f, 1));
+	json_decref(call(f, "service.start", NULL, 0));
+	json_decref(health(f, 1, 10000));
+	snprintf(url, sizeof(url), "%s/calls", f->base);
+	assert_int_equal(ts_http("POST", url, "{}", NULL, &c), 201);
+	/* A short deadline: the call is still there. */
+	o = call(f, "calls.wait_idle",
+		 json_pack("{s:s, s:i, s:i}", "url", url, "interval_ms", 50,
+			   "deadline_ms", 200),
+		 0);
+	assert_false(is_true(o, "idle"));
+	assert_int_equal(json_integer_value(json_object_get(o, "remaining")),
+			 1);
+	json_decref(o);
+	/* The caller hangs up after a second; the wait returns then. */
+	snprintf(h.url, sizeof(h.url), "%s/calls/%s", f->base,
+		 str(c, "call_id"));
+	pthread_create(&t, NULL, hang_up_later, &h);
+	o = call(f, "calls.wait_idle",
+		 json_pack("{s:s, s:i, s:i}", "url", url, "interval_ms", 50,
+			   "deadline_ms", 10000),
+		 0);
+	pthread_join(t, NULL);
+	assert_true(is_true(o, "idle"));
+	assert_true(json_integer_value(json_object_get(o, "waited_ms")) >= 900);
+	json_decref(o);
+	json_decref(c);
+	/* Stopping drains: SIGTERM ended it. */
+	o = call(f, "service.stop", NULL, 0);
+	assert_string_equal(str(o, "how"), "sigterm");
+	json_decref(o);
+}
+
+static void
+test_agent__answers_bad_requests_and_keeps_serving(void **state)
+{
+	struct fixture *f = *state;
+	char *big = malloc(1100 * 1024);
+	json_t *o;
+
+	send_line(f, "not json");
+	o = read_answer(f);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(o, "error"), "code")),
+			 -32700);
+	json_decref(o);
+	memset(big, 'x', 1100 * 1024 - 1);
+	big[1100 * 1024 - 1] = '\0';
+	send_line(f, big);
+	free(big);
+	o = read_answer(f);
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(o, "error"), "code")),
+			 -32600);
+	json_decref(o);
+	json_decref(call(f, "no.such.method", NULL, -32601));
+	json_decref(call(f, "activate", json_pack("{s:s}", "version", "1.0.0"),
+			 -32602));
+	json_decref(call(f, "activate",
+			 json_pack("{s:s, s:s}", "version", "7.7.7",
+				   "deployment_id", "x"),
+			 -32001));
+	json_decref(call(f, "stage",
+			 json_pack("{s:s, s:s}", "version", "../../etc",
+				   "sha256", f->sha[1]),
+			 -32602));
+	json_decref(call(f, "stage",
+			 json_pack("{s:s, s:s}", "version", "1.0.0", "sha256",
+				   f->sha[2]),
+			 -32002));
+	json_decref(call(f, "health.wait",
+			 json_pack("{s:s}", "url", "file:///etc/passwd"),
+			 -32602));
+	o = call(f, "hello", NULL, 0);
+	assert_non_null(str(o, "root"));
+	json_decref(o);
+}
+
+/*
+ * current points at a complete release and state.json parses.  Returns
+ * whether this round's activation had completed before the kill.
+ */
+static bool
+assert_host_whole(struct fixture *f, int round)
+{
+	char current[LAYOUT_VERSION_MAX + 1], id[32];
+	struct agent_state st;
+	struct err e;
+	bool done;
+
+	if (layout_current(current, f->root, &e) < 0)
+		fail_msg("round %d: %s", round, e.msg);
+	if (current[0] != '\0' && !layout_is_staged(f->root, current))
+		fail_msg("round %d: current -> releases/%s, not a complete "
+			 "release",
+			 round, current);
+	if (state_load(&st, f->root, &e) < 0)
+		fail_msg("round %d: %s", round, e.msg);
+	snprintf(id, sizeof(id), "k%d", round);
+	done = strcmp(st.deployment_id, id) == 0;
+	state_release(&st);
+	return done;
+}
+
+static void
+test_agent__survives_sigkill_at_any_moment(void **state)
+{
+	struct fixture *f = *state;
+	unsigned seed = 20261126;
+	int kills = 0, completed = 0;
+
+	agent_stop(f);
+	for (int round = 0; round < 120; round++) {
+		int i = 1 + round % 2; /* 1.0.0 and 1.1.0 in turn */
+		char line[512], dir[256];
+		int delay = rand_r(&seed) % 60000; /* microseconds */
+
+		/* Unstage the other one now and then, so staging runs. */
+		if (rand_r(&seed) % 2) {
+			char current[LAYOUT_VERSION_MAX + 1] = "";
+
+			layout_current(current, f->root, NULL);
+			if (strcmp(current, versions[i]) != 0) {
+				snprintf(dir, sizeof(dir), "%s/releases/%s",
+					 f->root, versions[i]);
+				fileio_remove_tree(dir, NULL);
+			}
+		}
+		agent_start(f);
+		snprintf(
+			line, sizeof(line),
+			"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stage\","
+			"\"params\":{\"version\":\"%s\",\"sha256\":\"%s\"}}\n"
+			"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"activate\","
+			"\"params\":{\"version\":\"%s\",\"deployment_id\":"
+			"\"k%d\"}}",
+			versions[i], f->sha[i], versions[i], round);
+		send_line(f, line);
+		usleep((useconds_t)delay);
+		kill(f->pid, SIGKILL);
+		waitpid(f->pid, NULL, 0);
+		kills++;
+		close(f->to);
+		close(f->from);
+		jsonrpc_reader_release(&f->r);
+		f->pid = -1;
+		completed += assert_host_whole(f, round);
+	}
+	printf("agent killed %d times during stage and activate (%d after "
+	       "the activation, %d before or during it): the host stayed "
+	       "whole\n",
+	       kills, completed, kills - completed);
+	/* The kills must land at different moments to mean anything. */
+	assert_true(completed > 0 && completed < kills);
+	agent_start(f);
+}
+
+int
+main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_agent__stages_activates_runs_and_rolls_back),
+		T(test_agent__broken_release_never_turns_ready),
+		T(test_agent__waits_for_a_live_call_to_end),
+		T(test_agent__answers_bad_requests_and_keeps_serving),
+		T(test_agent__survives_sigkill_at_any_moment),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
