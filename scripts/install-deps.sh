@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and the tests need, only those missing.
 # Run as root on Debian 12; a no-op (and no network) when everything is there.
 #   install-deps.sh          what make test needs
-#   install-deps.sh bench    that, and what the benchmarks need (wrk, nginx)
+#   install-deps.sh bench    that, and what the benchmarks need (wrk)
 set -euo pipefail
 
 packages=(
@@ -13,12 +13,14 @@ packages=(
 	libcmocka-dev libmicrohttpd-dev libarchive-dev libsqlite3-dev libssl-dev
 	# integration tests: promtool checks /metrics, xmllint checks VoiceXML
 	prometheus libxml2-utils curl sqlite3
+	# load balancers the agent drives in its tests
+	haproxy nginx-light
 	# JSON Schema checks of flows and plans (Debian's python3, not another)
 	python3 python3-jsonschema python3-yaml
 )
 
 if [ "${1:-}" = bench ]; then
-	packages+=(wrk nginx-light)
+	packages+=(wrk)
 fi
 
 missing=()

@@ -34,11 +34,7 @@ struct fixture {
 	char log[128];
 	char base[64]; /* the runtime's http://127.0.0.1:port */
 	char sha[4][65];
-	pid_t pid; /* the agent */
-	int to, from;
-	struct jsonrpc_reader r;
-	int progress; /* notifications seen by the last call */
-	long next_id;
+	struct ts_agent agent;
 };
 
 static const char *const versions[4] = { "0.9.0", "1.0.0", "1.1.0", "1.2.0" };
@@ -105,56 +101,8 @@ make_shared(struct fixture *f)
 static void
 agent_start(struct fixture *f)
 {
-	const char *argv[] = { IVR_AGENT_BIN, "serve", "--root", f->root,
-			       NULL };
-
-	f->pid = ts_spawn_pipes(argv, &f->to, &f->from, f->log);
-	assert_true(f->pid > 0);
-	jsonrpc_reader_init(&f->r, 1024 * 1024 + 1024, jsonrpc_fd_read,
-			    &f->from);
-}
-
-static void
-agent_stop(struct fixture *f)
-{
-	if (f->pid <= 0)
-		return;
-	close(f->to);
-	ts_stop(f->pid, SIGTERM, 5000);
-	close(f->from);
-	jsonrpc_reader_release(&f->r);
-	f->pid = -1;
-}
-
-static void
-send_line(struct fixture *f, const char *line)
-{
-	size_t n = strlen(line);
-
-	assert_int_equal(write(f->to, line, n), (ssize_t)n);
-	assert_int_equal(write(f->to, "\n", 1), 1);
-}
-
-/* Reads answers until one is not a notification; returns it. */
-static json_t *
-read_answer(struct fixture *f)
-{
-	const char *line;
-	size_t len;
-	json_t *o;
-
-	f->progress = 0;
-	for (;;) {
-		assert_int_equal(
-			jsonrpc_reader_next(&f->r, &line, &len, 60000, NULL),
-			0);
-		o = json_loadb(line, len, 0, NULL);
-		assert_non_null(o);
-		if (json_object_get(o, "id") != NULL)
-			return o;
-		f->progress++;
-		json_decref(o);
-	}
+	assert_int_equal(
+		ts_agent_start(&f->agent, IVR_AGENT_BIN, f->root, f->log), 0);
 }
 
 /*
@@ -165,16 +113,9 @@ read_answer(struct fixture *f)
 static json_t *
 call(struct fixture *f, const char *method, json_t *params, int want_code)
 {
-	json_t *req = jsonrpc_request_new(++f->next_id, method, params), *o,
-	       *out;
-	char *text = json_dumps(req, JSON_COMPACT);
+	json_t *o = ts_agent_call(&f->agent, method, params), *out;
 
-	send_line(f, text);
-	free(text);
-	json_decref(req);
-	o = read_answer(f);
-	assert_int_equal(json_integer_value(json_object_get(o, "id")),
-			 f->next_id);
+	assert_non_null(o);
 	if (want_code == 0) {
 		if (json_object_get(o, "error") != NULL)
 			fail_msg("%s failed: %s", method,
@@ -246,11 +187,11 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	if (f->pid > 0)
+	if (f->agent.pid > 0)
 		json_decref(call(f, "service.stop",
 				 json_pack("{s:i}", "stop_timeout_ms", 5000),
 				 0));
-	agent_stop(f);
+	ts_agent_stop(&f->agent);
 	ts_rmrf(f->dir);
 	free(f);
 	return 0;
@@ -283,7 +224,7 @@ test_agent__stages_activates_runs_and_rolls_back(void **state)
 
 	o = stage(f, 1, 0);
 	assert_false(is_true(o, "already"));
-	assert_true(f->progress >= 2); /* verify and unpack, at least */
+	assert_true(f->agent.progress >= 2); /* verify and unpack, at least */
 	json_decref(o);
 	json_decref(activate(f, 1));
 	o = call(f, "service.start", NULL, 0);
@@ -408,17 +349,17 @@ test_agent__answers_bad_requests_and_keeps_serving(void **state)
 	char *big = malloc(1100 * 1024);
 	json_t *o;
 
-	send_line(f, "not json");
-	o = read_answer(f);
+	ts_agent_send(&f->agent, "not json");
+	o = ts_agent_read(&f->agent);
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_object_get(o, "error"), "code")),
 			 -32700);
 	json_decref(o);
 	memset(big, 'x', 1100 * 1024 - 1);
 	big[1100 * 1024 - 1] = '\0';
-	send_line(f, big);
+	ts_agent_send(&f->agent, big);
 	free(big);
-	o = read_answer(f);
+	o = ts_agent_read(&f->agent);
 	assert_int_equal(json_integer_value(json_object_get(
 				 json_object_get(o, "error"), "code")),
 			 -32600);
@@ -479,7 +420,7 @@ test_agent__survives_sigkill_at_any_moment(void **state)
 	unsigned seed = 20261126;
 	int kills = 0, completed = 0;
 
-	agent_stop(f);
+	ts_agent_stop(&f->agent);
 	for (int round = 0; round < 120; round++) {
 		int i = 1 + round % 2; /* 1.0.0 and 1.1.0 in turn */
 		char line[512], dir[256];
@@ -505,15 +446,11 @@ test_agent__survives_sigkill_at_any_moment(void **state)
 			"\"params\":{\"version\":\"%s\",\"deployment_id\":"
 			"\"k%d\"}}",
 			versions[i], f->sha[i], versions[i], round);
-		send_line(f, line);
+		ts_agent_send(&f->agent, line);
 		usleep((useconds_t)delay);
-		kill(f->pid, SIGKILL);
-		waitpid(f->pid, NULL, 0);
+		kill(f->agent.pid, SIGKILL);
+		ts_agent_stop(&f->agent);
 		kills++;
-		close(f->to);
-		close(f->from);
-		jsonrpc_reader_release(&f->r);
-		f->pid = -1;
 		completed += assert_host_whole(f, round);
 	}
 	printf("agent killed %d times during stage and activate (%d after "

@@ -3,6 +3,8 @@
  */
 #include "testsupport.h"
 
+#include "jsonrpc.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -262,4 +264,86 @@ ts_read_file(const char *path)
 	}
 	fclose(f);
 	return text;
+}
+
+int
+ts_agent_start(struct ts_agent *a, const char *bin, const char *root,
+	       const char *log)
+{
+	const char *argv[] = { bin, "serve", "--root", root, NULL };
+	struct jsonrpc_reader *r = calloc(1, sizeof(*r));
+
+	memset(a, 0, sizeof(*a));
+	a->pid = ts_spawn_pipes(argv, &a->to, &a->from, log);
+	if (a->pid <= 0 || r == NULL) {
+		free(r);
+		return -1;
+	}
+	jsonrpc_reader_init(r, 2 * 1024 * 1024, jsonrpc_fd_read, &a->from);
+	a->reader = r;
+	return 0;
+}
+
+void
+ts_agent_stop(struct ts_agent *a)
+{
+	if (a->pid <= 0)
+		return;
+	close(a->to);
+	if (ts_wait_exit(a->pid, 5000) == -1)
+		ts_stop(a->pid, SIGKILL, 1000);
+	close(a->from);
+	jsonrpc_reader_release(a->reader);
+	free(a->reader);
+	a->reader = NULL;
+	a->pid = -1;
+}
+
+void
+ts_agent_send(struct ts_agent *a, const char *line)
+{
+	size_t n = strlen(line);
+
+	if (write(a->to, line, n) != (ssize_t)n || write(a->to, "\n", 1) != 1)
+		perror("ts_agent_send");
+}
+
+json_t *
+ts_agent_read(struct ts_agent *a)
+{
+	const char *line;
+	size_t len;
+	json_t *o;
+
+	a->progress = 0;
+	for (;;) {
+		if (jsonrpc_reader_next(a->reader, &line, &len, 60000, NULL) <
+		    0)
+			return NULL;
+		if ((o = json_loadb(line, len, 0, NULL)) == NULL)
+			return NULL;
+		if (json_object_get(o, "id") != NULL)
+			return o;
+		a->progress++;
+		json_decref(o);
+	}
+}
+
+json_t *
+ts_agent_call(struct ts_agent *a, const char *method, json_t *params)
+{
+	json_t *req = jsonrpc_request_new(++a->next_id, method, params);
+	char *text = json_dumps(req, JSON_COMPACT);
+	json_t *o;
+
+	json_decref(req);
+	ts_agent_send(a, text);
+	free(text);
+	o = ts_agent_read(a);
+	if (o != NULL &&
+	    json_integer_value(json_object_get(o, "id")) != a->next_id) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }

@@ -63,6 +63,34 @@ long ts_http_headers(const char *method, const char *url, const char *body,
 /* Polls url until it answers 200 or timeout_ms passes. */
 bool ts_wait_http_ok(const char *url, int timeout_ms);
 
+/* An ivr-agent serving over pipes. */
+struct ts_agent {
+	pid_t pid;
+	int to, from;
+	void *reader; /* struct jsonrpc_reader * */
+	long next_id;
+	int progress; /* notifications before the last answer */
+};
+
+/* Starts `bin serve --root root`, stderr to log.  Returns 0 or -1. */
+int ts_agent_start(struct ts_agent *a, const char *bin, const char *root,
+		   const char *log);
+
+/* Closes its stdin and waits for it (SIGKILL after 5 s). */
+void ts_agent_stop(struct ts_agent *a);
+
+/* Writes one line (a newline is added). */
+void ts_agent_send(struct ts_agent *a, const char *line);
+
+/* Reads answers up to one that is not a notification; NULL on failure. */
+json_t *ts_agent_read(struct ts_agent *a);
+
+/*
+ * Calls method with params (stolen, may be NULL) and returns the whole
+ * answer ({"result"} or {"error"}), or NULL when none came.
+ */
+json_t *ts_agent_call(struct ts_agent *a, const char *method, json_t *params);
+
 /* Reads a whole small file (malloc'd, NUL-terminated) or NULL. */
 char *ts_read_file(const char *path);
 

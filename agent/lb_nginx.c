@@ -1,0 +1,215 @@
+/*
+ * lb_nginx: see lb.h.  The upstream include file is the state: each member
+ * is one `server ADDR [params];` line, and the agent owns only the `down`
+ * flag and its `# ivr:drain` / `# ivr:maint` note on that line.
+ */
+#include "lb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fileio.h"
+#include "parse.h"
+
+#define FILE_MAX     (1024 * 1024)
+#define LINE_MAX_LEN 1024
+
+/* Finds the member's line; sets *start and *len, or returns false. */
+static bool
+find_line(const char *text, const char *addr, size_t *start, size_t *len)
+{
+	size_t alen = strlen(addr);
+
+	for (const char *p = text; *p != '\0';) {
+		const char *end = strchr(p, '\n'), *q = p;
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (strncmp(q, "server", 6) == 0 &&
+		    (q[6] == ' ' || q[6] == '\t')) {
+			q += 6;
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (strncmp(q, addr, alen) == 0 &&
+			    strchr(" \t;", q[alen]) != NULL) {
+				*start = (size_t)(p - text);
+				*len = n;
+				return true;
+			}
+		}
+		p += n + (end ? 1 : 0);
+	}
+	return false;
+}
+
+static enum lb_state
+line_state(const char *line, size_t n)
+{
+	char copy[LINE_MAX_LEN];
+
+	snprintf(copy, sizeof(copy), "%.*s", (int)n, line);
+	if (strstr(copy, "# ivr:drain") != NULL)
+		return LB_STATE_DRAIN;
+	if (strstr(copy, " down") != NULL || strstr(copy, "\tdown") != NULL)
+		return LB_STATE_MAINT;
+	return LB_STATE_READY;
+}
+
+/* The member's line rewritten for state into out. */
+static int
+rewrite(struct buf *out, const char *line, size_t n, enum lb_state state,
+	struct err *err)
+{
+	char copy[LINE_MAX_LEN], *semi, *down;
+	int rc;
+
+	if (n >= sizeof(copy))
+		return err_set(err, ERR_OVERFLOW, "upstream line too long");
+	memcpy(copy, line, n);
+	copy[n] = '\0';
+	if ((semi = strchr(copy, ';')) == NULL)
+		return err_set(err, ERR_PARSE, "upstream line without ';'");
+	*semi = '\0';
+	/* Drop a `down` flag: it is ours to set. */
+	while ((down = strstr(copy, " down")) != NULL &&
+	       (down[5] == '\0' || down[5] == ' '))
+		memmove(down, down + 5, strlen(down + 5) + 1);
+	rc = buf_append_str(out, copy, err);
+	if (rc == 0 && state != LB_STATE_READY)
+		rc = buf_appendf(out, err, " down; # ivr:%s",
+				 lb_state_name(state));
+	else if (rc == 0)
+		rc = buf_append_str(out, ";", err);
+	return rc;
+}
+
+int
+lb_nginx_get(struct lb_member *out, const struct lb_target *t, struct err *err)
+{
+	size_t start, len;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, FILE_MAX);
+	if ((rc = fileio_read_all(&b, t->upstream_file, err)) < 0)
+		goto out;
+	if (!find_line(buf_cstr(&b), t->server, &start, &len)) {
+		rc = err_set(err, ERR_NOTFOUND, "no server '%s' in '%s'",
+			     t->server, t->upstream_file);
+		goto out;
+	}
+	out->state = line_state(buf_cstr(&b) + start, len);
+	out->sessions = -1;
+out:
+	buf_release(&b);
+	return rc;
+}
+
+/* Runs `nginx -t -c conf`; on failure err holds nginx's first line. */
+static int
+nginx_test(const char *conf, struct err *err)
+{
+	int p[2], status;
+	char text[512] = "";
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return err_set_errno(err, ERR_IO, errno, "cannot make a pipe");
+	if ((pid = fork()) == 0) {
+		dup2(p[1], STDERR_FILENO);
+		dup2(p[1], STDOUT_FILENO);
+		execlp("nginx", "nginx", "-t", "-q", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read(p[0], text, sizeof(text) - 1);
+	close(p[0]);
+	text[n > 0 ? n : 0] = '\0';
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		char *nl = strchr(text, '\n');
+
+		if (nl != NULL)
+			*nl = '\0';
+		return err_set(err, ERR_IO, "nginx -t refused the change: %s",
+			       text[0] ? text : "(no output)");
+	}
+	return 0;
+}
+
+static int
+nginx_reload(const char *pid_file, struct err *err)
+{
+	struct buf b;
+	int64_t pid = 0;
+	int rc;
+
+	buf_init(&b, 64);
+	if ((rc = fileio_read_all(&b, pid_file, err)) == 0) {
+		char *nl = strchr(b.data ? b.data : "", '\n');
+
+		if (nl != NULL)
+			*nl = '\0';
+		rc = parse_int64(&pid, buf_cstr(&b), 1, INT32_MAX, err);
+	}
+	buf_release(&b);
+	if (rc < 0)
+		return err_prefix(err, "nginx pid file: ");
+	if (kill((pid_t)pid, SIGHUP) < 0)
+		return err_set_errno(err, ERR_IO, errno,
+				     "cannot reload nginx (pid %lld)",
+				     (long long)pid);
+	return 0;
+}
+
+int
+lb_nginx_set(struct lb_member *out, const struct lb_target *t,
+	     enum lb_state state, struct err *err)
+{
+	struct buf old, new;
+	size_t start, len;
+	int rc;
+
+	buf_init(&old, FILE_MAX);
+	buf_init(&new, FILE_MAX + LINE_MAX_LEN);
+	if ((rc = fileio_read_all(&old, t->upstream_file, err)) < 0)
+		goto out;
+	if (!find_line(buf_cstr(&old), t->server, &start, &len)) {
+		rc = err_set(err, ERR_NOTFOUND, "no server '%s' in '%s'",
+			     t->server, t->upstream_file);
+		goto out;
+	}
+	if ((rc = buf_append(&new, old.data, start, err)) < 0 ||
+	    (rc = rewrite(&new, old.data + start, len, state, err)) < 0 ||
+	    (rc = buf_append_str(&new, old.data + start + len, err)) < 0 ||
+	    (rc = fileio_write_atomic(t->upstream_file, new.data, new.len, 0644,
+				      err)) < 0)
+		goto out;
+	if ((rc = nginx_test(t->nginx_conf, err)) < 0) {
+		fileio_write_atomic(t->upstream_file, old.data, old.len, 0644,
+				    NULL);
+		goto out;
+	}
+	if ((rc = nginx_reload(t->nginx_pid, err)) < 0 ||
+	    (rc = lb_nginx_get(out, t, err)) < 0)
+		goto out;
+	if (out->state != state)
+		rc = err_set(err, ERR_IO,
+			     "'%s' shows %s as %s after setting %s",
+			     t->upstream_file, t->server,
+			     lb_state_name(out->state), lb_state_name(state));
+out:
+	buf_release(&old);
+	buf_release(&new);
+	return rc;
+}
