@@ -101,8 +101,28 @@ make_shared(struct fixture *f)
 static void
 agent_start(struct fixture *f)
 {
+	char path[160];
+
 	assert_int_equal(
 		ts_agent_start(&f->agent, IVR_AGENT_BIN, f->root, f->log), 0);
+	snprintf(path, sizeof(path), "%s/transcript.jsonl", f->dir);
+	f->agent.transcript = fopen(path, "a");
+}
+
+/* Every message exchanged fits the protocol schema. */
+static int
+check_transcript(struct fixture *f)
+{
+	char path[160], out[160], *text;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/transcript.jsonl", f->dir);
+	snprintf(out, sizeof(out), "%s/schema.out", f->dir);
+	rc = ts_agent_check_transcript(IVR_SOURCE_DIR, path, out);
+	text = ts_read_file(out);
+	printf("%s", text ? text : "(no validator output)\n");
+	free(text);
+	return rc == 0 ? 0 : -1;
 }
 
 /*
@@ -186,15 +206,19 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
+	int rc;
 
 	if (f->agent.pid > 0)
 		json_decref(call(f, "service.stop",
 				 json_pack("{s:i}", "stop_timeout_ms", 5000),
 				 0));
 	ts_agent_stop(&f->agent);
+	if (f->agent.transcript != NULL)
+		fclose(f->agent.transcript);
+	rc = check_transcript(f);
 	ts_rmrf(f->dir);
 	free(f);
-	return 0;
+	return rc;
 }
 
 static bool
@@ -387,6 +411,54 @@ test_agent__answers_bad_requests_and_keeps_serving(void **state)
 	json_decref(o);
 }
 
+static void
+test_agent__fetches_an_artifact_by_url(void **state)
+{
+	struct fixture *f = *state;
+	char port[16], dist[128], url[256], path[256];
+	const char *argv[] = { "/usr/bin/python3", "-m",	"http.server",
+			       "--bind",	   "127.0.0.1", port,
+			       "--directory",	   dist,	NULL };
+	pid_t server;
+	json_t *o;
+
+	snprintf(port, sizeof(port), "%d", ts_free_port());
+	snprintf(dist, sizeof(dist), "%s/dist", f->dir);
+	server = ts_spawn(argv, f->log);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%s/", port);
+	assert_true(ts_wait_http_ok(url, 10000));
+	/* Not uploaded: the agent fetches it. */
+	snprintf(path, sizeof(path), "%s/incoming/%s", f->root, f->sha[2]);
+	unlink(path);
+	snprintf(url, sizeof(url),
+		 "http://127.0.0.1:%s/ivr-runtime-1.1.0.tar.gz", port);
+	o = call(f, "stage",
+		 json_pack("{s:s, s:s, s:s}", "version", "1.1.0", "sha256",
+			   f->sha[2], "url", url),
+		 0);
+	assert_false(is_true(o, "already"));
+	assert_int_equal(access(path, F_OK), 0);
+	json_decref(o);
+	/* The wrong bytes for a sha256: refused, and not kept. */
+	snprintf(path, sizeof(path), "%s/incoming/%s", f->root, f->sha[1]);
+	unlink(path);
+	o = call(f, "stage",
+		 json_pack("{s:s, s:s, s:s}", "version", "1.0.0", "sha256",
+			   f->sha[1], "url", url),
+		 -32002);
+	assert_non_null(strstr(str(o, "message"), "corrupt or wrong upload"));
+	assert_int_equal(access(path, F_OK), -1);
+	json_decref(o);
+	/* Nothing listening there. */
+	o = call(f, "stage",
+		 json_pack("{s:s, s:s, s:s}", "version", "1.0.0", "sha256",
+			   f->sha[1], "url", "http://127.0.0.1:1/x.tar.gz"),
+		 -32000);
+	assert_non_null(strstr(str(o, "message"), "cannot fetch"));
+	json_decref(o);
+	ts_stop(server, SIGTERM, 5000);
+}
+
 /*
  * current points at a complete release and state.json parses.  Returns
  * whether this round's activation had completed before the kill.
@@ -420,6 +492,8 @@ test_agent__survives_sigkill_at_any_moment(void **state)
 	unsigned seed = 20261126;
 	int kills = 0, completed = 0;
 
+	fclose(f->agent.transcript);
+	f->agent.transcript = NULL;
 	ts_agent_stop(&f->agent);
 	for (int round = 0; round < 120; round++) {
 		int i = 1 + round % 2; /* 1.0.0 and 1.1.0 in turn */
@@ -449,6 +523,8 @@ test_agent__survives_sigkill_at_any_moment(void **state)
 		ts_agent_send(&f->agent, line);
 		usleep((useconds_t)delay);
 		kill(f->agent.pid, SIGKILL);
+		fclose(f->agent.transcript);
+		f->agent.transcript = NULL;
 		ts_agent_stop(&f->agent);
 		kills++;
 		completed += assert_host_whole(f, round);
@@ -471,6 +547,7 @@ main(void)
 		T(test_agent__broken_release_never_turns_ready),
 		T(test_agent__waits_for_a_live_call_to_end),
 		T(test_agent__answers_bad_requests_and_keeps_serving),
+		T(test_agent__fetches_an_artifact_by_url),
 		T(test_agent__survives_sigkill_at_any_moment),
 	};
 

@@ -34,6 +34,7 @@ static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
+	char path[160];
 
 	ts_tmpdir(f->dir, "lb");
 	snprintf(f->root, sizeof(f->root), "%s/root", f->dir);
@@ -44,6 +45,8 @@ setup(void **state)
 	f->back[1] = ts_free_port();
 	assert_int_equal(
 		ts_agent_start(&f->agent, IVR_AGENT_BIN, f->root, f->log), 0);
+	snprintf(path, sizeof(path), "%s/transcript.jsonl", f->dir);
+	f->agent.transcript = fopen(path, "w");
 	*state = f;
 	return 0;
 }
@@ -52,13 +55,25 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
+	char path[160], out[160];
+	int rc;
 
 	ts_agent_stop(&f->agent);
+	fclose(f->agent.transcript);
 	if (f->lb > 0)
 		ts_stop(f->lb, SIGTERM, 5000);
+	snprintf(path, sizeof(path), "%s/transcript.jsonl", f->dir);
+	snprintf(out, sizeof(out), "%s/schema.out", f->dir);
+	rc = ts_agent_check_transcript(IVR_SOURCE_DIR, path, out);
+	if (rc != 0) {
+		char *text = ts_read_file(out);
+
+		printf("%s", text ? text : "(no validator output)\n");
+		free(text);
+	}
 	ts_rmrf(f->dir);
 	free(f);
-	return 0;
+	return rc == 0 ? 0 : -1;
 }
 
 static void

@@ -299,11 +299,45 @@ ts_agent_stop(struct ts_agent *a)
 	a->pid = -1;
 }
 
+/* Appends {"dir": dir, "msg": line-as-JSON-or-string} to the transcript. */
+static void
+record(struct ts_agent *a, const char *dir, const char *line, size_t len)
+{
+	json_t *msg, *entry;
+	char *text;
+
+	if (a->transcript == NULL)
+		return;
+	msg = json_loadb(line, len, 0, NULL);
+	if (msg == NULL)
+		msg = json_stringn_nocheck(line, len < 200 ? len : 200);
+	entry = json_pack("{s:s, s:o}", "dir", dir, "msg", msg);
+	text = json_dumps(entry, JSON_COMPACT);
+	fprintf(a->transcript, "%s\n", text);
+	free(text);
+	json_decref(entry);
+}
+
+int
+ts_agent_check_transcript(const char *source_dir, const char *path,
+			  const char *log)
+{
+	char script[512], schema[512];
+	const char *argv[] = { script, schema, path, NULL };
+
+	snprintf(script, sizeof(script),
+		 "%s/scripts/validate-agent-transcript.py", source_dir);
+	snprintf(schema, sizeof(schema),
+		 "%s/schemas/agent-protocol.schema.json", source_dir);
+	return ts_run(argv, log);
+}
+
 void
 ts_agent_send(struct ts_agent *a, const char *line)
 {
 	size_t n = strlen(line);
 
+	record(a, "to", line, n);
 	if (write(a->to, line, n) != (ssize_t)n || write(a->to, "\n", 1) != 1)
 		perror("ts_agent_send");
 }
@@ -320,6 +354,7 @@ ts_agent_read(struct ts_agent *a)
 		if (jsonrpc_reader_next(a->reader, &line, &len, 60000, NULL) <
 		    0)
 			return NULL;
+		record(a, "from", line, len);
 		if ((o = json_loadb(line, len, 0, NULL)) == NULL)
 			return NULL;
 		if (json_object_get(o, "id") != NULL)

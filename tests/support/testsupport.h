@@ -7,6 +7,7 @@
 #define IVR_TESTS_TESTSUPPORT_H
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -69,7 +70,8 @@ struct ts_agent {
 	int to, from;
 	void *reader; /* struct jsonrpc_reader * */
 	long next_id;
-	int progress; /* notifications before the last answer */
+	int progress;	  /* notifications before the last answer */
+	FILE *transcript; /* when set: every line, as {"dir", "msg"} */
 };
 
 /* Starts `bin serve --root root`, stderr to log.  Returns 0 or -1. */
@@ -90,6 +92,14 @@ json_t *ts_agent_read(struct ts_agent *a);
  * answer ({"result"} or {"error"}), or NULL when none came.
  */
 json_t *ts_agent_call(struct ts_agent *a, const char *method, json_t *params);
+
+/*
+ * Checks a transcript against schemas/agent-protocol.schema.json with
+ * scripts/validate-agent-transcript.py (output appended to log).  Returns
+ * the validator's exit code.
+ */
+int ts_agent_check_transcript(const char *source_dir, const char *path,
+			      const char *log);
 
 /* Reads a whole small file (malloc'd, NUL-terminated) or NULL. */
 char *ts_read_file(const char *path);
