@@ -212,8 +212,7 @@ static struct err *remove_err;
 static int remove_rc;
 
 static int
-remove_entry(const char *path, const struct stat *st, int flag,
-	     struct FTW *ftw)
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)ftw;
@@ -231,9 +230,10 @@ fileio_remove_tree(const char *path, struct err *err)
 	struct stat st;
 
 	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0
-				       : err_set_errno(err, ERR_IO, errno,
-						       "cannot read '%s'", path);
+		return errno == ENOENT
+			       ? 0
+			       : err_set_errno(err, ERR_IO, errno,
+					       "cannot read '%s'", path);
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlink(path) < 0)
 			return err_set_errno(err, ERR_IO, errno,
