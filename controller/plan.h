@@ -1,0 +1,132 @@
+/*
+ * plan: a deployment plan, one YAML file per environment, loaded and
+ * checked in full.  Every problem is reported as path:line:col (unknown
+ * keys with a "did you mean", types, durations, percentages, unique host
+ * names and addresses, phases that cover the fleet, a health URL with
+ * known placeholders, a coherent load-balancer section, readable key
+ * files); nothing is touched.  docs/plan-reference.md describes each key and
+ * schemas/plan.schema.json the shape.  Paths in a plan are relative to the
+ * plan's folder.
+ */
+#ifndef IVR_CONTROLLER_PLAN_H
+#define IVR_CONTROLLER_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "err.h"
+
+#define PLAN_MAX_HOSTS	1000
+#define PLAN_MAX_PHASES 20
+#define PLAN_MAX_LABELS 16
+
+struct plan_label {
+	char *key;
+	char *value;
+};
+
+struct plan_host {
+	char *name;
+	char *address;
+	int port;
+	char *user;
+	struct plan_label labels[PLAN_MAX_LABELS];
+	size_t nlabels;
+	char *member; /* the load balancer's name for it (default: name) */
+};
+
+enum plan_lb_kind {
+	PLAN_LB_NONE,
+	PLAN_LB_HAPROXY,
+	PLAN_LB_NGINX,
+};
+
+struct plan_lb {
+	enum plan_lb_kind kind;
+	char *address; /* the balancer host, reached over SSH */
+	int port;
+	char *user;
+	char *agent_root; /* the agent's root on the balancer host */
+	char *backend;	  /* haproxy */
+	char *socket;	  /* haproxy: unix path or host:port */
+	char *upstream_file, *nginx_conf, *nginx_pid; /* nginx */
+};
+
+/* A phase's size: a count, a percentage of the fleet, or the rest. */
+struct plan_size {
+	int count;   /* > 0 for a count */
+	int percent; /* > 0 for a percentage */
+	bool rest;
+};
+
+struct plan_phase {
+	char *name;
+	struct plan_size hosts;
+	struct plan_size batch; /* hosts per batch within the phase */
+	int64_t pause_ms;	/* after the phase */
+	bool approval;		/* ask before the phase starts */
+};
+
+struct plan {
+	char *path; /* the file, as given */
+	char *dir;  /* its folder: relative paths start here */
+	char *environment;
+	struct plan_host *hosts;
+	size_t nhosts;
+	struct plan_lb lb;
+	/* ssh */
+	char *identity_file; /* resolved; NULL: keys from ssh-agent */
+	char *known_hosts;   /* resolved */
+	int64_t connect_timeout_ms;
+	int64_t keepalive_ms;
+	int64_t command_timeout_ms;
+	int parallel;
+	/* agent */
+	char *agent_path; /* on hosts; may hold {name} */
+	char *agent_root; /* on hosts; may hold {name} */
+	/* service */
+	char *service_manager; /* supervisor | systemd */
+	char *service_unit;
+	int64_t stop_timeout_ms;
+	/* health */
+	char *health_url; /* {address}, {name}, {port} */
+	char *calls_url;
+	int64_t health_interval_ms, health_timeout_ms, health_deadline_ms;
+	int64_t min_healthy_ms;
+	/* rollout */
+	struct plan_phase phases[PLAN_MAX_PHASES];
+	size_t nphases;
+	int64_t drain_deadline_ms;
+	struct plan_size failure_budget;
+	int capacity_floor_percent;
+	/* other */
+	char *artifact;	 /* resolved; NULL when the plan names none */
+	char *journal;	 /* resolved; NULL: the default location */
+	char sha256[65]; /* of the file's bytes: the plan hash */
+};
+
+/*
+ * Loads and checks the plan at path.  Returns 0 with *out set (free with
+ * plan_free); ERR_PARSE with every problem in diags; or the error of
+ * reading the file.
+ */
+int plan_load(struct plan **out, const char *path, struct diag_list *diags,
+	      struct err *err);
+
+/* Frees a plan; NULL is a no-op. */
+void plan_free(struct plan *p);
+
+/* The number of hosts a size stands for, out of total (rest: remaining). */
+size_t plan_size_hosts(const struct plan_size *s, size_t total,
+		       size_t remaining);
+
+/*
+ * Expands {name}, {address} and {port} in tmpl for host h into out (size
+ * bytes).  Returns 0 or ERR_OVERFLOW.
+ */
+int plan_expand(char *out, size_t size, const char *tmpl,
+		const struct plan_host *h, struct err *err);
+
+#endif
