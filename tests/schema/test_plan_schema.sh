@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Every plan under playbooks/ (and the corpus's good plan) fits
+# schemas/plan.schema.json; a plan with a wrong shape does not.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+check="$top/scripts/validate-schema.py"
+schema="$top/schemas/plan.schema.json"
+failed=0
+
+if ! out=$("$check" "$schema" "$top"/playbooks/*.yaml "$top/tests/data/plans/good.yaml"); then
+	echo "FAIL: plans do not fit the schema:"; echo "$out"; failed=1
+fi
+for bad in 02-not-a-mapping 04-unknown-top-key 20-bad-duration 30-bad-percentage; do
+	if "$check" "$schema" "$top/tests/data/plans/bad/$bad.yaml" >/dev/null; then
+		echo "FAIL: the schema accepts bad/$bad.yaml"; failed=1
+	fi
+done
+[ "$failed" -eq 0 ] && echo "plan schema: $(ls "$top"/playbooks/*.yaml | wc -l) playbooks and the good plan fit; 4 misshapen plans refused"
+exit "$failed"

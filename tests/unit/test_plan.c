@@ -1,0 +1,111 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "plan.h"
+
+#define GOOD IVR_SOURCE_DIR "/tests/data/plans/good.yaml"
+
+static void
+test_plan_load__reads_every_section(void **state)
+{
+	struct diag_list d;
+	struct plan *p = NULL;
+	struct err e;
+
+	(void)state;
+	diag_list_init(&d, 50);
+	assert_int_equal(plan_load(&p, GOOD, &d, &e), 0);
+	assert_string_equal(p->environment, "corpus");
+	assert_int_equal(p->nhosts, 4);
+	assert_string_equal(p->hosts[2].name, "h3");
+	assert_string_equal(p->hosts[2].address, "127.0.1.3");
+	assert_int_equal(p->hosts[2].port, 2222);
+	assert_string_equal(p->hosts[2].user, "root");
+	assert_string_equal(p->hosts[2].member, "h3");
+	assert_int_equal(p->lb.kind, PLAN_LB_HAPROXY);
+	assert_string_equal(p->lb.backend, "ivr");
+	assert_string_equal(p->identity_file,
+			    IVR_SOURCE_DIR "/tests/data/plans/identity");
+	assert_int_equal(p->connect_timeout_ms, 2000);
+	assert_int_equal(p->keepalive_ms, 15000); /* the default */
+	assert_int_equal(p->parallel, 4);
+	assert_int_equal(p->health_deadline_ms, 30000);
+	assert_int_equal(p->nphases, 3);
+	assert_int_equal(p->phases[1].hosts.percent, 50);
+	assert_int_equal(p->phases[1].pause_ms, 1000);
+	assert_true(p->phases[2].hosts.rest);
+	assert_true(p->phases[2].approval);
+	assert_int_equal(p->capacity_floor_percent, 50);
+	assert_int_equal(strlen(p->sha256), 64);
+	assert_null(p->artifact);
+	plan_free(p);
+	diag_list_release(&d);
+}
+
+static void
+test_plan_size_hosts__counts_percentages_and_the_rest(void **state)
+{
+	struct plan_size one = { .count = 1 }, quarter = { .percent = 25 },
+			 rest = { .rest = true }, many = { .count = 10 };
+
+	(void)state;
+	assert_int_equal(plan_size_hosts(&one, 8, 8), 1);
+	assert_int_equal(plan_size_hosts(&quarter, 8, 7), 2);
+	assert_int_equal(plan_size_hosts(&quarter, 5, 5), 2); /* rounds up */
+	assert_int_equal(plan_size_hosts(&rest, 8, 5), 5);
+	assert_int_equal(plan_size_hosts(&many, 8, 3), 3);
+}
+
+static void
+test_plan_expand__fills_placeholders(void **state)
+{
+	char name[] = "ivr-01", address[] = "127.0.1.1", out[64];
+	struct plan_host h = { .name = name, .address = address, .port = 2222 };
+	struct err e;
+
+	(void)state;
+	assert_int_equal(plan_expand(out, sizeof(out),
+				     "http://{address}:8080/{name}?p={port}",
+				     &h, &e),
+			 0);
+	assert_string_equal(out, "http://127.0.1.1:8080/ivr-01?p=2222");
+	assert_int_equal(plan_expand(out, 10, "/a/very/long/{name}", &h, &e),
+			 ERR_OVERFLOW);
+}
+
+static void
+test_plan_load__reports_an_unreadable_file(void **state)
+{
+	struct diag_list d;
+	struct plan *p = NULL;
+	struct err e;
+
+	(void)state;
+	diag_list_init(&d, 5);
+	assert_int_equal(plan_load(&p, "/nonexistent/prod.yaml", &d, &e),
+			 ERR_NOTFOUND);
+	assert_string_equal(e.msg, "cannot open '/nonexistent/prod.yaml': No "
+				   "such file or directory");
+	assert_null(p);
+	diag_list_release(&d);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_load__reads_every_section),
+		cmocka_unit_test(
+			test_plan_size_hosts__counts_percentages_and_the_rest),
+		cmocka_unit_test(test_plan_expand__fills_placeholders),
+		cmocka_unit_test(test_plan_load__reports_an_unreadable_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
