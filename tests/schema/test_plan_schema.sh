@@ -15,5 +15,31 @@ for bad in 02-not-a-mapping 04-unknown-top-key 20-bad-duration 30-bad-percentage
 		echo "FAIL: the schema accepts bad/$bad.yaml"; failed=1
 	fi
 done
-[ "$failed" -eq 0 ] && echo "plan schema: $(ls "$top"/playbooks/*.yaml | wc -l) playbooks and the good plan fit; 4 misshapen plans refused"
+# Every key the schema knows is documented in docs/plan-reference.md.
+if ! out=$(/usr/bin/python3 - "$schema" "$top/docs/plan-reference.md" <<'PY'
+import json, sys
+schema = json.load(open(sys.argv[1]))
+doc = open(sys.argv[2]).read()
+keys = set()
+def walk(node):
+    if isinstance(node, dict):
+        for k, v in node.get("properties", {}).items():
+            keys.add(k)
+        for v in node.values():
+            walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            walk(v)
+walk(schema)
+missing = sorted(k for k in keys if "`" + k + "`" not in doc)
+if missing:
+    print("undocumented keys: " + ", ".join(missing))
+    sys.exit(1)
+print(f"{len(keys)} keys documented")
+PY
+); then
+	echo "FAIL: $out"; failed=1
+fi
+
+[ "$failed" -eq 0 ] && echo "plan schema: $out; $(ls "$top"/playbooks/*.yaml | wc -l) playbooks and the good plan fit; 4 misshapen plans refused"
 exit "$failed"
