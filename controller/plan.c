@@ -54,6 +54,7 @@ plan_free(struct plan *p)
 	free(p->hosts);
 	for (size_t i = 0; i < p->nphases; i++)
 		free(p->phases[i].name);
+	free(p->lb.name);
 	free(p->lb.address);
 	free(p->lb.user);
 	free(p->lb.agent_root);
@@ -390,9 +391,9 @@ static void
 load_lb(struct loader *l, const struct ydoc_node *s)
 {
 	static const char *const keys[] = {
-		"kind",	      "address",   "port",   "user",
-		"agent_root", "backend",   "socket", "upstream_file",
-		"nginx_conf", "nginx_pid", NULL,
+		"kind",		 "name",       "address",   "port",
+		"user",		 "agent_root", "backend",   "socket",
+		"upstream_file", "nginx_conf", "nginx_pid", NULL,
 	};
 	static const char *const kinds[] = { "haproxy", "nginx", NULL };
 	struct plan_lb *lb = &l->p->lb;
@@ -420,6 +421,14 @@ load_lb(struct loader *l, const struct ydoc_node *s)
 					: "",
 				ydoc_suggest(kind, kinds) ? "'?)" : "");
 	}
+	lb->name = get_dup(l, s, "name", false);
+	if (lb->name == NULL)
+		lb->name = strdup("lb");
+	else if (!valid_name(lb->name))
+		ydoc_problem(
+			l->d, l->doc, ydoc_get(s, "name"),
+			"balancer name '%s' must be 1-64 of [A-Za-z0-9._-]",
+			lb->name);
 	lb->address = get_dup(l, s, "address", true);
 	if (lb->address != NULL && !valid_address(lb->address))
 		ydoc_problem(l->d, l->doc, ydoc_get(s, "address"),

@@ -45,6 +45,7 @@ enum plan_lb_kind {
 
 struct plan_lb {
 	enum plan_lb_kind kind;
+	char *name;    /* fills {name} in the agent's paths; "lb" */
 	char *address; /* the balancer host, reached over SSH */
 	int port;
 	char *user;

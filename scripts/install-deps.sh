@@ -15,6 +15,8 @@ packages=(
 	prometheus libxml2-utils curl sqlite3
 	# load balancers the agent drives in its tests
 	haproxy nginx-light
+	# the sandbox fleet: one real sshd per simulated host
+	openssh-server openssh-client
 	# JSON Schema checks of flows and plans (Debian's python3, not another)
 	python3 python3-jsonschema python3-yaml
 )
