@@ -285,3 +285,9 @@ hash_password_verify(bool *match, const char *stored, const char *secret,
 	explicit_bzero(got, sizeof(got));
 	return 0;
 }
+
+size_t
+hash_base64(char *out, const unsigned char *in, size_t n)
+{
+	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+}

@@ -61,6 +61,12 @@ bool hash_is_sha256_hex(const char *s);
 /* Compares n bytes in constant time (for secrets and digests). */
 bool hash_equal(const void *a, const void *b, size_t n);
 
+/*
+ * Writes n bytes as base64 (with padding) and a NUL into out, which holds
+ * at least 4 * ((n + 2) / 3) + 1 bytes.  Returns the length written.
+ */
+size_t hash_base64(char *out, const unsigned char *in, size_t n);
+
 /* Fills n bytes with cryptographically random bytes (getrandom). 0/ERR_IO. */
 int hash_random(void *out, size_t n, struct err *err);
 

@@ -1,35 +1,49 @@
 /*
  * ivrctl: the deployment controller.
  *
- *   ivrctl validate PLAN      check the plan, touch nothing
+ *   ivrctl validate PLAN                   check the plan, touch nothing
+ *   ivrctl status PLAN [--output json]     what every host runs
  *
  * Exit codes (docs/runbook.md): 0 done; 1 deployment failed and rolled
  * back; 2 bad input, nothing touched; 3 fleet inconsistent; 4 locked.
  */
+#include <libgen.h>
+#include <stdbool.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "diag.h"
 #include "plan.h"
+#include "ssh.h"
+#include "status.h"
 
 #ifndef IVR_VERSION
 #define IVR_VERSION "0.0.0"
 #endif
 
-#define EXIT_BAD_INPUT 2
+#define EXIT_BAD_INPUT	  2
+#define EXIT_INCONSISTENT 3
 
 static const char usage[] =
 	"usage: ivrctl validate PLAN\n"
+	"       ivrctl status PLAN [--output text|json]\n"
 	"       ivrctl --help | --version\n"
 	"\n"
 	"validate  load the plan and report every problem as "
 	"path:line:col;\n"
 	"          exit 0 when it is sound, 2 when it is not. Touches no "
 	"host.\n"
+	"status    read every host (over SSH, through its agent) and the\n"
+	"          load balancer: current and previous release, health, pool\n"
+	"          state. Exit 0 when the fleet is consistent, 3 when not.\n"
 	"\n"
-	"The deploy, rollback, status, plan, history, resume and promote\n"
-	"commands described in docs/architecture.md are not built yet.\n";
+	"The deploy, rollback, plan, history, resume and promote commands\n"
+	"described in docs/architecture.md are not built yet.\n";
 
 static void
 print_problems(struct diag_list *d)
@@ -71,6 +85,93 @@ cmd_validate(const char *path)
 	return rc;
 }
 
+/* Loads a plan or prints why not; NULL on failure. */
+static struct plan *
+load_plan(const char *path)
+{
+	struct diag_list d;
+	struct plan *p = NULL;
+	struct err e;
+
+	diag_list_init(&d, 200);
+	if (plan_load(&p, path, &d, &e) < 0) {
+		if (diag_total(&d) > 0)
+			print_problems(&d);
+		else
+			fprintf(stderr, "ivrctl: %s\n", e.msg);
+	}
+	diag_list_release(&d);
+	return p;
+}
+
+/* The agent bundled beside this program, and what it says it is. */
+static int
+find_agent(char *path, size_t size, char *version, size_t vsize)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int p[2], status;
+	pid_t pid;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	snprintf(path, size, "%s/ivr-agent", dirname(exe));
+	if (access(path, X_OK) != 0 || pipe(p) < 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		dup2(p[1], STDOUT_FILENO);
+		execl(path, "ivr-agent", "--version", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read(p[0], version, vsize - 1);
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	version[n > 0 ? n : 0] = '\0';
+	return n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int
+cmd_status(const char *path, bool json)
+{
+	char agent_path[PATH_MAX], agent_version[128];
+	struct agent_bundle bundle = { agent_path, agent_version };
+	struct fleet_status s;
+	struct plan *p;
+	struct err e;
+
+	if ((p = load_plan(path)) == NULL)
+		return EXIT_BAD_INPUT;
+	if (find_agent(agent_path, sizeof(agent_path), agent_version,
+		       sizeof(agent_version)) < 0) {
+		fprintf(stderr,
+			"ivrctl: no ivr-agent beside ivrctl to bundle\n");
+		plan_free(p);
+		return 1;
+	}
+	if (ssh_global_init(&e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		plan_free(p);
+		return 1;
+	}
+	status_collect(&s, p, &bundle);
+	if (json) {
+		json_t *o = status_json(&s, p);
+		char *text = json_dumps(o, JSON_COMPACT);
+
+		printf("%s\n", text);
+		free(text);
+		json_decref(o);
+	} else {
+		status_print(stdout, &s, p);
+	}
+	int rc = s.consistent ? 0 : EXIT_INCONSISTENT;
+	status_release(&s);
+	plan_free(p);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -84,6 +185,21 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "status") == 0) {
+		bool json = false;
+
+		for (int i = 3; i < argc; i++) {
+			if (strcmp(argv[i], "--output") == 0 && i + 1 < argc &&
+			    (strcmp(argv[i + 1], "json") == 0 ||
+			     strcmp(argv[i + 1], "text") == 0)) {
+				json = strcmp(argv[++i], "json") == 0;
+			} else {
+				fputs(usage, stderr);
+				return EXIT_BAD_INPUT;
+			}
+		}
+		return cmd_status(argv[2], json);
+	}
 	fputs(usage, stderr);
 	return EXIT_BAD_INPUT;
 }

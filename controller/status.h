@@ -1,0 +1,65 @@
+/*
+ * status: what every host of a plan runs, read from the hosts themselves
+ * (their agents' hello and state.json) and the balancer, in parallel.
+ * Nothing is changed on any host, except that a missing or outdated agent
+ * is uploaded.
+ */
+#ifndef IVR_CONTROLLER_STATUS_H
+#define IVR_CONTROLLER_STATUS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "plan.h"
+#include "ssh.h"
+
+struct host_status {
+	const struct plan_host *host; /* borrowed from the plan */
+	bool reachable;
+	bool healthy;
+	bool running;
+	bool agent_uploaded;
+	char current[65];
+	char previous[65];
+	char deployment_id[129];
+	char pool_state[16]; /* "ready", "drain", "maint", "" unknown */
+	long long sessions;  /* -1 unknown */
+	char error[512];     /* why the host could not be read */
+};
+
+struct fleet_status {
+	struct host_status *hosts;
+	size_t n;
+	bool consistent;
+	char release[65]; /* the one release live everywhere, or "" */
+	char lb_error[512];
+};
+
+/* Where the bundled agent is, and the version it answers. */
+struct agent_bundle {
+	const char *path;
+	const char *version; /* "ivr-agent 0.1.0 (protocol 1)\n" */
+};
+
+/*
+ * Reads every host of p (and the balancer's view of each).  Never fails
+ * as a whole: an unreachable host is recorded with its error and makes the
+ * fleet not consistent.  Release out with status_release.
+ */
+void status_collect(struct fleet_status *out, const struct plan *p,
+		    const struct agent_bundle *agent);
+
+void status_release(struct fleet_status *s);
+
+/* The JSON object of `ivrctl status --output json` (new reference). */
+json_t *status_json(const struct fleet_status *s, const struct plan *p);
+
+/* The readable table. */
+void status_print(FILE *f, const struct fleet_status *s, const struct plan *p);
+
+/* The ssh target for a host of the plan. */
+void status_target(struct ssh_target *t, const struct plan *p, const char *name,
+		   const char *address, int port, const char *user);
+
+#endif
