@@ -308,6 +308,10 @@ handshake(struct ssh_conn *c, struct err *err)
 			"cannot check RSA keys with SHA-2, which OpenSSH "
 			"9 requires; give the host an ed25519 key",
 			c->where);
+	if (libssh2_session_last_errno(c->s) == LIBSSH2_ERROR_TIMEOUT)
+		return err_set(err, ERR_TIMEOUT,
+			       "%s: no SSH answer within %lld ms", c->where,
+			       (long long)c->t->connect_timeout_ms);
 	return fail(err, c, ERR_IO, "SSH handshake failed");
 }
 

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# ivrctl status against the real sandbox fleet (sshd per host, HAProxy):
+# a fresh fleet, mixed releases, one release everywhere, the agent
+# bootstrapped once then reused, an unknown host key, a changed host key,
+# a wrong client key, a host that offers only RSA, a host that never
+# answers (reported within its timeout while the others answer).
+# usage: test_status.sh BUILD_DIR
+set -uo pipefail
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+fleet="$here/fleet"
+ivrctl="$build/bin/ivrctl"
+net=127.0.41
+dir=$(mktemp -d /tmp/ivr-status.XXXXXX)
+failed=0
+pids=()
+fail() { echo "FAIL: $*"; failed=1; }
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+"$fleet" up 3 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
+plan="$dir/fleet/plan.yaml"
+json() { "$ivrctl" status "$1" --output json 2>/dev/null; }
+field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# A fresh fleet: reachable, no release, not consistent; agents uploaded.
+out=$(json "$plan"); rc=$?
+[ "$rc" -eq 3 ] || fail "fresh fleet: exit $rc, not 3"
+[ "$(field 'd["consistent"], d["release"], len(d["hosts"])' <<<"$out")" = "False None 3" ] ||
+	fail "fresh fleet: $out"
+[ "$(field '[h["reachable"] and h["agent_uploaded"] for h in d["hosts"]]' <<<"$out")" = "[True, True, True]" ] ||
+	fail "fresh fleet: agents not bootstrapped: $out"
+[ "$(field '[h["pool_state"] for h in d["hosts"]]' <<<"$out")" = "['ready', 'ready', 'ready']" ] ||
+	fail "fresh fleet: pool states: $out"
+out=$(json "$plan")
+[ "$(field '[h["agent_uploaded"] for h in d["hosts"]]' <<<"$out")" = "[False, False, False]" ] ||
+	fail "the agent was uploaded again: $out"
+
+# Releases put on the hosts through their agents, by hand.
+for v in 1.0.0 1.1.0; do
+	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+done
+ssh_to() { # host-number command
+	ssh -i "$dir/fleet/client_key" -o UserKnownHostsFile="$dir/fleet/known_hosts" \
+		-o StrictHostKeyChecking=yes -o BatchMode=yes -p 2222 "root@$net.$1" "$2"
+}
+install() { # host-number version
+	local n=$1 v=$2 name sha root
+	name=$(printf 'ivr-%02d' "$n")
+	root="$dir/fleet/hosts/$name/root"
+	sha=$(cut -d' ' -f1 "$dir/dist/ivr-runtime-$v.tar.gz.sha256")
+	ssh_to "$n" "cat > $root/incoming/$sha" < "$dir/dist/ivr-runtime-$v.tar.gz"
+	printf '%s\n%s\n' \
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stage\",\"params\":{\"version\":\"$v\",\"sha256\":\"$sha\"}}" \
+		"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"activate\",\"params\":{\"version\":\"$v\",\"deployment_id\":\"by-hand\"}}" |
+		ssh_to "$n" "$dir/fleet/hosts/$name/bin/ivr-agent serve --root $root 2>/dev/null" | grep -q '"id":2,"result"' ||
+		fail "could not install $v on $name"
+}
+install 1 1.0.0; install 2 1.0.0; install 3 1.1.0
+out=$(json "$plan"); rc=$?
+[ "$rc" -eq 3 ] || fail "mixed releases: exit $rc, not 3"
+[ "$(field '[h["current"] for h in d["hosts"]], d["consistent"]' <<<"$out")" = "['1.0.0', '1.0.0', '1.1.0'] False" ] ||
+	fail "mixed releases: $out"
+install 3 1.0.0
+out=$(json "$plan"); rc=$?
+[ "$rc" -eq 0 ] || fail "one release: exit $rc, not 0"
+[ "$(field 'd["consistent"], d["release"], d["hosts"][2]["previous"]' <<<"$out")" = "True 1.0.0 1.1.0" ] ||
+	fail "one release: $out"
+"$ivrctl" status "$plan" | grep -q '^sandbox: consistent, every host on 1.0.0$' ||
+	fail "the table does not say the fleet is consistent"
+
+# An unknown host key: known_hosts without ivr-02's line.
+cp "$plan" "$dir/fleet/plan-unknown.yaml"
+grep -v "^\[$net.2\]" "$dir/fleet/known_hosts" > "$dir/fleet/known_hosts.partial"
+sed -i 's/^  known_hosts: known_hosts$/  known_hosts: known_hosts.partial/' "$dir/fleet/plan-unknown.yaml"
+out=$(json "$dir/fleet/plan-unknown.yaml")
+err=$(field 'd["hosts"][1].get("error", "")' <<<"$out")
+want="[$net.2]:2222 $(cut -d' ' -f1,2 "$dir/fleet/hosts/ivr-02/ssh_host_ed25519_key.pub")"
+fp=$(ssh-keygen -lf "$dir/fleet/hosts/ivr-02/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
+case "$err" in *"unknown host key ssh-ed25519 $fp"*"add this line to"*"$want"*) ;;
+*) fail "unknown host key: '$err' (want the fingerprint $fp and '$want')" ;; esac
+[ "$(field 'd["hosts"][0]["reachable"], d["hosts"][2]["reachable"]' <<<"$out")" = "True True" ] ||
+	fail "the other hosts did not answer"
+
+# A changed host key: ivr-03 gets a new key.
+kill "$(cat "$dir/fleet/hosts/ivr-03/sshd.pid")"
+sleep 0.3
+ssh-keygen -q -t ed25519 -N '' -f "$dir/fleet/hosts/ivr-03/ssh_host_ed25519_key" <<<y >/dev/null
+/usr/sbin/sshd -f "$dir/fleet/hosts/ivr-03/sshd_config"
+out=$(json "$plan")
+case "$(field 'd["hosts"][2].get("error", "")' <<<"$out")" in
+*"ivr-03 ($net.3:2222): HOST KEY CHANGED"*) ;;
+*) fail "changed host key: $out" ;; esac
+
+# A client key the hosts do not accept.
+ssh-keygen -q -t ed25519 -N '' -f "$dir/fleet/other_key"
+sed 's/^  identity_file: client_key$/  identity_file: other_key/' "$plan" > "$dir/fleet/plan-key.yaml"
+out=$(json "$dir/fleet/plan-key.yaml")
+case "$(field 'd["hosts"][0].get("error", "")' <<<"$out")" in
+*"ivr-01 ($net.1:2222): the key '"*"other_key' was refused for user 'root'"*) ;;
+*) fail "wrong client key: $out" ;; esac
+
+# A host that offers only an RSA host key.
+mkdir -p "$dir/rsa"
+ssh-keygen -q -t rsa -b 2048 -N '' -f "$dir/rsa/key"
+sed -e "s#^HostKey .*#HostKey $dir/rsa/key#" -e "s#^PidFile .*#PidFile $dir/rsa/sshd.pid#" \
+	-e "s#^ListenAddress .*#ListenAddress $net.9:2222#" \
+	"$dir/fleet/hosts/ivr-01/sshd_config" > "$dir/rsa/sshd_config"
+/usr/sbin/sshd -f "$dir/rsa/sshd_config"
+pids+=("$(cat "$dir/rsa/sshd.pid")")
+# A host that accepts TCP and never speaks SSH.
+/usr/bin/python3 -c "
+import socket, time
+s = socket.socket(); s.bind(('$net.8', 2222)); s.listen(8)
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c)
+" &
+pids+=("$!")
+sleep 0.3
+sed -e "s/^    - { name: ivr-03, address: $net.3 }$/    - { name: ivr-03, address: $net.3 }\n    - { name: rsa-only, address: $net.9 }\n    - { name: silent, address: $net.8 }/" \
+	-e 's/^  connect_timeout: 3s$/  connect_timeout: 2s/' \
+	-e 's/^    - { name: canary, hosts: 1 }$/    - { name: canary, hosts: 1 }/' "$plan" > "$dir/fleet/plan-odd.yaml"
+start=$(date +%s%N)
+out=$(json "$dir/fleet/plan-odd.yaml")
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+case "$(field 'd["hosts"][3].get("error", "")' <<<"$out")" in
+*"rsa-only ($net.9:2222): the host offers no ed25519 or ECDSA host key (only RSA?)"*) ;;
+*) fail "RSA-only host: $out" ;; esac
+case "$(field 'd["hosts"][4].get("error", "")' <<<"$out")" in
+*"silent ($net.8:2222): no SSH answer within 2000 ms"*) ;;
+*) fail "silent host: $out" ;; esac
+[ "$(field 'd["hosts"][0]["current"]' <<<"$out")" = "1.0.0" ] || fail "the others did not answer: $out"
+[ "$elapsed" -lt 6000 ] || fail "a silent host held status for ${elapsed} ms"
+
+[ "$failed" -eq 0 ] && echo "status: fresh, mixed and consistent fleets read; unknown and changed host keys, a foreign client key and an RSA-only host refused; a silent host reported in ${elapsed} ms"
+exit "$failed"
