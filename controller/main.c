@@ -3,6 +3,7 @@
  *
  *   ivrctl validate PLAN                   check the plan, touch nothing
  *   ivrctl status PLAN [--output json]     what every host runs
+ *   ivrctl plan PLAN [--artifact F]        the dry run of a deployment
  *
  * Exit codes (docs/runbook.md): 0 done; 1 deployment failed and rolled
  * back; 2 bad input, nothing touched; 3 fleet inconsistent; 4 locked.
@@ -18,6 +19,7 @@
 
 #include "buf.h"
 #include "diag.h"
+#include "dryrun.h"
 #include "plan.h"
 #include "ssh.h"
 #include "status.h"
@@ -32,6 +34,7 @@
 static const char usage[] =
 	"usage: ivrctl validate PLAN\n"
 	"       ivrctl status PLAN [--output text|json]\n"
+	"       ivrctl plan PLAN [--artifact FILE]\n"
 	"       ivrctl --help | --version\n"
 	"\n"
 	"validate  load the plan and report every problem as "
@@ -41,8 +44,11 @@ static const char usage[] =
 	"status    read every host (over SSH, through its agent) and the\n"
 	"          load balancer: current and previous release, health, pool\n"
 	"          state. Exit 0 when the fleet is consistent, 3 when not.\n"
+	"plan      the dry run: per host current -> target release and what\n"
+	"          would be done, the phases and batches in order. Reads the\n"
+	"          hosts and changes nothing on them.\n"
 	"\n"
-	"The deploy, rollback, plan, history, resume and promote commands\n"
+	"The deploy, rollback, history, resume and promote commands\n"
 	"described in docs/architecture.md are not built yet.\n";
 
 static void
@@ -172,6 +178,33 @@ cmd_status(const char *path, bool json)
 	return rc;
 }
 
+static int
+cmd_plan(const char *path, const char *artifact)
+{
+	struct plan *p;
+	struct err e;
+	int rc;
+
+	if ((p = load_plan(path)) == NULL)
+		return EXIT_BAD_INPUT;
+	if (artifact == NULL)
+		artifact = p->artifact;
+	if (artifact == NULL) {
+		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
+				"'artifact' in the plan\n");
+		plan_free(p);
+		return EXIT_BAD_INPUT;
+	}
+	if (ssh_global_init(&e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		plan_free(p);
+		return 1;
+	}
+	rc = dryrun(stdout, p, artifact);
+	plan_free(p);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -185,6 +218,14 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "plan") == 0) {
+		if (argc == 3)
+			return cmd_plan(argv[2], NULL);
+		if (argc == 5 && strcmp(argv[3], "--artifact") == 0)
+			return cmd_plan(argv[2], argv[4]);
+		fputs(usage, stderr);
+		return EXIT_BAD_INPUT;
+	}
 	if (argc >= 3 && strcmp(argv[1], "status") == 0) {
 		bool json = false;
 

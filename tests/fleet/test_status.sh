@@ -74,6 +74,19 @@ out=$(json "$plan"); rc=$?
 "$ivrctl" status "$plan" | grep -q '^sandbox: consistent, every host on 1.0.0$' ||
 	fail "the table does not say the fleet is consistent"
 
+# The dry run reads the hosts and changes nothing on them.
+snapshot() { find "$dir/fleet/hosts" -printf '%p %s %T@\n' | sort; }
+before=$(snapshot)
+out=$("$ivrctl" plan "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"); rc=$?
+[ "$rc" -eq 0 ] || fail "plan: exit $rc"
+[ "$(snapshot)" = "$before" ] || fail "plan changed files on the hosts"
+grep -q "^ivr-01 .*1.0.0 *-> 1.1.0 *upload, unpack, activate$" <<<"$out" ||
+	fail "plan: ivr-01's line: $out"
+grep -q "^ivr-03 .*1.0.0 *-> 1.1.0 *staged already: activate$" <<<"$out" ||
+	fail "plan: ivr-03's line: $out"
+grep -q "^  1. canary: 1 host$" <<<"$out" || fail "plan: no canary phase: $out"
+grep -q "^     batch 2: ivr-03$" <<<"$out" || fail "plan: no batch with ivr-03: $out"
+
 # An unknown host key: known_hosts without ivr-02's line.
 cp "$plan" "$dir/fleet/plan-unknown.yaml"
 grep -v "^\[$net.2\]" "$dir/fleet/known_hosts" > "$dir/fleet/known_hosts.partial"
@@ -138,5 +151,5 @@ case "$(field 'd["hosts"][4].get("error", "")' <<<"$out")" in
 [ "$(field 'd["hosts"][0]["current"]' <<<"$out")" = "1.0.0" ] || fail "the others did not answer: $out"
 [ "$elapsed" -lt 6000 ] || fail "a silent host held status for ${elapsed} ms"
 
-[ "$failed" -eq 0 ] && echo "status: fresh, mixed and consistent fleets read; unknown and changed host keys, a foreign client key and an RSA-only host refused; a silent host reported in ${elapsed} ms"
+[ "$failed" -eq 0 ] && echo "status: fresh, mixed and consistent fleets read; the dry run changed nothing; unknown and changed host keys, a foreign client key and an RSA-only host refused; a silent host reported in ${elapsed} ms"
 exit "$failed"
