@@ -50,6 +50,7 @@ dist: build
 bench: build
 	@scripts/install-deps.sh bench
 	@scripts/bench-runtime.sh $(BUILD)
+	@scripts/bench-status.sh $(BUILD)
 
 demo:
 	@echo "make demo: the sandbox-fleet demo is not built yet (coming)." >&2
