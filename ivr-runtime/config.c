@@ -68,6 +68,7 @@ config_release(struct config *c)
 {
 	free(c->listen_address);
 	free(c->agent_uri);
+	free(c->affinity_cookie);
 	free(c->db_path);
 	free(c->migrations_dir);
 	free(c->flows_path);
@@ -174,8 +175,8 @@ static void
 read_calls(struct reader *r)
 {
 	static const char *const calls_keys[] = {
-		"max_concurrent", "idle_timeout", "max_duration",
-		"agent_uri",	  NULL,
+		"max_concurrent", "idle_timeout",    "max_duration",
+		"agent_uri",	  "affinity_cookie", NULL,
 	};
 	static const char *const timeout_keys[] = { "first_digit",
 						    "inter_digit", NULL };
@@ -187,6 +188,21 @@ read_calls(struct reader *r)
 	if ((s = section(r, "calls", calls_keys)) != NULL) {
 		if (ydoc_get_str(&uri, r->diags, r->doc, s, "agent_uri", false))
 			config_set_str(&r->c->agent_uri, uri, NULL);
+		if (ydoc_get_str(&uri, r->diags, r->doc, s, "affinity_cookie",
+				 false)) {
+			if (strspn(uri,
+				   "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+			    strlen(uri))
+				ydoc_problem(
+					r->diags, r->doc,
+					ydoc_get(s, "affinity_cookie"),
+					"'affinity_cookie' must be a cookie "
+					"name of letters, digits, _ and -");
+			else
+				config_set_str(&r->c->affinity_cookie, uri,
+					       NULL);
+		}
 		get_int(r, &r->c->max_calls, s, "max_concurrent", 1, 1000000);
 		ydoc_get_duration(&r->c->idle_ms, r->diags, r->doc, s,
 				  "idle_timeout", false, 1000, HOUR_MS);

@@ -7,7 +7,8 @@
  *                connection_timeout }
  *   database:  { path, busy_timeout, migrations }
  *   flows:     path of the call-flow file
- *   calls:     { max_concurrent, idle_timeout, max_duration, agent_uri }
+ *   calls:     { max_concurrent, idle_timeout, max_duration, agent_uri,
+ *                affinity_cookie }
  *   timeouts:  { first_digit, inter_digit }
  *   retries:   { noinput, nomatch, pin_attempts }
  *   drain:     { deadline }
@@ -39,6 +40,7 @@ struct config {
 	char *flows_path;
 	int max_calls;
 	char *agent_uri; /* where VoiceXML transfers callers to advisers */
+	char *affinity_cookie; /* a cookie naming this server, or NULL */
 	int64_t idle_ms;
 	int64_t max_call_ms;
 	int64_t first_digit_ms;

@@ -82,6 +82,11 @@ send_text(struct MHD_Connection *conn, struct http_server *srv,
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(r, "X-IVR-Version", srv->version);
+	/* A balancer without cookies of its own (nginx) keeps a call on
+	 * this server by this cookie. */
+	if (srv->affinity[0] != '\0')
+		MHD_add_response_header(r, MHD_HTTP_HEADER_SET_COOKIE,
+					srv->affinity);
 	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER,
 					RETRY_AFTER_S);
@@ -912,6 +917,10 @@ http_start(struct http_server *srv, const struct config *cfg,
 	snprintf(srv->build_id, sizeof(srv->build_id), "%s", build_id);
 	snprintf(srv->admin_token, sizeof(srv->admin_token), "%s",
 		 admin_token ? admin_token : "");
+	if (cfg->affinity_cookie != NULL)
+		snprintf(srv->affinity, sizeof(srv->affinity),
+			 "%s=%s:%d; Path=/; HttpOnly", cfg->affinity_cookie,
+			 cfg->listen_address, cfg->port);
 	if ((len = make_addr(&ss, cfg->listen_address, cfg->port)) == 0)
 		return err_set(err, ERR_INVAL, "bad listen address '%s'",
 			       cfg->listen_address);

@@ -41,6 +41,7 @@ struct http_server {
 	char version[64];
 	char build_id[64];
 	char admin_token[HTTP_TOKEN_MAX]; /* empty: admin API off */
+	char affinity[256]; /* a Set-Cookie naming this server, or empty */
 };
 
 /*

@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# The sandbox fleet comes up for real (sshd per host, HAProxy), takes
-# strict key-only SSH logins, writes a plan that validates, coexists with a
-# second fleet, and stops every process it started.
+# The sandbox fleet comes up for real (sshd per host, HAProxy or nginx),
+# takes strict key-only SSH logins, writes a plan that validates, keeps a
+# call on its server through either balancer, coexists with a second
+# fleet, and stops every process it started.
 # usage: test_fleet.sh IVRCTL
 set -uo pipefail
 ivrctl=$1
+runtime="$(dirname "$(dirname "$ivrctl")")/ivr-runtime/bin/ivr-runtime"
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 fleet="$here/fleet"
 a=$(mktemp -d /tmp/ivr-fleet-a.XXXXXX)
 b=$(mktemp -d /tmp/ivr-fleet-b.XXXXXX)
 failed=0
+runtimes=()
 fail() { echo "FAIL: $*"; failed=1; }
 cleanup() {
+	for p in "${runtimes[@]}"; do kill "$p" 2>/dev/null; done
 	"$fleet" down --dir "$a" --purge >/dev/null 2>&1
 	"$fleet" down --dir "$b" --purge >/dev/null 2>&1
 }
 trap cleanup EXIT
 
 "$fleet" up 3 --dir "$a" --net 127.0.21 >/dev/null || fail "fleet up (a)"
-"$fleet" up 2 --dir "$b" --net 127.0.22 >/dev/null || fail "fleet up (b)"
+"$fleet" up 2 --dir "$b" --net 127.0.22 --lb nginx >/dev/null || fail "fleet up (b, nginx)"
 
 "$ivrctl" validate "$a/plan.yaml" >/dev/null || fail "the fleet's plan does not validate"
 "$top/scripts/validate-schema.py" "$top/schemas/plan.schema.json" "$a/plan.yaml" >/dev/null ||
@@ -57,6 +61,46 @@ PY
 )
 [ "$servers" = 3 ] || fail "HAProxy lists $servers servers in backend ivr, not 3"
 
+# Through either balancer, every step of a call reaches the server that
+# holds it (a step on another server would answer 404).
+start_runtimes() { # dir count
+	local i name
+	for i in $(seq "$2"); do
+		name=$(printf 'ivr-%02d' "$i")
+		"$runtime" --config "$1/hosts/$name/root/shared/runtime.yaml" \
+			--log-file "$1/hosts/$name/runtime.log" --drain-deadline 1s &
+		runtimes+=("$!")
+	done
+}
+sticky_calls() { # balancer-address
+	local jar ok=0 n id code
+	for n in $(seq 12); do
+		jar=$(mktemp)
+		id=$(curl -s -c "$jar" -b "$jar" -X POST "http://$1:8080/calls" -d '{}' |
+			/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["call_id"])' 2>/dev/null)
+		for keys in 12 9 ; do
+			code=$(curl -s -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" \
+				-X POST "http://$1:8080/calls/$id/input" -d "{\"event\":\"noinput\"}")
+			[ "$code" = 200 ] || continue 2
+		done
+		ok=$((ok + 1))
+		rm -f "$jar"
+	done
+	echo "$ok"
+}
+start_runtimes "$a" 3
+start_runtimes "$b" 2
+for i in $(seq 50); do
+	curl -sf -o /dev/null http://127.0.21.4:8080/readyz && curl -sf -o /dev/null http://127.0.22.3:8080/readyz && break
+	sleep 0.2
+done
+sleep 1 # HAProxy's checks see every server up
+[ "$(sticky_calls 127.0.21.4)" = 12 ] || fail "HAProxy did not keep every call on its server"
+[ "$(sticky_calls 127.0.22.3)" = 12 ] || fail "nginx did not keep every call on its server"
+for p in "${runtimes[@]}"; do kill "$p" 2>/dev/null; done
+for p in "${runtimes[@]}"; do wait "$p" 2>/dev/null; done
+runtimes=()
+
 pids=$("$fleet" ps --dir "$a" | cut -d' ' -f1)
 [ "$(wc -w <<<"$pids")" -eq 5 ] || fail "fleet a runs $(wc -w <<<"$pids") processes, not 5"
 "$fleet" down --dir "$a" >/dev/null
@@ -66,6 +110,9 @@ for pid in $pids; do
 	fi
 done
 ssh_to "$b" 127.0.22.2 true || fail "stopping fleet a stopped fleet b"
+out=$("$ivrctl" status "$b/plan.yaml" --output json)
+[ "$(/usr/bin/python3 -c 'import json,sys; print([h["pool_state"] for h in json.load(sys.stdin)["hosts"]])' <<<"$out")" = "['ready', 'ready']" ] ||
+	fail "status through the nginx balancer: $out"
 
-[ "$failed" -eq 0 ] && echo "fleet: 3 + 2 hosts up, strict key-only SSH, plan valid, HAProxy answers, all stopped by pid"
+[ "$failed" -eq 0 ] && echo "fleet: 3 hosts behind HAProxy and 2 behind nginx, strict key-only SSH, plans valid, every call kept on its server, all stopped by pid"
 exit "$failed"

@@ -110,6 +110,21 @@ case "$(field 'd["hosts"][2].get("error", "")' <<<"$out")" in
 *"ivr-03 ($net.3:2222): HOST KEY CHANGED"*) ;;
 *) fail "changed host key: $out" ;; esac
 
+# Keys from ssh-agent when the plan names no identity file.
+eval "$(ssh-agent -s -a "$dir/agent.sock")" >/dev/null
+pids+=("$SSH_AGENT_PID")
+ssh-add -q "$dir/fleet/client_key" 2>/dev/null
+grep -v '^  identity_file: ' "$plan" > "$dir/fleet/plan-agent.yaml"
+out=$(json "$dir/fleet/plan-agent.yaml")
+[ "$(field '[h["reachable"] for h in d["hosts"][:2]]' <<<"$out")" = "[True, True]" ] ||
+	fail "login with ssh-agent: $out"
+out=$(SSH_AUTH_SOCK= json "$dir/fleet/plan-agent.yaml")
+case "$(field 'd["hosts"][0].get("error", "")' <<<"$out")" in
+*"no identity_file in the plan and no ssh-agent to ask"*) ;;
+*) fail "no agent: $out" ;; esac
+kill "$SSH_AGENT_PID"
+unset SSH_AUTH_SOCK SSH_AGENT_PID
+
 # A client key the hosts do not accept.
 ssh-keygen -q -t ed25519 -N '' -f "$dir/fleet/other_key"
 sed 's/^  identity_file: client_key$/  identity_file: other_key/' "$plan" > "$dir/fleet/plan-key.yaml"
@@ -151,5 +166,5 @@ case "$(field 'd["hosts"][4].get("error", "")' <<<"$out")" in
 [ "$(field 'd["hosts"][0]["current"]' <<<"$out")" = "1.0.0" ] || fail "the others did not answer: $out"
 [ "$elapsed" -lt 6000 ] || fail "a silent host held status for ${elapsed} ms"
 
-[ "$failed" -eq 0 ] && echo "status: fresh, mixed and consistent fleets read; the dry run changed nothing; unknown and changed host keys, a foreign client key and an RSA-only host refused; a silent host reported in ${elapsed} ms"
+[ "$failed" -eq 0 ] && echo "status: fresh, mixed and consistent fleets read; the dry run changed nothing; unknown and changed host keys, a foreign client key and an RSA-only host refused; ssh-agent logins; a silent host reported in ${elapsed} ms"
 exit "$failed"
