@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "fileio.h"
 
@@ -24,24 +25,6 @@ probe_global_init(struct err *err)
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return err_set(err, ERR_INTERNAL, "cannot start libcurl");
 	return 0;
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000),
-			       (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 static size_t
@@ -120,18 +103,18 @@ int
 probe_health_wait(struct probe_health *out, const struct probe_wait *w,
 		  struct err *err)
 {
-	int64_t start = now_ms();
+	int64_t start = clock_now_ms();
 
 	(void)err;
 	memset(out, 0, sizeof(*out));
 	for (;;) {
 		out->attempts++;
 		out->ready = health_once(out, w);
-		out->waited_ms = now_ms() - start;
+		out->waited_ms = clock_now_ms() - start;
 		if (out->ready ||
 		    out->waited_ms + w->interval_ms > w->deadline_ms)
 			return 0;
-		sleep_ms(w->interval_ms);
+		clock_sleep_ms(w->interval_ms);
 	}
 }
 
@@ -139,7 +122,7 @@ int
 probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
 		struct err *err)
 {
-	int64_t start = now_ms();
+	int64_t start = clock_now_ms();
 	json_t *body;
 	long status;
 
@@ -159,14 +142,14 @@ probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
 				 "answered %ld without an active count",
 				 status);
 		json_decref(body);
-		out->waited_ms = now_ms() - start;
+		out->waited_ms = clock_now_ms() - start;
 		/* Nothing listening: no runtime, so no call to wait for. */
 		out->idle =
 			status == 0 || (status == 200 && out->remaining == 0);
 		if (out->idle ||
 		    out->waited_ms + w->interval_ms > w->deadline_ms)
 			return 0;
-		sleep_ms(w->interval_ms);
+		clock_sleep_ms(w->interval_ms);
 	}
 }
 

@@ -6,16 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "jsonrpc.h"
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 rpc_error_code(int code)
@@ -59,7 +51,7 @@ send_msg(struct agent *a, json_t *msg, struct err *err)
 void
 rpc_progress(struct agent *a, const char *step, uint64_t done, uint64_t total)
 {
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms();
 
 	if (a->id == NULL || (done < total && now - a->last_progress_ms < 200))
 		return;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "fileio.h"
 #include "layout.h"
@@ -21,23 +22,6 @@
 #define PIDFILE "ivr-runtime.pid"
 #define LOGFILE "ivr-runtime.log"
 #define POLL_MS 20
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 bool
 service_alive(pid_t pid)
@@ -224,7 +208,7 @@ supervisor_start(struct service_status *out, const struct service *s,
 	    0)
 		return rc;
 	/* A release that cannot even start says so at once. */
-	sleep_ms(300);
+	clock_sleep_ms(300);
 	if (!service_alive(pid)) {
 		unlink(pidfile);
 		return err_set(err, ERR_IO,
@@ -260,12 +244,12 @@ service_start(struct service_status *out, const struct service *s,
 static int64_t
 wait_gone(pid_t pid, int64_t ms)
 {
-	int64_t start = now_ms(), waited;
+	int64_t start = clock_now_ms(), waited;
 
-	while ((waited = now_ms() - start) < ms) {
+	while ((waited = clock_now_ms() - start) < ms) {
 		if (!service_alive(pid))
 			return waited;
-		sleep_ms(POLL_MS);
+		clock_sleep_ms(POLL_MS);
 	}
 	return service_alive(pid) ? -1 : waited;
 }

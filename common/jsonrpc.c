@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define JSONRPC_CHUNK 65536
 
 int
@@ -61,15 +63,6 @@ jsonrpc_reader_release(struct jsonrpc_reader *r)
 	buf_release(&r->in);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Looks for a whole line in what was read.  Returns 1 with the line set, 0
  * when more input is needed, ERR_OVERFLOW when the line is too long.
@@ -117,7 +110,7 @@ int
 jsonrpc_reader_next(struct jsonrpc_reader *r, const char **line, size_t *len,
 		    int timeout_ms, struct err *err)
 {
-	long long deadline = timeout_ms < 0 ? 0 : now_ms() + timeout_ms;
+	long long deadline = timeout_ms < 0 ? 0 : clock_now_ms() + timeout_ms;
 	char chunk[4096];
 	size_t got;
 	int rc, wait;
@@ -129,7 +122,7 @@ jsonrpc_reader_next(struct jsonrpc_reader *r, const char **line, size_t *len,
 			return rc < 0 ? rc : 0;
 		wait = -1;
 		if (timeout_ms >= 0) {
-			long long left = deadline - now_ms();
+			long long left = deadline - clock_now_ms();
 
 			if (left <= 0)
 				return err_set(err, ERR_TIMEOUT,

@@ -1,0 +1,24 @@
+/*
+ * clock: see clock.h.
+ */
+#include "clock.h"
+
+#include <time.h>
+
+int64_t
+clock_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+clock_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000),
+			       (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
