@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The bad-plan corpus: each tests/data/plans/bad/NN-name.yaml must be
 # refused by `ivrctl validate` with exit code 2 and exactly the messages in
-# NN-name.expected; good.yaml must pass.
+# NN-name.expected; good.yaml and every playbook must pass.
 # usage: test_bad_plans.sh IVRCTL
 set -uo pipefail
 ivrctl=$1
@@ -13,6 +13,12 @@ if ! "$ivrctl" validate good.yaml >/dev/null; then
 	echo "FAIL: good.yaml does not validate"
 	failed=1
 fi
+for plan in ../../../playbooks/*.yaml; do
+	if ! "$ivrctl" validate "$plan" >/dev/null; then
+		echo "FAIL: the playbook $plan does not validate"
+		failed=1
+	fi
+done
 for plan in bad/*.yaml; do
 	count=$((count + 1))
 	want="${plan%.yaml}.expected"
@@ -27,5 +33,5 @@ for plan in bad/*.yaml; do
 		failed=1
 	fi
 done
-[ "$failed" -eq 0 ] && echo "bad plans: $count refused with the expected messages; good.yaml valid"
+[ "$failed" -eq 0 ] && echo "bad plans: $count refused with the expected messages; good.yaml and the playbooks valid"
 exit "$failed"
