@@ -97,16 +97,46 @@ state_save(const struct agent_state *st, const char *root, struct err *err)
 	return rc;
 }
 
+/*
+ * The release that ran before version's latest activation in the history,
+ * "" when none: where a host goes after rolling back to version.
+ */
+static const char *
+before_last(const struct agent_state *st, const char *version)
+{
+	for (size_t i = json_array_size(st->history); i-- > 1;) {
+		json_t *e = json_array_get(st->history, i);
+		const char *v =
+			json_string_value(json_object_get(e, "version"));
+		const char *prev;
+
+		if (v == NULL || strcmp(v, version) != 0)
+			continue;
+		prev = json_string_value(json_object_get(
+			json_array_get(st->history, i - 1), "version"));
+		return prev ? prev : "";
+	}
+	return "";
+}
+
 void
 state_record(struct agent_state *st, const char *version,
 	     const char *deployment_id)
 {
-	char at[32];
+	char at[32], back[LAYOUT_VERSION_MAX + 1];
 	time_t now = time(NULL);
 	struct tm tm;
 
 	if (strcmp(st->current, version) != 0) {
-		snprintf(st->previous, sizeof(st->previous), "%s", st->current);
+		/* Going back to the previous release: previous becomes the
+		 * one before it, so that "previous" always names the
+		 * release to roll back to, never the one just undone. */
+		if (strcmp(st->previous, version) == 0)
+			snprintf(back, sizeof(back), "%s",
+				 before_last(st, version));
+		else
+			snprintf(back, sizeof(back), "%s", st->current);
+		snprintf(st->previous, sizeof(st->previous), "%s", back);
 		snprintf(st->current, sizeof(st->current), "%s", version);
 	}
 	snprintf(st->deployment_id, sizeof(st->deployment_id), "%s",

@@ -40,7 +40,8 @@ int state_save(const struct agent_state *st, const char *root, struct err *err);
 
 /*
  * Records that deployment_id activated version now: previous becomes the
- * old current (unless version is already current), history grows.
+ * old current (unless version is already current) or, when version is the
+ * previous release (a rollback), the release before it; history grows.
  */
 void state_record(struct agent_state *st, const char *version,
 		  const char *deployment_id);

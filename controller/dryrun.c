@@ -34,8 +34,8 @@ struct dry {
 };
 
 /* The version in an artifact's name: ivr-runtime-<version>.tar.gz. */
-static int
-artifact_version(char *out, size_t size, const char *path)
+int
+dryrun_artifact_version(char *out, size_t size, const char *path)
 {
 	char copy[PATH_MAX], *base;
 	size_t n;
@@ -217,7 +217,7 @@ dryrun(FILE *f, const struct plan *p, const char *artifact)
 	struct err e;
 	int rc = 0;
 
-	if (artifact_version(version, sizeof(version), artifact) < 0) {
+	if (dryrun_artifact_version(version, sizeof(version), artifact) < 0) {
 		fprintf(stderr,
 			"ivrctl: '%s' is not named "
 			"ivr-runtime-<version>.tar.gz\n",

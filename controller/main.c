@@ -4,6 +4,8 @@
  *   ivrctl validate PLAN                   check the plan, touch nothing
  *   ivrctl status PLAN [--output json]     what every host runs
  *   ivrctl plan PLAN [--artifact F]        the dry run of a deployment
+ *   ivrctl deploy PLAN [--artifact F] [--yes]
+ *   ivrctl rollback PLAN [--to VERSION]
  *
  * Exit codes (docs/runbook.md): 0 done; 1 deployment failed and rolled
  * back; 2 bad input, nothing touched; 3 fleet inconsistent; 4 locked.
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "deploy.h"
 #include "diag.h"
 #include "dryrun.h"
 #include "plan.h"
@@ -35,6 +38,8 @@ static const char usage[] =
 	"usage: ivrctl validate PLAN\n"
 	"       ivrctl status PLAN [--output text|json]\n"
 	"       ivrctl plan PLAN [--artifact FILE]\n"
+	"       ivrctl deploy PLAN [--artifact FILE] [--yes]\n"
+	"       ivrctl rollback PLAN [--to VERSION]\n"
 	"       ivrctl --help | --version\n"
 	"\n"
 	"validate  load the plan and report every problem as "
@@ -47,8 +52,14 @@ static const char usage[] =
 	"plan      the dry run: per host current -> target release and what\n"
 	"          would be done, the phases and batches in order. Reads the\n"
 	"          hosts and changes nothing on them.\n"
+	"deploy    roll the release out in the plan's phases; on failure\n"
+	"          roll every touched host back. --yes passes approval\n"
+	"          gates. Exit 0 done, 1 failed and rolled back, 3 the fleet\n"
+	"          is not consistent.\n"
+	"rollback  the whole fleet back to the release before the last\n"
+	"          deployment (read from the hosts), or to --to VERSION.\n"
 	"\n"
-	"The deploy, rollback, history, resume and promote commands\n"
+	"The history, resume and promote commands\n"
 	"described in docs/architecture.md are not built yet.\n";
 
 static void
@@ -138,26 +149,86 @@ find_agent(char *path, size_t size, char *version, size_t vsize)
 	return n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
+static char agent_path[PATH_MAX], agent_version[128];
+
+/* The bundled agent and SSH, for the commands that reach hosts. */
 static int
-cmd_status(const char *path, bool json)
+prepare_fleet(struct agent_bundle *bundle)
 {
-	char agent_path[PATH_MAX], agent_version[128];
-	struct agent_bundle bundle = { agent_path, agent_version };
-	struct fleet_status s;
-	struct plan *p;
 	struct err e;
 
-	if ((p = load_plan(path)) == NULL)
-		return EXIT_BAD_INPUT;
 	if (find_agent(agent_path, sizeof(agent_path), agent_version,
 		       sizeof(agent_version)) < 0) {
 		fprintf(stderr,
 			"ivrctl: no ivr-agent beside ivrctl to bundle\n");
-		plan_free(p);
-		return 1;
+		return -1;
 	}
 	if (ssh_global_init(&e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		return -1;
+	}
+	bundle->path = agent_path;
+	bundle->version = agent_version;
+	return 0;
+}
+
+static int
+cmd_deploy(const char *path, struct deploy_opts *o, bool rollback)
+{
+	struct agent_bundle bundle;
+	struct plan *p;
+	int rc;
+
+	if ((p = load_plan(path)) == NULL)
+		return EXIT_BAD_INPUT;
+	if (!rollback && o->artifact == NULL)
+		o->artifact = p->artifact;
+	if (!rollback && o->artifact == NULL) {
+		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
+				"'artifact' in the plan\n");
+		plan_free(p);
+		return EXIT_BAD_INPUT;
+	}
+	if (prepare_fleet(&bundle) < 0) {
+		plan_free(p);
+		return 1;
+	}
+	o->out = stdout;
+	rc = rollback ? deploy_rollback(p, &bundle, o)
+		      : deploy_run(p, &bundle, o);
+	plan_free(p);
+	return rc;
+}
+
+/* deploy and rollback flags; returns 0 or -1 on bad input. */
+static int
+deploy_flags(struct deploy_opts *o, int argc, char **argv, bool rollback)
+{
+	for (int i = 3; i < argc; i++) {
+		if (!rollback && strcmp(argv[i], "--yes") == 0)
+			o->yes = true;
+		else if (!rollback && strcmp(argv[i], "--artifact") == 0 &&
+			 i + 1 < argc)
+			o->artifact = argv[++i];
+		else if (rollback && strcmp(argv[i], "--to") == 0 &&
+			 i + 1 < argc)
+			o->to = argv[++i];
+		else
+			return -1;
+	}
+	return 0;
+}
+
+static int
+cmd_status(const char *path, bool json)
+{
+	struct agent_bundle bundle;
+	struct fleet_status s;
+	struct plan *p;
+
+	if ((p = load_plan(path)) == NULL)
+		return EXIT_BAD_INPUT;
+	if (prepare_fleet(&bundle) < 0) {
 		plan_free(p);
 		return 1;
 	}
@@ -218,6 +289,17 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argv[2]);
+	if (argc >= 3 && (strcmp(argv[1], "deploy") == 0 ||
+			  strcmp(argv[1], "rollback") == 0)) {
+		bool rollback = strcmp(argv[1], "rollback") == 0;
+		struct deploy_opts o = { 0 };
+
+		if (deploy_flags(&o, argc, argv, rollback) < 0) {
+			fputs(usage, stderr);
+			return EXIT_BAD_INPUT;
+		}
+		return cmd_deploy(argv[2], &o, rollback);
+	}
 	if (argc >= 3 && strcmp(argv[1], "plan") == 0) {
 		if (argc == 3)
 			return cmd_plan(argv[2], NULL);

@@ -92,6 +92,27 @@ test_releases_activate__swaps_and_records(void **state)
 }
 
 static void
+test_releases_activate__going_back_keeps_previous_useful(void **state)
+{
+	struct fixture *f = *state;
+	struct activate_result r;
+
+	fake_release(f, "1.0.0", 1000);
+	fake_release(f, "1.1.0", 2000);
+	fake_release(f, "1.2.0", 3000);
+	releases_activate(&r, f->root, "1.0.0", "d1", NULL);
+	releases_activate(&r, f->root, "1.1.0", "d2", NULL);
+	releases_activate(&r, f->root, "1.2.0", "d3", NULL);
+	assert_string_equal(r.previous, "1.1.0");
+	/* d3 fails and goes back: previous names 1.0.0, not the undone
+	 * 1.2.0, so the next rollback goes where the fleet ran before. */
+	assert_int_equal(releases_activate(&r, f->root, "1.1.0", "d3", NULL),
+			 0);
+	assert_string_equal(r.current, "1.1.0");
+	assert_string_equal(r.previous, "1.0.0");
+}
+
+static void
 test_state_load__reports_a_broken_file(void **state)
 {
 	struct fixture *f = *state;
@@ -194,6 +215,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_releases_activate__swaps_and_records),
+		T(test_releases_activate__going_back_keeps_previous_useful),
 		T(test_state_load__reports_a_broken_file),
 		T(test_layout_current__refuses_a_foreign_link),
 		T(test_releases_prune__keeps_the_newest_and_the_protected),

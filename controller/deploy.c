@@ -1,0 +1,793 @@
+/*
+ * deploy: see deploy.h.
+ */
+#include "deploy.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agentc.h"
+#include "clock.h"
+#include "dryrun.h"
+#include "fanout.h"
+#include "hash.h"
+#include "ssh.h"
+
+#define EXIT_FAILED	  1
+#define EXIT_BAD_INPUT	  2
+#define EXIT_INCONSISTENT 3
+
+/* One host (or the balancer host) for the whole run. */
+struct hostrun {
+	const struct plan_host *h;
+	struct ssh_target t;
+	struct ssh_conn *c;
+	struct agentc *a;
+	char agent_path[4096], root[4096], health[4096], calls[4096];
+	char current[65], previous[65], deployment_id[129];
+	long long disk_free;
+	bool touched; /* changed by this run */
+	bool failed;
+	char error[512];
+};
+
+struct run {
+	const struct plan *p;
+	const struct agent_bundle *agent;
+	const struct deploy_opts *o;
+	struct hostrun *hosts;
+	size_t n;
+	struct plan_host lb_host;
+	struct hostrun lb;
+	bool has_lb;
+	pthread_mutex_t lb_lock, out_lock;
+	int64_t start_ms;
+	char version[65], sha[65], from[65], id[64];
+	long long size;
+	atomic_int failures;
+	/* the batch being moved */
+	struct hostrun **batch;
+	const char *target;
+	bool rollback;
+};
+
+static void say(struct run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+say(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&r->out_lock);
+	fprintf(r->o->out, "[%7.1fs] ",
+		(double)(clock_now_ms() - r->start_ms) / 1000.0);
+	va_start(ap, fmt);
+	vfprintf(r->o->out, fmt, ap);
+	va_end(ap);
+	fputc('\n', r->o->out);
+	fflush(r->o->out);
+	pthread_mutex_unlock(&r->out_lock);
+}
+
+static void
+make_id(char *out, size_t size, char kind)
+{
+	unsigned char raw[3];
+	char hex[7], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+	hash_random(raw, sizeof(raw), NULL);
+	hash_hex(hex, raw, sizeof(raw));
+	snprintf(out, size, "%c-%s-%s", kind, when, hex);
+}
+
+static int
+call(struct hostrun *hr, const struct plan *p, const char *method,
+     json_t *params, json_t **result, struct err *err)
+{
+	json_t *r = NULL;
+	int rc = agentc_call(&r, hr->a, method, params, p->command_timeout_ms,
+			     err);
+
+	if (result != NULL)
+		*result = r;
+	else
+		json_decref(r);
+	return rc;
+}
+
+static void
+copy_str(char *dst, size_t size, json_t *o, const char *key)
+{
+	const char *v = json_string_value(json_object_get(o, key));
+
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+/* Connects, bootstraps and says hello; records what the host runs. */
+static int
+open_host(struct run *r, struct hostrun *hr, const char *root_tmpl,
+	  struct err *err)
+{
+	const struct plan_host *h = hr->h;
+	bool uploaded;
+	json_t *hello = NULL;
+	int rc;
+
+	status_target(&hr->t, r->p, h->name, h->address, h->port, h->user);
+	if ((rc = plan_expand(hr->agent_path, sizeof(hr->agent_path),
+			      r->p->agent_path, h, err)) < 0 ||
+	    (rc = plan_expand(hr->root, sizeof(hr->root), root_tmpl, h, err)) <
+		    0 ||
+	    (rc = plan_expand(hr->health, sizeof(hr->health), r->p->health_url,
+			      h, err)) < 0 ||
+	    (r->p->calls_url &&
+	     (rc = plan_expand(hr->calls, sizeof(hr->calls), r->p->calls_url, h,
+			       err)) < 0) ||
+	    (rc = ssh_connect(&hr->c, &hr->t, err)) < 0 ||
+	    (rc = agentc_bootstrap(&uploaded, hr->c, hr->agent_path,
+				   r->agent->path, r->agent->version, err)) <
+		    0 ||
+	    (rc = agentc_start(&hr->a, hr->c, hr->agent_path, hr->root, h->name,
+			       err)) < 0 ||
+	    (rc = call(hr, r->p, "hello", NULL, &hello, err)) < 0)
+		return rc;
+	copy_str(hr->current, sizeof(hr->current), hello, "current");
+	copy_str(hr->previous, sizeof(hr->previous), hello, "previous");
+	copy_str(hr->deployment_id, sizeof(hr->deployment_id), hello,
+		 "deployment_id");
+	hr->disk_free =
+		json_integer_value(json_object_get(hello, "disk_free_bytes"));
+	json_decref(hello);
+	return 0;
+}
+
+static void
+open_one(void *ctx, size_t i)
+{
+	struct run *r = ctx;
+	struct hostrun *hr = &r->hosts[i];
+	struct err e;
+
+	if (open_host(r, hr, r->p->agent_root, &e) < 0) {
+		hr->failed = true;
+		snprintf(hr->error, sizeof(hr->error), "%s", e.msg);
+	}
+}
+
+static void
+close_all(struct run *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		agentc_close(r->hosts[i].a);
+		ssh_close(r->hosts[i].c);
+	}
+	agentc_close(r->lb.a);
+	ssh_close(r->lb.c);
+	free(r->hosts);
+	free(r->batch);
+}
+
+/* Connects to every host and the balancer; false if any failed. */
+static bool
+open_fleet(struct run *r)
+{
+	const struct plan *p = r->p;
+	bool ok = true;
+	struct err e;
+
+	r->n = p->nhosts;
+	r->hosts = calloc(r->n, sizeof(*r->hosts));
+	r->batch = calloc(r->n, sizeof(*r->batch));
+	for (size_t i = 0; i < r->n; i++)
+		r->hosts[i].h = &p->hosts[i];
+	fanout_run(r->n, p->parallel, open_one, r);
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->hosts[i].failed) {
+			say(r, "%s: %s", r->hosts[i].h->name,
+			    r->hosts[i].error);
+			ok = false;
+		}
+	}
+	r->has_lb = p->lb.kind != PLAN_LB_NONE;
+	if (!r->has_lb)
+		return ok;
+	r->lb_host = (struct plan_host){
+		.name = p->lb.name,
+		.address = p->lb.address,
+		.port = p->lb.port,
+		.user = p->lb.user ? p->lb.user : p->hosts[0].user,
+	};
+	r->lb.h = &r->lb_host;
+	if (open_host(r, &r->lb, p->lb.agent_root, &e) < 0) {
+		say(r, "load balancer: %s", e.msg);
+		ok = false;
+	}
+	return ok;
+}
+
+/* Sets the member's state through the balancer's agent (one at a time). */
+static int
+lb_set(struct run *r, struct hostrun *hr, const char *state, struct err *err)
+{
+	const struct plan_lb *lb = &r->p->lb;
+	json_t *params;
+	int rc;
+
+	if (!r->has_lb)
+		return 0;
+	if (lb->kind == PLAN_LB_NGINX)
+		params = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kind",
+				   "nginx", "server", hr->h->member,
+				   "upstream_file", lb->upstream_file,
+				   "nginx_conf", lb->nginx_conf, "nginx_pid",
+				   lb->nginx_pid, "state", state);
+	else
+		params = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind",
+				   "haproxy", "backend", lb->backend, "socket",
+				   lb->socket, "server", hr->h->member, "state",
+				   state);
+	pthread_mutex_lock(&r->lb_lock);
+	rc = call(&r->lb, r->p, "lb.set_state", params, NULL, err);
+	pthread_mutex_unlock(&r->lb_lock);
+	return rc;
+}
+
+static json_t *
+service_params(const struct plan *p)
+{
+	json_t *o =
+		json_pack("{s:s, s:I}", "manager", p->service_manager,
+			  "stop_timeout_ms", (json_int_t)p->stop_timeout_ms);
+
+	if (p->service_unit != NULL)
+		json_object_set_new(o, "unit", json_string(p->service_unit));
+	return o;
+}
+
+/* Waits for the host's calls to end, up to the drain deadline. */
+static int
+wait_calls(struct run *r, struct hostrun *hr, struct err *err)
+{
+	json_t *res = NULL;
+	int rc;
+
+	if (hr->calls[0] == '\0')
+		return 0;
+	rc = call(hr, r->p, "calls.wait_idle",
+		  json_pack("{s:s, s:i, s:I}", "url", hr->calls, "interval_ms",
+			    200, "deadline_ms",
+			    (json_int_t)r->p->drain_deadline_ms),
+		  &res, err);
+	if (rc == 0 && !json_is_true(json_object_get(res, "idle")))
+		say(r,
+		    "%s: drain deadline passed with %lld call(s) still in "
+		    "progress: they will be cut",
+		    hr->h->name,
+		    (long long)json_integer_value(
+			    json_object_get(res, "remaining")));
+	json_decref(res);
+	return rc;
+}
+
+/* Ready with version target within the deadline, then for min_healthy. */
+static int
+wait_ready(struct run *r, struct hostrun *hr, const char *target,
+	   struct err *err)
+{
+	const struct plan *p = r->p;
+	int64_t until;
+	json_t *res = NULL;
+	int rc;
+
+	rc = call(hr, p, "health.wait",
+		  json_pack("{s:s, s:s, s:I, s:I, s:I}", "url", hr->health,
+			    "expect_version", target, "interval_ms",
+			    (json_int_t)p->health_interval_ms, "timeout_ms",
+			    (json_int_t)p->health_timeout_ms, "deadline_ms",
+			    (json_int_t)p->health_deadline_ms),
+		  &res, err);
+	if (rc == 0 && !json_is_true(json_object_get(res, "ready")))
+		rc = err_set(
+			err, ERR_TIMEOUT,
+			"%s: not ready with %s within %lld ms (%s)",
+			hr->h->name, target, (long long)p->health_deadline_ms,
+			json_string_value(json_object_get(res, "last_error"))
+				? json_string_value(
+					  json_object_get(res, "last_error"))
+				: "no answer");
+	json_decref(res);
+	until = clock_now_ms() + p->min_healthy_ms;
+	while (rc == 0 && clock_now_ms() < until) {
+		clock_sleep_ms(p->health_interval_ms);
+		res = NULL;
+		rc = call(hr, p, "health.wait",
+			  json_pack("{s:s, s:s, s:I, s:i}", "url", hr->health,
+				    "expect_version", target, "timeout_ms",
+				    (json_int_t)p->health_timeout_ms,
+				    "deadline_ms", 0),
+			  &res, err);
+		if (rc == 0 && !json_is_true(json_object_get(res, "ready")))
+			rc = err_set(err, ERR_TIMEOUT,
+				     "%s: left readiness during the minimum "
+				     "healthy time",
+				     hr->h->name);
+		json_decref(res);
+	}
+	return rc;
+}
+
+/* The per-host steps: out of the pool, swapped, healthy, back in. */
+static int
+move_host(struct run *r, struct hostrun *hr, struct err *err)
+{
+	const char *name = hr->h->name;
+	int rc;
+
+	say(r, "%s: drain", name);
+	if ((rc = lb_set(r, hr, "drain", err)) < 0 ||
+	    (rc = wait_calls(r, hr, err)) < 0 ||
+	    (rc = lb_set(r, hr, "maint", err)) < 0)
+		return rc;
+	hr->touched = true;
+	if (r->rollback) {
+		json_t *params = service_params(r->p);
+
+		json_object_set_new(params, "version", json_string(r->target));
+		json_object_set_new(params, "deployment_id",
+				    json_string(r->id));
+		say(r, "%s: back to %s, restart", name, r->target);
+		rc = call(hr, r->p, "rollback", params, NULL, err);
+	} else {
+		say(r, "%s: activate %s, restart", name, r->target);
+		rc = call(hr, r->p, "activate",
+			  json_pack("{s:s, s:s}", "version", r->target,
+				    "deployment_id", r->id),
+			  NULL, err);
+		if (rc == 0)
+			rc = call(hr, r->p, "service.restart",
+				  service_params(r->p), NULL, err);
+	}
+	if (rc == 0)
+		snprintf(hr->current, sizeof(hr->current), "%s", r->target);
+	if (rc < 0 || (rc = wait_ready(r, hr, r->target, err)) < 0)
+		return rc;
+	if ((rc = lb_set(r, hr, "ready", err)) == 0)
+		say(r, "%s: ready on %s", name, r->target);
+	return rc;
+}
+
+static void
+move_one(void *ctx, size_t i)
+{
+	struct run *r = ctx;
+	struct hostrun *hr = r->batch[i];
+	struct err e;
+
+	if (move_host(r, hr, &e) < 0) {
+		hr->failed = true;
+		snprintf(hr->error, sizeof(hr->error), "%s", e.msg);
+		say(r, "%s: FAILED: %s", hr->h->name, e.msg);
+		atomic_fetch_add(&r->failures, 1);
+	}
+}
+
+/*
+ * Moves n hosts of list to r->target, batch by batch of at most `batch`,
+ * stopping after a batch that takes the failures past budget.  Returns
+ * false when it stopped.
+ */
+static bool
+move_hosts(struct run *r, struct hostrun **list, size_t n, size_t batch,
+	   int budget)
+{
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < batch ? n - done : batch;
+
+		memcpy(r->batch, list + done, k * sizeof(*list));
+		fanout_run(k, r->p->parallel, move_one, r);
+		done += k;
+		if (atomic_load(&r->failures) > budget)
+			return false;
+	}
+	return true;
+}
+
+/* Reads every host again: all on want, ready?  Says what differs. */
+static bool
+verify(struct run *r, const char *want)
+{
+	bool ok = true;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct hostrun *hr = &r->hosts[i];
+		json_t *hello = NULL;
+		struct err e;
+
+		if (call(hr, r->p, "hello",
+			 json_pack("{s:s}", "health_url", hr->health), &hello,
+			 &e) < 0) {
+			say(r, "%s: cannot be read: %s", hr->h->name, e.msg);
+			ok = false;
+			continue;
+		}
+		copy_str(hr->current, sizeof(hr->current), hello, "current");
+		if (strcmp(hr->current, want) != 0 ||
+		    !json_is_true(json_object_get(
+			    json_object_get(hello, "runtime"), "ready"))) {
+			say(r, "%s: on %s, %s", hr->h->name,
+			    hr->current[0] ? hr->current : "nothing",
+			    json_is_true(json_object_get(
+				    json_object_get(hello, "runtime"), "ready"))
+				    ? "ready"
+				    : "NOT ready");
+			ok = false;
+		}
+		json_decref(hello);
+	}
+	return ok;
+}
+
+/* Every host this run touched goes back to r->from, all at once. */
+static int
+roll_back_touched(struct run *r)
+{
+	struct hostrun **list = calloc(r->n, sizeof(*list));
+	size_t n = 0;
+	bool ok;
+
+	if (r->from[0] == '\0') {
+		say(r, "no release ran before this deployment: nothing to go "
+		       "back to; a human must look");
+		free(list);
+		return EXIT_INCONSISTENT;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		if (r->hosts[i].touched)
+			list[n++] = &r->hosts[i];
+	say(r, "rolling back %zu host(s) to %s", n, r->from);
+	r->rollback = true;
+	r->target = r->from;
+	atomic_store(&r->failures, 0);
+	move_hosts(r, list, n, n ? n : 1, (int)r->n);
+	free(list);
+	ok = atomic_load(&r->failures) == 0 && verify(r, r->from);
+	say(r,
+	    ok ? "rolled back: every host on %s and ready"
+	       : "ROLLBACK INCOMPLETE: the fleet is not on %s everywhere; "
+		 "a human must look",
+	    r->from);
+	return ok ? EXIT_FAILED : EXIT_INCONSISTENT;
+}
+
+/* The release every host runs ("" on a fresh fleet), or fails. */
+static bool
+fleet_release(struct run *r, char *out, size_t size)
+{
+	for (size_t i = 1; i < r->n; i++) {
+		if (strcmp(r->hosts[i].current, r->hosts[0].current) != 0) {
+			say(r,
+			    "the fleet is not consistent: %s runs %s, %s "
+			    "runs %s; finish or undo the last deployment "
+			    "first (ivrctl rollback)",
+			    r->hosts[0].h->name,
+			    r->hosts[0].current[0] ? r->hosts[0].current
+						   : "nothing",
+			    r->hosts[i].h->name,
+			    r->hosts[i].current[0] ? r->hosts[i].current
+						   : "nothing");
+			return false;
+		}
+	}
+	snprintf(out, size, "%s", r->n ? r->hosts[0].current : "");
+	return true;
+}
+
+/* Uploads the artifact unless the host has it, then stages it. */
+static void
+stage_one(void *ctx, size_t i)
+{
+	struct run *r = ctx;
+	struct hostrun *hr = &r->hosts[i];
+	char remote[4200], q[8500], cmd[8600];
+	struct err e;
+	int status = 1;
+
+	snprintf(remote, sizeof(remote), "%s/incoming/%s", hr->root, r->sha);
+	if (ssh_quote(q, sizeof(q), remote, &e) < 0)
+		goto fail;
+	snprintf(cmd, sizeof(cmd), "test -f %s", q);
+	if (ssh_exec(hr->c, cmd, NULL, &status, &e) < 0)
+		goto fail;
+	if (status != 0 &&
+	    ssh_upload(hr->c, r->o->artifact, remote, 0644, &e) < 0)
+		goto fail;
+	if (call(hr, r->p, "stage",
+		 json_pack("{s:s, s:s}", "version", r->version, "sha256",
+			   r->sha),
+		 NULL, &e) < 0)
+		goto fail;
+	say(r, "%s: %s staged%s", hr->h->name, r->version,
+	    status != 0 ? " (uploaded)" : "");
+	return;
+fail:
+	hr->failed = true;
+	snprintf(hr->error, sizeof(hr->error), "%s", e.msg);
+	say(r, "%s: staging FAILED: %s", hr->h->name, e.msg);
+}
+
+/* The artifact's version, sha256 and size; false when unusable. */
+static bool
+read_artifact(struct run *r)
+{
+	unsigned char digest[HASH_SHA256_LEN];
+	struct stat st;
+
+	if (dryrun_artifact_version(r->version, sizeof(r->version),
+				    r->o->artifact) < 0 ||
+	    stat(r->o->artifact, &st) < 0 ||
+	    hash_sha256_file(digest, r->o->artifact, NULL) < 0) {
+		fprintf(stderr,
+			"ivrctl: '%s' is not a readable "
+			"ivr-runtime-<version>.tar.gz\n",
+			r->o->artifact);
+		return false;
+	}
+	hash_hex(r->sha, digest, sizeof(digest));
+	r->size = (long long)st.st_size;
+	return true;
+}
+
+static bool
+approve(struct run *r, const struct plan_phase *ph)
+{
+	char answer[16] = "";
+
+	if (!ph->approval || r->o->yes)
+		return true;
+	if (!isatty(STDIN_FILENO)) {
+		say(r, "phase %s needs approval: run with --yes", ph->name);
+		return false;
+	}
+	fprintf(r->o->out, "Start phase %s? [y/N] ", ph->name);
+	fflush(r->o->out);
+	return fgets(answer, sizeof(answer), stdin) != NULL &&
+	       (answer[0] == 'y' || answer[0] == 'Y');
+}
+
+/* Runs the phases; false when the deployment must be rolled back. */
+static bool
+run_phases(struct run *r)
+{
+	const struct plan *p = r->p;
+	struct hostrun **list = calloc(r->n, sizeof(*list));
+	size_t next = 0, max_down = dryrun_max_down(p);
+	int budget = (int)plan_size_hosts(&p->failure_budget, r->n, r->n);
+	bool ok = true;
+
+	r->target = r->version;
+	for (size_t i = 0; i < p->nphases && ok; i++) {
+		const struct plan_phase *ph = &p->phases[i];
+		size_t n = plan_size_hosts(&ph->hosts, r->n, r->n - next);
+		size_t batch = plan_size_hosts(&ph->batch, r->n, n);
+
+		if (n == 0)
+			continue;
+		if (!approve(r, ph)) {
+			ok = false;
+			break;
+		}
+		batch = batch > max_down ? max_down : batch ? batch : 1;
+		say(r, "phase %s: %zu host(s), %zu at a time", ph->name, n,
+		    batch);
+		for (size_t k = 0; k < n; k++)
+			list[k] = &r->hosts[next + k];
+		next += n;
+		ok = move_hosts(r, list, n, batch, budget);
+		if (ok && ph->pause_ms > 0 && next < r->n) {
+			say(r, "pause %lld ms", (long long)ph->pause_ms);
+			clock_sleep_ms(ph->pause_ms);
+		}
+	}
+	free(list);
+	return ok;
+}
+
+static int
+preflight(struct run *r)
+{
+	bool all_there = true;
+
+	if (!fleet_release(r, r->from, sizeof(r->from)))
+		return EXIT_INCONSISTENT;
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->hosts[i].current, r->version) != 0)
+			all_there = false;
+		if (r->hosts[i].disk_free >= 0 &&
+		    r->hosts[i].disk_free < 3 * r->size) {
+			say(r,
+			    "%s: only %lld bytes free for a %lld-byte "
+			    "release",
+			    r->hosts[i].h->name, r->hosts[i].disk_free,
+			    r->size);
+			return EXIT_INCONSISTENT;
+		}
+	}
+	if (all_there) {
+		say(r, "every host already runs %s: nothing to do", r->version);
+		return 0;
+	}
+	return -1;
+}
+
+int
+deploy_run(const struct plan *p, const struct agent_bundle *agent,
+	   const struct deploy_opts *o)
+{
+	struct run r = { .p = p, .agent = agent, .o = o };
+	int rc = EXIT_INCONSISTENT;
+
+	pthread_mutex_init(&r.lb_lock, NULL);
+	pthread_mutex_init(&r.out_lock, NULL);
+	r.start_ms = clock_now_ms();
+	if (!read_artifact(&r))
+		return EXIT_BAD_INPUT;
+	make_id(r.id, sizeof(r.id), 'd');
+	say(&r, "deployment %s: %s to %s (%zu hosts)", r.id, r.version,
+	    p->environment, p->nhosts);
+	if (!open_fleet(&r)) {
+		say(&r, "cannot reach the whole fleet: nothing was changed");
+		goto out;
+	}
+	if ((rc = preflight(&r)) >= 0)
+		goto out;
+	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
+	fanout_run(r.n, p->parallel, stage_one, &r);
+	for (size_t i = 0; i < r.n; i++) {
+		if (r.hosts[i].failed) {
+			say(&r, "pre-staging failed: nothing serving was "
+				"changed");
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	}
+	if (!run_phases(&r)) {
+		rc = roll_back_touched(&r);
+		goto out;
+	}
+	rc = verify(&r, r.version) ? 0 : EXIT_INCONSISTENT;
+	say(&r,
+	    rc == 0 ? "done: every host on %s and ready"
+		    : "FINISHED INCONSISTENT: not every host is on %s and "
+		      "ready; a human must look",
+	    r.version);
+out:
+	close_all(&r);
+	return rc;
+}
+
+/* The release before the last deployment, read from the hosts. */
+static bool
+rollback_target(struct run *r, char *out, size_t size)
+{
+	const struct hostrun *last = NULL;
+
+	if (r->o->to != NULL) {
+		snprintf(out, size, "%s", r->o->to);
+		return true;
+	}
+	/* Ids sort by time: the newest marks the last deployment. */
+	for (size_t i = 0; i < r->n; i++)
+		if (last == NULL ||
+		    strcmp(r->hosts[i].deployment_id, last->deployment_id) > 0)
+			last = &r->hosts[i];
+	if (last == NULL || last->previous[0] == '\0') {
+		say(r, "the hosts record no release before the last "
+		       "deployment: name one with --to");
+		return false;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const struct hostrun *hr = &r->hosts[i];
+
+		if (strcmp(hr->deployment_id, last->deployment_id) == 0 &&
+		    strcmp(hr->previous, last->previous) != 0) {
+			say(r,
+			    "%s and %s disagree on the release before %s "
+			    "(%s, %s): name one with --to",
+			    last->h->name, hr->h->name, last->deployment_id,
+			    last->previous, hr->previous);
+			return false;
+		}
+	}
+	snprintf(out, size, "%s", last->previous);
+	return true;
+}
+
+/* Every host must have target on disk already. */
+static bool
+target_on_disk(struct run *r, const char *target)
+{
+	bool ok = true;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct hostrun *hr = &r->hosts[i];
+		json_t *res = NULL, *rel;
+		bool found = false;
+		struct err e;
+		size_t k;
+
+		if (call(hr, r->p, "releases.list", NULL, &res, &e) < 0) {
+			say(r, "%s: %s", hr->h->name, e.msg);
+			ok = false;
+			continue;
+		}
+		json_array_foreach (json_object_get(res, "releases"), k, rel)
+			found = found ||
+				strcmp(json_string_value(
+					       json_object_get(rel, "version")),
+				       target) == 0;
+		json_decref(res);
+		if (!found) {
+			say(r,
+			    "%s does not have %s on disk: stage it there "
+			    "first (ivrctl deploy of that artifact)",
+			    hr->h->name, target);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+int
+deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
+		const struct deploy_opts *o)
+{
+	struct run r = { .p = p, .agent = agent, .o = o, .rollback = true };
+	struct hostrun **list = NULL;
+	char target[65];
+	size_t n = 0;
+	int rc = EXIT_INCONSISTENT;
+
+	pthread_mutex_init(&r.lb_lock, NULL);
+	pthread_mutex_init(&r.out_lock, NULL);
+	r.start_ms = clock_now_ms();
+	make_id(r.id, sizeof(r.id), 'r');
+	if (!open_fleet(&r)) {
+		say(&r, "cannot reach the whole fleet: nothing was changed");
+		goto out;
+	}
+	if (!rollback_target(&r, target, sizeof(target)) ||
+	    !target_on_disk(&r, target)) {
+		rc = EXIT_BAD_INPUT;
+		goto out;
+	}
+	say(&r, "rollback %s: %s back to %s", r.id, p->environment, target);
+	list = calloc(r.n, sizeof(*list));
+	for (size_t i = 0; i < r.n; i++)
+		if (strcmp(r.hosts[i].current, target) != 0)
+			list[n++] = &r.hosts[i];
+	r.target = target;
+	move_hosts(&r, list, n, dryrun_max_down(p), (int)r.n);
+	rc = atomic_load(&r.failures) == 0 && verify(&r, target)
+		     ? 0
+		     : EXIT_INCONSISTENT;
+	say(&r,
+	    rc == 0 ? "done: every host on %s and ready"
+		    : "ROLLBACK INCOMPLETE: not every host is on %s and "
+		      "ready; a human must look",
+	    target);
+out:
+	free(list);
+	close_all(&r);
+	return rc;
+}

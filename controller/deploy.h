@@ -1,0 +1,42 @@
+/*
+ * deploy: the phased go-live of a release on a plan's fleet, its automatic
+ * rollback, and the one-command fleet rollback.
+ *
+ * A deployment connects to every host (agents bootstrapped), checks the
+ * fleet is consistent and the balancer answers, pre-stages the artifact
+ * everywhere, then moves hosts phase by phase and batch by batch: DRAIN,
+ * wait for the host's calls to end (or the drain deadline: a forced cut is
+ * reported), MAINT, activate, restart, wait for readiness with the new
+ * version, stay ready for the minimum healthy time, READY.  When failures
+ * pass the budget, every host it touched goes back, in parallel, to the
+ * release the fleet ran before, and its member is restored.
+ *
+ * Exit codes: 0 done; 1 failed and rolled back, fleet consistent; 2 bad
+ * input, nothing touched; 3 the fleet is not consistent (or could not be
+ * read): a human must look.
+ */
+#ifndef IVR_CONTROLLER_DEPLOY_H
+#define IVR_CONTROLLER_DEPLOY_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "plan.h"
+#include "status.h"
+
+struct deploy_opts {
+	const char *artifact; /* deploy: the release to roll out */
+	const char *to;	      /* rollback: the release, or NULL: previous */
+	bool yes;	      /* approval gates pass without asking */
+	FILE *out;	      /* progress lines */
+};
+
+/* `ivrctl deploy`: returns the exit code. */
+int deploy_run(const struct plan *p, const struct agent_bundle *agent,
+	       const struct deploy_opts *o);
+
+/* `ivrctl rollback`: returns the exit code. */
+int deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
+		    const struct deploy_opts *o);
+
+#endif

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# ivrctl deploy and rollback on the real sandbox fleet (5 hosts behind
+# HAProxy, phases canary / 50% / rest): a first install, a rolling update
+# with a live call on the canary that finishes before its host is swapped,
+# a broken release whose canary fails (rolled back automatically, exit 1,
+# every host on the old release and ready), the one-command rollback,
+# rollback --to, and a refused --to for a release no host has.
+# usage: test_deploy.sh BUILD_DIR
+set -uo pipefail
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+fleet="$here/fleet"
+ivrctl="$build/bin/ivrctl"
+net=127.0.91
+dir=$(mktemp -d /tmp/ivr-deploy.XXXXXX)
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
+
+"$fleet" up 5 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
+plan="$dir/fleet/plan.yaml"
+for v in 1.0.0 1.1.0; do
+	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+done
+"$top/scripts/package-runtime.sh" --build "$build" --version 1.2.0 --broken --out "$dir/dist" >/dev/null
+art() { echo "$dir/dist/ivr-runtime-$1.tar.gz"; }
+fleet_on() { # version: every host on it, ready, READY in the pool
+	"$ivrctl" status "$plan" --output json | /usr/bin/python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+ok = d['consistent'] and d['release'] == '$1' and all(
+    h['healthy'] and h['pool_state'] == 'ready' for h in d['hosts'])
+sys.exit(0 if ok else 1)"
+}
+
+out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)"); rc=$?
+[ "$rc" -eq 0 ] || fail "first install: exit $rc: $out"
+grep -q "from nothing to 1.0.0" <<<"$out" || fail "first install: $out"
+fleet_on 1.0.0 || fail "after the first install the fleet is not on 1.0.0"
+
+# A caller is on the canary (ivr-01) when the update starts: the drain
+# waits for the call, which goes on to its end; then the host is swapped.
+call=$(curl -s -X POST "http://$net.1:8080/calls" -d '{}' |
+	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["call_id"])')
+(
+	sleep 2
+	curl -s -o /dev/null -w '%{http_code}' -X POST "http://$net.1:8080/calls/$call/input" \
+		-d '{"event":"noinput"}' > "$dir/mid-call"
+	curl -s -o /dev/null -X DELETE "http://$net.1:8080/calls/$call"
+) &
+caller=$!
+out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.1.0)"); rc=$?
+wait "$caller"
+[ "$rc" -eq 0 ] || fail "update: exit $rc: $out"
+[ "$(cat "$dir/mid-call")" = 200 ] || fail "the call in progress was cut (step answered $(cat "$dir/mid-call"))"
+swap=$(grep -m1 'ivr-01: activate 1.1.0' <<<"$out" | sed 's/^\[ *\([0-9.]*\)s\].*/\1/')
+awk -v t="$swap" 'BEGIN { exit !(t >= 1.9) }' || fail "ivr-01 was swapped at ${swap}s, before its call ended"
+fleet_on 1.1.0 || fail "after the update the fleet is not on 1.1.0"
+
+out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.2.0)"); rc=$?
+[ "$rc" -eq 1 ] || fail "broken release: exit $rc, not 1: $out"
+grep -q "ivr-01: FAILED" <<<"$out" || fail "broken release: the canary did not fail: $out"
+grep -q "rolled back: every host on 1.1.0 and ready" <<<"$out" || fail "broken release: $out"
+grep -q "ivr-02: activate" <<<"$out" && fail "the broken release went past its canary"
+fleet_on 1.1.0 || fail "after the broken release the fleet is not back on 1.1.0"
+
+out=$("$ivrctl" rollback "$plan"); rc=$?
+[ "$rc" -eq 0 ] || fail "rollback: exit $rc: $out"
+grep -q "back to 1.0.0" <<<"$out" || fail "rollback did not go to 1.0.0: $out"
+fleet_on 1.0.0 || fail "after the rollback the fleet is not on 1.0.0"
+
+out=$("$ivrctl" rollback "$plan" --to 1.1.0); rc=$?
+[ "$rc" -eq 0 ] || fail "rollback --to 1.1.0: exit $rc: $out"
+fleet_on 1.1.0 || fail "after rollback --to the fleet is not on 1.1.0"
+out=$("$ivrctl" rollback "$plan" --to 9.9.9); rc=$?
+[ "$rc" -eq 2 ] || fail "rollback --to 9.9.9: exit $rc, not 2"
+grep -q "ivr-01 does not have 9.9.9 on disk" <<<"$out" || fail "rollback --to 9.9.9: $out"
+fleet_on 1.1.0 || fail "a refused rollback changed the fleet"
+
+[ "$failed" -eq 0 ] && echo "deploy: first install, update with a live call kept (canary swapped at ${swap}s), broken canary rolled back (exit 1), rollback, rollback --to, refused --to"
+exit "$failed"
