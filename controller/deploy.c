@@ -17,11 +17,13 @@
 #include "dryrun.h"
 #include "fanout.h"
 #include "hash.h"
+#include "journal.h"
 #include "ssh.h"
 
 #define EXIT_FAILED	  1
 #define EXIT_BAD_INPUT	  2
 #define EXIT_INCONSISTENT 3
+#define EXIT_LOCKED	  4
 
 /* One host (or the balancer host) for the whole run. */
 struct hostrun {
@@ -51,6 +53,7 @@ struct run {
 	char version[65], sha[65], from[65], id[64];
 	long long size;
 	atomic_int failures;
+	struct journal j;
 	/* the batch being moved */
 	struct hostrun **batch;
 	const char *target;
@@ -327,9 +330,38 @@ wait_ready(struct run *r, struct hostrun *hr, const char *target,
 	return rc;
 }
 
+/* A host step in the journal: before it starts, and how it ended. */
+static void
+journal_step(struct run *r, struct hostrun *hr, const char *step,
+	     const struct err *e)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "step",
+			       "id", r->id, "host", hr->h->name, "step", step,
+			       "target", r->target);
+
+	if (e != NULL)
+		json_object_set_new(ev, "error", json_string(e->msg));
+	journal_write(&r->j, ev);
+}
+
 /* The per-host steps: out of the pool, swapped, healthy, back in. */
+static int move_host_steps(struct run *r, struct hostrun *hr, struct err *err);
+
 static int
 move_host(struct run *r, struct hostrun *hr, struct err *err)
+{
+	int rc;
+
+	journal_step(r, hr, r->rollback ? "rollback-begin" : "move-begin",
+		     NULL);
+	rc = move_host_steps(r, hr, err);
+	journal_step(r, hr, r->rollback ? "rollback-end" : "move-end",
+		     rc < 0 ? err : NULL);
+	return rc;
+}
+
+static int
+move_host_steps(struct run *r, struct hostrun *hr, struct err *err)
 {
 	const char *name = hr->h->name;
 	int rc;
@@ -493,6 +525,60 @@ fleet_release(struct run *r, char *out, size_t size)
 	return true;
 }
 
+/* The environment's lock; 0, or the exit code to stop with. */
+static int
+take_lock(struct run *r)
+{
+	struct err e;
+
+	if (journal_open(&r->j, r->p, &e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		return EXIT_INCONSISTENT;
+	}
+	if (journal_lock(&r->j, r->o->break_lock, &e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		journal_close(&r->j);
+		return EXIT_LOCKED;
+	}
+	return 0;
+}
+
+static void
+journal_start(struct run *r, const char *kind, const char *to)
+{
+	char host[256] = "", who[400];
+	const char *user = getenv("USER");
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(who, sizeof(who), "%s@%s", user ? user : "?", host);
+	r->j.started = true;
+	journal_write(&r->j,
+		      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i}",
+				"event", "start", "id", r->id, "kind", kind,
+				"plan_sha256", r->p->sha256, "operator", who,
+				"from", r->from[0] ? r->from : NULL, "to", to,
+				"hosts", (int)r->n));
+}
+
+static void
+journal_end(struct run *r, int code)
+{
+	static const char *const outcomes[] = { "done", "rolled_back",
+						"refused", "inconsistent",
+						"locked" };
+
+	if (r->j.started)
+		journal_write(
+			&r->j,
+			json_pack("{s:s, s:s, s:s, s:i, s:I}", "event", "end",
+				  "id", r->id, "outcome",
+				  code >= 0 && code <= 4 ? outcomes[code]
+							 : "failed",
+				  "exit_code", code, "duration_ms",
+				  (json_int_t)(clock_now_ms() - r->start_ms)));
+	journal_close(&r->j);
+}
+
 /* Uploads the artifact unless the host has it, then stages it. */
 static void
 stage_one(void *ctx, size_t i)
@@ -643,6 +729,9 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	if (!read_artifact(&r))
 		return EXIT_BAD_INPUT;
 	make_id(r.id, sizeof(r.id), 'd');
+	if ((rc = take_lock(&r)) != 0)
+		return rc;
+	rc = EXIT_INCONSISTENT;
 	say(&r, "deployment %s: %s to %s (%zu hosts)", r.id, r.version,
 	    p->environment, p->nhosts);
 	if (!open_fleet(&r)) {
@@ -652,6 +741,7 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	if ((rc = preflight(&r)) >= 0)
 		goto out;
 	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
+	journal_start(&r, "deploy", r.version);
 	fanout_run(r.n, p->parallel, stage_one, &r);
 	for (size_t i = 0; i < r.n; i++) {
 		if (r.hosts[i].failed) {
@@ -672,6 +762,7 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 		      "ready; a human must look",
 	    r.version);
 out:
+	journal_end(&r, rc);
 	close_all(&r);
 	return rc;
 }
@@ -762,6 +853,9 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 	pthread_mutex_init(&r.out_lock, NULL);
 	r.start_ms = clock_now_ms();
 	make_id(r.id, sizeof(r.id), 'r');
+	if ((rc = take_lock(&r)) != 0)
+		return rc;
+	rc = EXIT_INCONSISTENT;
 	if (!open_fleet(&r)) {
 		say(&r, "cannot reach the whole fleet: nothing was changed");
 		goto out;
@@ -772,6 +866,8 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 		goto out;
 	}
 	say(&r, "rollback %s: %s back to %s", r.id, p->environment, target);
+	snprintf(r.from, sizeof(r.from), "%s", r.hosts[0].current);
+	journal_start(&r, "rollback", target);
 	list = calloc(r.n, sizeof(*list));
 	for (size_t i = 0; i < r.n; i++)
 		if (strcmp(r.hosts[i].current, target) != 0)
@@ -787,6 +883,7 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 		      "ready; a human must look",
 	    target);
 out:
+	journal_end(&r, rc);
 	free(list);
 	close_all(&r);
 	return rc;

@@ -13,7 +13,11 @@
  *
  * Exit codes: 0 done; 1 failed and rolled back, fleet consistent; 2 bad
  * input, nothing touched; 3 the fleet is not consistent (or could not be
- * read): a human must look.
+ * read): a human must look; 4 another deployment holds the environment.
+ *
+ * Each run takes the environment's lock and writes the journal: its
+ * start (id, plan hash, operator, from, to), every host step before it
+ * starts and after it ends, and its outcome.
  */
 #ifndef IVR_CONTROLLER_DEPLOY_H
 #define IVR_CONTROLLER_DEPLOY_H
@@ -28,6 +32,7 @@ struct deploy_opts {
 	const char *artifact; /* deploy: the release to roll out */
 	const char *to;	      /* rollback: the release, or NULL: previous */
 	bool yes;	      /* approval gates pass without asking */
+	bool break_lock;      /* remove a lock left by a dead process */
 	FILE *out;	      /* progress lines */
 };
 

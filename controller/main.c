@@ -6,6 +6,7 @@
  *   ivrctl plan PLAN [--artifact F]        the dry run of a deployment
  *   ivrctl deploy PLAN [--artifact F] [--yes]
  *   ivrctl rollback PLAN [--to VERSION]
+ *   ivrctl history PLAN
  *
  * Exit codes (docs/runbook.md): 0 done; 1 deployment failed and rolled
  * back; 2 bad input, nothing touched; 3 fleet inconsistent; 4 locked.
@@ -23,6 +24,7 @@
 #include "deploy.h"
 #include "diag.h"
 #include "dryrun.h"
+#include "journal.h"
 #include "plan.h"
 #include "ssh.h"
 #include "status.h"
@@ -38,8 +40,9 @@ static const char usage[] =
 	"usage: ivrctl validate PLAN\n"
 	"       ivrctl status PLAN [--output text|json]\n"
 	"       ivrctl plan PLAN [--artifact FILE]\n"
-	"       ivrctl deploy PLAN [--artifact FILE] [--yes]\n"
-	"       ivrctl rollback PLAN [--to VERSION]\n"
+	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--break-lock]\n"
+	"       ivrctl rollback PLAN [--to VERSION] [--break-lock]\n"
+	"       ivrctl history PLAN\n"
 	"       ivrctl --help | --version\n"
 	"\n"
 	"validate  load the plan and report every problem as "
@@ -58,8 +61,12 @@ static const char usage[] =
 	"          is not consistent.\n"
 	"rollback  the whole fleet back to the release before the last\n"
 	"          deployment (read from the hosts), or to --to VERSION.\n"
+	"          deploy and rollback hold the environment's lock (exit 4\n"
+	"          when another holds it; --break-lock removes one left by a\n"
+	"          process that is gone) and write the journal.\n"
+	"history   the deployments and rollbacks in the journal.\n"
 	"\n"
-	"The history, resume and promote commands\n"
+	"The resume and promote commands\n"
 	"described in docs/architecture.md are not built yet.\n";
 
 static void
@@ -207,6 +214,8 @@ deploy_flags(struct deploy_opts *o, int argc, char **argv, bool rollback)
 	for (int i = 3; i < argc; i++) {
 		if (!rollback && strcmp(argv[i], "--yes") == 0)
 			o->yes = true;
+		else if (strcmp(argv[i], "--break-lock") == 0)
+			o->break_lock = true;
 		else if (!rollback && strcmp(argv[i], "--artifact") == 0 &&
 			 i + 1 < argc)
 			o->artifact = argv[++i];
@@ -217,6 +226,26 @@ deploy_flags(struct deploy_opts *o, int argc, char **argv, bool rollback)
 			return -1;
 	}
 	return 0;
+}
+
+static int
+cmd_history(const char *path)
+{
+	struct journal j;
+	struct plan *p;
+	struct err e;
+	int rc = 0;
+
+	if ((p = load_plan(path)) == NULL)
+		return EXIT_BAD_INPUT;
+	if (journal_open(&j, p, &e) < 0 ||
+	    journal_history(stdout, j.path, &e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		rc = 1;
+	}
+	journal_close(&j);
+	plan_free(p);
+	return rc;
 }
 
 static int
@@ -300,6 +329,8 @@ main(int argc, char **argv)
 		}
 		return cmd_deploy(argv[2], &o, rollback);
 	}
+	if (argc == 3 && strcmp(argv[1], "history") == 0)
+		return cmd_history(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "plan") == 0) {
 		if (argc == 3)
 			return cmd_plan(argv[2], NULL);

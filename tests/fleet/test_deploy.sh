@@ -4,7 +4,9 @@
 # with a live call on the canary that finishes before its host is swapped,
 # a broken release whose canary fails (rolled back automatically, exit 1,
 # every host on the old release and ready), the one-command rollback,
-# rollback --to, and a refused --to for a release no host has.
+# rollback --to, and a refused --to for a release no host has; the
+# environment lock (a live holder: exit 4; a dead one: reported, then
+# broken with --break-lock) and the journal read back by history.
 # usage: test_deploy.sh BUILD_DIR
 set -uo pipefail
 build=$1
@@ -17,6 +19,7 @@ dir=$(mktemp -d /tmp/ivr-deploy.XXXXXX)
 failed=0
 fail() { echo "FAIL: $*"; failed=1; }
 trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
+export XDG_STATE_HOME="$dir/state" # the journal and the lock go here
 
 "$fleet" up 5 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
 plan="$dir/fleet/plan.yaml"
@@ -78,5 +81,32 @@ out=$("$ivrctl" rollback "$plan" --to 9.9.9); rc=$?
 grep -q "ivr-01 does not have 9.9.9 on disk" <<<"$out" || fail "rollback --to 9.9.9: $out"
 fleet_on 1.1.0 || fail "a refused rollback changed the fleet"
 
-[ "$failed" -eq 0 ] && echo "deploy: first install, update with a live call kept (canary swapped at ${swap}s), broken canary rolled back (exit 1), rollback, rollback --to, refused --to"
+# Another deployment holds the environment: exit 4, naming it.
+lock="$dir/state/ivr-deploy/sandbox.journal.lock"
+sleep 60 &
+holder=$!
+printf '{"user":"ops","host":"%s","pid":%d,"since":"2026-11-26T03:00:00Z"}' "$(hostname)" "$holder" > "$lock"
+out=$("$ivrctl" rollback "$plan" --to 1.0.0 2>&1); rc=$?
+[ "$rc" -eq 4 ] || fail "locked: exit $rc, not 4"
+grep -q "locked by ops@$(hostname), pid $holder, since 2026-11-26T03:00:00Z" <<<"$out" || fail "locked: $out"
+kill "$holder"; wait "$holder" 2>/dev/null
+# Its process is gone: said so, and only --break-lock goes on.
+out=$("$ivrctl" rollback "$plan" --to 1.0.0 2>&1); rc=$?
+[ "$rc" -eq 4 ] || fail "stale lock: exit $rc, not 4"
+grep -q "lock was left by pid $holder on this host, which is gone" <<<"$out" || fail "stale lock: $out"
+out=$("$ivrctl" rollback "$plan" --to 1.0.0 --break-lock 2>&1); rc=$?
+[ "$rc" -eq 0 ] || fail "--break-lock: exit $rc: $out"
+[ -e "$lock" ] && fail "the lock was left behind"
+fleet_on 1.0.0 || fail "after --break-lock the fleet is not on 1.0.0"
+
+# The journal, read back.
+out=$("$ivrctl" history "$plan")
+[ "$(grep -c ' deploy ' <<<"$out")" -eq 3 ] || fail "history: not 3 deployments: $out"
+[ "$(grep -c ' rollback ' <<<"$out")" -eq 3 ] || fail "history: not 3 rollbacks: $out"
+grep -q "(nothing) -> 1.0.0 *done" <<<"$out" || fail "history: the first install: $out"
+grep -q "1.1.0 -> 1.2.0 *rolled_back" <<<"$out" || fail "history: the broken release: $out"
+steps=$(grep -c '"event":"step"' "$dir/state/ivr-deploy/sandbox.journal")
+[ "$steps" -gt 20 ] || fail "the journal holds only $steps host steps"
+
+[ "$failed" -eq 0 ] && echo "deploy: first install, update with a live call kept (canary swapped at ${swap}s), broken canary rolled back (exit 1), rollback, rollback --to, refused --to, lock held and stale, history of 6 runs and $steps host steps"
 exit "$failed"

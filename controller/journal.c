@@ -1,0 +1,283 @@
+/*
+ * journal: see journal.h.
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fileio.h"
+
+#define LINE_MAX_BYTES (64 * 1024)
+
+static void
+now_text(char *out, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+static int
+mkdirs(const char *path, struct err *err)
+{
+	char dir[4096];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+			return err_set_errno(err, ERR_IO, errno,
+					     "cannot create '%s'", dir);
+		*p = '/';
+	}
+	return 0;
+}
+
+int
+journal_open(struct journal *j, const struct plan *p, struct err *err)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	int rc;
+
+	memset(j, 0, sizeof(*j));
+	j->fd = -1;
+	if (p->journal != NULL)
+		snprintf(j->path, sizeof(j->path), "%s", p->journal);
+	else if (state != NULL && state[0] == '/')
+		snprintf(j->path, sizeof(j->path), "%s/ivr-deploy/%s.journal",
+			 state, p->environment);
+	else
+		snprintf(j->path, sizeof(j->path),
+			 "%s/.local/state/ivr-deploy/%s.journal",
+			 home ? home : "/tmp", p->environment);
+	snprintf(j->lock, sizeof(j->lock), "%s.lock", j->path);
+	if ((rc = mkdirs(j->path, err)) < 0)
+		return rc;
+	j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (j->fd < 0)
+		return err_set_errno(err, ERR_IO, errno,
+				     "cannot open the journal '%s'", j->path);
+	return 0;
+}
+
+/* Reads the holder of an existing lock; false when unreadable. */
+static bool
+read_holder(json_t **holder, const char *path)
+{
+	*holder = json_load_file(path, 0, NULL);
+	return *holder != NULL;
+}
+
+static bool
+holder_alive(json_t *holder)
+{
+	char host[256] = "";
+	json_int_t pid = json_integer_value(json_object_get(holder, "pid"));
+	const char *h = json_string_value(json_object_get(holder, "host"));
+
+	gethostname(host, sizeof(host) - 1);
+	/* A lock from another machine cannot be checked: take it as held. */
+	if (h == NULL || strcmp(h, host) != 0)
+		return true;
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+static int
+write_lock(struct journal *j, struct err *err)
+{
+	char host[256] = "", since[40], *text;
+	const char *user = getenv("USER");
+	json_t *o;
+	int fd, rc = 0;
+
+	gethostname(host, sizeof(host) - 1);
+	now_text(since, sizeof(since));
+	fd = open(j->lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno == EEXIST
+			       ? ERR_EXISTS
+			       : err_set_errno(err, ERR_IO, errno,
+					       "cannot create '%s'", j->lock);
+	o = json_pack("{s:s, s:s, s:I, s:s}", "user", user ? user : "?", "host",
+		      host, "pid", (json_int_t)getpid(), "since", since);
+	text = json_dumps(o, JSON_COMPACT);
+	if (text == NULL || write(fd, text, strlen(text)) < 0 || fsync(fd) < 0)
+		rc = err_set_errno(err, ERR_IO, errno, "cannot write '%s'",
+				   j->lock);
+	free(text);
+	json_decref(o);
+	close(fd);
+	if (rc == 0)
+		j->locked = true;
+	return rc;
+}
+
+int
+journal_lock(struct journal *j, bool break_stale, struct err *err)
+{
+	json_t *holder = NULL;
+	int rc;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((rc = write_lock(j, err)) != ERR_EXISTS)
+			return rc;
+		if (!read_holder(&holder, j->lock))
+			return err_set(err, ERR_BUSY,
+				       "the environment is locked ('%s' "
+				       "exists but cannot be read)",
+				       j->lock);
+		if (holder_alive(holder)) {
+			rc = err_set(
+				err, ERR_BUSY,
+				"the environment is locked by %s@%s, pid %lld, "
+				"since %s",
+				json_string_value(
+					json_object_get(holder, "user")),
+				json_string_value(
+					json_object_get(holder, "host")),
+				(long long)json_integer_value(
+					json_object_get(holder, "pid")),
+				json_string_value(
+					json_object_get(holder, "since")));
+			json_decref(holder);
+			return rc;
+		}
+		if (!break_stale) {
+			rc = err_set(err, ERR_BUSY,
+				     "the environment's lock was left by pid "
+				     "%lld on this host, which is gone (since "
+				     "%s): check no deployment runs, then run "
+				     "again with --break-lock",
+				     (long long)json_integer_value(
+					     json_object_get(holder, "pid")),
+				     json_string_value(
+					     json_object_get(holder, "since")));
+			json_decref(holder);
+			return rc;
+		}
+		json_decref(holder);
+		unlink(j->lock);
+	}
+	return err_set(err, ERR_BUSY, "the environment's lock changed hands");
+}
+
+void
+journal_write(struct journal *j, json_t *event)
+{
+	char at[40], *text;
+	struct buf b;
+
+	if (event == NULL)
+		return;
+	if (j->fd >= 0) {
+		now_text(at, sizeof(at));
+		json_object_set_new(event, "at", json_string(at));
+		text = json_dumps(event, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		buf_init(&b, LINE_MAX_BYTES);
+		if (text != NULL && buf_append_str(&b, text, NULL) == 0 &&
+		    buf_append(&b, "\n", 1, NULL) == 0 &&
+		    write(j->fd, b.data, b.len) == (ssize_t)b.len)
+			fsync(j->fd);
+		buf_release(&b);
+		free(text);
+	}
+	json_decref(event);
+}
+
+void
+journal_close(struct journal *j)
+{
+	if (j->locked)
+		unlink(j->lock);
+	j->locked = false;
+	if (j->fd >= 0)
+		close(j->fd);
+	j->fd = -1;
+}
+
+/* One deployment or rollback as history shows it. */
+static void
+print_entry(FILE *out, json_t *start, json_t *end)
+{
+	const char *outcome =
+		end ? json_string_value(json_object_get(end, "outcome"))
+		    : "interrupted";
+	char duration[32] = "-";
+
+	if (end != NULL)
+		snprintf(duration, sizeof(duration), "%.1fs",
+			 (double)json_integer_value(
+				 json_object_get(end, "duration_ms")) /
+				 1000.0);
+	fprintf(out, "%-26s %-8s %-20s %-24s %10s -> %-10s %-12s %s\n",
+		json_string_value(json_object_get(start, "id")),
+		json_string_value(json_object_get(start, "kind")),
+		json_string_value(json_object_get(start, "operator")),
+		json_string_value(json_object_get(start, "at")),
+		json_string_value(json_object_get(start, "from"))
+			? json_string_value(json_object_get(start, "from"))
+			: "(nothing)",
+		json_string_value(json_object_get(start, "to"))
+			? json_string_value(json_object_get(start, "to"))
+			: "?",
+		outcome ? outcome : "?", duration);
+}
+
+int
+journal_history(FILE *out, const char *path, struct err *err)
+{
+	json_t *starts = json_object(), *ends = json_object(),
+	       *order = json_array(), *ev, *id;
+	char *line = NULL;
+	size_t cap = 0, i;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		json_decref(starts);
+		json_decref(ends);
+		json_decref(order);
+		return err_set_errno(err, ERR_IO, errno, "no journal at '%s'",
+				     path);
+	}
+	while (getline(&line, &cap, f) > 0) {
+		const char *kind, *key;
+
+		if ((ev = json_loads(line, 0, NULL)) == NULL)
+			continue; /* a line cut by a crash */
+		kind = json_string_value(json_object_get(ev, "event"));
+		key = json_string_value(json_object_get(ev, "id"));
+		if (kind != NULL && key != NULL && strcmp(kind, "start") == 0) {
+			json_object_set(starts, key, ev);
+			json_array_append_new(order, json_string(key));
+		} else if (kind != NULL && key != NULL &&
+			   strcmp(kind, "end") == 0) {
+			json_object_set(ends, key, ev);
+		}
+		json_decref(ev);
+	}
+	free(line);
+	fclose(f);
+	fprintf(out, "%-26s %-8s %-20s %-24s %10s    %-10s %-12s %s\n", "ID",
+		"KIND", "WHO", "WHEN", "FROM", "TO", "OUTCOME", "DURATION");
+	json_array_foreach (order, i, id)
+		print_entry(out, json_object_get(starts, json_string_value(id)),
+			    json_object_get(ends, json_string_value(id)));
+	json_decref(starts);
+	json_decref(ends);
+	json_decref(order);
+	return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * journal: the controller's append-only record of what it set out to do
+ * and what happened, one JSON object per line, per environment.  Each
+ * line is written with one write(2) and fsynced, so a crash loses at most
+ * the line being written.  `ivrctl history` reads it back.
+ *
+ * The journal records intent; the hosts' state.json records what runs.
+ * Rollback and status work without it.
+ *
+ * Also here: the environment lock, so that one deployment or rollback
+ * runs per environment at a time (a file beside the journal, created
+ * exclusively, naming its holder).
+ */
+#ifndef IVR_CONTROLLER_JOURNAL_H
+#define IVR_CONTROLLER_JOURNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "plan.h"
+
+struct journal {
+	char path[4096];
+	char lock[4200];
+	int fd;
+	bool locked;
+	bool started; /* a start event was written */
+};
+
+/*
+ * The journal and lock paths for p: the plan's `journal`, else
+ * $XDG_STATE_HOME/ivr-deploy/<environment>.journal (~/.local/state when
+ * unset).  Creates the folder.  Returns 0 or ERR_IO.
+ */
+int journal_open(struct journal *j, const struct plan *p, struct err *err);
+
+/*
+ * Takes the environment's lock.  Returns 0; ERR_BUSY with the holder
+ * ("locked by ops@host pid 123 since ..."); or, for a lock whose process
+ * is gone, ERR_BUSY saying so unless break_stale, which removes it first.
+ */
+int journal_lock(struct journal *j, bool break_stale, struct err *err);
+
+/* Appends one event (stolen), adding "at".  Never fails the caller. */
+void journal_write(struct journal *j, json_t *event);
+
+/* Releases the lock if held and closes the journal. */
+void journal_close(struct journal *j);
+
+/*
+ * Prints the deployments and rollbacks in the journal at path: id, who,
+ * when, from -> to, outcome, duration.  Returns 0 or ERR_IO.
+ */
+int journal_history(FILE *out, const char *path, struct err *err);
+
+#endif
