@@ -219,31 +219,65 @@ open_fleet(struct run *r)
 	return ok;
 }
 
-/* Sets the member's state through the balancer's agent (one at a time). */
+/* The lb.* params that name hr's member. */
+static json_t *
+member_params(struct run *r, struct hostrun *hr)
+{
+	const struct plan_lb *lb = &r->p->lb;
+
+	if (lb->kind == PLAN_LB_NGINX)
+		return json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "nginx",
+				 "server", hr->h->member, "upstream_file",
+				 lb->upstream_file, "nginx_conf",
+				 lb->nginx_conf, "nginx_pid", lb->nginx_pid);
+	return json_pack("{s:s, s:s, s:s, s:s}", "kind", "haproxy", "backend",
+			 lb->backend, "socket", lb->socket, "server",
+			 hr->h->member);
+}
+
+/* Calls the balancer's agent (one call at a time across threads). */
+static int
+lb_call(struct run *r, const char *method, json_t *params, json_t **result,
+	struct err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->lb_lock);
+	rc = call(&r->lb, r->p, method, params, result, err);
+	pthread_mutex_unlock(&r->lb_lock);
+	return rc;
+}
+
+/* Sets the member's state through the balancer's agent. */
 static int
 lb_set(struct run *r, struct hostrun *hr, const char *state, struct err *err)
 {
-	const struct plan_lb *lb = &r->p->lb;
 	json_t *params;
-	int rc;
 
 	if (!r->has_lb)
 		return 0;
-	if (lb->kind == PLAN_LB_NGINX)
-		params = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kind",
-				   "nginx", "server", hr->h->member,
-				   "upstream_file", lb->upstream_file,
-				   "nginx_conf", lb->nginx_conf, "nginx_pid",
-				   lb->nginx_pid, "state", state);
-	else
-		params = json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind",
-				   "haproxy", "backend", lb->backend, "socket",
-				   lb->socket, "server", hr->h->member, "state",
-				   state);
-	pthread_mutex_lock(&r->lb_lock);
-	rc = call(&r->lb, r->p, "lb.set_state", params, NULL, err);
-	pthread_mutex_unlock(&r->lb_lock);
-	return rc;
+	params = member_params(r, hr);
+	json_object_set_new(params, "state", json_string(state));
+	return lb_call(r, "lb.set_state", params, NULL, err);
+}
+
+/* True when the member is READY in the pool (or there is no balancer). */
+static bool
+lb_ready(struct run *r, struct hostrun *hr)
+{
+	json_t *res = NULL;
+	struct err e;
+	bool ready;
+
+	if (!r->has_lb)
+		return true;
+	ready = lb_call(r, "lb.get_state", member_params(r, hr), &res, &e) ==
+			0 &&
+		json_is_string(json_object_get(res, "state")) &&
+		strcmp(json_string_value(json_object_get(res, "state")),
+		       "ready") == 0;
+	json_decref(res);
+	return ready;
 }
 
 static json_t *
@@ -454,6 +488,11 @@ verify(struct run *r, const char *want)
 			continue;
 		}
 		copy_str(hr->current, sizeof(hr->current), hello, "current");
+		if (!lb_ready(r, hr)) {
+			say(r, "%s: not READY in the load balancer",
+			    hr->h->name);
+			ok = false;
+		}
 		if (strcmp(hr->current, want) != 0 ||
 		    !json_is_true(json_object_get(
 			    json_object_get(hello, "runtime"), "ready"))) {
@@ -547,10 +586,10 @@ static void
 journal_start(struct run *r, const char *kind, const char *to)
 {
 	char host[256] = "", who[400];
-	const char *user = getenv("USER");
+	const char *user = journal_user();
 
 	gethostname(host, sizeof(host) - 1);
-	snprintf(who, sizeof(who), "%s@%s", user ? user : "?", host);
+	snprintf(who, sizeof(who), "%s@%s", user, host);
 	r->j.started = true;
 	journal_write(&r->j,
 		      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i}",
@@ -732,6 +771,9 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	if ((rc = take_lock(&r)) != 0)
 		return rc;
 	rc = EXIT_INCONSISTENT;
+	/* Started before anything can change, so that a controller killed
+	 * at any later point leaves a run without an end in the journal. */
+	journal_start(&r, "deploy", r.version);
 	say(&r, "deployment %s: %s to %s (%zu hosts)", r.id, r.version,
 	    p->environment, p->nhosts);
 	if (!open_fleet(&r)) {
@@ -741,7 +783,8 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	if ((rc = preflight(&r)) >= 0)
 		goto out;
 	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
-	journal_start(&r, "deploy", r.version);
+	journal_write(&r.j, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
+				      r.id, "from", r.from));
 	fanout_run(r.n, p->parallel, stage_one, &r);
 	for (size_t i = 0; i < r.n; i++) {
 		if (r.hosts[i].failed) {
@@ -767,6 +810,33 @@ out:
 	return rc;
 }
 
+/* True when the host's runtime answers ready with its current release. */
+static bool
+host_ready(struct run *r, struct hostrun *hr)
+{
+	json_t *res = NULL;
+	struct err e;
+	bool ready;
+
+	ready = call(hr, r->p, "health.wait",
+		     json_pack("{s:s, s:s, s:I, s:i}", "url", hr->health,
+			       "expect_version", hr->current, "timeout_ms",
+			       (json_int_t)r->p->health_timeout_ms,
+			       "deadline_ms", 0),
+		     &res, &e) == 0 &&
+		json_is_true(json_object_get(res, "ready"));
+	json_decref(res);
+	return ready;
+}
+
+/* The time part of a run id ("d-20261126T061500Z-ab12cd"), which sorts
+ * deployments and rollbacks together. */
+static const char *
+id_time(const char *id)
+{
+	return (id[0] != '\0' && id[1] == '-') ? id + 2 : id;
+}
+
 /* The release before the last deployment, read from the hosts. */
 static bool
 rollback_target(struct run *r, char *out, size_t size)
@@ -777,10 +847,25 @@ rollback_target(struct run *r, char *out, size_t size)
 		snprintf(out, size, "%s", r->o->to);
 		return true;
 	}
+	/* This machine's journal knows a deployment it never finished:
+	 * undo that one, whatever it had reached. */
+	if (journal_interrupted(r->j.path, out, size)) {
+		if (out[0] == '\0') {
+			/* Killed before it read the fleet: it changed
+			 * nothing, so the fleet's release is the target. */
+			if (!fleet_release(r, out, size) || out[0] == '\0')
+				return false;
+		}
+		say(r,
+		    "the last deployment here was interrupted: back to %s, "
+		    "where it started",
+		    out);
+		return true;
+	}
 	/* Ids sort by time: the newest marks the last deployment. */
 	for (size_t i = 0; i < r->n; i++)
-		if (last == NULL ||
-		    strcmp(r->hosts[i].deployment_id, last->deployment_id) > 0)
+		if (last == NULL || strcmp(id_time(r->hosts[i].deployment_id),
+					   id_time(last->deployment_id)) > 0)
 			last = &r->hosts[i];
 	if (last == NULL || last->previous[0] == '\0') {
 		say(r, "the hosts record no release before the last "
@@ -869,8 +954,11 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 	snprintf(r.from, sizeof(r.from), "%s", r.hosts[0].current);
 	journal_start(&r, "rollback", target);
 	list = calloc(r.n, sizeof(*list));
+	/* Hosts off the target, and hosts an interrupted run left out of
+	 * the pool or not ready: all are brought back. */
 	for (size_t i = 0; i < r.n; i++)
-		if (strcmp(r.hosts[i].current, target) != 0)
+		if (strcmp(r.hosts[i].current, target) != 0 ||
+		    !lb_ready(&r, &r.hosts[i]) || !host_ready(&r, &r.hosts[i]))
 			list[n++] = &r.hosts[i];
 	r.target = target;
 	move_hosts(&r, list, n, dryrun_max_down(p), (int)r.n);

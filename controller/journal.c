@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,11 +97,23 @@ holder_alive(json_t *holder)
 	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
 }
 
+const char *
+journal_user(void)
+{
+	const char *user = getenv("USER");
+	const struct passwd *pw;
+
+	if (user != NULL && user[0] != '\0')
+		return user;
+	pw = getpwuid(getuid());
+	return pw != NULL ? pw->pw_name : "?";
+}
+
 static int
 write_lock(struct journal *j, struct err *err)
 {
 	char host[256] = "", since[40], *text;
-	const char *user = getenv("USER");
+	const char *user = journal_user();
 	json_t *o;
 	int fd, rc = 0;
 
@@ -112,8 +125,8 @@ write_lock(struct journal *j, struct err *err)
 			       ? ERR_EXISTS
 			       : err_set_errno(err, ERR_IO, errno,
 					       "cannot create '%s'", j->lock);
-	o = json_pack("{s:s, s:s, s:I, s:s}", "user", user ? user : "?", "host",
-		      host, "pid", (json_int_t)getpid(), "since", since);
+	o = json_pack("{s:s, s:s, s:I, s:s}", "user", user, "host", host, "pid",
+		      (json_int_t)getpid(), "since", since);
 	text = json_dumps(o, JSON_COMPACT);
 	if (text == NULL || write(fd, text, strlen(text)) < 0 || fsync(fd) < 0)
 		rc = err_set_errno(err, ERR_IO, errno, "cannot write '%s'",
@@ -216,6 +229,7 @@ print_entry(FILE *out, json_t *start, json_t *end)
 	const char *outcome =
 		end ? json_string_value(json_object_get(end, "outcome"))
 		    : "interrupted";
+	const char *from = json_string_value(json_object_get(start, "from"));
 	char duration[32] = "-";
 
 	if (end != NULL)
@@ -228,9 +242,10 @@ print_entry(FILE *out, json_t *start, json_t *end)
 		json_string_value(json_object_get(start, "kind")),
 		json_string_value(json_object_get(start, "operator")),
 		json_string_value(json_object_get(start, "at")),
-		json_string_value(json_object_get(start, "from"))
-			? json_string_value(json_object_get(start, "from"))
-			: "(nothing)",
+		/* No from: the run stopped before it read the fleet. */
+		from == NULL ? "?"
+		: from[0]    ? from
+			     : "(nothing)",
 		json_string_value(json_object_get(start, "to"))
 			? json_string_value(json_object_get(start, "to"))
 			: "?",
@@ -266,6 +281,11 @@ journal_history(FILE *out, const char *path, struct err *err)
 		} else if (kind != NULL && key != NULL &&
 			   strcmp(kind, "end") == 0) {
 			json_object_set(ends, key, ev);
+		} else if (kind != NULL && key != NULL &&
+			   strcmp(kind, "from") == 0 &&
+			   json_object_get(starts, key) != NULL) {
+			json_object_set(json_object_get(starts, key), "from",
+					json_object_get(ev, "from"));
 		}
 		json_decref(ev);
 	}
@@ -280,4 +300,53 @@ journal_history(FILE *out, const char *path, struct err *err)
 	json_decref(ends);
 	json_decref(order);
 	return 0;
+}
+
+bool
+journal_interrupted(const char *path, char *from, size_t size)
+{
+	json_t *last = NULL, *ev;
+	char *line = NULL;
+	size_t cap = 0;
+	bool ended = false, found;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return false;
+	while (getline(&line, &cap, f) > 0) {
+		const char *kind;
+
+		if ((ev = json_loads(line, 0, NULL)) == NULL)
+			continue;
+		kind = json_string_value(json_object_get(ev, "event"));
+		if (kind != NULL && strcmp(kind, "start") == 0) {
+			json_decref(last);
+			last = json_incref(ev);
+			ended = false;
+		} else if (kind != NULL && strcmp(kind, "end") == 0 && last &&
+			   json_equal(json_object_get(ev, "id"),
+				      json_object_get(last, "id"))) {
+			ended = true;
+		} else if (kind != NULL && strcmp(kind, "from") == 0 && last &&
+			   json_equal(json_object_get(ev, "id"),
+				      json_object_get(last, "id"))) {
+			json_object_set(last, "from",
+					json_object_get(ev, "from"));
+		}
+		json_decref(ev);
+	}
+	free(line);
+	fclose(f);
+	found = last != NULL && !ended &&
+		json_is_string(json_object_get(last, "kind")) &&
+		strcmp(json_string_value(json_object_get(last, "kind")),
+		       "deploy") == 0;
+	if (found) {
+		const char *was =
+			json_string_value(json_object_get(last, "from"));
+
+		snprintf(from, size, "%s", was ? was : "");
+	}
+	json_decref(last);
+	return found;
 }

@@ -46,8 +46,18 @@ int journal_lock(struct journal *j, bool break_stale, struct err *err);
 /* Appends one event (stolen), adding "at".  Never fails the caller. */
 void journal_write(struct journal *j, json_t *event);
 
+/* Who runs this controller: $USER, else the account's name. */
+const char *journal_user(void);
+
 /* Releases the lock if held and closes the journal. */
 void journal_close(struct journal *j);
+
+/*
+ * When the journal's last run is a deployment that never ended (the
+ * controller was killed), writes the release it started from into from
+ * and returns true.
+ */
+bool journal_interrupted(const char *path, char *from, size_t size);
 
 /*
  * Prints the deployments and rollbacks in the journal at path: id, who,

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# ivrctl killed with SIGKILL at 8 different moments of a deployment (while
+# connecting, pre-staging, draining, swapping, waiting for readiness, in
+# the second phase, ...): each time, `ivrctl rollback --break-lock` brings
+# every host back to the release the deployment started from, ready and
+# READY in the pool.
+# usage: test_interrupt.sh BUILD_DIR
+set -uo pipefail
+build=$1
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+fleet="$here/fleet"
+ivrctl="$build/bin/ivrctl"
+net=127.0.93
+dir=$(mktemp -d /tmp/ivr-interrupt.XXXXXX)
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; [ "$failed" -eq 0 ] || "$ivrctl" history "$plan"; rm -rf "$dir"' EXIT
+export XDG_STATE_HOME="$dir/state"
+
+"$fleet" up 3 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
+plan="$dir/fleet/plan.yaml"
+for v in 1.0.0 1.1.0; do
+	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+done
+fleet_on() {
+	"$ivrctl" status "$plan" --output json | /usr/bin/python3 -c "
+import json, sys
+d = json.load(sys.stdin)
+ok = d['consistent'] and d['release'] == '$1' and all(
+    h['healthy'] and h['pool_state'] == 'ready' for h in d['hosts'])
+sys.exit(0 if ok else 1)"
+}
+"$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.0.0.tar.gz" >/dev/null ||
+	{ echo "FAIL: first install"; exit 1; }
+# How long an undisturbed deployment takes here, to spread the kills.
+start=$(date +%s%N)
+"$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" >/dev/null ||
+	fail "the timing deployment failed"
+span=$(( ($(date +%s%N) - start) / 1000000 ))
+"$ivrctl" rollback "$plan" --to 1.0.0 >/dev/null || fail "back to 1.0.0 before the kills"
+
+points=""
+for k in 1 2 3 4 5 6 7 8; do
+	at=$(( span * (2 * k - 1) / 16 )) # spread over the whole deployment
+	"$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" > "$dir/run$k.out" 2>&1 &
+	pid=$!
+	sleep "$(awk -v ms="$at" 'BEGIN { printf "%.3f", ms / 1000 }')"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	last=$(tail -n1 "$dir/run$k.out" | sed 's/^\[ *[0-9.]*s\] //')
+	points="$points\n  ${at} ms: $last"
+	out=$("$ivrctl" rollback "$plan" --break-lock 2>&1); rc=$?
+	[ "$rc" -eq 0 ] || fail "kill $k at ${at} ms (after '$last'): rollback exit $rc: $out"
+	fleet_on 1.0.0 || fail "kill $k at ${at} ms (after '$last'): the fleet is not back on 1.0.0 and READY"
+done
+
+# history lists the 8 killed deployments as interrupted.
+n=$("$ivrctl" history "$plan" | grep -c ' deploy .* -> 1\.1\.0 *interrupted')
+[ "$n" -eq 8 ] || fail "history shows $n interrupted deployments, not 8"
+
+[ "$failed" -eq 0 ] && printf "interrupt: a %d ms deployment killed at 8 points, each time rolled back whole:%b\n" "$span" "$points"
+exit "$failed"
