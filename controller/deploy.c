@@ -50,7 +50,8 @@ struct run {
 	bool has_lb;
 	pthread_mutex_t lb_lock, out_lock;
 	int64_t start_ms;
-	char version[65], sha[65], from[65], id[64];
+	char version[65], sha[65], from[65], id[64], to[65];
+	const char *kind; /* "deploy" or "rollback" once started */
 	long long size;
 	atomic_int failures;
 	struct journal j;
@@ -63,20 +64,60 @@ struct run {
 static void say(struct run *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* With --output json: ev as one line on out, with the elapsed time. */
+static void
+emit(struct run *r, json_t *ev)
+{
+	char *text;
+
+	json_object_set_new(ev, "elapsed_ms",
+			    json_integer(clock_now_ms() - r->start_ms));
+	if ((text = json_dumps(ev, JSON_COMPACT)) == NULL)
+		return;
+	pthread_mutex_lock(&r->out_lock);
+	fprintf(r->o->out, "%s\n", text);
+	fflush(r->o->out);
+	pthread_mutex_unlock(&r->out_lock);
+	free(text);
+}
+
 static void
 say(struct run *r, const char *fmt, ...)
 {
+	char text[2048];
 	va_list ap;
 
-	pthread_mutex_lock(&r->out_lock);
-	fprintf(r->o->out, "[%7.1fs] ",
-		(double)(clock_now_ms() - r->start_ms) / 1000.0);
 	va_start(ap, fmt);
-	vfprintf(r->o->out, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	fputc('\n', r->o->out);
+	if (r->o->json) {
+		json_t *ev = json_pack("{s:s, s:s, s:s}", "event", "message",
+				       "id", r->id, "text", text);
+
+		emit(r, ev);
+		json_decref(ev);
+		return;
+	}
+	pthread_mutex_lock(&r->out_lock);
+	fprintf(r->o->out, "[%7.1fs] %s\n",
+		(double)(clock_now_ms() - r->start_ms) / 1000.0, text);
 	fflush(r->o->out);
 	pthread_mutex_unlock(&r->out_lock);
+}
+
+/* An event for the journal, and for out with --output json. */
+static void
+record(struct run *r, json_t *ev)
+{
+	if (ev == NULL)
+		return;
+	if (r->o->json) {
+		json_t *copy = json_deep_copy(ev);
+
+		emit(r, copy);
+		json_decref(copy);
+	}
+	journal_write(&r->j, ev);
 }
 
 static void
@@ -375,7 +416,7 @@ journal_step(struct run *r, struct hostrun *hr, const char *step,
 
 	if (e != NULL)
 		json_object_set_new(ev, "error", json_string(e->msg));
-	journal_write(&r->j, ev);
+	record(r, ev);
 }
 
 /* The per-host steps: out of the pool, swapped, healthy, back in. */
@@ -564,6 +605,8 @@ fleet_release(struct run *r, char *out, size_t size)
 	return true;
 }
 
+static void journal_end(struct run *r, int code);
+
 /* The environment's lock; 0, or the exit code to stop with. */
 static int
 take_lock(struct run *r)
@@ -576,7 +619,7 @@ take_lock(struct run *r)
 	}
 	if (journal_lock(&r->j, r->o->break_lock, &e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		journal_close(&r->j);
+		journal_end(r, EXIT_LOCKED);
 		return EXIT_LOCKED;
 	}
 	return 0;
@@ -591,12 +634,13 @@ journal_start(struct run *r, const char *kind, const char *to)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(who, sizeof(who), "%s@%s", user, host);
 	r->j.started = true;
-	journal_write(&r->j,
-		      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i}",
-				"event", "start", "id", r->id, "kind", kind,
-				"plan_sha256", r->p->sha256, "operator", who,
-				"from", r->from[0] ? r->from : NULL, "to", to,
-				"hosts", (int)r->n));
+	r->kind = kind;
+	snprintf(r->to, sizeof(r->to), "%s", to);
+	record(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i}",
+			    "event", "start", "id", r->id, "kind", kind,
+			    "plan_sha256", r->p->sha256, "operator", who,
+			    "from", r->from[0] ? r->from : NULL, "to", to,
+			    "hosts", (int)r->p->nhosts));
 }
 
 static void
@@ -605,17 +649,40 @@ journal_end(struct run *r, int code)
 	static const char *const outcomes[] = { "done", "rolled_back",
 						"refused", "inconsistent",
 						"locked" };
+	const char *outcome =
+		code >= 0 && code <= 4 ? outcomes[code] : "failed";
+	json_int_t took = (json_int_t)(clock_now_ms() - r->start_ms);
 
 	if (r->j.started)
-		journal_write(
-			&r->j,
-			json_pack("{s:s, s:s, s:s, s:i, s:I}", "event", "end",
-				  "id", r->id, "outcome",
-				  code >= 0 && code <= 4 ? outcomes[code]
-							 : "failed",
-				  "exit_code", code, "duration_ms",
-				  (json_int_t)(clock_now_ms() - r->start_ms)));
+		record(r, json_pack("{s:s, s:s, s:s, s:i, s:I}", "event", "end",
+				    "id", r->id, "outcome", outcome,
+				    "exit_code", code, "duration_ms", took));
 	journal_close(&r->j);
+	if (r->o->json) {
+		json_t *sum, *hosts = json_array();
+
+		for (size_t i = 0; i < r->n; i++) {
+			const struct hostrun *hr = &r->hosts[i];
+
+			json_array_append_new(
+				hosts,
+				json_pack("{s:s, s:s?, s:b, s:b, s:s?}", "name",
+					  hr->h->name, "release",
+					  hr->current[0] ? hr->current : NULL,
+					  "touched", hr->touched, "failed",
+					  hr->failed, "error",
+					  hr->error[0] ? hr->error : NULL));
+		}
+		sum = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:i, s:I, "
+				"s:o}",
+				"event", "summary", "id", r->id, "kind",
+				r->kind, "from", r->from[0] ? r->from : NULL,
+				"to", r->to[0] ? r->to : NULL, "outcome",
+				outcome, "exit_code", code, "duration_ms", took,
+				"hosts", hosts);
+		emit(r, sum);
+		json_decref(sum);
+	}
 }
 
 /* Uploads the artifact unless the host has it, then stages it. */
@@ -759,7 +826,7 @@ int
 deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	   const struct deploy_opts *o)
 {
-	struct run r = { .p = p, .agent = agent, .o = o };
+	struct run r = { .p = p, .agent = agent, .o = o, .kind = "deploy" };
 	int rc = EXIT_INCONSISTENT;
 
 	pthread_mutex_init(&r.lb_lock, NULL);
@@ -783,8 +850,8 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	if ((rc = preflight(&r)) >= 0)
 		goto out;
 	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
-	journal_write(&r.j, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
-				      r.id, "from", r.from));
+	record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id", r.id,
+			     "from", r.from));
 	fanout_run(r.n, p->parallel, stage_one, &r);
 	for (size_t i = 0; i < r.n; i++) {
 		if (r.hosts[i].failed) {
@@ -928,7 +995,11 @@ int
 deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 		const struct deploy_opts *o)
 {
-	struct run r = { .p = p, .agent = agent, .o = o, .rollback = true };
+	struct run r = { .p = p,
+			 .agent = agent,
+			 .o = o,
+			 .kind = "rollback",
+			 .rollback = true };
 	struct hostrun **list = NULL;
 	char target[65];
 	size_t n = 0;

@@ -15,6 +15,11 @@
  * input, nothing touched; 3 the fleet is not consistent (or could not be
  * read): a human must look; 4 another deployment holds the environment.
  *
+ * With --output json, every line on out is one JSON object: the journal's
+ * events (start, from, step, end), the progress messages ("message"), and
+ * last a "summary" (id, kind, from, to, outcome, exit code, duration, each
+ * host's release and error).
+ *
  * Each run takes the environment's lock and writes the journal: its
  * start (id, plan hash, operator, from, to), every host step before it
  * starts and after it ends, and its outcome.
@@ -33,7 +38,8 @@ struct deploy_opts {
 	const char *to;	      /* rollback: the release, or NULL: previous */
 	bool yes;	      /* approval gates pass without asking */
 	bool break_lock;      /* remove a lock left by a dead process */
-	FILE *out;	      /* progress lines */
+	bool json;	      /* --output json: one JSON object per line */
+	FILE *out;	      /* progress lines or JSON events */
 };
 
 /* `ivrctl deploy`: returns the exit code. */

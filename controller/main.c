@@ -4,8 +4,8 @@
  *   ivrctl validate PLAN                   check the plan, touch nothing
  *   ivrctl status PLAN [--output json]     what every host runs
  *   ivrctl plan PLAN [--artifact F]        the dry run of a deployment
- *   ivrctl deploy PLAN [--artifact F] [--yes]
- *   ivrctl rollback PLAN [--to VERSION]
+ *   ivrctl deploy PLAN [--artifact F] [--yes] [--output json]
+ *   ivrctl rollback PLAN [--to VERSION] [--output json]
  *   ivrctl history PLAN
  *
  * Exit codes (docs/runbook.md): 0 done; 1 deployment failed and rolled
@@ -41,7 +41,9 @@ static const char usage[] =
 	"       ivrctl status PLAN [--output text|json]\n"
 	"       ivrctl plan PLAN [--artifact FILE]\n"
 	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--break-lock]\n"
+	"                          [--output text|json]\n"
 	"       ivrctl rollback PLAN [--to VERSION] [--break-lock]\n"
+	"                            [--output text|json]\n"
 	"       ivrctl history PLAN\n"
 	"       ivrctl --help | --version\n"
 	"\n"
@@ -216,6 +218,10 @@ deploy_flags(struct deploy_opts *o, int argc, char **argv, bool rollback)
 			o->yes = true;
 		else if (strcmp(argv[i], "--break-lock") == 0)
 			o->break_lock = true;
+		else if (strcmp(argv[i], "--output") == 0 && i + 1 < argc &&
+			 (strcmp(argv[i + 1], "json") == 0 ||
+			  strcmp(argv[i + 1], "text") == 0))
+			o->json = strcmp(argv[++i], "json") == 0;
 		else if (!rollback && strcmp(argv[i], "--artifact") == 0 &&
 			 i + 1 < argc)
 			o->artifact = argv[++i];

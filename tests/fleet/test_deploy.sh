@@ -61,8 +61,22 @@ swap=$(grep -m1 'ivr-01: activate 1.1.0' <<<"$out" | sed 's/^\[ *\([0-9.]*\)s\].
 awk -v t="$swap" 'BEGIN { exit !(t >= 1.9) }' || fail "ivr-01 was swapped at ${swap}s, before its call ended"
 fleet_on 1.1.0 || fail "after the update the fleet is not on 1.1.0"
 
-out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.2.0)"); rc=$?
+# With --output json: every line one JSON object, the summary last.
+out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.2.0)" --output json); rc=$?
 [ "$rc" -eq 1 ] || fail "broken release: exit $rc, not 1: $out"
+/usr/bin/python3 -c '
+import json, sys
+evs = [json.loads(l) for l in sys.stdin.read().splitlines()]
+kinds = [e["event"] for e in evs]
+s = evs[-1]
+assert kinds[0] == "start" and kinds[-1] == "summary", kinds
+assert "step" in kinds and kinds.count("end") == 1, kinds
+assert s["kind"] == "deploy" and s["from"] == "1.1.0" and s["to"] == "1.2.0", s
+assert s["outcome"] == "rolled_back" and s["exit_code"] == 1, s
+assert all(h["release"] == "1.1.0" for h in s["hosts"]), s
+assert [h["name"] for h in s["hosts"] if h["touched"]] == ["ivr-01"], s
+assert all(e["id"] == s["id"] for e in evs), "ids differ"
+' <<<"$out" || fail "broken release: --output json: $out"
 grep -q "ivr-01: FAILED" <<<"$out" || fail "broken release: the canary did not fail: $out"
 grep -q "rolled back: every host on 1.1.0 and ready" <<<"$out" || fail "broken release: $out"
 grep -q "ivr-02: activate" <<<"$out" && fail "the broken release went past its canary"
@@ -89,6 +103,14 @@ printf '{"user":"ops","host":"%s","pid":%d,"since":"2026-11-26T03:00:00Z"}' "$(h
 out=$("$ivrctl" rollback "$plan" --to 1.0.0 2>&1); rc=$?
 [ "$rc" -eq 4 ] || fail "locked: exit $rc, not 4"
 grep -q "locked by ops@$(hostname), pid $holder, since 2026-11-26T03:00:00Z" <<<"$out" || fail "locked: $out"
+out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)" --output json 2>/dev/null); rc=$?
+[ "$rc" -eq 4 ] || fail "locked, --output json: exit $rc, not 4"
+/usr/bin/python3 -c '
+import json, sys
+s = json.loads(sys.stdin.read())
+assert s["event"] == "summary" and s["outcome"] == "locked" and s["exit_code"] == 4, s
+' <<<"$out" || fail "locked, --output json: $out"
+[ -e "$lock" ] || fail "a locked deployment removed the holder's lock"
 kill "$holder"; wait "$holder" 2>/dev/null
 # Its process is gone: said so, and only --break-lock goes on.
 out=$("$ivrctl" rollback "$plan" --to 1.0.0 2>&1); rc=$?
@@ -108,5 +130,5 @@ grep -q "1.1.0 -> 1.2.0 *rolled_back" <<<"$out" || fail "history: the broken rel
 steps=$(grep -c '"event":"step"' "$dir/state/ivr-deploy/sandbox.journal")
 [ "$steps" -gt 20 ] || fail "the journal holds only $steps host steps"
 
-[ "$failed" -eq 0 ] && echo "deploy: first install, update with a live call kept (canary swapped at ${swap}s), broken canary rolled back (exit 1), rollback, rollback --to, refused --to, lock held and stale, history of 6 runs and $steps host steps"
+[ "$failed" -eq 0 ] && echo "deploy: first install, update with a live call kept (canary swapped at ${swap}s), broken canary rolled back (exit 1, JSON events), rollback, rollback --to, refused --to, lock held and stale, history of 6 runs and $steps host steps"
 exit "$failed"
