@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ivrctl killed with SIGKILL at 8 different moments of a deployment (while
+# ivrctl killed with SIGKILL at up to 8 moments of a deployment (while
 # connecting, pre-staging, draining, swapping, waiting for readiness, in
 # the second phase, ...): each time, `ivrctl rollback --break-lock` brings
 # every host back to the release the deployment started from, ready and
@@ -41,13 +41,16 @@ span=$(( ($(date +%s%N) - start) / 1000000 ))
 "$ivrctl" rollback "$plan" --to 1.0.0 >/dev/null || fail "back to 1.0.0 before the kills"
 
 points=""
+killed=0
 for k in 1 2 3 4 5 6 7 8; do
-	at=$(( span * (2 * k - 1) / 16 )) # spread over the whole deployment
+	at=$(( span * 85 * (2 * k - 1) / 1600 )) # spread over the deployment
 	"$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" > "$dir/run$k.out" 2>&1 &
 	pid=$!
 	sleep "$(awk -v ms="$at" 'BEGIN { printf "%.3f", ms / 1000 }')"
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
+	# 137: killed; on a loaded machine a run may finish first.
+	[ $? -eq 137 ] && killed=$((killed + 1))
 	last=$(tail -n1 "$dir/run$k.out" | sed 's/^\[ *[0-9.]*s\] //')
 	points="$points\n  ${at} ms: $last"
 	out=$("$ivrctl" rollback "$plan" --break-lock 2>&1); rc=$?
@@ -55,9 +58,10 @@ for k in 1 2 3 4 5 6 7 8; do
 	fleet_on 1.0.0 || fail "kill $k at ${at} ms (after '$last'): the fleet is not back on 1.0.0 and READY"
 done
 
-# history lists the 8 killed deployments as interrupted.
+# history lists every killed deployment as interrupted.
+[ "$killed" -ge 6 ] || fail "only $killed of 8 deployments were killed before they ended"
 n=$("$ivrctl" history "$plan" | grep -c ' deploy .* -> 1\.1\.0 *interrupted')
-[ "$n" -eq 8 ] || fail "history shows $n interrupted deployments, not 8"
+[ "$n" -eq "$killed" ] || fail "history shows $n interrupted deployments, not $killed"
 
-[ "$failed" -eq 0 ] && printf "interrupt: a %d ms deployment killed at 8 points, each time rolled back whole:%b\n" "$span" "$points"
+[ "$failed" -eq 0 ] && printf "interrupt: a %d ms deployment killed at %d of 8 points, each time rolled back whole:%b\n" "$span" "$killed" "$points"
 exit "$failed"
