@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "hash.h"
 
@@ -141,7 +142,22 @@ test_hash_password__verifies_the_right_secret_only(void **state)
 	assert_int_equal(hash_password(stored, "4921", 1000, NULL), 0);
 	assert_int_equal(strncmp(stored, "pbkdf2-sha256$1000$", 19), 0);
 	assert_int_equal(strlen(stored), 19 + 32 + 1 + 64);
-	assert_null(strstr(stored, "4921"));
+	/* What is stored is PBKDF2 of the PIN under the stored salt,
+	 * computed here by OpenSSL itself, not the PIN. */
+	{
+		unsigned char salt[16], dk[32];
+		char salt_hex[33], dk_hex[65];
+
+		snprintf(salt_hex, sizeof(salt_hex), "%.32s", stored + 19);
+		assert_int_equal(hash_unhex(salt, sizeof(salt), salt_hex, NULL),
+				 0);
+		assert_int_equal(
+			PKCS5_PBKDF2_HMAC("4921", 4, salt, sizeof(salt), 1000,
+					  EVP_sha256(), sizeof(dk), dk),
+			1);
+		hash_hex(dk_hex, dk, sizeof(dk));
+		assert_string_equal(stored + 19 + 32 + 1, dk_hex);
+	}
 	assert_int_equal(hash_password_verify(&match, stored, "4921", NULL), 0);
 	assert_true(match);
 	assert_int_equal(hash_password_verify(&match, stored, "4922", NULL), 0);
