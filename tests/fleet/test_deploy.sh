@@ -17,7 +17,7 @@ ivrctl="$build/bin/ivrctl"
 net=127.0.91
 dir=$(mktemp -d /tmp/ivr-deploy.XXXXXX)
 failed=0
-fail() { echo "FAIL: $*"; failed=1; }
+. "$here/lib.sh"
 trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
 export XDG_STATE_HOME="$dir/state" # the journal and the lock go here
 
@@ -28,15 +28,6 @@ for v in 1.0.0 1.1.0; do
 done
 "$top/scripts/package-runtime.sh" --build "$build" --version 1.2.0 --broken --out "$dir/dist" >/dev/null
 art() { echo "$dir/dist/ivr-runtime-$1.tar.gz"; }
-fleet_on() { # version: every host on it, ready, READY in the pool
-	"$ivrctl" status "$plan" --output json | /usr/bin/python3 -c "
-import json, sys
-d = json.load(sys.stdin)
-ok = d['consistent'] and d['release'] == '$1' and all(
-    h['healthy'] and h['pool_state'] == 'ready' for h in d['hosts'])
-sys.exit(0 if ok else 1)"
-}
-
 out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)"); rc=$?
 [ "$rc" -eq 0 ] || fail "first install: exit $rc: $out"
 grep -q "from nothing to 1.0.0" <<<"$out" || fail "first install: $out"

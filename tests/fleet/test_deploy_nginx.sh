@@ -15,7 +15,7 @@ front="http://$net.4:8080" # the balancer: the address after the 3 hosts
 dir=$(mktemp -d /tmp/ivr-deploy-nginx.XXXXXX)
 failed=0
 load=""
-fail() { echo "FAIL: $*"; failed=1; }
+. "$here/lib.sh"
 cleanup() {
 	[ -n "$load" ] && kill "$load" 2>/dev/null && wait "$load" 2>/dev/null
 	"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1
@@ -30,14 +30,6 @@ upstream="$dir/fleet/hosts/lb/root/nginx/upstream.conf"
 for v in 1.0.0 1.1.0; do
 	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
 done
-fleet_on() {
-	"$ivrctl" status "$plan" --output json | /usr/bin/python3 -c "
-import json, sys
-d = json.load(sys.stdin)
-ok = d['consistent'] and d['release'] == '$1' and all(
-    h['healthy'] and h['pool_state'] == 'ready' for h in d['hosts'])
-sys.exit(0 if ok else 1)"
-}
 # Requests through nginx, one after another, until killed: one line each,
 # the HTTP code and the version that answered.
 stream() {

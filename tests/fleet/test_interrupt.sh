@@ -14,7 +14,7 @@ ivrctl="$build/bin/ivrctl"
 net=127.0.93
 dir=$(mktemp -d /tmp/ivr-interrupt.XXXXXX)
 failed=0
-fail() { echo "FAIL: $*"; failed=1; }
+. "$here/lib.sh"
 trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; [ "$failed" -eq 0 ] || "$ivrctl" history "$plan"; rm -rf "$dir"' EXIT
 export XDG_STATE_HOME="$dir/state"
 
@@ -23,14 +23,6 @@ plan="$dir/fleet/plan.yaml"
 for v in 1.0.0 1.1.0; do
 	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
 done
-fleet_on() {
-	"$ivrctl" status "$plan" --output json | /usr/bin/python3 -c "
-import json, sys
-d = json.load(sys.stdin)
-ok = d['consistent'] and d['release'] == '$1' and all(
-    h['healthy'] and h['pool_state'] == 'ready' for h in d['hosts'])
-sys.exit(0 if ok else 1)"
-}
 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.0.0.tar.gz" >/dev/null ||
 	{ echo "FAIL: first install"; exit 1; }
 # How long an undisturbed deployment takes here, to spread the kills.
