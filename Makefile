@@ -52,9 +52,9 @@ bench: build
 	@scripts/bench-runtime.sh $(BUILD)
 	@scripts/bench-status.sh $(BUILD)
 
-demo:
-	@echo "make demo: the sandbox-fleet demo is not built yet (coming)." >&2
-	@exit 1
+# The sandbox fleet: install, go live in phases, roll back (scripts/demo.sh).
+demo: build
+	@scripts/demo.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) dist
