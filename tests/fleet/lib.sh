@@ -1,5 +1,5 @@
-# Shared by the fleet tests: source it after setting ivrctl (the binary)
-# and failed=0; fleet_on also needs plan.
+# Shared by the fleet tool and its tests: source it. fail needs failed=0;
+# fleet_on needs ivrctl (the binary) and plan.
 
 fail() { echo "FAIL: $*"; failed=1; }
 
@@ -11,4 +11,20 @@ d = json.load(sys.stdin)
 ok = d['consistent'] and d['release'] == '$1' and all(
     h['healthy'] and h['pool_state'] == 'ready' for h in d['hosts'])
 sys.exit(0 if ok else 1)"
+}
+
+# sshd_up CONFIG PIDFILE [ARGS...]: start sshd and wait (up to 10 s) for
+# its pid file. sshd forks before it binds and writes the pid file only
+# after it listens, so until then a client can be refused.
+sshd_up() {
+	local config=$1 pidfile=$2 i
+	shift 2
+	rm -f "$pidfile"
+	/usr/sbin/sshd -f "$config" "$@" || return 1
+	for i in $(seq 100); do
+		[ -s "$pidfile" ] && return 0
+		sleep 0.1
+	done
+	echo "sshd -f $config: no pid file $pidfile after 10 s" >&2
+	return 1
 }

@@ -15,7 +15,7 @@ net=127.0.41
 dir=$(mktemp -d /tmp/ivr-status.XXXXXX)
 failed=0
 pids=()
-fail() { echo "FAIL: $*"; failed=1; }
+. "$here/lib.sh"
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1
@@ -101,10 +101,12 @@ case "$err" in *"unknown host key ssh-ed25519 $fp"*"add this line to"*"$want"*) 
 	fail "the other hosts did not answer"
 
 # A changed host key: ivr-03 gets a new key.
-kill "$(cat "$dir/fleet/hosts/ivr-03/sshd.pid")"
-sleep 0.3
+old=$(cat "$dir/fleet/hosts/ivr-03/sshd.pid")
+kill "$old"
+for _ in $(seq 50); do [ -e "/proc/$old" ] || break; sleep 0.1; done
 ssh-keygen -q -t ed25519 -N '' -f "$dir/fleet/hosts/ivr-03/ssh_host_ed25519_key" <<<y >/dev/null
-/usr/sbin/sshd -f "$dir/fleet/hosts/ivr-03/sshd_config"
+sshd_up "$dir/fleet/hosts/ivr-03/sshd_config" "$dir/fleet/hosts/ivr-03/sshd.pid" ||
+	fail "ivr-03's sshd did not come back"
 out=$(json "$plan")
 case "$(field 'd["hosts"][2].get("error", "")' <<<"$out")" in
 *"ivr-03 ($net.3:2222): HOST KEY CHANGED"*) ;;
@@ -139,7 +141,7 @@ ssh-keygen -q -t rsa -b 2048 -N '' -f "$dir/rsa/key"
 sed -e "s#^HostKey .*#HostKey $dir/rsa/key#" -e "s#^PidFile .*#PidFile $dir/rsa/sshd.pid#" \
 	-e "s#^ListenAddress .*#ListenAddress $net.9:2222#" \
 	"$dir/fleet/hosts/ivr-01/sshd_config" > "$dir/rsa/sshd_config"
-/usr/sbin/sshd -f "$dir/rsa/sshd_config"
+sshd_up "$dir/rsa/sshd_config" "$dir/rsa/sshd.pid" || fail "the RSA-only sshd did not start"
 pids+=("$(cat "$dir/rsa/sshd.pid")")
 # A host that accepts TCP and never speaks SSH.
 /usr/bin/python3 -c "
