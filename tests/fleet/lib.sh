@@ -13,18 +13,24 @@ ok = d['consistent'] and d['release'] == '$1' and all(
 sys.exit(0 if ok else 1)"
 }
 
-# sshd_up CONFIG PIDFILE [ARGS...]: start sshd and wait (up to 10 s) for
-# its pid file. sshd forks before it binds and writes the pid file only
-# after it listens, so until then a client can be refused.
+# pidfile_wait PIDFILE: wait (up to 10 s) for a daemon's pid file. sshd
+# and nginx fork before they write it, sshd only once it listens; until
+# then a client can be refused and `down` would not know the pid.
+pidfile_wait() {
+	local i
+	for i in $(seq 100); do
+		[ -s "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "no pid file $1 after 10 s" >&2
+	return 1
+}
+
+# sshd_up CONFIG PIDFILE [ARGS...]: start sshd, wait for its pid file.
 sshd_up() {
-	local config=$1 pidfile=$2 i
+	local config=$1 pidfile=$2
 	shift 2
 	rm -f "$pidfile"
 	/usr/sbin/sshd -f "$config" "$@" || return 1
-	for i in $(seq 100); do
-		[ -s "$pidfile" ] && return 0
-		sleep 0.1
-	done
-	echo "sshd -f $config: no pid file $pidfile after 10 s" >&2
-	return 1
+	pidfile_wait "$pidfile"
 }
