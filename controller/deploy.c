@@ -34,7 +34,8 @@ struct hostrun {
 	char agent_path[4096], root[4096], health[4096], calls[4096];
 	char current[65], previous[65], deployment_id[129];
 	long long disk_free;
-	bool touched; /* changed by this run */
+	bool touched; /* changed by this run (or the run it resumes) */
+	bool done;    /* resume: already on the target, ready, READY */
 	bool failed;
 	char error[512];
 };
@@ -59,6 +60,9 @@ struct run {
 	struct hostrun **batch;
 	const char *target;
 	bool rollback;
+	json_t *approved;    /* phases whose gate passed, journal included */
+	const char *waiting; /* the phase whose gate stopped the run */
+	char artifact[4096]; /* the artifact's absolute path */
 };
 
 static void say(struct run *r, const char *fmt, ...)
@@ -489,10 +493,75 @@ move_one(void *ctx, size_t i)
 	}
 }
 
+/* How many pool members are READY now (all hosts); flags each host. */
+static size_t
+pool_ready(struct run *r, bool *ready)
+{
+	size_t count = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		if ((ready[i] = lb_ready(r, &r->hosts[i])))
+			count++;
+	return count;
+}
+
 /*
- * Moves n hosts of list to r->target, batch by batch of at most `batch`,
- * stopping after a batch that takes the failures past budget.  Returns
- * false when it stopped.
+ * The capacity floor: how many of the k hosts at list may leave the pool
+ * now without fewer than the plan's share of it staying READY.  Takes
+ * fewer than k when it must (a host already out of the pool costs
+ * nothing), and waits, up to the health deadline, while not even one
+ * may go.  Returns 0 when the floor did not come back in time.
+ */
+static size_t
+fit_floor(struct run *r, struct hostrun **list, size_t k)
+{
+	size_t keep = r->n - dryrun_max_down(r->p);
+	int64_t until = clock_now_ms() + r->p->health_deadline_ms;
+	bool *ready = calloc(r->n, sizeof(*ready)), said = false;
+	size_t fit = 0;
+
+	for (;;) {
+		size_t up = pool_ready(r, ready), spare = up > keep ? up - keep : 0;
+		size_t cost = 0;
+
+		for (fit = 0; fit < k; fit++) {
+			size_t idx = (size_t)(list[fit] - r->hosts);
+
+			if (ready[idx] && ++cost > spare)
+				break;
+		}
+		if (fit > 0 || clock_now_ms() >= until) {
+			if (fit > 0 && fit < k)
+				say(r,
+				    "capacity floor: %zu of %zu member(s) "
+				    "READY and %zu must stay: %zu host(s) in "
+				    "this batch instead of %zu",
+				    up, r->n, keep, fit, k);
+			if (fit == 0)
+				say(r,
+				    "capacity floor: only %zu of %zu "
+				    "member(s) READY and %zu must stay; it "
+				    "did not come back within %lld ms",
+				    up, r->n, keep,
+				    (long long)r->p->health_deadline_ms);
+			break;
+		}
+		if (!said)
+			say(r,
+			    "capacity floor: only %zu of %zu member(s) READY "
+			    "and %zu must stay: waiting for the pool",
+			    up, r->n, keep);
+		said = true;
+		clock_sleep_ms(r->p->health_interval_ms);
+	}
+	free(ready);
+	return fit;
+}
+
+/*
+ * Moves n hosts of list to r->target, batch by batch of at most `batch`
+ * (deployments also within the capacity floor), stopping after a batch
+ * that takes the failures past budget.  Returns false when it stopped.
  */
 static bool
 move_hosts(struct run *r, struct hostrun **list, size_t n, size_t batch,
@@ -501,6 +570,11 @@ move_hosts(struct run *r, struct hostrun **list, size_t n, size_t batch,
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < batch ? n - done : batch;
 
+		if (!r->rollback && r->has_lb &&
+		    (k = fit_floor(r, list + done, k)) == 0) {
+			atomic_store(&r->failures, budget + 1);
+			return false;
+		}
 		memcpy(r->batch, list + done, k * sizeof(*list));
 		fanout_run(k, r->p->parallel, move_one, r);
 		done += k;
@@ -590,8 +664,8 @@ fleet_release(struct run *r, char *out, size_t size)
 		if (strcmp(r->hosts[i].current, r->hosts[0].current) != 0) {
 			say(r,
 			    "the fleet is not consistent: %s runs %s, %s "
-			    "runs %s; finish or undo the last deployment "
-			    "first (ivrctl rollback)",
+			    "runs %s; finish the last deployment (ivrctl "
+			    "resume) or undo it (ivrctl rollback) first",
 			    r->hosts[0].h->name,
 			    r->hosts[0].current[0] ? r->hosts[0].current
 						   : "nothing",
@@ -605,8 +679,6 @@ fleet_release(struct run *r, char *out, size_t size)
 	return true;
 }
 
-static void journal_end(struct run *r, int code);
-
 /* The environment's lock; 0, or the exit code to stop with. */
 static int
 take_lock(struct run *r)
@@ -619,7 +691,6 @@ take_lock(struct run *r)
 	}
 	if (journal_lock(&r->j, r->o->break_lock, &e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		journal_end(r, EXIT_LOCKED);
 		return EXIT_LOCKED;
 	}
 	return 0;
@@ -636,11 +707,14 @@ journal_start(struct run *r, const char *kind, const char *to)
 	r->j.started = true;
 	r->kind = kind;
 	snprintf(r->to, sizeof(r->to), "%s", to);
-	record(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i}",
+	record(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i, s:s?, "
+			    "s:s?}",
 			    "event", "start", "id", r->id, "kind", kind,
 			    "plan_sha256", r->p->sha256, "operator", who,
 			    "from", r->from[0] ? r->from : NULL, "to", to,
-			    "hosts", (int)r->p->nhosts));
+			    "hosts", (int)r->p->nhosts, "artifact",
+			    r->artifact[0] ? r->artifact : NULL, "sha256",
+			    r->sha[0] ? r->sha : NULL));
 }
 
 static void
@@ -649,14 +723,16 @@ journal_end(struct run *r, int code)
 	static const char *const outcomes[] = { "done", "rolled_back",
 						"refused", "inconsistent",
 						"locked" };
-	const char *outcome =
-		code >= 0 && code <= 4 ? outcomes[code] : "failed";
+	const char *outcome = r->waiting		  ? "waiting"
+			      : code >= 0 && code <= 4 ? outcomes[code]
+						       : "failed";
 	json_int_t took = (json_int_t)(clock_now_ms() - r->start_ms);
 
 	if (r->j.started)
-		record(r, json_pack("{s:s, s:s, s:s, s:i, s:I}", "event", "end",
-				    "id", r->id, "outcome", outcome,
-				    "exit_code", code, "duration_ms", took));
+		record(r, json_pack("{s:s, s:s, s:s, s:i, s:I, s:s?}", "event",
+				    "end", "id", r->id, "outcome", outcome,
+				    "exit_code", code, "duration_ms", took,
+				    "phase", r->waiting));
 	journal_close(&r->j);
 	if (r->o->json) {
 		json_t *sum, *hosts = json_array();
@@ -674,12 +750,12 @@ journal_end(struct run *r, int code)
 					  hr->error[0] ? hr->error : NULL));
 		}
 		sum = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:i, s:I, "
-				"s:o}",
+				"s:s?, s:o}",
 				"event", "summary", "id", r->id, "kind",
 				r->kind, "from", r->from[0] ? r->from : NULL,
 				"to", r->to[0] ? r->to : NULL, "outcome",
 				outcome, "exit_code", code, "duration_ms", took,
-				"hosts", hosts);
+				"waiting_phase", r->waiting, "hosts", hosts);
 		emit(r, sum);
 		json_decref(sum);
 	}
@@ -737,62 +813,115 @@ read_artifact(struct run *r)
 	}
 	hash_hex(r->sha, digest, sizeof(digest));
 	r->size = (long long)st.st_size;
+	if (realpath(r->o->artifact, r->artifact) == NULL)
+		snprintf(r->artifact, sizeof(r->artifact), "%s",
+			 r->o->artifact);
 	return true;
 }
 
+enum gate { GATE_PASS, GATE_NO, GATE_WAIT };
+
 static bool
+in_list(const json_t *list, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach (list, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A phase's approval gate: passed by --yes, by --approve PHASE, by an
+ * approval the journal already holds, or by an operator at a terminal.
+ * Without a terminal the run stops there and waits (resume continues).
+ */
+static enum gate
 approve(struct run *r, const struct plan_phase *ph)
 {
 	char answer[16] = "";
+	const char *by = NULL;
+	bool flagged = false;
 
-	if (!ph->approval || r->o->yes)
-		return true;
-	if (!isatty(STDIN_FILENO)) {
-		say(r, "phase %s needs approval: run with --yes", ph->name);
-		return false;
+	if (!ph->approval || in_list(r->approved, ph->name))
+		return GATE_PASS;
+	for (size_t i = 0; i < r->o->napprove; i++)
+		flagged = flagged || strcmp(r->o->approve[i], ph->name) == 0;
+	if (r->o->yes)
+		by = "--yes";
+	else if (flagged)
+		by = "--approve";
+	else if (isatty(STDIN_FILENO)) {
+		FILE *tty = r->o->json ? stderr : r->o->out;
+
+		fprintf(tty, "Start phase %s? [y/N] ", ph->name);
+		fflush(tty);
+		if (fgets(answer, sizeof(answer), stdin) == NULL ||
+		    (answer[0] != 'y' && answer[0] != 'Y')) {
+			say(r, "phase %s: not approved: stopping", ph->name);
+			return GATE_NO;
+		}
+		by = "terminal";
+	} else {
+		r->waiting = ph->name;
+		say(r,
+		    "phase %s waits for approval and there is no terminal to "
+		    "ask: stopped here. Continue with: ivrctl resume %s "
+		    "--approve %s; or undo with: ivrctl rollback %s",
+		    ph->name, r->p->path, ph->name, r->p->path);
+		return GATE_WAIT;
 	}
-	fprintf(r->o->out, "Start phase %s? [y/N] ", ph->name);
-	fflush(r->o->out);
-	return fgets(answer, sizeof(answer), stdin) != NULL &&
-	       (answer[0] == 'y' || answer[0] == 'Y');
+	json_array_append_new(r->approved, json_string(ph->name));
+	record(r, json_pack("{s:s, s:s, s:s, s:s}", "event", "approved", "id",
+			    r->id, "phase", ph->name, "by", by));
+	return GATE_PASS;
 }
 
-/* Runs the phases; false when the deployment must be rolled back. */
-static bool
+/* Runs the phases: GATE_PASS when done, GATE_NO when the deployment must
+ * be rolled back, GATE_WAIT when it stopped at an approval gate. */
+static enum gate
 run_phases(struct run *r)
 {
 	const struct plan *p = r->p;
 	struct hostrun **list = calloc(r->n, sizeof(*list));
 	size_t next = 0, max_down = dryrun_max_down(p);
 	int budget = (int)plan_size_hosts(&p->failure_budget, r->n, r->n);
-	bool ok = true;
+	enum gate g = GATE_PASS;
 
 	r->target = r->version;
-	for (size_t i = 0; i < p->nphases && ok; i++) {
+	for (size_t i = 0; i < p->nphases && g == GATE_PASS; i++) {
 		const struct plan_phase *ph = &p->phases[i];
 		size_t n = plan_size_hosts(&ph->hosts, r->n, r->n - next);
-		size_t batch = plan_size_hosts(&ph->batch, r->n, n);
+		size_t batch = plan_size_hosts(&ph->batch, r->n, n), k = 0;
 
+		for (size_t j = 0; j < n; j++)
+			if (!r->hosts[next + j].done)
+				list[k++] = &r->hosts[next + j];
+		next += n;
 		if (n == 0)
 			continue;
-		if (!approve(r, ph)) {
-			ok = false;
-			break;
+		if (k == 0) {
+			say(r, "phase %s: every host already done", ph->name);
+			continue;
 		}
+		if ((g = approve(r, ph)) != GATE_PASS)
+			break;
 		batch = batch > max_down ? max_down : batch ? batch : 1;
-		say(r, "phase %s: %zu host(s), %zu at a time", ph->name, n,
+		say(r, "phase %s: %zu host(s), %zu at a time", ph->name, k,
 		    batch);
-		for (size_t k = 0; k < n; k++)
-			list[k] = &r->hosts[next + k];
-		next += n;
-		ok = move_hosts(r, list, n, batch, budget);
-		if (ok && ph->pause_ms > 0 && next < r->n) {
+		record(r, json_pack("{s:s, s:s, s:s}", "event", "phase", "id",
+				    r->id, "phase", ph->name));
+		if (!move_hosts(r, list, k, batch, budget))
+			g = GATE_NO;
+		else if (ph->pause_ms > 0 && next < r->n) {
 			say(r, "pause %lld ms", (long long)ph->pause_ms);
 			clock_sleep_ms(ph->pause_ms);
 		}
 	}
 	free(list);
-	return ok;
+	return g;
 }
 
 static int
@@ -822,21 +951,82 @@ preflight(struct run *r)
 	return -1;
 }
 
+static bool host_ready(struct run *r, struct hostrun *hr);
+
+/* Pre-stages everywhere, runs the phases, rolls back or verifies. */
+static int
+go_live(struct run *r)
+{
+	bool touched = false;
+	int rc;
+
+	fanout_run(r->n, r->p->parallel, stage_one, r);
+	for (size_t i = 0; i < r->n; i++)
+		touched = touched || r->hosts[i].touched;
+	for (size_t i = 0; i < r->n; i++) {
+		if (!r->hosts[i].failed)
+			continue;
+		if (touched) {
+			say(r, "pre-staging failed: undoing the deployment");
+			return roll_back_touched(r);
+		}
+		say(r, "pre-staging failed: nothing serving was changed");
+		return EXIT_FAILED;
+	}
+	switch (run_phases(r)) {
+	case GATE_NO:
+		return roll_back_touched(r);
+	case GATE_WAIT:
+		return EXIT_INCONSISTENT;
+	case GATE_PASS:
+		break;
+	}
+	rc = verify(r, r->version) ? 0 : EXIT_INCONSISTENT;
+	say(r,
+	    rc == 0 ? "done: every host on %s and ready"
+		    : "FINISHED INCONSISTENT: not every host is on %s and "
+		      "ready; a human must look",
+	    r->version);
+	return rc;
+}
+
+static void
+run_init(struct run *r, const struct plan *p, const struct agent_bundle *agent,
+	 const struct deploy_opts *o, const char *kind)
+{
+	r->p = p;
+	r->agent = agent;
+	r->o = o;
+	r->kind = kind;
+	r->rollback = strcmp(kind, "rollback") == 0;
+	r->approved = json_array();
+	pthread_mutex_init(&r->lb_lock, NULL);
+	pthread_mutex_init(&r->out_lock, NULL);
+	r->start_ms = clock_now_ms();
+}
+
+static int
+run_finish(struct run *r, int rc)
+{
+	journal_end(r, rc);
+	close_all(r);
+	json_decref(r->approved);
+	return rc;
+}
+
 int
 deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	   const struct deploy_opts *o)
 {
-	struct run r = { .p = p, .agent = agent, .o = o, .kind = "deploy" };
-	int rc = EXIT_INCONSISTENT;
+	struct run r = { 0 };
+	int rc;
 
-	pthread_mutex_init(&r.lb_lock, NULL);
-	pthread_mutex_init(&r.out_lock, NULL);
-	r.start_ms = clock_now_ms();
+	run_init(&r, p, agent, o, "deploy");
 	if (!read_artifact(&r))
-		return EXIT_BAD_INPUT;
+		return run_finish(&r, EXIT_BAD_INPUT);
 	make_id(r.id, sizeof(r.id), 'd');
 	if ((rc = take_lock(&r)) != 0)
-		return rc;
+		return run_finish(&r, rc);
 	rc = EXIT_INCONSISTENT;
 	/* Started before anything can change, so that a controller killed
 	 * at any later point leaves a run without an end in the journal. */
@@ -845,36 +1035,152 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	    p->environment, p->nhosts);
 	if (!open_fleet(&r)) {
 		say(&r, "cannot reach the whole fleet: nothing was changed");
-		goto out;
+		return run_finish(&r, rc);
 	}
 	if ((rc = preflight(&r)) >= 0)
-		goto out;
+		return run_finish(&r, rc);
 	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
 	record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id", r.id,
 			     "from", r.from));
-	fanout_run(r.n, p->parallel, stage_one, &r);
-	for (size_t i = 0; i < r.n; i++) {
-		if (r.hosts[i].failed) {
-			say(&r, "pre-staging failed: nothing serving was "
-				"changed");
-			rc = EXIT_FAILED;
-			goto out;
+	return run_finish(&r, go_live(&r));
+}
+
+/* The interrupted run's artifact, checked against what it started with;
+ * false (said why) when it cannot be used. */
+static bool
+resume_artifact(struct run *r, struct deploy_opts *oo, json_t *run)
+{
+	const char *path = json_string_value(json_object_get(run, "artifact"));
+	const char *to = json_string_value(json_object_get(run, "to"));
+	const char *sha = json_string_value(json_object_get(run, "sha256"));
+
+	if (oo->artifact == NULL)
+		oo->artifact = path;
+	if (oo->artifact == NULL || to == NULL) {
+		fprintf(stderr,
+			"ivrctl: the journal does not say which artifact "
+			"deployment %s used: name it with --artifact\n",
+			r->id);
+		return false;
+	}
+	if (!read_artifact(r))
+		return false;
+	if (strcmp(r->version, to) != 0 ||
+	    (sha != NULL && strcmp(r->sha, sha) != 0)) {
+		fprintf(stderr,
+			"ivrctl: '%s' (%s, sha256 %.12s) is not the artifact "
+			"deployment %s started with (%s, sha256 %.12s)\n",
+			oo->artifact, r->version, r->sha, r->id, to,
+			sha ? sha : "?");
+		return false;
+	}
+	return true;
+}
+
+/* Where each host stands; false (said why) when one is on a release
+ * that is neither the run's start nor its target. */
+static bool
+resume_hosts(struct run *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		struct hostrun *hr = &r->hosts[i];
+		bool on_to = strcmp(hr->current, r->version) == 0;
+		bool on_from = strcmp(hr->current, r->from) == 0, whole;
+
+		if (!on_to && !on_from) {
+			say(r,
+			    "%s runs %s, neither %s (where deployment %s "
+			    "started) nor %s: it was changed by hand; undo "
+			    "with ivrctl rollback",
+			    hr->h->name, hr->current[0] ? hr->current : "nothing",
+			    r->from[0] ? r->from : "nothing", r->id,
+			    r->version);
+			return false;
 		}
+		whole = lb_ready(r, hr) && hr->current[0] != '\0' &&
+			host_ready(r, hr);
+		hr->done = on_to && whole;
+		hr->touched = !(on_from && whole);
+		say(r, "%s: on %s%s", hr->h->name,
+		    hr->current[0] ? hr->current : "nothing",
+		    hr->done      ? ", ready: done"
+		    : hr->touched ? ", not whole: to be moved"
+				  : "");
 	}
-	if (!run_phases(&r)) {
-		rc = roll_back_touched(&r);
-		goto out;
+	return true;
+}
+
+int
+deploy_resume(const struct plan *p, const struct agent_bundle *agent,
+	      const struct deploy_opts *o)
+{
+	struct deploy_opts oo = *o;
+	struct run r = { 0 };
+	char host[256] = "", who[400];
+	const char *plan_sha, *from;
+	bool had_from;
+	json_t *run;
+	int rc;
+
+	run_init(&r, p, agent, &oo, "deploy");
+	if ((rc = take_lock(&r)) != 0)
+		return run_finish(&r, rc);
+	if ((run = journal_open_run(r.j.path)) == NULL) {
+		fprintf(stderr,
+			"ivrctl: the journal '%s' holds no interrupted "
+			"deployment: nothing to resume (ivrctl status shows "
+			"the fleet)\n",
+			r.j.path);
+		return run_finish(&r, EXIT_BAD_INPUT);
 	}
-	rc = verify(&r, r.version) ? 0 : EXIT_INCONSISTENT;
-	say(&r,
-	    rc == 0 ? "done: every host on %s and ready"
-		    : "FINISHED INCONSISTENT: not every host is on %s and "
-		      "ready; a human must look",
-	    r.version);
-out:
-	journal_end(&r, rc);
-	close_all(&r);
-	return rc;
+	snprintf(r.id, sizeof(r.id), "%s",
+		 json_string_value(json_object_get(run, "id")));
+	plan_sha = json_string_value(json_object_get(run, "plan_sha256"));
+	if (plan_sha == NULL || strcmp(plan_sha, p->sha256) != 0) {
+		fprintf(stderr,
+			"ivrctl: the plan changed since deployment %s started "
+			"(sha256 %.12s then, %.12s now): resume it with the "
+			"plan it ran with, or undo it with ivrctl rollback\n",
+			r.id, plan_sha ? plan_sha : "?", p->sha256);
+		json_decref(run);
+		return run_finish(&r, EXIT_BAD_INPUT);
+	}
+	if (!resume_artifact(&r, &oo, run)) {
+		json_decref(run);
+		return run_finish(&r, EXIT_BAD_INPUT);
+	}
+	json_array_extend(r.approved, json_object_get(run, "approved"));
+	atomic_store(&r.failures, (int)json_integer_value(json_object_get(
+					  run, "failed_steps")));
+	from = json_string_value(json_object_get(run, "from"));
+	had_from = from != NULL;
+	snprintf(r.from, sizeof(r.from), "%s", from ? from : "");
+	json_decref(run);
+
+	/* The run is open again in the journal until its next end. */
+	gethostname(host, sizeof(host) - 1);
+	snprintf(who, sizeof(who), "%s@%s", journal_user(), host);
+	r.j.started = true;
+	snprintf(r.to, sizeof(r.to), "%s", r.version);
+	record(&r, json_pack("{s:s, s:s, s:s}", "event", "resume", "id", r.id,
+			     "operator", who));
+	say(&r, "resuming deployment %s: %s to %s (%zu hosts)", r.id,
+	    r.version, p->environment, p->nhosts);
+	if (!open_fleet(&r)) {
+		say(&r, "cannot reach the whole fleet: nothing was changed");
+		return run_finish(&r, EXIT_INCONSISTENT);
+	}
+	if (!had_from) {
+		/* Killed before it read the fleet: it changed nothing. */
+		if (!fleet_release(&r, r.from, sizeof(r.from)))
+			return run_finish(&r, EXIT_INCONSISTENT);
+		record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
+				     r.id, "from", r.from));
+	}
+	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
+	if (!resume_hosts(&r))
+		return run_finish(&r, EXIT_INCONSISTENT);
+	return run_finish(&r, go_live(&r));
 }
 
 /* True when the host's runtime answers ready with its current release. */
@@ -909,6 +1215,7 @@ static bool
 rollback_target(struct run *r, char *out, size_t size)
 {
 	const struct hostrun *last = NULL;
+	json_t *run;
 
 	if (r->o->to != NULL) {
 		snprintf(out, size, "%s", r->o->to);
@@ -916,7 +1223,12 @@ rollback_target(struct run *r, char *out, size_t size)
 	}
 	/* This machine's journal knows a deployment it never finished:
 	 * undo that one, whatever it had reached. */
-	if (journal_interrupted(r->j.path, out, size)) {
+	if ((run = journal_open_run(r->j.path)) != NULL) {
+		const char *from =
+			json_string_value(json_object_get(run, "from"));
+
+		snprintf(out, size, "%s", from ? from : "");
+		json_decref(run);
 		if (out[0] == '\0') {
 			/* Killed before it read the fleet: it changed
 			 * nothing, so the fleet's release is the target. */
@@ -995,22 +1307,16 @@ int
 deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 		const struct deploy_opts *o)
 {
-	struct run r = { .p = p,
-			 .agent = agent,
-			 .o = o,
-			 .kind = "rollback",
-			 .rollback = true };
+	struct run r = { 0 };
 	struct hostrun **list = NULL;
 	char target[65];
 	size_t n = 0;
 	int rc = EXIT_INCONSISTENT;
 
-	pthread_mutex_init(&r.lb_lock, NULL);
-	pthread_mutex_init(&r.out_lock, NULL);
-	r.start_ms = clock_now_ms();
+	run_init(&r, p, agent, o, "rollback");
 	make_id(r.id, sizeof(r.id), 'r');
 	if ((rc = take_lock(&r)) != 0)
-		return rc;
+		return run_finish(&r, rc);
 	rc = EXIT_INCONSISTENT;
 	if (!open_fleet(&r)) {
 		say(&r, "cannot reach the whole fleet: nothing was changed");
@@ -1042,8 +1348,6 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 		      "ready; a human must look",
 	    target);
 out:
-	journal_end(&r, rc);
 	free(list);
-	close_all(&r);
-	return rc;
+	return run_finish(&r, rc);
 }

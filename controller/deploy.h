@@ -11,9 +11,17 @@
  * pass the budget, every host it touched goes back, in parallel, to the
  * release the fleet ran before, and its member is restored.
  *
+ * Approval gates pass with --yes, --approve PHASE or an operator's "y" at
+ * a terminal; an operator's "no" rolls the deployment back; without a
+ * terminal the run stops at the gate (outcome "waiting", exit 3) and
+ * `ivrctl resume` continues it.  The capacity floor holds throughout: a
+ * batch that would leave too few members READY is made smaller, or waits
+ * (up to the health deadline) for the pool to come back.
+ *
  * Exit codes: 0 done; 1 failed and rolled back, fleet consistent; 2 bad
  * input, nothing touched; 3 the fleet is not consistent (or could not be
- * read): a human must look; 4 another deployment holds the environment.
+ * read), or the deployment waits at an approval gate: a human must look;
+ * 4 another deployment holds the environment.
  *
  * With --output json, every line on out is one JSON object: the journal's
  * events (start, from, step, end), the progress messages ("message"), and
@@ -37,6 +45,8 @@ struct deploy_opts {
 	const char *artifact; /* deploy: the release to roll out */
 	const char *to;	      /* rollback: the release, or NULL: previous */
 	bool yes;	      /* approval gates pass without asking */
+	const char **approve; /* --approve PHASE: these gates pass */
+	size_t napprove;
 	bool break_lock;      /* remove a lock left by a dead process */
 	bool json;	      /* --output json: one JSON object per line */
 	FILE *out;	      /* progress lines or JSON events */
@@ -45,6 +55,16 @@ struct deploy_opts {
 /* `ivrctl deploy`: returns the exit code. */
 int deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	       const struct deploy_opts *o);
+
+/*
+ * `ivrctl resume`: continues the journal's interrupted deployment (killed,
+ * or stopped at an approval gate) with the same id, plan and artifact:
+ * hosts already on its release, ready and READY are left alone, the
+ * others are moved phase by phase; on failure past the budget every host
+ * either run touched goes back.  Returns the exit code.
+ */
+int deploy_resume(const struct plan *p, const struct agent_bundle *agent,
+		  const struct deploy_opts *o);
 
 /* `ivrctl rollback`: returns the exit code. */
 int deploy_rollback(const struct plan *p, const struct agent_bundle *agent,

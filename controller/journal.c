@@ -224,12 +224,14 @@ journal_close(struct journal *j)
 
 /* One deployment or rollback as history shows it. */
 static void
-print_entry(FILE *out, json_t *start, json_t *end)
+print_entry(FILE *out, json_t *run)
 {
+	json_t *end = json_object_get(run, "end");
 	const char *outcome =
 		end ? json_string_value(json_object_get(end, "outcome"))
 		    : "interrupted";
-	const char *from = json_string_value(json_object_get(start, "from"));
+	const char *from = json_string_value(json_object_get(run, "from"));
+	const char *to = json_string_value(json_object_get(run, "to"));
 	char duration[32] = "-";
 
 	if (end != NULL)
@@ -238,115 +240,125 @@ print_entry(FILE *out, json_t *start, json_t *end)
 				 json_object_get(end, "duration_ms")) /
 				 1000.0);
 	fprintf(out, "%-26s %-8s %-20s %-24s %10s -> %-10s %-12s %s\n",
-		json_string_value(json_object_get(start, "id")),
-		json_string_value(json_object_get(start, "kind")),
-		json_string_value(json_object_get(start, "operator")),
-		json_string_value(json_object_get(start, "at")),
+		json_string_value(json_object_get(run, "id")),
+		json_string_value(json_object_get(run, "kind")),
+		json_string_value(json_object_get(run, "operator")),
+		json_string_value(json_object_get(run, "at")),
 		/* No from: the run stopped before it read the fleet. */
 		from == NULL ? "?"
 		: from[0]    ? from
 			     : "(nothing)",
-		json_string_value(json_object_get(start, "to"))
-			? json_string_value(json_object_get(start, "to"))
-			: "?",
-		outcome ? outcome : "?", duration);
+		to ? to : "?", outcome ? outcome : "?", duration);
+}
+
+/* Folds one event into its run (found by id in byid). */
+static void
+fold_event(json_t *runs, json_t *byid, json_t *ev)
+{
+	const char *kind = json_string_value(json_object_get(ev, "event"));
+	const char *id = json_string_value(json_object_get(ev, "id"));
+	json_t *run;
+
+	if (kind == NULL || id == NULL)
+		return;
+	if (strcmp(kind, "start") == 0) {
+		run = json_deep_copy(ev);
+		json_object_del(run, "event");
+		json_object_set_new(run, "approved", json_array());
+		json_object_set_new(run, "failed_steps", json_integer(0));
+		json_object_set(byid, id, run);
+		json_array_append_new(runs, run);
+		return;
+	}
+	if ((run = json_object_get(byid, id)) == NULL)
+		return;
+	if (strcmp(kind, "end") == 0) {
+		json_object_set(run, "end", ev);
+	} else if (strcmp(kind, "resume") == 0) {
+		/* A resumed run is open again until its next end. */
+		json_object_del(run, "end");
+	} else if (strcmp(kind, "from") == 0) {
+		json_object_set(run, "from", json_object_get(ev, "from"));
+	} else if (strcmp(kind, "approved") == 0) {
+		json_array_append(json_object_get(run, "approved"),
+				  json_object_get(ev, "phase"));
+	} else if (strcmp(kind, "step") == 0 &&
+		   json_object_get(ev, "error") != NULL) {
+		const char *step =
+			json_string_value(json_object_get(ev, "step"));
+
+		if (step != NULL && strcmp(step, "move-end") == 0)
+			json_object_set_new(
+				run, "failed_steps",
+				json_integer(json_integer_value(json_object_get(
+						     run, "failed_steps")) +
+					     1));
+	}
+}
+
+int
+journal_runs(json_t **out, const char *path, struct err *err)
+{
+	json_t *byid, *ev;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f = fopen(path, "r");
+
+	*out = NULL;
+	if (f == NULL)
+		return err_set_errno(err, ERR_IO, errno, "no journal at '%s'",
+				     path);
+	*out = json_array();
+	byid = json_object();
+	while (getline(&line, &cap, f) > 0) {
+		if ((ev = json_loads(line, 0, NULL)) == NULL)
+			continue; /* a line cut by a crash */
+		fold_event(*out, byid, ev);
+		json_decref(ev);
+	}
+	free(line);
+	fclose(f);
+	json_decref(byid);
+	return 0;
 }
 
 int
 journal_history(FILE *out, const char *path, struct err *err)
 {
-	json_t *starts = json_object(), *ends = json_object(),
-	       *order = json_array(), *ev, *id;
-	char *line = NULL;
-	size_t cap = 0, i;
-	FILE *f = fopen(path, "r");
+	json_t *runs, *run;
+	size_t i;
+	int rc;
 
-	if (f == NULL) {
-		json_decref(starts);
-		json_decref(ends);
-		json_decref(order);
-		return err_set_errno(err, ERR_IO, errno, "no journal at '%s'",
-				     path);
-	}
-	while (getline(&line, &cap, f) > 0) {
-		const char *kind, *key;
-
-		if ((ev = json_loads(line, 0, NULL)) == NULL)
-			continue; /* a line cut by a crash */
-		kind = json_string_value(json_object_get(ev, "event"));
-		key = json_string_value(json_object_get(ev, "id"));
-		if (kind != NULL && key != NULL && strcmp(kind, "start") == 0) {
-			json_object_set(starts, key, ev);
-			json_array_append_new(order, json_string(key));
-		} else if (kind != NULL && key != NULL &&
-			   strcmp(kind, "end") == 0) {
-			json_object_set(ends, key, ev);
-		} else if (kind != NULL && key != NULL &&
-			   strcmp(kind, "from") == 0 &&
-			   json_object_get(starts, key) != NULL) {
-			json_object_set(json_object_get(starts, key), "from",
-					json_object_get(ev, "from"));
-		}
-		json_decref(ev);
-	}
-	free(line);
-	fclose(f);
+	if ((rc = journal_runs(&runs, path, err)) < 0)
+		return rc;
 	fprintf(out, "%-26s %-8s %-20s %-24s %10s    %-10s %-12s %s\n", "ID",
 		"KIND", "WHO", "WHEN", "FROM", "TO", "OUTCOME", "DURATION");
-	json_array_foreach (order, i, id)
-		print_entry(out, json_object_get(starts, json_string_value(id)),
-			    json_object_get(ends, json_string_value(id)));
-	json_decref(starts);
-	json_decref(ends);
-	json_decref(order);
+	json_array_foreach (runs, i, run)
+		print_entry(out, run);
+	json_decref(runs);
 	return 0;
 }
 
-bool
-journal_interrupted(const char *path, char *from, size_t size)
+json_t *
+journal_open_run(const char *path)
 {
-	json_t *last = NULL, *ev;
-	char *line = NULL;
-	size_t cap = 0;
-	bool ended = false, found;
-	FILE *f = fopen(path, "r");
+	json_t *runs = NULL, *last, *end;
+	const char *kind, *outcome;
+	size_t n;
 
-	if (f == NULL)
-		return false;
-	while (getline(&line, &cap, f) > 0) {
-		const char *kind;
-
-		if ((ev = json_loads(line, 0, NULL)) == NULL)
-			continue;
-		kind = json_string_value(json_object_get(ev, "event"));
-		if (kind != NULL && strcmp(kind, "start") == 0) {
-			json_decref(last);
-			last = json_incref(ev);
-			ended = false;
-		} else if (kind != NULL && strcmp(kind, "end") == 0 && last &&
-			   json_equal(json_object_get(ev, "id"),
-				      json_object_get(last, "id"))) {
-			ended = true;
-		} else if (kind != NULL && strcmp(kind, "from") == 0 && last &&
-			   json_equal(json_object_get(ev, "id"),
-				      json_object_get(last, "id"))) {
-			json_object_set(last, "from",
-					json_object_get(ev, "from"));
-		}
-		json_decref(ev);
-	}
-	free(line);
-	fclose(f);
-	found = last != NULL && !ended &&
-		json_is_string(json_object_get(last, "kind")) &&
-		strcmp(json_string_value(json_object_get(last, "kind")),
-		       "deploy") == 0;
-	if (found) {
-		const char *was =
-			json_string_value(json_object_get(last, "from"));
-
-		snprintf(from, size, "%s", was ? was : "");
-	}
+	if (journal_runs(&runs, path, NULL) < 0)
+		return NULL;
+	n = json_array_size(runs);
+	last = n ? json_incref(json_array_get(runs, n - 1)) : NULL;
+	json_decref(runs);
+	if (last == NULL)
+		return NULL;
+	kind = json_string_value(json_object_get(last, "kind"));
+	end = json_object_get(last, "end");
+	outcome = json_string_value(json_object_get(end, "outcome"));
+	if (kind != NULL && strcmp(kind, "deploy") == 0 &&
+	    (end == NULL || (outcome != NULL && strcmp(outcome, "waiting") == 0)))
+		return last;
 	json_decref(last);
-	return found;
+	return NULL;
 }

@@ -53,11 +53,22 @@ const char *journal_user(void);
 void journal_close(struct journal *j);
 
 /*
- * When the journal's last run is a deployment that never ended (the
- * controller was killed), writes the release it started from into from
- * and returns true.
+ * Reads the journal at path into *out: a list of runs, oldest first, each
+ * its start event's fields (id, kind, operator, at, plan_sha256, to, and
+ * for deployments artifact and sha256) plus "from" (once read from the
+ * fleet), "approved" (the phases approved so far), "failed_steps" (host
+ * moves that failed) and "end" (the end event, absent while the run is
+ * open; a "resume" event opens it again).  Lines cut by a crash are
+ * skipped.  Returns 0 or ERR_IO (no journal).
  */
-bool journal_interrupted(const char *path, char *from, size_t size);
+int journal_runs(json_t **out, const char *path, struct err *err);
+
+/*
+ * The journal's last run when it is a deployment still open: killed
+ * before its end, or stopped at an approval gate (outcome "waiting").
+ * A new reference, or NULL.
+ */
+json_t *journal_open_run(const char *path);
 
 /*
  * Prints the deployments and rollbacks in the journal at path: id, who,

@@ -4,7 +4,8 @@
  *   ivrctl validate PLAN                   check the plan, touch nothing
  *   ivrctl status PLAN [--output json]     what every host runs
  *   ivrctl plan PLAN [--artifact F]        the dry run of a deployment
- *   ivrctl deploy PLAN [--artifact F] [--yes] [--output json]
+ *   ivrctl deploy PLAN [--artifact F] [--yes] [--approve PHASE]...
+ *   ivrctl resume PLAN [--artifact F] [--yes] [--approve PHASE]...
  *   ivrctl rollback PLAN [--to VERSION] [--output json]
  *   ivrctl history PLAN
  *
@@ -40,8 +41,10 @@ static const char usage[] =
 	"usage: ivrctl validate PLAN\n"
 	"       ivrctl status PLAN [--output text|json]\n"
 	"       ivrctl plan PLAN [--artifact FILE]\n"
-	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--break-lock]\n"
-	"                          [--output text|json]\n"
+	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--approve PHASE]...\n"
+	"                          [--break-lock] [--output text|json]\n"
+	"       ivrctl resume PLAN [--artifact FILE] [--yes] [--approve PHASE]...\n"
+	"                          [--break-lock] [--output text|json]\n"
 	"       ivrctl rollback PLAN [--to VERSION] [--break-lock]\n"
 	"                            [--output text|json]\n"
 	"       ivrctl history PLAN\n"
@@ -58,18 +61,20 @@ static const char usage[] =
 	"          would be done, the phases and batches in order. Reads the\n"
 	"          hosts and changes nothing on them.\n"
 	"deploy    roll the release out in the plan's phases; on failure\n"
-	"          roll every touched host back. --yes passes approval\n"
-	"          gates. Exit 0 done, 1 failed and rolled back, 3 the fleet\n"
-	"          is not consistent.\n"
+	"          roll every touched host back. --yes passes every approval\n"
+	"          gate, --approve PHASE that phase's; without them and\n"
+	"          without a terminal the deployment stops at the gate.\n"
+	"          Exit 0 done, 1 failed and rolled back, 3 the fleet is not\n"
+	"          consistent or waits at a gate.\n"
+	"resume    continue the deployment the journal holds open (the\n"
+	"          controller was killed, or it stopped at a gate) with the\n"
+	"          same plan and artifact; ivrctl rollback undoes it instead.\n"
 	"rollback  the whole fleet back to the release before the last\n"
 	"          deployment (read from the hosts), or to --to VERSION.\n"
 	"          deploy and rollback hold the environment's lock (exit 4\n"
 	"          when another holds it; --break-lock removes one left by a\n"
 	"          process that is gone) and write the journal.\n"
-	"history   the deployments and rollbacks in the journal.\n"
-	"\n"
-	"The resume and promote commands\n"
-	"described in docs/architecture.md are not built yet.\n";
+	"history   the deployments and rollbacks in the journal.\n";
 
 static void
 print_problems(struct diag_list *d)
@@ -181,8 +186,10 @@ prepare_fleet(struct agent_bundle *bundle)
 	return 0;
 }
 
+enum deploy_cmd { CMD_DEPLOY, CMD_RESUME, CMD_ROLLBACK };
+
 static int
-cmd_deploy(const char *path, struct deploy_opts *o, bool rollback)
+cmd_deploy(const char *path, struct deploy_opts *o, enum deploy_cmd cmd)
 {
 	struct agent_bundle bundle;
 	struct plan *p;
@@ -190,32 +197,54 @@ cmd_deploy(const char *path, struct deploy_opts *o, bool rollback)
 
 	if ((p = load_plan(path)) == NULL)
 		return EXIT_BAD_INPUT;
-	if (!rollback && o->artifact == NULL)
+	if (cmd == CMD_DEPLOY && o->artifact == NULL)
 		o->artifact = p->artifact;
-	if (!rollback && o->artifact == NULL) {
+	if (cmd == CMD_DEPLOY && o->artifact == NULL) {
 		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
 				"'artifact' in the plan\n");
 		plan_free(p);
 		return EXIT_BAD_INPUT;
+	}
+	for (size_t i = 0; i < o->napprove; i++) {
+		size_t k = 0;
+
+		while (k < p->nphases &&
+		       strcmp(p->phases[k].name, o->approve[i]) != 0)
+			k++;
+		if (k == p->nphases) {
+			fprintf(stderr,
+				"ivrctl: --approve %s: %s has no phase of "
+				"that name\n",
+				o->approve[i], path);
+			plan_free(p);
+			return EXIT_BAD_INPUT;
+		}
 	}
 	if (prepare_fleet(&bundle) < 0) {
 		plan_free(p);
 		return 1;
 	}
 	o->out = stdout;
-	rc = rollback ? deploy_rollback(p, &bundle, o)
-		      : deploy_run(p, &bundle, o);
+	rc = cmd == CMD_ROLLBACK ? deploy_rollback(p, &bundle, o)
+	     : cmd == CMD_RESUME ? deploy_resume(p, &bundle, o)
+				 : deploy_run(p, &bundle, o);
 	plan_free(p);
 	return rc;
 }
 
-/* deploy and rollback flags; returns 0 or -1 on bad input. */
+/* deploy, resume and rollback flags; returns 0 or -1 on bad input. */
 static int
-deploy_flags(struct deploy_opts *o, int argc, char **argv, bool rollback)
+deploy_flags(struct deploy_opts *o, int argc, char **argv,
+	     enum deploy_cmd cmd)
 {
+	bool rollback = cmd == CMD_ROLLBACK;
+
 	for (int i = 3; i < argc; i++) {
 		if (!rollback && strcmp(argv[i], "--yes") == 0)
 			o->yes = true;
+		else if (!rollback && strcmp(argv[i], "--approve") == 0 &&
+			 i + 1 < argc)
+			o->approve[o->napprove++] = argv[++i];
 		else if (strcmp(argv[i], "--break-lock") == 0)
 			o->break_lock = true;
 		else if (strcmp(argv[i], "--output") == 0 && i + 1 < argc &&
@@ -325,15 +354,24 @@ main(int argc, char **argv)
 	if (argc == 3 && strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argv[2]);
 	if (argc >= 3 && (strcmp(argv[1], "deploy") == 0 ||
+			  strcmp(argv[1], "resume") == 0 ||
 			  strcmp(argv[1], "rollback") == 0)) {
-		bool rollback = strcmp(argv[1], "rollback") == 0;
-		struct deploy_opts o = { 0 };
+		enum deploy_cmd cmd = strcmp(argv[1], "deploy") == 0 ? CMD_DEPLOY
+				      : strcmp(argv[1], "resume") == 0
+					      ? CMD_RESUME
+					      : CMD_ROLLBACK;
+		const char **approve = calloc((size_t)argc, sizeof(*approve));
+		struct deploy_opts o = { .approve = approve };
+		int rc;
 
-		if (deploy_flags(&o, argc, argv, rollback) < 0) {
+		if (approve == NULL || deploy_flags(&o, argc, argv, cmd) < 0) {
+			free(approve);
 			fputs(usage, stderr);
 			return EXIT_BAD_INPUT;
 		}
-		return cmd_deploy(argv[2], &o, rollback);
+		rc = cmd_deploy(argv[2], &o, cmd);
+		free(approve);
+		return rc;
 	}
 	if (argc == 3 && strcmp(argv[1], "history") == 0)
 		return cmd_history(argv[2]);
