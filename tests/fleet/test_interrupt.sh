@@ -3,7 +3,9 @@
 # connecting, pre-staging, draining, swapping, waiting for readiness, in
 # the second phase, ...): each time, `ivrctl rollback --break-lock` brings
 # every host back to the release the deployment started from, ready and
-# READY in the pool.
+# READY in the pool.  Then 8 more kills, each followed by `ivrctl resume
+# --break-lock`, which finishes the deployment: every host on the new
+# release, ready and READY.
 # usage: test_interrupt.sh BUILD_DIR
 set -uo pipefail
 build=$1
@@ -55,5 +57,35 @@ done
 n=$("$ivrctl" history "$plan" | grep -c ' deploy .* -> 1\.1\.0 *interrupted')
 [ "$n" -eq "$killed" ] || fail "history shows $n interrupted deployments, not $killed"
 
+# The same kills, and resume finishes each deployment instead.
+rpoints=""
+resumed=0
+for k in 1 2 3 4 5 6 7 8; do
+	at=$(( span * 85 * (2 * k - 1) / 1600 ))
+	"$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" > "$dir/res$k.out" 2>&1 &
+	pid=$!
+	sleep "$(awk -v ms="$at" 'BEGIN { printf "%.3f", ms / 1000 }')"
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	if [ $? -eq 137 ]; then
+		last=$(tail -n1 "$dir/res$k.out" | sed 's/^\[ *[0-9.]*s\] //')
+		start=$(date +%s%N)
+		out=$("$ivrctl" resume "$plan" --break-lock 2>&1); rc=$?
+		took=$(( ($(date +%s%N) - start) / 1000000 ))
+		[ "$rc" -eq 0 ] || fail "kill $k at ${at} ms (after '$last'): resume exit $rc: $out"
+		resumed=$((resumed + 1))
+		rpoints="$rpoints\n  ${at} ms: $last; resumed in ${took} ms"
+	fi
+	fleet_on 1.1.0 || fail "kill $k at ${at} ms: resume did not leave every host on 1.1.0 and READY"
+	"$ivrctl" rollback "$plan" --to 1.0.0 >/dev/null || fail "back to 1.0.0 after resume $k"
+done
+[ "$resumed" -ge 6 ] || fail "only $resumed of 8 deployments were killed and resumed"
+n=$("$ivrctl" history "$plan" | grep -c ' deploy .* -> 1\.1\.0 *interrupted')
+[ "$n" -eq "$killed" ] || fail "after resume, history shows $n interrupted deployments, not $killed"
+out=$("$ivrctl" resume "$plan" 2>&1); rc=$?
+[ "$rc" -eq 2 ] && [[ "$out" == *"holds no interrupted deployment: nothing to resume"* ]] ||
+	fail "resume with nothing open: exit $rc: $out"
+
 [ "$failed" -eq 0 ] && printf "interrupt: a %d ms deployment killed at %d of 8 points, each time rolled back whole:%b\n" "$span" "$killed" "$points"
+[ "$failed" -eq 0 ] && printf "interrupt: killed at %d of 8 points, each time resumed to 1.1.0 whole:%b\n" "$resumed" "$rpoints"
 exit "$failed"
