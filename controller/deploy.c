@@ -521,7 +521,8 @@ fit_floor(struct run *r, struct hostrun **list, size_t k)
 	size_t fit = 0;
 
 	for (;;) {
-		size_t up = pool_ready(r, ready), spare = up > keep ? up - keep : 0;
+		size_t up = pool_ready(r, ready),
+		       spare = up > keep ? up - keep : 0;
 		size_t cost = 0;
 
 		for (fit = 0; fit < k; fit++) {
@@ -723,7 +724,7 @@ journal_end(struct run *r, int code)
 	static const char *const outcomes[] = { "done", "rolled_back",
 						"refused", "inconsistent",
 						"locked" };
-	const char *outcome = r->waiting		  ? "waiting"
+	const char *outcome = r->waiting	       ? "waiting"
 			      : code >= 0 && code <= 4 ? outcomes[code]
 						       : "failed";
 	json_int_t took = (json_int_t)(clock_now_ms() - r->start_ms);
@@ -819,7 +820,11 @@ read_artifact(struct run *r)
 	return true;
 }
 
-enum gate { GATE_PASS, GATE_NO, GATE_WAIT };
+enum gate {
+	GATE_PASS,
+	GATE_NO,
+	GATE_WAIT
+};
 
 static bool
 in_list(const json_t *list, const char *name)
@@ -828,7 +833,8 @@ in_list(const json_t *list, const char *name)
 	json_t *v;
 
 	json_array_foreach (list, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), name) == 0)
 			return true;
 	return false;
 }
@@ -1092,7 +1098,8 @@ resume_hosts(struct run *r)
 			    "%s runs %s, neither %s (where deployment %s "
 			    "started) nor %s: it was changed by hand; undo "
 			    "with ivrctl rollback",
-			    hr->h->name, hr->current[0] ? hr->current : "nothing",
+			    hr->h->name,
+			    hr->current[0] ? hr->current : "nothing",
 			    r->from[0] ? r->from : "nothing", r->id,
 			    r->version);
 			return false;
@@ -1103,7 +1110,7 @@ resume_hosts(struct run *r)
 		hr->touched = !(on_from && whole);
 		say(r, "%s: on %s%s", hr->h->name,
 		    hr->current[0] ? hr->current : "nothing",
-		    hr->done      ? ", ready: done"
+		    hr->done	  ? ", ready: done"
 		    : hr->touched ? ", not whole: to be moved"
 				  : "");
 	}
@@ -1164,8 +1171,8 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 	snprintf(r.to, sizeof(r.to), "%s", r.version);
 	record(&r, json_pack("{s:s, s:s, s:s}", "event", "resume", "id", r.id,
 			     "operator", who));
-	say(&r, "resuming deployment %s: %s to %s (%zu hosts)", r.id,
-	    r.version, p->environment, p->nhosts);
+	say(&r, "resuming deployment %s: %s to %s (%zu hosts)", r.id, r.version,
+	    p->environment, p->nhosts);
 	if (!open_fleet(&r)) {
 		say(&r, "cannot reach the whole fleet: nothing was changed");
 		return run_finish(&r, EXIT_INCONSISTENT);

@@ -342,23 +342,33 @@ journal_history(FILE *out, const char *path, struct err *err)
 json_t *
 journal_open_run(const char *path)
 {
-	json_t *runs = NULL, *last, *end;
+	json_t *runs = NULL, *run = NULL, *end;
 	const char *kind, *outcome;
 	size_t n;
 
 	if (journal_runs(&runs, path, NULL) < 0)
 		return NULL;
-	n = json_array_size(runs);
-	last = n ? json_incref(json_array_get(runs, n - 1)) : NULL;
-	json_decref(runs);
-	if (last == NULL)
+	/* The newest run that may have changed the fleet: runs that ended
+	 * before they read it (refused, locked) are passed over. */
+	for (n = json_array_size(runs); n > 0; n--) {
+		run = json_array_get(runs, n - 1);
+		if (json_object_get(run, "end") == NULL ||
+		    json_is_string(json_object_get(run, "from")))
+			break;
+	}
+	if (n == 0) {
+		json_decref(runs);
 		return NULL;
-	kind = json_string_value(json_object_get(last, "kind"));
-	end = json_object_get(last, "end");
+	}
+	kind = json_string_value(json_object_get(run, "kind"));
+	end = json_object_get(run, "end");
 	outcome = json_string_value(json_object_get(end, "outcome"));
 	if (kind != NULL && strcmp(kind, "deploy") == 0 &&
-	    (end == NULL || (outcome != NULL && strcmp(outcome, "waiting") == 0)))
-		return last;
-	json_decref(last);
-	return NULL;
+	    (end == NULL ||
+	     (outcome != NULL && strcmp(outcome, "waiting") == 0)))
+		json_incref(run);
+	else
+		run = NULL;
+	json_decref(runs);
+	return run;
 }

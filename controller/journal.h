@@ -64,9 +64,10 @@ void journal_close(struct journal *j);
 int journal_runs(json_t **out, const char *path, struct err *err);
 
 /*
- * The journal's last run when it is a deployment still open: killed
- * before its end, or stopped at an approval gate (outcome "waiting").
- * A new reference, or NULL.
+ * The journal's last run that may have changed the fleet (runs that ended
+ * before reading it, refused or locked, are passed over) when it is a
+ * deployment still open: killed before its end, or stopped at an approval
+ * gate (outcome "waiting").  A new reference, or NULL.
  */
 json_t *journal_open_run(const char *path);
 

@@ -41,9 +41,11 @@ static const char usage[] =
 	"usage: ivrctl validate PLAN\n"
 	"       ivrctl status PLAN [--output text|json]\n"
 	"       ivrctl plan PLAN [--artifact FILE]\n"
-	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--approve PHASE]...\n"
+	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--approve "
+	"PHASE]...\n"
 	"                          [--break-lock] [--output text|json]\n"
-	"       ivrctl resume PLAN [--artifact FILE] [--yes] [--approve PHASE]...\n"
+	"       ivrctl resume PLAN [--artifact FILE] [--yes] [--approve "
+	"PHASE]...\n"
 	"                          [--break-lock] [--output text|json]\n"
 	"       ivrctl rollback PLAN [--to VERSION] [--break-lock]\n"
 	"                            [--output text|json]\n"
@@ -186,7 +188,11 @@ prepare_fleet(struct agent_bundle *bundle)
 	return 0;
 }
 
-enum deploy_cmd { CMD_DEPLOY, CMD_RESUME, CMD_ROLLBACK };
+enum deploy_cmd {
+	CMD_DEPLOY,
+	CMD_RESUME,
+	CMD_ROLLBACK
+};
 
 static int
 cmd_deploy(const char *path, struct deploy_opts *o, enum deploy_cmd cmd)
@@ -234,8 +240,7 @@ cmd_deploy(const char *path, struct deploy_opts *o, enum deploy_cmd cmd)
 
 /* deploy, resume and rollback flags; returns 0 or -1 on bad input. */
 static int
-deploy_flags(struct deploy_opts *o, int argc, char **argv,
-	     enum deploy_cmd cmd)
+deploy_flags(struct deploy_opts *o, int argc, char **argv, enum deploy_cmd cmd)
 {
 	bool rollback = cmd == CMD_ROLLBACK;
 
@@ -353,13 +358,13 @@ main(int argc, char **argv)
 	}
 	if (argc == 3 && strcmp(argv[1], "validate") == 0)
 		return cmd_validate(argv[2]);
-	if (argc >= 3 && (strcmp(argv[1], "deploy") == 0 ||
-			  strcmp(argv[1], "resume") == 0 ||
-			  strcmp(argv[1], "rollback") == 0)) {
-		enum deploy_cmd cmd = strcmp(argv[1], "deploy") == 0 ? CMD_DEPLOY
-				      : strcmp(argv[1], "resume") == 0
-					      ? CMD_RESUME
-					      : CMD_ROLLBACK;
+	if (argc >= 3 &&
+	    (strcmp(argv[1], "deploy") == 0 || strcmp(argv[1], "resume") == 0 ||
+	     strcmp(argv[1], "rollback") == 0)) {
+		enum deploy_cmd cmd =
+			strcmp(argv[1], "deploy") == 0	 ? CMD_DEPLOY
+			: strcmp(argv[1], "resume") == 0 ? CMD_RESUME
+							 : CMD_ROLLBACK;
 		const char **approve = calloc((size_t)argc, sizeof(*approve));
 		struct deploy_opts o = { .approve = approve };
 		int rc;

@@ -6,21 +6,27 @@
 # version, and --broken ships a call flow with a dangling reference (the
 # runtime then refuses to start, so it never turns ready): tests and demos
 # use both to make several releases, and a bad one, from one build.
+# --fail-if NAME ships a release that refuses to start only on the hosts
+# whose shared/ folder holds a file NAME (bin/ivr-runtime is then a small
+# wrapper around bin/ivr-runtime.bin), to fail chosen hosts of a fleet.
 #
 # usage: package-runtime.sh --build DIR --version V [--out DIR] [--broken]
+#                           [--fail-if NAME]
 set -euo pipefail
 
 build=""
 version=""
 out="dist"
 broken=0
+fail_if=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) build="$2"; shift 2 ;;
 	--version) version="$2"; shift 2 ;;
 	--out) out="$2"; shift 2 ;;
 	--broken) broken=1; shift ;;
-	-h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+	--fail-if) fail_if="$2"; shift 2 ;;
+	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
 	*) echo "package-runtime: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -47,6 +53,21 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/share/flows" "$stage/share/db"
 install -m 0755 "$runtime/bin/ivr-runtime" "$stage/bin/ivr-runtime"
+if [ -n "$fail_if" ]; then
+	[[ "$fail_if" =~ ^[A-Za-z0-9._-]+$ ]] ||
+		{ echo "package-runtime: --fail-if takes a plain file name" >&2; exit 2; }
+	mv "$stage/bin/ivr-runtime" "$stage/bin/ivr-runtime.bin"
+	# The agent starts the runtime in shared/.
+	cat > "$stage/bin/ivr-runtime" <<WRAP
+#!/bin/bash
+if [ -e "\$PWD/$fail_if" ]; then
+	echo "ivr-runtime: refusing to start: \$PWD/$fail_if exists" >&2
+	exit 1
+fi
+exec -a "\$0" "\$(dirname "\$0")/ivr-runtime.bin" "\$@"
+WRAP
+	chmod 0755 "$stage/bin/ivr-runtime"
+fi
 install -m 0644 "$here"/ivr-runtime/share/flows/*.yaml "$stage/share/flows/"
 install -m 0644 "$here"/ivr-runtime/share/db/*.sql "$stage/share/db/"
 if [ "$broken" -eq 1 ]; then
