@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "buf.h"
 #include "fileio.h"
+#include "hash.h"
 #include "layout.h"
 
 int
@@ -112,6 +114,30 @@ scan(struct staged **out, size_t *n, const char *root, struct err *err)
 	return 0;
 }
 
+/* The sha256 of the artifact a release was staged from (its marker). */
+static bool
+marker_sha(char *out, const char *root, const char *version)
+{
+	char path[LAYOUT_PATH_MAX], name[LAYOUT_VERSION_MAX + 16];
+	struct buf b;
+	bool ok;
+
+	snprintf(name, sizeof(name), ".%s.sha256", version);
+	buf_init(&b, 128);
+	ok = layout_path(path, root, "releases", name, NULL) == 0 &&
+	     fileio_read_all(&b, path, NULL) == 0 &&
+	     b.len >= HASH_SHA256_HEX_LEN;
+	if (ok) {
+		memcpy(out, b.data, HASH_SHA256_HEX_LEN);
+		out[HASH_SHA256_HEX_LEN] = '\0';
+		for (size_t i = 0; i < HASH_SHA256_HEX_LEN && ok; i++)
+			ok = (out[i] >= '0' && out[i] <= '9') ||
+			     (out[i] >= 'a' && out[i] <= 'f');
+	}
+	buf_release(&b);
+	return ok;
+}
+
 json_t *
 releases_list(const char *root, struct err *err)
 {
@@ -131,14 +157,16 @@ releases_list(const char *root, struct err *err)
 
 		gmtime_r(&list[i].at, &tm);
 		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		json_array_append_new(
-			out,
-			json_pack("{s:s, s:b, s:b, s:s}", "version",
-				  list[i].version, "current",
-				  strcmp(list[i].version, current) == 0,
-				  "previous",
-				  strcmp(list[i].version, st.previous) == 0,
-				  "staged_at", at));
+		json_t *rel = json_pack(
+			"{s:s, s:b, s:b, s:s}", "version", list[i].version,
+			"current", strcmp(list[i].version, current) == 0,
+			"previous", strcmp(list[i].version, st.previous) == 0,
+			"staged_at", at);
+		char sha[HASH_SHA256_HEX_LEN + 1];
+
+		if (marker_sha(sha, root, list[i].version))
+			json_object_set_new(rel, "sha256", json_string(sha));
+		json_array_append_new(out, rel);
 	}
 out:
 	free(list);

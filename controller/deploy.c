@@ -708,14 +708,15 @@ journal_start(struct run *r, const char *kind, const char *to)
 	r->j.started = true;
 	r->kind = kind;
 	snprintf(r->to, sizeof(r->to), "%s", to);
-	record(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i, s:s?, "
-			    "s:s?}",
+	record(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i, s:s*, "
+			    "s:s*, s:s*}",
 			    "event", "start", "id", r->id, "kind", kind,
 			    "plan_sha256", r->p->sha256, "operator", who,
 			    "from", r->from[0] ? r->from : NULL, "to", to,
 			    "hosts", (int)r->p->nhosts, "artifact",
 			    r->artifact[0] ? r->artifact : NULL, "sha256",
-			    r->sha[0] ? r->sha : NULL));
+			    r->sha[0] ? r->sha : NULL, "promoted_from",
+			    r->o->promoted_from));
 }
 
 static void

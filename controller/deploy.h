@@ -47,9 +47,10 @@ struct deploy_opts {
 	bool yes;	      /* approval gates pass without asking */
 	const char **approve; /* --approve PHASE: these gates pass */
 	size_t napprove;
-	bool break_lock; /* remove a lock left by a dead process */
-	bool json;	 /* --output json: one JSON object per line */
-	FILE *out;	 /* progress lines or JSON events */
+	bool break_lock;	   /* remove a lock left by a dead process */
+	bool json;		   /* --output json: one JSON object per line */
+	const char *promoted_from; /* promote: staging's environment */
+	FILE *out;		   /* progress lines or JSON events */
 };
 
 /* `ivrctl deploy`: returns the exit code. */

@@ -49,10 +49,9 @@ mkdirs(const char *path, struct err *err)
 }
 
 int
-journal_open(struct journal *j, const struct plan *p, struct err *err)
+journal_paths(struct journal *j, const struct plan *p, struct err *err)
 {
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	int rc;
 
 	memset(j, 0, sizeof(*j));
 	j->fd = -1;
@@ -66,7 +65,15 @@ journal_open(struct journal *j, const struct plan *p, struct err *err)
 			 "%s/.local/state/ivr-deploy/%s.journal",
 			 home ? home : "/tmp", p->environment);
 	snprintf(j->lock, sizeof(j->lock), "%s.lock", j->path);
-	if ((rc = mkdirs(j->path, err)) < 0)
+	return mkdirs(j->path, err);
+}
+
+int
+journal_open(struct journal *j, const struct plan *p, struct err *err)
+{
+	int rc;
+
+	if ((rc = journal_paths(j, p, err)) < 0)
 		return rc;
 	j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (j->fd < 0)

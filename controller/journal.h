@@ -36,6 +36,9 @@ struct journal {
  */
 int journal_open(struct journal *j, const struct plan *p, struct err *err);
 
+/* The same paths and folder, without opening the journal. */
+int journal_paths(struct journal *j, const struct plan *p, struct err *err);
+
 /*
  * Takes the environment's lock.  Returns 0; ERR_BUSY with the holder
  * ("locked by ops@host pid 123 since ..."); or, for a lock whose process

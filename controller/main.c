@@ -7,6 +7,7 @@
  *   ivrctl deploy PLAN [--artifact F] [--yes] [--approve PHASE]...
  *   ivrctl resume PLAN [--artifact F] [--yes] [--approve PHASE]...
  *   ivrctl rollback PLAN [--to VERSION] [--output json]
+ *   ivrctl promote --from STAGING_PLAN --to PROD_PLAN [deploy's flags]
  *   ivrctl history PLAN
  *
  * Exit codes (docs/runbook.md): 0 done; 1 deployment failed and rolled
@@ -27,6 +28,7 @@
 #include "dryrun.h"
 #include "journal.h"
 #include "plan.h"
+#include "promote.h"
 #include "ssh.h"
 #include "status.h"
 
@@ -49,6 +51,9 @@ static const char usage[] =
 	"                          [--break-lock] [--output text|json]\n"
 	"       ivrctl rollback PLAN [--to VERSION] [--break-lock]\n"
 	"                            [--output text|json]\n"
+	"       ivrctl promote --from STAGING_PLAN --to PROD_PLAN [--yes]\n"
+	"                          [--approve PHASE]... [--break-lock]\n"
+	"                          [--output text|json]\n"
 	"       ivrctl history PLAN\n"
 	"       ivrctl --help | --version\n"
 	"\n"
@@ -76,6 +81,10 @@ static const char usage[] =
 	"          deploy and rollback hold the environment's lock (exit 4\n"
 	"          when another holds it; --break-lock removes one left by a\n"
 	"          process that is gone) and write the journal.\n"
+	"promote   deploy to production, with its plan, the release live on\n"
+	"          staging: staging must run one release everywhere, healthy\n"
+	"          and READY; the artifact is the one staging's hosts staged\n"
+	"          (sha256 checked), from staging's journal or a host.\n"
 	"history   the deployments and rollbacks in the journal.\n";
 
 static void
@@ -269,6 +278,52 @@ deploy_flags(struct deploy_opts *o, int argc, char **argv, enum deploy_cmd cmd)
 }
 
 static int
+cmd_promote(int argc, char **argv)
+{
+	const char **approve = calloc((size_t)argc, sizeof(*approve));
+	struct deploy_opts o = { .approve = approve, .out = stdout };
+	struct agent_bundle bundle;
+	struct plan *staging = NULL, *prod = NULL;
+	int rc = EXIT_BAD_INPUT;
+
+	/* deploy's flags after the two plans; no --artifact: it is
+	 * staging's. */
+	if (approve == NULL ||
+	    deploy_flags(&o, argc - 3, argv + 3, CMD_DEPLOY) < 0 ||
+	    o.artifact != NULL) {
+		fputs(usage, stderr);
+		goto out;
+	}
+	if ((staging = load_plan(argv[3])) == NULL ||
+	    (prod = load_plan(argv[5])) == NULL)
+		goto out;
+	for (size_t i = 0; i < o.napprove; i++) {
+		size_t k = 0;
+
+		while (k < prod->nphases &&
+		       strcmp(prod->phases[k].name, o.approve[i]) != 0)
+			k++;
+		if (k == prod->nphases) {
+			fprintf(stderr,
+				"ivrctl: --approve %s: %s has no phase of "
+				"that name\n",
+				o.approve[i], argv[5]);
+			goto out;
+		}
+	}
+	if (prepare_fleet(&bundle) < 0) {
+		rc = 1;
+		goto out;
+	}
+	rc = promote_run(staging, prod, &bundle, &o);
+out:
+	plan_free(staging);
+	plan_free(prod);
+	free(approve);
+	return rc;
+}
+
+static int
 cmd_history(const char *path)
 {
 	struct journal j;
@@ -278,7 +333,7 @@ cmd_history(const char *path)
 
 	if ((p = load_plan(path)) == NULL)
 		return EXIT_BAD_INPUT;
-	if (journal_open(&j, p, &e) < 0 ||
+	if (journal_paths(&j, p, &e) < 0 ||
 	    journal_history(stdout, j.path, &e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
 		rc = 1;
@@ -378,6 +433,9 @@ main(int argc, char **argv)
 		free(approve);
 		return rc;
 	}
+	if (argc >= 6 && strcmp(argv[1], "promote") == 0 &&
+	    strcmp(argv[2], "--from") == 0 && strcmp(argv[4], "--to") == 0)
+		return cmd_promote(argc, argv);
 	if (argc == 3 && strcmp(argv[1], "history") == 0)
 		return cmd_history(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "plan") == 0) {

@@ -572,3 +572,57 @@ ssh_upload(struct ssh_conn *c, const char *local, const char *remote, long mode,
 			     remote);
 	return rc;
 }
+
+int
+ssh_download(struct ssh_conn *c, const char *remote, const char *local,
+	     long long max_bytes, struct err *err)
+{
+	LIBSSH2_SFTP *sftp = libssh2_sftp_init(c->s);
+	LIBSSH2_SFTP_HANDLE *h;
+	char tmp[4200], chunk[32768];
+	long long total = 0;
+	ssize_t n;
+	FILE *f;
+	int rc = 0;
+
+	if (sftp == NULL)
+		return fail(err, c, ERR_IO, "cannot start SFTP");
+	if ((h = libssh2_sftp_open(sftp, remote, LIBSSH2_FXF_READ, 0)) ==
+	    NULL) {
+		rc = fail(err, c, ERR_IO, "cannot open the file to download");
+		libssh2_sftp_shutdown(sftp);
+		return rc;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.download", local);
+	if ((f = fopen(tmp, "wb")) == NULL) {
+		rc = err_set_errno(err, ERR_IO, errno, "cannot create '%s'",
+				   tmp);
+		goto out;
+	}
+	while (rc == 0 &&
+	       (n = libssh2_sftp_read(h, chunk, sizeof(chunk))) != 0) {
+		if (n < 0)
+			rc = fail(err, c, ERR_IO, "download failed");
+		else if ((total += n) > max_bytes)
+			rc = err_set(err, ERR_OVERFLOW,
+				     "%s: '%s' is larger than %lld bytes",
+				     c->where, remote, max_bytes);
+		else if (fwrite(chunk, 1, (size_t)n, f) != (size_t)n)
+			rc = err_set_errno(err, ERR_IO, errno,
+					   "cannot write '%s'", tmp);
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = rc ? rc
+			: err_set_errno(err, ERR_IO, errno, "cannot write '%s'",
+					tmp);
+	fclose(f);
+	if (rc == 0 && rename(tmp, local) < 0)
+		rc = err_set_errno(err, ERR_IO, errno,
+				   "cannot move the download into '%s'", local);
+	if (rc < 0)
+		unlink(tmp);
+out:
+	libssh2_sftp_close(h);
+	libssh2_sftp_shutdown(sftp);
+	return rc;
+}

@@ -68,6 +68,15 @@ int ssh_upload(struct ssh_conn *c, const char *local, const char *remote,
 	       long mode, struct err *err);
 
 /*
+ * Downloads remote (absolute path) over SFTP into local: written to
+ * "<local>.download", fsynced, renamed over local.  A file larger than
+ * max_bytes is refused (ERR_OVERFLOW).  Returns 0 or an error; on error
+ * local is untouched.
+ */
+int ssh_download(struct ssh_conn *c, const char *remote, const char *local,
+		 long long max_bytes, struct err *err);
+
+/*
  * Quotes s for a POSIX shell ('...' with embedded quotes escaped) into out.
  * Returns 0 or ERR_OVERFLOW.
  */

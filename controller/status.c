@@ -42,27 +42,35 @@ copy_str(char *dst, size_t size, json_t *o, const char *key)
 	snprintf(dst, size, "%s", v ? v : "");
 }
 
-/* Connects to a host and starts its agent (uploading it if needed). */
-static int
-open_agent(struct ssh_conn **c, struct agentc **a, bool *uploaded,
-	   const struct work *w, const struct ssh_target *t,
-	   const struct plan_host *h, const char *root_tmpl, struct err *err)
+int
+status_open_agent(struct ssh_conn **c, struct agentc **a, bool *uploaded,
+		  const struct plan *p, const struct agent_bundle *agent,
+		  const struct ssh_target *t, const struct plan_host *h,
+		  const char *root_tmpl, struct err *err)
 {
 	char path[4096], root[4096];
 	int rc;
 
-	if ((rc = plan_expand(path, sizeof(path), w->p->agent_path, h, err)) <
-		    0 ||
+	if ((rc = plan_expand(path, sizeof(path), p->agent_path, h, err)) < 0 ||
 	    (rc = plan_expand(root, sizeof(root), root_tmpl, h, err)) < 0 ||
 	    (rc = ssh_connect(c, t, err)) < 0)
 		return rc;
-	if ((rc = agentc_bootstrap(uploaded, *c, path, w->agent->path,
-				   w->agent->version, err)) < 0 ||
+	if ((rc = agentc_bootstrap(uploaded, *c, path, agent->path,
+				   agent->version, err)) < 0 ||
 	    (rc = agentc_start(a, *c, path, root, t->name, err)) < 0) {
 		ssh_close(*c);
 		*c = NULL;
 	}
 	return rc;
+}
+
+static int
+open_agent(struct ssh_conn **c, struct agentc **a, bool *uploaded,
+	   const struct work *w, const struct ssh_target *t,
+	   const struct plan_host *h, const char *root_tmpl, struct err *err)
+{
+	return status_open_agent(c, a, uploaded, w->p, w->agent, t, h,
+				 root_tmpl, err);
 }
 
 static void

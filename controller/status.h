@@ -62,4 +62,16 @@ void status_print(FILE *f, const struct fleet_status *s, const struct plan *p);
 void status_target(struct ssh_target *t, const struct plan *p, const char *name,
 		   const char *address, int port, const char *user);
 
+struct agentc;
+
+/*
+ * Connects to host h of p and starts its agent with the root root_tmpl
+ * (expanded for h), uploading the bundled agent when it is missing or
+ * another version.  Returns 0 with *c and *a set, or an error.
+ */
+int status_open_agent(struct ssh_conn **c, struct agentc **a, bool *uploaded,
+		      const struct plan *p, const struct agent_bundle *agent,
+		      const struct ssh_target *t, const struct plan_host *h,
+		      const char *root_tmpl, struct err *err);
+
 #endif
