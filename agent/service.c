@@ -19,9 +19,10 @@
 #include "layout.h"
 #include "parse.h"
 
-#define PIDFILE "ivr-runtime.pid"
-#define LOGFILE "ivr-runtime.log"
-#define POLL_MS 20
+#define PIDFILE	       "ivr-runtime.pid"
+#define LOGFILE	       "ivr-runtime.log"
+#define POLL_MS	       20
+#define START_CHECK_MS 150 /* a runtime that exits within it failed */
 
 bool
 service_alive(pid_t pid)
@@ -207,8 +208,11 @@ supervisor_start(struct service_status *out, const struct service *s,
 	if ((rc = fileio_write_atomic(pidfile, text, strlen(text), 0644, err)) <
 	    0)
 		return rc;
-	/* A release that cannot even start says so at once. */
-	clock_sleep_ms(300);
+	/* A release that cannot even start (a bad config, a missing
+	 * library) says so at once; a later death shows in readiness. */
+	for (int waited = 0; waited < START_CHECK_MS && service_alive(pid);
+	     waited += 10)
+		clock_sleep_ms(10);
 	if (!service_alive(pid)) {
 		unlink(pidfile);
 		return err_set(err, ERR_IO,
