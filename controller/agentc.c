@@ -21,35 +21,6 @@ struct agentc {
 };
 
 int
-agentc_bootstrap(bool *uploaded, struct ssh_conn *c, const char *path,
-		 const char *local_agent, const char *local_version,
-		 struct err *err)
-{
-	char quoted[8200], cmd[8300];
-	struct buf out;
-	int status = -1, rc;
-
-	*uploaded = false;
-	if ((rc = ssh_quote(quoted, sizeof(quoted), path, err)) < 0)
-		return rc;
-	snprintf(cmd, sizeof(cmd), "%s --version 2>/dev/null", quoted);
-	buf_init(&out, 4096);
-	rc = ssh_exec(c, cmd, &out, &status, err);
-	if (rc == 0 && status == 0 &&
-	    strcmp(buf_cstr(&out), local_version) == 0) {
-		buf_release(&out);
-		return 0;
-	}
-	buf_release(&out);
-	if (rc < 0)
-		return rc;
-	if ((rc = ssh_upload(c, local_agent, path, 0755, err)) < 0)
-		return err_prefix(err, "uploading the agent: ");
-	*uploaded = true;
-	return 0;
-}
-
-int
 agentc_start(struct agentc **out, struct ssh_conn *c, const char *path,
 	     const char *root, const char *where, struct err *err)
 {
@@ -141,4 +112,39 @@ agentc_close(struct agentc *a)
 	jsonrpc_reader_release(&a->r);
 	ssh_channel_close(a->ch);
 	free(a);
+}
+
+int
+agentc_open(struct agentc **out, bool *uploaded, struct ssh_conn *c,
+	    const char *path, const char *root, const char *where,
+	    const char *local_agent, const char *local_version,
+	    int64_t timeout_ms, struct err *err)
+{
+	json_t *hello = NULL;
+	char version[256];
+	int rc;
+
+	*uploaded = false;
+	*out = NULL;
+	/* Most runs find the agent there: start it and ask. */
+	if ((rc = agentc_start(out, c, path, root, where, err)) == 0 &&
+	    (rc = agentc_call(&hello, *out, "hello", NULL, timeout_ms, err)) ==
+		    0) {
+		snprintf(version, sizeof(version),
+			 "ivr-agent %s (protocol %lld)\n",
+			 json_string_value(
+				 json_object_get(hello, "agent_version")),
+			 (long long)json_integer_value(
+				 json_object_get(hello, "protocol_version")));
+		json_decref(hello);
+		if (strcmp(version, local_version) == 0)
+			return 0;
+	}
+	agentc_close(*out);
+	*out = NULL;
+	/* Missing, or another version: this controller's goes there. */
+	if ((rc = ssh_upload(c, local_agent, path, 0755, err)) < 0)
+		return err_prefix(err, "uploading the agent: ");
+	*uploaded = true;
+	return agentc_start(out, c, path, root, where, err);
 }

@@ -15,14 +15,17 @@
 struct agentc;
 
 /*
- * Makes sure the host runs this controller's agent: runs `PATH --version`
- * and, when the agent is missing or answers another version, uploads
- * local_agent to PATH (temp name, mode 0755, rename).  Sets *uploaded.
- * Returns 0 or an error naming the host.
+ * Starts the host's agent at path (root: its --root) and says hello; when
+ * it is missing, fails to start or answers another version than
+ * local_version ("ivr-agent X (protocol N)\n", what `--version` prints),
+ * uploads local_agent to path (temp name, mode 0755, rename) and starts
+ * that.  Sets *uploaded.  Returns 0 with *out set, or an error naming the
+ * host.
  */
-int agentc_bootstrap(bool *uploaded, struct ssh_conn *c, const char *path,
-		     const char *local_agent, const char *local_version,
-		     struct err *err);
+int agentc_open(struct agentc **out, bool *uploaded, struct ssh_conn *c,
+		const char *path, const char *root, const char *where,
+		const char *local_agent, const char *local_version,
+		int64_t timeout_ms, struct err *err);
 
 /*
  * Starts `PATH serve --root ROOT` on a channel of c (borrowed for the

@@ -36,6 +36,8 @@ struct hostrun {
 	long long disk_free;
 	bool touched; /* changed by this run (or the run it resumes) */
 	bool done;    /* resume: already on the target, ready, READY */
+	bool ready;   /* verify: the runtime answered ready */
+	char read_error[512];
 	bool failed;
 	char error[512];
 };
@@ -183,11 +185,10 @@ open_host(struct run *r, struct hostrun *hr, const char *root_tmpl,
 	     (rc = plan_expand(hr->calls, sizeof(hr->calls), r->p->calls_url, h,
 			       err)) < 0) ||
 	    (rc = ssh_connect(&hr->c, &hr->t, err)) < 0 ||
-	    (rc = agentc_bootstrap(&uploaded, hr->c, hr->agent_path,
-				   r->agent->path, r->agent->version, err)) <
-		    0 ||
-	    (rc = agentc_start(&hr->a, hr->c, hr->agent_path, hr->root, h->name,
-			       err)) < 0 ||
+	    (rc = agentc_open(&hr->a, &uploaded, hr->c, hr->agent_path,
+			      hr->root, h->name, r->agent->path,
+			      r->agent->version, r->p->command_timeout_ms,
+			      err)) < 0 ||
 	    (rc = call(hr, r->p, "hello", NULL, &hello, err)) < 0)
 		return rc;
 	copy_str(hr->current, sizeof(hr->current), hello, "current");
@@ -585,42 +586,56 @@ move_hosts(struct run *r, struct hostrun **list, size_t n, size_t batch,
 	return true;
 }
 
-/* Reads every host again: all on want, ready?  Says what differs. */
+/* Reads host i again: its release, and whether its runtime is ready. */
+static void
+read_again(void *ctx, size_t i)
+{
+	struct run *r = ctx;
+	struct hostrun *hr = &r->hosts[i];
+	json_t *hello = NULL;
+	struct err e;
+
+	hr->ready = false;
+	hr->read_error[0] = '\0';
+	if (call(hr, r->p, "hello",
+		 json_pack("{s:s}", "health_url", hr->health), &hello,
+		 &e) < 0) {
+		snprintf(hr->read_error, sizeof(hr->read_error), "%s", e.msg);
+		return;
+	}
+	copy_str(hr->current, sizeof(hr->current), hello, "current");
+	hr->ready = json_is_true(
+		json_object_get(json_object_get(hello, "runtime"), "ready"));
+	json_decref(hello);
+}
+
+/* Reads every host again: all on want, ready, READY?  Says what differs. */
 static bool
 verify(struct run *r, const char *want)
 {
 	bool ok = true;
 
+	fanout_run(r->n, r->p->parallel, read_again, r);
 	for (size_t i = 0; i < r->n; i++) {
 		struct hostrun *hr = &r->hosts[i];
-		json_t *hello = NULL;
-		struct err e;
 
-		if (call(hr, r->p, "hello",
-			 json_pack("{s:s}", "health_url", hr->health), &hello,
-			 &e) < 0) {
-			say(r, "%s: cannot be read: %s", hr->h->name, e.msg);
+		if (hr->read_error[0]) {
+			say(r, "%s: cannot be read: %s", hr->h->name,
+			    hr->read_error);
 			ok = false;
 			continue;
 		}
-		copy_str(hr->current, sizeof(hr->current), hello, "current");
 		if (!lb_ready(r, hr)) {
 			say(r, "%s: not READY in the load balancer",
 			    hr->h->name);
 			ok = false;
 		}
-		if (strcmp(hr->current, want) != 0 ||
-		    !json_is_true(json_object_get(
-			    json_object_get(hello, "runtime"), "ready"))) {
+		if (strcmp(hr->current, want) != 0 || !hr->ready) {
 			say(r, "%s: on %s, %s", hr->h->name,
 			    hr->current[0] ? hr->current : "nothing",
-			    json_is_true(json_object_get(
-				    json_object_get(hello, "runtime"), "ready"))
-				    ? "ready"
-				    : "NOT ready");
+			    hr->ready ? "ready" : "NOT ready");
 			ok = false;
 		}
-		json_decref(hello);
 	}
 	return ok;
 }
@@ -1276,35 +1291,49 @@ rollback_target(struct run *r, char *out, size_t size)
 	return true;
 }
 
-/* Every host must have target on disk already. */
+/* Whether host i has r->target on disk: hr->failed when it has not. */
+static void
+check_on_disk(void *ctx, size_t i)
+{
+	struct run *r = ctx;
+	struct hostrun *hr = &r->hosts[i];
+	json_t *res = NULL, *rel;
+	bool found = false;
+	struct err e;
+	size_t k;
+
+	if (call(hr, r->p, "releases.list", NULL, &res, &e) < 0) {
+		hr->failed = true;
+		snprintf(hr->error, sizeof(hr->error), "%s", e.msg);
+		return;
+	}
+	json_array_foreach (json_object_get(res, "releases"), k, rel)
+		found = found || strcmp(json_string_value(json_object_get(
+						rel, "version")),
+					r->target) == 0;
+	json_decref(res);
+	if (!found) {
+		hr->failed = true;
+		snprintf(hr->error, sizeof(hr->error),
+			 "%s does not have %s on disk: stage it there first "
+			 "(ivrctl deploy of that artifact)",
+			 hr->h->name, r->target);
+	}
+}
+
+/* Every host must have target on disk already (asked in parallel). */
 static bool
 target_on_disk(struct run *r, const char *target)
 {
 	bool ok = true;
 
+	r->target = target;
+	fanout_run(r->n, r->p->parallel, check_on_disk, r);
 	for (size_t i = 0; i < r->n; i++) {
-		struct hostrun *hr = &r->hosts[i];
-		json_t *res = NULL, *rel;
-		bool found = false;
-		struct err e;
-		size_t k;
-
-		if (call(hr, r->p, "releases.list", NULL, &res, &e) < 0) {
-			say(r, "%s: %s", hr->h->name, e.msg);
-			ok = false;
-			continue;
-		}
-		json_array_foreach (json_object_get(res, "releases"), k, rel)
-			found = found ||
-				strcmp(json_string_value(
-					       json_object_get(rel, "version")),
-				       target) == 0;
-		json_decref(res);
-		if (!found) {
-			say(r,
-			    "%s does not have %s on disk: stage it there "
-			    "first (ivrctl deploy of that artifact)",
-			    hr->h->name, target);
+		if (r->hosts[i].failed) {
+			say(r, "%s", r->hosts[i].error);
+			r->hosts[i].failed = false;
+			r->hosts[i].error[0] = '\0';
 			ok = false;
 		}
 	}

@@ -55,9 +55,9 @@ status_open_agent(struct ssh_conn **c, struct agentc **a, bool *uploaded,
 	    (rc = plan_expand(root, sizeof(root), root_tmpl, h, err)) < 0 ||
 	    (rc = ssh_connect(c, t, err)) < 0)
 		return rc;
-	if ((rc = agentc_bootstrap(uploaded, *c, path, agent->path,
-				   agent->version, err)) < 0 ||
-	    (rc = agentc_start(a, *c, path, root, t->name, err)) < 0) {
+	if ((rc = agentc_open(a, uploaded, *c, path, root, t->name, agent->path,
+			      agent->version, p->command_timeout_ms, err)) <
+	    0) {
 		ssh_close(*c);
 		*c = NULL;
 	}
