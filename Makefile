@@ -51,6 +51,7 @@ bench: build
 	@scripts/install-deps.sh bench
 	@scripts/bench-runtime.sh $(BUILD)
 	@scripts/bench-status.sh $(BUILD)
+	@scripts/bench-deploy.sh $(BUILD)
 
 # The sandbox fleet: install, go live in phases, roll back (scripts/demo.sh).
 demo: build

@@ -10,8 +10,11 @@
 # whose shared/ folder holds a file NAME (bin/ivr-runtime is then a small
 # wrapper around bin/ivr-runtime.bin), to fail chosen hosts of a fleet.
 #
+# --pad MIB adds MIB mebibytes of random bytes (share/pad.bin), for
+# benchmarks that need an artifact of a bank's size.
+#
 # usage: package-runtime.sh --build DIR --version V [--out DIR] [--broken]
-#                           [--fail-if NAME]
+#                           [--fail-if NAME] [--pad MIB]
 set -euo pipefail
 
 build=""
@@ -19,6 +22,7 @@ version=""
 out="dist"
 broken=0
 fail_if=""
+pad=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) build="$2"; shift 2 ;;
@@ -26,7 +30,8 @@ while [ $# -gt 0 ]; do
 	--out) out="$2"; shift 2 ;;
 	--broken) broken=1; shift ;;
 	--fail-if) fail_if="$2"; shift 2 ;;
-	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+	--pad) pad="$2"; shift 2 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "package-runtime: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -53,6 +58,11 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/share/flows" "$stage/share/db"
 install -m 0755 "$runtime/bin/ivr-runtime" "$stage/bin/ivr-runtime"
+if ! [[ "$pad" =~ ^[0-9]{1,4}$ ]]; then
+	echo "package-runtime: --pad takes a number of MiB" >&2
+	exit 2
+fi
+[ "$pad" -eq 0 ] || head -c "$((pad * 1024 * 1024))" /dev/urandom > "$stage/share/pad.bin"
 if [ -n "$fail_if" ]; then
 	[[ "$fail_if" =~ ^[A-Za-z0-9._-]+$ ]] ||
 		{ echo "package-runtime: --fail-if takes a plain file name" >&2; exit 2; }
