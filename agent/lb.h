@@ -40,6 +40,8 @@ struct lb_target {
 struct lb_member {
 	enum lb_state state;
 	int64_t sessions; /* current sessions; -1 when unknown (nginx) */
+	int up;		  /* the balancer's health check passes: 1, 0, -1
+			     unknown (nginx has no active checks) */
 };
 
 /* "ready", "drain", "maint". */

@@ -122,9 +122,11 @@ out:
 	return rc;
 }
 
-/* The admin-state field of the member's line in `show servers state`. */
+/* The admin-state and operational-state fields of the member's line in
+ * `show servers state`. */
 static int
-admin_state(int64_t *admin, const struct lb_target *t, struct err *err)
+admin_state(int64_t *admin, int64_t *op_state, const struct lb_target *t,
+	    struct err *err)
 {
 	char cmd[256], name[128];
 	struct buf b;
@@ -148,6 +150,7 @@ admin_state(int64_t *admin, const struct lb_target *t, struct err *err)
 		    strcmp(be, t->backend) == 0 &&
 		    strcmp(name, t->server) == 0) {
 			*admin = adm;
+			*op_state = op;
 			rc = 0;
 			break;
 		}
@@ -192,11 +195,13 @@ int
 lb_haproxy_get(struct lb_member *out, const struct lb_target *t,
 	       struct err *err)
 {
-	int64_t admin = 0;
+	int64_t admin = 0, op = 0;
 	int rc;
 
-	if ((rc = admin_state(&admin, t, err)) < 0)
+	if ((rc = admin_state(&admin, &op, t, err)) < 0)
 		return rc;
+	/* SRV_ST_RUNNING: the health check passes (or there is none). */
+	out->up = op == 2;
 	out->state = admin & ADMIN_MAINT   ? LB_STATE_MAINT
 		     : admin & ADMIN_DRAIN ? LB_STATE_DRAIN
 					   : LB_STATE_READY;

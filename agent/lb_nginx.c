@@ -109,6 +109,7 @@ lb_nginx_get(struct lb_member *out, const struct lb_target *t, struct err *err)
 	}
 	out->state = line_state(buf_cstr(&b) + start, len);
 	out->sessions = -1;
+	out->up = -1;
 out:
 	buf_release(&b);
 	return rc;

@@ -524,8 +524,9 @@ static json_t *
 member_json(const struct lb_member *m)
 {
 	return json_pack(
-		"{s:s, s:o}", "state", lb_state_name(m->state), "sessions",
-		m->sessions >= 0 ? json_integer(m->sessions) : json_null());
+		"{s:s, s:o, s:o}", "state", lb_state_name(m->state), "sessions",
+		m->sessions >= 0 ? json_integer(m->sessions) : json_null(),
+		"up", m->up >= 0 ? json_boolean(m->up) : json_null());
 }
 
 static int

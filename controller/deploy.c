@@ -307,9 +307,10 @@ lb_set(struct run *r, struct hostrun *hr, const char *state, struct err *err)
 	return lb_call(r, "lb.set_state", params, NULL, err);
 }
 
-/* True when the member is READY in the pool (or there is no balancer). */
+/* True when the member is READY in the pool (or there is no balancer);
+ * with serving, also not failing the balancer's health check. */
 static bool
-lb_ready(struct run *r, struct hostrun *hr)
+lb_member_ok(struct run *r, struct hostrun *hr, bool serving)
 {
 	json_t *res = NULL;
 	struct err e;
@@ -321,9 +322,16 @@ lb_ready(struct run *r, struct hostrun *hr)
 			0 &&
 		json_is_string(json_object_get(res, "state")) &&
 		strcmp(json_string_value(json_object_get(res, "state")),
-		       "ready") == 0;
+		       "ready") == 0 &&
+		!(serving && json_is_false(json_object_get(res, "up")));
 	json_decref(res);
 	return ready;
+}
+
+static bool
+lb_ready(struct run *r, struct hostrun *hr)
+{
+	return lb_member_ok(r, hr, false);
 }
 
 static json_t *
@@ -494,14 +502,15 @@ move_one(void *ctx, size_t i)
 	}
 }
 
-/* How many pool members are READY now (all hosts); flags each host. */
+/* How many pool members serve now (READY and passing the balancer's
+ * health check), of all hosts; flags each host. */
 static size_t
 pool_ready(struct run *r, bool *ready)
 {
 	size_t count = 0;
 
 	for (size_t i = 0; i < r->n; i++)
-		if ((ready[i] = lb_ready(r, &r->hosts[i])))
+		if ((ready[i] = lb_member_ok(r, &r->hosts[i], true)))
 			count++;
 	return count;
 }

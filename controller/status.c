@@ -164,6 +164,9 @@ read_balancer(const struct work *w)
 			continue;
 		}
 		copy_str(hs->pool_state, sizeof(hs->pool_state), r, "state");
+		hs->pool_up = json_is_boolean(json_object_get(r, "up"))
+				      ? json_is_true(json_object_get(r, "up"))
+				      : -1;
 		hs->sessions = json_is_integer(json_object_get(r, "sessions"))
 				       ? json_integer_value(
 						 json_object_get(r, "sessions"))
@@ -201,6 +204,7 @@ status_collect(struct fleet_status *out, const struct plan *p,
 	for (size_t i = 0; i < out->n; i++) {
 		out->hosts[i].host = &p->hosts[i];
 		out->hosts[i].sessions = -1;
+		out->hosts[i].pool_up = -1;
 	}
 	fanout_run(out->n, p->parallel, read_host, &w);
 	if (p->lb.kind != PLAN_LB_NONE)
@@ -245,6 +249,9 @@ status_json(const struct fleet_status *s, const struct plan *p)
 		if (hs->sessions >= 0)
 			json_object_set_new(h, "sessions",
 					    json_integer(hs->sessions));
+		if (hs->pool_up >= 0)
+			json_object_set_new(h, "pool_up",
+					    json_boolean(hs->pool_up));
 		json_array_append_new(hosts, h);
 	}
 	return json_pack("{s:s, s:b, s:o, s:o, s:o}", "environment",
@@ -261,6 +268,12 @@ status_print(FILE *f, const struct fleet_status *s, const struct plan *p)
 	for (size_t i = 0; i < s->n; i++) {
 		const struct host_status *hs = &s->hosts[i];
 
+		char pool[32];
+
+		/* The balancer's own health check, when it says DOWN. */
+		snprintf(pool, sizeof(pool), "%s%s",
+			 hs->pool_state[0] ? hs->pool_state : "-",
+			 hs->pool_up == 0 ? ",DOWN" : "");
 		fprintf(f, "%-12s %-16s %-12s %-12s %-8s %-6s%s%s\n",
 			hs->host->name, hs->host->address,
 			hs->current[0] ? hs->current : "-",
@@ -269,8 +282,7 @@ status_print(FILE *f, const struct fleet_status *s, const struct plan *p)
 			: hs->healthy  ? "ready"
 			: hs->running  ? "unready"
 				       : "stopped",
-			hs->pool_state[0] ? hs->pool_state : "-",
-			hs->error[0] ? "  " : "", hs->error);
+			pool, hs->error[0] ? "  " : "", hs->error);
 	}
 	if (s->lb_error[0])
 		fprintf(f, "load balancer: %s\n", s->lb_error);

@@ -25,6 +25,7 @@ struct host_status {
 	char deployment_id[129];
 	char pool_state[16]; /* "ready", "drain", "maint", "" unknown */
 	long long sessions;  /* -1 unknown */
+	int pool_up;	     /* the balancer's health check: 1, 0, -1 unknown */
 	char error[512];     /* why the host could not be read */
 };
 

@@ -49,6 +49,13 @@ s.sendall((sys.argv[2] + '\n').encode()); print(s.recv(4096).decode().strip())" 
 }
 
 "$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)" >/dev/null || { echo "FAIL: first install"; exit 1; }
+# Every runtime up: HAProxy's health checks pass (give them a second).
+sleep 1
+"$ivrctl" status "$plan" --output json | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if [h.get("pool_up") for h in d["hosts"]] == [True] * 5 else 1)' ||
+	fail "pool_up after the install: $("$ivrctl" status "$plan")"
 
 # An approval gate before the second phase, no terminal.
 sed 's/^    - { name: half, hosts: 50% }$/    - { name: half, hosts: 50%, approval: true }/' \

@@ -73,6 +73,10 @@ out=$(json "$plan"); rc=$?
 	fail "one release: $out"
 "$ivrctl" status "$plan" | grep -q '^sandbox: consistent, every host on 1.0.0$' ||
 	fail "the table does not say the fleet is consistent"
+# No runtime was started: HAProxy's health check marks every member DOWN.
+[ "$(field '[h.get("pool_up") for h in d["hosts"]]' <<<"$out")" = "[False, False, False]" ] ||
+	fail "pool_up with no runtime: $out"
+"$ivrctl" status "$plan" | grep -q '^ivr-01 .* ready,DOWN$' || fail "the table does not show DOWN"
 
 # The dry run reads the hosts and changes nothing on them.
 snapshot() { find "$dir/fleet/hosts" -printf '%p %s %T@\n' | sort; }
