@@ -45,60 +45,67 @@ teardown(void **state)
 	return 0;
 }
 
-static void
-write_lines(const char *path, const char *text)
+static FILE *
+journal_file(const struct fixture *f)
 {
-	FILE *out = fopen(path, "w");
+	FILE *out = fopen(f->path, "w");
 
 	assert_non_null(out);
-	fputs(text, out);
-	fclose(out);
+	return out;
 }
 
-#define START(id, kind, to)                                                \
-	"{\"event\":\"start\",\"id\":\"" id "\",\"kind\":\"" kind "\","    \
-	"\"plan_sha256\":\"ab\",\"operator\":\"ops@h\",\"to\":\"" to "\"," \
-	"\"at\":\"2026-11-26T06:00:00.000Z\"}\n"
-#define FROM(id, from) \
-	"{\"event\":\"from\",\"id\":\"" id "\",\"from\":\"" from "\"}\n"
-#define END(id, outcome)                                                    \
-	"{\"event\":\"end\",\"id\":\"" id "\",\"outcome\":\"" outcome "\"," \
-	"\"exit_code\":0,\"duration_ms\":1500}\n"
+static void
+start(FILE *out, const char *id, const char *kind, const char *to)
+{
+	fprintf(out,
+		"{\"event\":\"start\",\"id\":\"%s\",\"kind\":\"%s\","
+		"\"plan_sha256\":\"ab\",\"operator\":\"ops@h\",\"to\":\"%s\","
+		"\"at\":\"2026-11-26T06:00:00.000Z\"}\n",
+		id, kind, to);
+}
+
+static void
+from(FILE *out, const char *id, const char *release)
+{
+	fprintf(out, "{\"event\":\"from\",\"id\":\"%s\",\"from\":\"%s\"}\n", id,
+		release);
+}
+
+static void
+end(FILE *out, const char *id, const char *outcome)
+{
+	fprintf(out,
+		"{\"event\":\"end\",\"id\":\"%s\",\"outcome\":\"%s\","
+		"\"exit_code\":0,\"duration_ms\":1500}\n",
+		id, outcome);
+}
 
 static void
 test_journal_runs__folds_each_run_s_events(void **state)
 {
 	struct fixture *f = *state;
 	json_t *runs = NULL, *run;
+	FILE *out = journal_file(f);
 	struct err e;
 
-	write_lines(f->path,
-		    START("d-1", "deploy", "1.1.0") FROM(
-			    "d-1",
-			    "1.0.0") "{\"event\":\"approved\",\"id\":\"d-1\","
-				     "\"phase\":\"half\"}\n"
-				     "{\"event\":\"step\",\"id\":\"d-1\","
-				     "\"step\":\"move-end\","
-				     "\"host\":\"h1\",\"error\":\"not "
-				     "ready\"}\n"
-				     "{\"event\":\"step\",\"id\":\"d-1\","
-				     "\"step\":\"move-end\","
-				     "\"host\":\"h2\"}\n"
-				     "{\"event\":\"step\",\"id\":\"d-1\","
-				     "\"step\":\"rollback-end\","
-				     "\"host\":\"h1\",\"error\":\"x\"}\n" END(
-					     "d-1",
-					     "rolled_back") "{\"event\":"
-							    "\"start\",\"id\":"
-							    "\"r-2\",\"ki" /* cut
-									      by
-									      a
-									      crash
-									    */
-							    "\n" START(
-								    "r-3",
-								    "rollback",
-								    "1.0.0"));
+	start(out, "d-1", "deploy", "1.1.0");
+	from(out, "d-1", "1.0.0");
+	fputs("{\"event\":\"approved\",\"id\":\"d-1\",\"phase\":\"half\"}\n",
+	      out);
+	fputs("{\"event\":\"step\",\"id\":\"d-1\",\"step\":\"move-end\","
+	      "\"host\":\"h1\",\"error\":\"not ready\"}\n",
+	      out);
+	fputs("{\"event\":\"step\",\"id\":\"d-1\",\"step\":\"move-end\","
+	      "\"host\":\"h2\"}\n",
+	      out);
+	fputs("{\"event\":\"step\",\"id\":\"d-1\",\"step\":\"rollback-end\","
+	      "\"host\":\"h1\",\"error\":\"x\"}\n",
+	      out);
+	end(out, "d-1", "rolled_back");
+	fputs("{\"event\":\"start\",\"id\":\"r-2\",\"ki\n", out); /* cut */
+	start(out, "r-3", "rollback", "1.0.0");
+	fclose(out);
+
 	assert_int_equal(journal_runs(&runs, f->path, &e), 0);
 	assert_int_equal(json_array_size(runs), 2);
 	run = json_array_get(runs, 0);
@@ -136,11 +143,15 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 {
 	struct fixture *f = *state;
 	json_t *run;
+	FILE *out;
 
 	/* Killed: a start without an end. */
-	write_lines(f->path, START("d-1", "deploy", "1.0.0") END("d-1", "done")
-				     START("d-2", "deploy", "1.1.0")
-					     FROM("d-2", "1.0.0"));
+	out = journal_file(f);
+	start(out, "d-1", "deploy", "1.0.0");
+	end(out, "d-1", "done");
+	start(out, "d-2", "deploy", "1.1.0");
+	from(out, "d-2", "1.0.0");
+	fclose(out);
 	run = journal_open_run(f->path);
 	assert_non_null(run);
 	assert_string_equal(json_string_value(json_object_get(run, "id")),
@@ -149,11 +160,13 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 
 	/* Stopped at a gate, then a deploy refused in preflight (no from):
 	 * the refused one is passed over. */
-	write_lines(f->path,
-		    START("d-2", "deploy", "1.1.0") FROM("d-2", "1.0.0")
-			    END("d-2", "waiting")
-				    START("d-3", "deploy", "1.1.0")
-					    END("d-3", "inconsistent"));
+	out = journal_file(f);
+	start(out, "d-2", "deploy", "1.1.0");
+	from(out, "d-2", "1.0.0");
+	end(out, "d-2", "waiting");
+	start(out, "d-3", "deploy", "1.1.0");
+	end(out, "d-3", "inconsistent");
+	fclose(out);
 	run = journal_open_run(f->path);
 	assert_non_null(run);
 	assert_string_equal(json_string_value(json_object_get(run, "id")),
@@ -161,18 +174,23 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 	json_decref(run);
 
 	/* Resumed and finished: nothing open. */
-	write_lines(f->path,
-		    START("d-2", "deploy", "1.1.0") FROM("d-2", "1.0.0")
-			    END("d-2", "waiting") "{\"event\":\"resume\","
-						  "\"id\":\"d-2\"}\n" END(
-							  "d-2", "done"));
+	out = journal_file(f);
+	start(out, "d-2", "deploy", "1.1.0");
+	from(out, "d-2", "1.0.0");
+	end(out, "d-2", "waiting");
+	fputs("{\"event\":\"resume\",\"id\":\"d-2\"}\n", out);
+	end(out, "d-2", "done");
+	fclose(out);
 	assert_null(journal_open_run(f->path));
 
 	/* A rollback after the killed deployment: nothing open. */
-	write_lines(f->path,
-		    START("d-4", "deploy", "1.1.0") FROM("d-4", "1.0.0")
-			    START("r-5", "rollback", "1.0.0")
-				    FROM("r-5", "1.1.0") END("r-5", "done"));
+	out = journal_file(f);
+	start(out, "d-4", "deploy", "1.1.0");
+	from(out, "d-4", "1.0.0");
+	start(out, "r-5", "rollback", "1.0.0");
+	from(out, "r-5", "1.1.0");
+	end(out, "r-5", "done");
+	fclose(out);
 	assert_null(journal_open_run(f->path));
 	assert_null(journal_open_run("/nonexistent/env.journal"));
 }
