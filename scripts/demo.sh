@@ -1,43 +1,104 @@
 #!/usr/bin/env bash
 # The sandbox-fleet demo (make demo): 4 hosts (sshd each, 127.0.1.1-4)
-# behind HAProxy (127.0.1.5), the runtime on SQLite.  Installs release
-# 1.0.0, goes live with 1.1.0 (canary then waves), rolls the fleet back
-# with one command, shows status and history, and stops every process it
-# started.  Exit 0 when every step did what it should.
-# usage: demo.sh BUILD_DIR
+# behind HAProxy (127.0.1.5), the runtime on SQLite.  Seeds the bank,
+# installs release 1.0.0, starts 30 simulated callers through the
+# balancer, goes live with 1.1.0 (canary, 50%, the rest), tries a broken
+# 1.2.0 whose canary fails and is rolled back automatically, stops the
+# callers and prints their tally, the ledger check, status and history,
+# and leaves the fleet running with a curl line to place a call by hand.
+# Exit 0 when every step did what it said; on any other outcome it stops
+# every process it started and exits 1.
+# usage: demo.sh BUILD_DIR  (the fleet goes to $IVR_DEMO_DIR, /tmp/ivr-demo)
 set -uo pipefail
 build=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
 fleet="$top/tests/fleet/fleet"
 ivrctl="$build/bin/ivrctl"
-dir=$(mktemp -d /tmp/ivr-demo.XXXXXX)
-trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-export XDG_STATE_HOME="$dir/state" # the demo's journal and lock
+dir=${IVR_DEMO_DIR:-/tmp/ivr-demo}
 plan="$dir/fleet/plan.yaml"
+lb=http://127.0.1.5:8080
+callers_pid=""
+export XDG_STATE_HOME="$dir/state" # the demo's journal and lock
 
+give_up() {
+	echo "demo: $*" >&2
+	[ -n "$callers_pid" ] && kill "$callers_pid" 2>/dev/null
+	"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1
+	exit 1
+}
+trap 'give_up "interrupted"' INT TERM
 step() { printf '\n== %s\n' "$*"; }
-run() { # run EXPECTED_EXIT command...: stops the demo on another exit code
+run() { # run EXPECTED_EXIT command...: gives up on another exit code
 	local want=$1 rc
 	shift
 	echo "\$ ${*/#$build\/bin\//}"
 	"$@"
 	rc=$?
-	[ "$rc" -eq "$want" ] || { echo "demo: exit $rc, expected $want" >&2; exit 1; }
+	[ "$rc" -eq "$want" ] || give_up "exit $rc, expected $want"
 }
 
-step "a sandbox fleet: 4 hosts behind HAProxy on 127.0.1.x"
-"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 || exit 1
+if [ -d "$dir/fleet/hosts" ]; then
+	step "stopping the fleet of an earlier demo in $dir"
+	"$fleet" down --dir "$dir/fleet" || exit 1
+fi
+rm -rf "$dir"
+mkdir -p "$dir"
+
+step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.5)"
+"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 || give_up "the fleet did not start"
+
+step "the bank: 40 demo customers in the shared SQLite database"
+"$build/ivr-runtime/bin/ivr-runtime" seed --db "$dir/fleet/bank.db" --customers 40 --seed 7 \
+	--credentials-out "$dir/credentials.json" --kdf-iterations 1000 || give_up "seeding failed"
 for v in 1.0.0 1.1.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null || exit 1
+	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null ||
+		give_up "packaging $v failed"
 done
-step "install 1.0.0"
+"$top/scripts/package-runtime.sh" --build "$build" --version 1.2.0 --broken --out "$dir/dist" >/dev/null ||
+	give_up "packaging 1.2.0 failed"
+
+step "first install: release 1.0.0 on every host"
 run 0 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.0.0.tar.gz"
-step "the dry run of 1.1.0, then go live: canary, then waves"
+sleep 1 # HAProxy's health checks see every runtime up
+
+step "30 callers start phoning in through the balancer ($lb)"
+"$build/bin/ivr-callers" --url "$lb" --credentials "$dir/credentials.json" --callers 30 \
+	--duration 10m --think 150ms --acks "$dir/acks" --report "$dir/callers.json" \
+	> "$dir/callers.out" 2>&1 &
+callers_pid=$!
+sleep 2
+echo "callers running (pid $callers_pid): log in, balances, a transfer, recent transactions, hang up; again"
+
+step "the dry run of 1.1.0, then go live: canary, 50%, the rest, each host drained of its calls first"
 run 0 "$ivrctl" plan "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
 run 0 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
-run 0 "$ivrctl" status "$plan"
-step "on-call: the whole fleet back, one command"
-run 0 "$ivrctl" rollback "$plan"
+
+step "a broken 1.2.0: its canary never turns ready, so the deployment rolls itself back (exit 1)"
+run 1 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.2.0.tar.gz"
+
+step "the callers stop (each finishes its call): their tally"
+kill -TERM "$callers_pid"
+wait "$callers_pid"
+callers_rc=$?
+callers_pid=""
+cat "$dir/callers.out"
+[ "$callers_rc" -eq 0 ] || give_up "some calls failed (ivr-callers exit $callers_rc)"
+
+step "the ledger: money conserved, every acknowledged transfer in the books once"
+run 0 "$build/bin/ivr-ledger" --db "$dir/fleet/bank.db" --acks "$dir/acks"
+
+step "the fleet and its history"
 run 0 "$ivrctl" status "$plan"
 run 0 "$ivrctl" history "$plan"
-step "demo done: the fleet went to 1.1.0 and back to 1.0.0; stopping it"
+
+step "demo done: the fleet is still running 1.1.0"
+cat <<EOF
+Place a call by hand through the balancer (the cookie jar keeps the call on
+its server, as a voice gateway does):
+  curl -s -c $dir/jar -X POST $lb/calls -d '{}'
+  curl -s -b $dir/jar -X POST $lb/calls/CALL_ID/input -d '{"digits":"ACCOUNT#"}'
+(account numbers and PINs of the demo customers: $dir/credentials.json)
+See it:   $ivrctl status $plan
+Roll back: XDG_STATE_HOME=$dir/state $ivrctl rollback $plan
+Stop everything: $fleet down --dir $dir/fleet && rm -rf $dir
+EOF
