@@ -784,6 +784,19 @@ journal_end(struct run *r, int code)
 				"waiting_phase", r->waiting, "hosts", hosts);
 		emit(r, sum);
 		json_decref(sum);
+	} else if (r->j.started) {
+		size_t touched = 0, failed = 0;
+
+		for (size_t i = 0; i < r->n; i++) {
+			touched += r->hosts[i].touched;
+			failed += r->hosts[i].failed;
+		}
+		say(r,
+		    "summary: %s %s, %s -> %s: %s (exit %d) in %.1f s; %zu of "
+		    "%zu host(s) touched, %zu failed",
+		    r->kind, r->id, r->from[0] ? r->from : "nothing",
+		    r->to[0] ? r->to : "?", outcome, code,
+		    (double)took / 1000.0, touched, r->n, failed);
 	}
 }
 

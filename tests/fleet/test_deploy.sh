@@ -31,6 +31,8 @@ art() { echo "$dir/dist/ivr-runtime-$1.tar.gz"; }
 out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)"); rc=$?
 [ "$rc" -eq 0 ] || fail "first install: exit $rc: $out"
 grep -q "from nothing to 1.0.0" <<<"$out" || fail "first install: $out"
+grep -Eq "summary: deploy d-[0-9TZ-]+[0-9a-f]+, nothing -> 1\.0\.0: done \(exit 0\) in [0-9.]+ s; 5 of 5 host\(s\) touched, 0 failed$" <<<"$out" ||
+	fail "first install: no summary: $out"
 fleet_on 1.0.0 || fail "after the first install the fleet is not on 1.0.0"
 
 # A caller is on the canary (ivr-01) when the update starts: the drain
