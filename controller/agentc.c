@@ -146,5 +146,16 @@ agentc_open(struct agentc **out, bool *uploaded, struct ssh_conn *c,
 	if ((rc = ssh_upload(c, local_agent, path, 0755, err)) < 0)
 		return err_prefix(err, "uploading the agent: ");
 	*uploaded = true;
-	return agentc_start(out, c, path, root, where, err);
+	if ((rc = agentc_start(out, c, path, root, where, err)) < 0 ||
+	    (rc = agentc_call(&hello, *out, "hello", NULL, timeout_ms, err)) <
+		    0) {
+		agentc_close(*out);
+		*out = NULL;
+		return err_prefix(err,
+				  "the agent did not start with its root "
+				  "'%s' (writable? see agent.log there): ",
+				  root);
+	}
+	json_decref(hello);
+	return 0;
 }

@@ -444,11 +444,12 @@ ssh_channel_read(void *ctx, void *dst, size_t cap, int timeout_ms, size_t *got,
 			       ch->c->where, timeout_ms);
 	if (n < 0)
 		return fail(err, ch->c, ERR_IO, "cannot read");
-	if (n == 0 && libssh2_channel_eof(ch->ch))
+	/* A blocking read that times out says so above; 0 bytes means the
+	 * remote side sent EOF or closed the channel (the command ended;
+	 * libssh2 may report the close before the EOF flag is set). */
+	if (n == 0)
 		return err_set(err, ERR_EOF, "%s: the command ended",
 			       ch->c->where);
-	if (n == 0)
-		return err_set(err, ERR_TIMEOUT, "%s: no answer", ch->c->where);
 	*got = (size_t)n;
 	return 0;
 }

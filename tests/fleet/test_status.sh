@@ -131,6 +131,13 @@ case "$(field 'd["hosts"][0].get("error", "")' <<<"$out")" in
 kill "$SSH_AGENT_PID"
 unset SSH_AUTH_SOCK SSH_AGENT_PID
 
+# An agent root the agent cannot create: said, with the root.
+sed 's#^  root: .*#  root: /dev/null/{name}#' "$plan" > "$dir/fleet/plan-root.yaml"
+out=$(json "$dir/fleet/plan-root.yaml")
+case "$(field 'd["hosts"][0].get("error", "")' <<<"$out")" in
+*"the agent did not start with its root '/dev/null/ivr-01'"*"the command ended"*) ;;
+*) fail "unwritable agent root: $out" ;; esac
+
 # A client key the hosts do not accept.
 ssh-keygen -q -t ed25519 -N '' -f "$dir/fleet/other_key"
 sed 's/^  identity_file: client_key$/  identity_file: other_key/' "$plan" > "$dir/fleet/plan-key.yaml"
