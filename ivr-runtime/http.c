@@ -748,6 +748,9 @@ route(struct MHD_Connection *conn, struct http_server *srv, const char *url,
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
+	if (req->too_large && strcmp(url, "/vxml/step") == 0)
+		return send_vxml_message(conn, srv, MHD_HTTP_CONTENT_TOO_LARGE,
+					 vxml_fault);
 	if (req->too_large)
 		return send_error(conn, srv, METRICS_ROUTE_OTHER,
 				  MHD_HTTP_CONTENT_TOO_LARGE,

@@ -647,6 +647,31 @@ test_runtime__answers_bad_requests_with_json_errors(void **state)
 }
 
 static void
+test_runtime__refuses_an_oversize_body_in_the_route_s_language(void **state)
+{
+	struct server *s = *state;
+	size_t n = 17 * 1024; /* over the default 16 KiB */
+	char url[200], *big = malloc(n + 1), *doc = NULL;
+	json_t *e = NULL;
+
+	memset(big, 'x', n);
+	memcpy(big, "{\"digits\":\"", 11);
+	big[n] = '\0';
+	snprintf(url, sizeof(url), "%s/calls", s->base);
+	assert_int_equal(ts_http("POST", url, big, NULL, &e), 413);
+	assert_string_equal(json_string_value(json_object_get(e, "error")),
+			    "the request body is too large");
+	json_decref(e);
+	/* A VoiceXML browser hears a VoiceXML document, not JSON. */
+	memcpy(big, "call_id=1&digits=", 17);
+	snprintf(url, sizeof(url), "%s/vxml/step", s->base);
+	assert_int_equal(ts_http_text("POST", url, big, FORM, &doc), 413);
+	assert_non_null(strstr(doc, "<vxml"));
+	free(doc);
+	free(big);
+}
+
+static void
 test_runtime__refuses_calls_past_capacity(void **state)
 {
 	static const char *const extra[] = { "--max-calls", "2", NULL };
@@ -828,6 +853,7 @@ main(void)
 		T(test_runtime__locks_an_account_across_calls),
 		T(test_runtime__replayed_confirm_gives_the_same_answer),
 		T(test_runtime__concurrent_transfers_conserve_money),
+		T(test_runtime__refuses_an_oversize_body_in_the_route_s_language),
 		T(test_runtime__drain_lets_calls_finish_then_exits),
 		T(test_runtime__drain_deadline_reports_cut_calls),
 		T(test_runtime__voicexml_call_validates_at_every_step),
