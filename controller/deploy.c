@@ -1281,7 +1281,8 @@ rollback_target(struct run *r, char *out, size_t size)
 				return false;
 		}
 		say(r,
-		    "the last deployment here was interrupted: back to %s, "
+		    "the last deployment here did not finish (interrupted, or "
+		    "waiting at a gate): back to %s, "
 		    "where it started",
 		    out);
 		return true;

@@ -94,6 +94,11 @@ out=$("$ivrctl" promote --from "$stg" --to "$prd" 2>&1); rc=$?
 [ "$rc" -eq 2 ] && grep -q "staging (staging) does not run one release on every host" <<<"$out" ||
 	fail "staging half way: exit $rc: $out"
 on "$prd" 1.2.0 || fail "a refused promote changed production"
+# The gate left open is undone by rollback: back where it started.
+out=$("$ivrctl" rollback "$stg" 2>&1); rc=$?
+[ "$rc" -eq 0 ] && grep -q "the last deployment here did not finish (interrupted, or waiting at a gate): back to 1.3.0" <<<"$out" ||
+	fail "rollback of the waiting deployment: exit $rc: $out"
+on "$stg" 1.3.0 || fail "staging is not back on 1.3.0 after the rollback"
 out=$("$ivrctl" promote --from "$prd" --to "$prd" 2>&1); rc=$?
 [ "$rc" -eq 2 ] && grep -q "promote goes from one environment to another" <<<"$out" || fail "same plan: exit $rc: $out"
 
