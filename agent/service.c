@@ -3,6 +3,7 @@
  */
 #include "service.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -24,27 +25,57 @@
 #define POLL_MS	       20
 #define START_CHECK_MS 150 /* a runtime that exits within it failed */
 
+/* The state letter of /proc/<path>/stat ('?' when unreadable). */
+static char
+proc_state(const char *path)
+{
+	const char *state;
+	struct buf b;
+	char c = '?';
+
+	buf_init(&b, 4096); /* a stat line is well under a page */
+	if (fileio_read_all(&b, path, NULL) == 0) {
+		/* "pid (comm) S ...": the state follows the last ')'. */
+		state = strrchr(buf_cstr(&b), ')');
+		if (state != NULL && state[1] == ' ')
+			c = state[2];
+	}
+	buf_release(&b);
+	return c;
+}
+
 bool
 service_alive(pid_t pid)
 {
-	char path[64];
-	const char *state;
-	struct buf b;
-	bool alive;
+	char path[64], task[128];
+	struct dirent *de;
+	bool alive = false;
+	DIR *d;
+	char c;
 
 	if (pid <= 0)
 		return false;
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	buf_init(&b, 4096); /* a stat line is well under a page */
-	if (fileio_read_all(&b, path, NULL) < 0) {
-		buf_release(&b);
+	c = proc_state(path);
+	if (c == '?' || c == 'X')
 		return false;
+	if (c != 'Z')
+		return true;
+	/* A zombie leader may still have threads on their way out, holding
+	 * the process's files (its listening socket): it is gone when every
+	 * thread is. */
+	snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+	if ((d = opendir(path)) == NULL)
+		return false;
+	while (!alive && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(task, sizeof(task), "/proc/%ld/task/%.20s/stat",
+			 (long)pid, de->d_name);
+		c = proc_state(task);
+		alive = c != '?' && c != 'Z' && c != 'X';
 	}
-	/* "pid (comm) S ...": the state follows the last ')'. */
-	state = strrchr(buf_cstr(&b), ')');
-	alive = state != NULL && state[1] == ' ' && state[2] != 'Z' &&
-		state[2] != 'X';
-	buf_release(&b);
+	closedir(d);
 	return alive;
 }
 
