@@ -94,6 +94,15 @@ layout_current(char *out, const char *root, struct err *err)
 	return 0;
 }
 
+int
+layout_marker(char *out, const char *root, const char *version, struct err *err)
+{
+	char name[LAYOUT_VERSION_MAX + 16];
+
+	snprintf(name, sizeof(name), ".%s.sha256", version);
+	return layout_path(out, root, "releases", name, err);
+}
+
 bool
 layout_is_staged(const char *root, const char *version)
 {

@@ -44,6 +44,14 @@ int layout_path(char *out, const char *root, const char *a, const char *b,
  */
 int layout_current(char *out, const char *root, struct err *err);
 
+/*
+ * The marker beside a staged release that holds the sha256 of the artifact
+ * it came from: "<root>/releases/.<version>.sha256" into out
+ * (LAYOUT_PATH_MAX).  Returns 0 or ERR_INVAL.
+ */
+int layout_marker(char *out, const char *root, const char *version,
+		  struct err *err);
+
 /* True when releases/<version> is a staged release (holds release.json). */
 bool layout_is_staged(const char *root, const char *version);
 

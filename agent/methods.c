@@ -220,24 +220,11 @@ service_json(const struct service_status *ss)
 	return o;
 }
 
+/* service.start and service.stop: the same params, one action. */
 static int
-m_service_start(json_t **result, struct agent *a, json_t *params,
-		struct err *err)
-{
-	struct service s;
-	struct service_status ss;
-	int rc;
-
-	if ((rc = params_check(params, service_keys, err)) < 0 ||
-	    (rc = service_params(&s, a, params, err)) < 0 ||
-	    (rc = service_start(&ss, &s, err)) < 0)
-		return rc;
-	*result = service_json(&ss);
-	return 0;
-}
-
-static int
-m_service_stop(json_t **result, struct agent *a, json_t *params,
+service_method(json_t **result, struct agent *a, json_t *params,
+	       int (*action)(struct service_status *, const struct service *,
+			     struct err *),
 	       struct err *err)
 {
 	struct service s;
@@ -246,10 +233,24 @@ m_service_stop(json_t **result, struct agent *a, json_t *params,
 
 	if ((rc = params_check(params, service_keys, err)) < 0 ||
 	    (rc = service_params(&s, a, params, err)) < 0 ||
-	    (rc = service_stop(&ss, &s, err)) < 0)
+	    (rc = action(&ss, &s, err)) < 0)
 		return rc;
 	*result = service_json(&ss);
 	return 0;
+}
+
+static int
+m_service_start(json_t **result, struct agent *a, json_t *params,
+		struct err *err)
+{
+	return service_method(result, a, params, service_start, err);
+}
+
+static int
+m_service_stop(json_t **result, struct agent *a, json_t *params,
+	       struct err *err)
+{
+	return service_method(result, a, params, service_stop, err);
 }
 
 /* Stops then starts; the result tells both halves. */

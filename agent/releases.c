@@ -118,21 +118,18 @@ scan(struct staged **out, size_t *n, const char *root, struct err *err)
 static bool
 marker_sha(char *out, const char *root, const char *version)
 {
-	char path[LAYOUT_PATH_MAX], name[LAYOUT_VERSION_MAX + 16];
+	char path[LAYOUT_PATH_MAX];
 	struct buf b;
 	bool ok;
 
-	snprintf(name, sizeof(name), ".%s.sha256", version);
 	buf_init(&b, 128);
-	ok = layout_path(path, root, "releases", name, NULL) == 0 &&
+	ok = layout_marker(path, root, version, NULL) == 0 &&
 	     fileio_read_all(&b, path, NULL) == 0 &&
 	     b.len >= HASH_SHA256_HEX_LEN;
 	if (ok) {
 		memcpy(out, b.data, HASH_SHA256_HEX_LEN);
 		out[HASH_SHA256_HEX_LEN] = '\0';
-		for (size_t i = 0; i < HASH_SHA256_HEX_LEN && ok; i++)
-			ok = (out[i] >= '0' && out[i] <= '9') ||
-			     (out[i] >= 'a' && out[i] <= 'f');
+		ok = hash_is_sha256_hex(out);
 	}
 	buf_release(&b);
 	return ok;
@@ -192,13 +189,12 @@ static bool protected(const char *v, const char *current,
 static int
 remove_release(const char *root, const char *version, struct err *err)
 {
-	char path[LAYOUT_PATH_MAX], marker[LAYOUT_VERSION_MAX + 16];
+	char path[LAYOUT_PATH_MAX];
 	int rc;
 
-	snprintf(marker, sizeof(marker), ".%s.sha256", version);
 	if ((rc = layout_path(path, root, "releases", version, err)) < 0 ||
 	    (rc = fileio_remove_tree(path, err)) < 0 ||
-	    (rc = layout_path(path, root, "releases", marker, err)) < 0)
+	    (rc = layout_marker(path, root, version, err)) < 0)
 		return rc;
 	return fileio_remove_tree(path, err);
 }

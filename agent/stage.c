@@ -349,16 +349,6 @@ check_manifest(const char *tmp, const char *version, json_t *unpacked,
 	return rc;
 }
 
-/* The sha256 a staged version came from, kept beside it. */
-static int
-marker_path(char *out, const char *root, const char *version, struct err *err)
-{
-	char name[LAYOUT_VERSION_MAX + 16];
-
-	snprintf(name, sizeof(name), ".%s.sha256", version);
-	return layout_path(out, root, "releases", name, err);
-}
-
 static int
 already_staged(bool *yes, const char *root, const char *version,
 	       const char *sha256, struct err *err)
@@ -370,7 +360,7 @@ already_staged(bool *yes, const char *root, const char *version,
 	*yes = false;
 	if (!layout_is_staged(root, version))
 		return 0;
-	if ((rc = marker_path(path, root, version, err)) < 0)
+	if ((rc = layout_marker(path, root, version, err)) < 0)
 		return rc;
 	buf_init(&b, 128);
 	rc = fileio_read_all(&b, path, NULL);
@@ -431,7 +421,7 @@ stage_release(struct stage_result *out, const char *root, const char *version,
 		return rc;
 	if ((rc = layout_path(artifact, root, "incoming", sha256, err)) < 0 ||
 	    (rc = layout_path(dst, root, "releases", version, err)) < 0 ||
-	    (rc = marker_path(marker, root, version, err)) < 0 ||
+	    (rc = layout_marker(marker, root, version, err)) < 0 ||
 	    (rc = stage_verify(root, sha256, fn, ctx, err)) < 0)
 		return rc;
 	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);

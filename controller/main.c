@@ -203,6 +203,28 @@ enum deploy_cmd {
 	CMD_ROLLBACK
 };
 
+/* Every --approve names a phase of the plan; says which does not. */
+static bool
+approvals_known(const struct plan *p, const struct deploy_opts *o,
+		const char *path)
+{
+	for (size_t i = 0; i < o->napprove; i++) {
+		size_t k = 0;
+
+		while (k < p->nphases &&
+		       strcmp(p->phases[k].name, o->approve[i]) != 0)
+			k++;
+		if (k == p->nphases) {
+			fprintf(stderr,
+				"ivrctl: --approve %s: %s has no phase of "
+				"that name\n",
+				o->approve[i], path);
+			return false;
+		}
+	}
+	return true;
+}
+
 static int
 cmd_deploy(const char *path, struct deploy_opts *o, enum deploy_cmd cmd)
 {
@@ -220,20 +242,9 @@ cmd_deploy(const char *path, struct deploy_opts *o, enum deploy_cmd cmd)
 		plan_free(p);
 		return EXIT_BAD_INPUT;
 	}
-	for (size_t i = 0; i < o->napprove; i++) {
-		size_t k = 0;
-
-		while (k < p->nphases &&
-		       strcmp(p->phases[k].name, o->approve[i]) != 0)
-			k++;
-		if (k == p->nphases) {
-			fprintf(stderr,
-				"ivrctl: --approve %s: %s has no phase of "
-				"that name\n",
-				o->approve[i], path);
-			plan_free(p);
-			return EXIT_BAD_INPUT;
-		}
+	if (!approvals_known(p, o, path)) {
+		plan_free(p);
+		return EXIT_BAD_INPUT;
 	}
 	if (prepare_fleet(&bundle) < 0) {
 		plan_free(p);
@@ -297,20 +308,8 @@ cmd_promote(int argc, char **argv)
 	if ((staging = load_plan(argv[3])) == NULL ||
 	    (prod = load_plan(argv[5])) == NULL)
 		goto out;
-	for (size_t i = 0; i < o.napprove; i++) {
-		size_t k = 0;
-
-		while (k < prod->nphases &&
-		       strcmp(prod->phases[k].name, o.approve[i]) != 0)
-			k++;
-		if (k == prod->nphases) {
-			fprintf(stderr,
-				"ivrctl: --approve %s: %s has no phase of "
-				"that name\n",
-				o.approve[i], argv[5]);
-			goto out;
-		}
-	}
+	if (!approvals_known(prod, &o, argv[5]))
+		goto out;
 	if (prepare_fleet(&bundle) < 0) {
 		rc = 1;
 		goto out;

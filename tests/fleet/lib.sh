@@ -34,3 +34,21 @@ sshd_up() {
 	/usr/sbin/sshd -f "$config" "$@" || return 1
 	pidfile_wait "$pidfile"
 }
+
+# package VERSION [package-runtime.sh ARGS...]: a release artifact of
+# $build in $dir/dist; art VERSION: its path.  Need top, build and dir.
+package() {
+	local v=$1
+	shift
+	"$top/scripts/package-runtime.sh" --build "$build" --version "$v" --out "$dir/dist" "$@" >/dev/null
+}
+art() { echo "$dir/dist/ivr-runtime-$1.tar.gz"; }
+
+# haproxy_cmd SOCKET COMMAND: one command on HAProxy's runtime API socket;
+# prints the answer.
+haproxy_cmd() {
+	/usr/bin/python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall((sys.argv[2] + '\n').encode()); print(s.recv(4096).decode().strip())" "$1" "$2"
+}

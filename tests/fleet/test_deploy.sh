@@ -24,10 +24,9 @@ export XDG_STATE_HOME="$dir/state" # the journal and the lock go here
 "$fleet" up 5 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
 plan="$dir/fleet/plan.yaml"
 for v in 1.0.0 1.1.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+	package $v
 done
-"$top/scripts/package-runtime.sh" --build "$build" --version 1.2.0 --broken --out "$dir/dist" >/dev/null
-art() { echo "$dir/dist/ivr-runtime-$1.tar.gz"; }
+package 1.2.0 --broken
 out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)"); rc=$?
 [ "$rc" -eq 0 ] || fail "first install: exit $rc: $out"
 grep -q "from nothing to 1.0.0" <<<"$out" || fail "first install: $out"

@@ -28,7 +28,7 @@ export XDG_STATE_HOME="$dir/state"
 plan="$dir/fleet/plan.yaml"
 upstream="$dir/fleet/hosts/lb/root/nginx/upstream.conf"
 for v in 1.0.0 1.1.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+	package $v
 done
 # Requests through nginx, one after another, until killed: one line each,
 # the HTTP code and the version that answered.

@@ -23,7 +23,7 @@ export XDG_STATE_HOME="$dir/state"
 "$fleet" up 3 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
 plan="$dir/fleet/plan.yaml"
 for v in 1.0.0 1.1.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+	package $v
 done
 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.0.0.tar.gz" >/dev/null ||
 	{ echo "FAIL: first install"; exit 1; }
@@ -34,18 +34,26 @@ start=$(date +%s%N)
 span=$(( ($(date +%s%N) - start) / 1000000 ))
 "$ivrctl" rollback "$plan" --to 1.0.0 >/dev/null || fail "back to 1.0.0 before the kills"
 
-points=""
-killed=0
-for k in 1 2 3 4 5 6 7 8; do
-	at=$(( span * 85 * (2 * k - 1) / 1600 )) # spread over the deployment
-	"$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" > "$dir/run$k.out" 2>&1 &
+# kill_deploy K OUT: deploys 1.1.0 and SIGKILLs ivrctl at the K-th of 8
+# moments spread over the deployment; sets at (ms) and last (its last
+# line).  Fails when the run ended before the kill (a loaded machine).
+kill_deploy() {
+	local pid status
+	at=$(( span * 85 * (2 * $1 - 1) / 1600 ))
+	"$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" > "$2" 2>&1 &
 	pid=$!
 	sleep "$(awk -v ms="$at" 'BEGIN { printf "%.3f", ms / 1000 }')"
 	kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
-	# 137: killed; on a loaded machine a run may finish first.
-	[ $? -eq 137 ] && killed=$((killed + 1))
-	last=$(tail -n1 "$dir/run$k.out" | sed 's/^\[ *[0-9.]*s\] //')
+	status=$?
+	last=$(tail -n1 "$2" | sed 's/^\[ *[0-9.]*s\] //')
+	[ "$status" -eq 137 ]
+}
+
+points=""
+killed=0
+for k in 1 2 3 4 5 6 7 8; do
+	kill_deploy "$k" "$dir/run$k.out" && killed=$((killed + 1))
 	points="$points\n  ${at} ms: $last"
 	out=$("$ivrctl" rollback "$plan" --break-lock 2>&1); rc=$?
 	[ "$rc" -eq 0 ] || fail "kill $k at ${at} ms (after '$last'): rollback exit $rc: $out"
@@ -61,14 +69,7 @@ n=$("$ivrctl" history "$plan" | grep -c ' deploy .* -> 1\.1\.0 *interrupted')
 rpoints=""
 resumed=0
 for k in 1 2 3 4 5 6 7 8; do
-	at=$(( span * 85 * (2 * k - 1) / 1600 ))
-	"$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" > "$dir/res$k.out" 2>&1 &
-	pid=$!
-	sleep "$(awk -v ms="$at" 'BEGIN { printf "%.3f", ms / 1000 }')"
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	if [ $? -eq 137 ]; then
-		last=$(tail -n1 "$dir/res$k.out" | sed 's/^\[ *[0-9.]*s\] //')
+	if kill_deploy "$k" "$dir/res$k.out"; then
 		start=$(date +%s%N)
 		out=$("$ivrctl" resume "$plan" --break-lock 2>&1); rc=$?
 		took=$(( ($(date +%s%N) - start) / 1000000 ))

@@ -29,24 +29,16 @@ export XDG_STATE_HOME="$dir/state"
 plan="$dir/fleet/plan.yaml"
 hosts="$dir/fleet/hosts"
 for v in 1.0.0 1.1.0 1.3.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+	package $v
 done
-"$top/scripts/package-runtime.sh" --build "$build" --version 1.2.0 --fail-if refuse-1.2.0 \
-	--out "$dir/dist" >/dev/null
-art() { echo "$dir/dist/ivr-runtime-$1.tar.gz"; }
+package 1.2.0 --fail-if refuse-1.2.0
 # The release on each host, in order, as status reads them.
 releases() {
 	"$ivrctl" status "$plan" --output json |
 		/usr/bin/python3 -c 'import json,sys; print(" ".join(h["current"] or "-" for h in json.load(sys.stdin)["hosts"]))'
 }
 last_summary() { tail -n1 | /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-haproxy() {
-	/usr/bin/python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall((sys.argv[2] + '\n').encode()); print(s.recv(4096).decode().strip())" \
-		"$hosts/lb/root/haproxy/admin.sock" "$1"
-}
+haproxy() { haproxy_cmd "$hosts/lb/root/haproxy/admin.sock" "$1"; }
 
 "$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)" >/dev/null || { echo "FAIL: first install"; exit 1; }
 # Every runtime up: HAProxy's health checks pass (give them a second).

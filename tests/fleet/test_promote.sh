@@ -26,17 +26,10 @@ prd="$dir/prod/production.yaml"
 sed 's/^environment: sandbox$/environment: staging/' "$dir/staging/plan.yaml" > "$stg"
 sed 's/^environment: sandbox$/environment: production/' "$dir/prod/plan.yaml" > "$prd"
 for v in 1.0.0 1.1.0 1.2.0 1.3.0 1.4.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+	package $v
 done
-art() { echo "$dir/dist/ivr-runtime-$1.tar.gz"; }
 on() { plan=$1 fleet_on "$2"; }
-haproxy() {
-	/usr/bin/python3 -c "
-import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall((sys.argv[2] + '\n').encode()); s.recv(4096)" \
-		"$dir/staging/hosts/lb/root/haproxy/admin.sock" "$1"
-}
+haproxy() { haproxy_cmd "$dir/staging/hosts/lb/root/haproxy/admin.sock" "$1" >/dev/null; }
 
 "$ivrctl" deploy "$stg" --artifact "$(art 1.0.0)" >/dev/null || fail "staging: install 1.0.0"
 "$ivrctl" deploy "$prd" --artifact "$(art 1.0.0)" >/dev/null || fail "production: install 1.0.0"

@@ -43,7 +43,7 @@ out=$(json "$plan")
 
 # Releases put on the hosts through their agents, by hand.
 for v in 1.0.0 1.1.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+	package $v
 done
 ssh_to() { # host-number command
 	ssh -i "$dir/fleet/client_key" -o UserKnownHostsFile="$dir/fleet/known_hosts" \

@@ -26,9 +26,8 @@ plan="$dir/fleet/plan.yaml"
 "$build/ivr-runtime/bin/ivr-runtime" seed --db "$dir/fleet/bank.db" --customers 30 --seed 11 \
 	--credentials-out "$dir/cred.json" --kdf-iterations 1000 >/dev/null || { echo "FAIL: seed"; exit 1; }
 for v in 1.0.0 1.1.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null
+	package $v
 done
-art() { echo "$dir/dist/ivr-runtime-$1.tar.gz"; }
 "$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)" >/dev/null || { echo "FAIL: first install"; exit 1; }
 sleep 1 # HAProxy's checks see every runtime up
 
