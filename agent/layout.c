@@ -14,8 +14,11 @@ layout_valid_version(const char *v)
 {
 	size_t n = strlen(v);
 
-	if (n == 0 || n > LAYOUT_VERSION_MAX || strcmp(v, ".") == 0 ||
-	    strcmp(v, "..") == 0)
+	/* The first character is a letter or digit: names starting with
+	 * "." under releases/ are the agent's own (markers, temporaries). */
+	if (n == 0 || n > LAYOUT_VERSION_MAX ||
+	    !((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z') ||
+	      (v[0] >= '0' && v[0] <= '9')))
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = v[i];

@@ -21,7 +21,7 @@
 #define LAYOUT_VERSION_MAX 64
 #define LAYOUT_PATH_MAX	   4096
 
-/* True when v is 1-64 of [A-Za-z0-9._-] and not "." or "..". */
+/* True when v is 1-64 of [A-Za-z0-9._-] starting with [A-Za-z0-9]. */
 bool layout_valid_version(const char *v);
 
 /*

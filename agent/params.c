@@ -73,9 +73,10 @@ params_version(const char **out, const json_t *p, const char *key,
 	    v == NULL)
 		return rc;
 	if (!layout_valid_version(v))
-		return err_set(err, ERR_INVAL,
-			       "param '%s' must match [A-Za-z0-9._-]{1,64}",
-			       key);
+		return err_set(
+			err, ERR_INVAL,
+			"param '%s' must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+			key);
 	*out = v;
 	return 0;
 }

@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -123,15 +125,39 @@ link_inside(const char *name, const char *target)
 }
 
 struct unpack {
-	const char *tmp; /* releases/<v>.tmp */
+	const char *tmp; /* releases/.<v>.tmp */
 	const struct stage_limits *lim;
 	stage_progress_fn fn;
 	void *ctx;
 	struct archive *in, *out;
 	json_t *files; /* regular files written, relative paths */
+	json_t *links; /* symlinks written, relative paths */
 	unsigned entries;
-	uint64_t bytes, total;
+	uint64_t bytes, declared, total;
 };
+
+/*
+ * A regular file's size as its header declares it, counted before any
+ * byte is written: a sparse entry's data blocks can be tiny while the file
+ * it makes is huge (and hashing that file would take hours), so sparse
+ * entries are refused and the declared sizes count toward max_bytes.
+ */
+static int
+check_size(struct unpack *u, struct archive_entry *e, const char *q,
+	   struct err *err)
+{
+	la_int64_t size = archive_entry_size(e);
+
+	if (archive_entry_sparse_count(e) > 0)
+		return err_set(err, ERR_UNSAFE,
+			       "archive entry '%s' is a sparse file", q);
+	if (size < 0 || (uint64_t)size > u->lim->max_bytes ||
+	    (u->declared += (uint64_t)size) > u->lim->max_bytes)
+		return err_set(err, ERR_OVERFLOW,
+			       "the archive holds more than %llu bytes",
+			       (unsigned long long)u->lim->max_bytes);
+	return 0;
+}
 
 /* Refuses what may not be unpacked; rewrites paths under tmp. */
 static int
@@ -141,6 +167,7 @@ check_entry(struct unpack *u, struct archive_entry *e, const char *name,
 	char q[128], full[LAYOUT_PATH_MAX];
 	mode_t type = archive_entry_filetype(e);
 	const char *hard = archive_entry_hardlink(e);
+	int rc;
 
 	err_quote(q, sizeof(q), name, strlen(name));
 	if (!safe_relative(name))
@@ -172,7 +199,8 @@ check_entry(struct unpack *u, struct archive_entry *e, const char *name,
 			       "archive entry '%s' is a device, FIFO or "
 			       "socket",
 			       q);
-	}
+	} else if (type == AE_IFREG && (rc = check_size(u, e, q, err)) < 0)
+		return rc;
 	if (join(full, u->tmp, name, err) < 0)
 		return ERR_UNSAFE;
 	archive_entry_copy_pathname(e, full);
@@ -234,6 +262,9 @@ unpack_entry(struct unpack *u, struct archive_entry *e, struct err *err)
 			       archive_error_string(u->out));
 	if (regular)
 		json_array_append_new(u->files, json_string(name));
+	else if (archive_entry_filetype(e) == AE_IFLNK &&
+		 archive_entry_hardlink(e) == NULL)
+		json_array_append_new(u->links, json_string(name));
 	if (u->fn != NULL) /* compressed bytes read, of the artifact's size */
 		u->fn(u->ctx, "unpack",
 		      (uint64_t)archive_filter_bytes(u->in, -1), u->total);
@@ -281,6 +312,66 @@ unpack(struct unpack *u, const char *path, struct err *err)
 out:
 	archive_read_free(u->in);
 	archive_write_free(u->out);
+	return rc;
+}
+
+/* openat2(2) with RESOLVE_BENEATH: the kernel resolves path below dirfd
+ * and fails with EXDEV where any step, through any symlink, leaves it. */
+static int
+open_beneath(int dirfd, const char *path)
+{
+	struct open_how how = {
+		.flags = O_PATH | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+/*
+ * Every symlink, resolved as the kernel will resolve it once the release
+ * runs: a chain of links (b -> ., etc -> b/b/b/../../../etc) can leave
+ * the release although each target looks shallow as text.  A link must
+ * resolve to something inside the release.
+ */
+static int
+check_links(const char *tmp, const json_t *links, struct err *err)
+{
+	char q[128];
+	size_t i;
+	json_t *v;
+	int dirfd, fd, rc = 0;
+
+	if (json_array_size(links) == 0)
+		return 0;
+	if ((dirfd = open(tmp, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_set_errno(err, ERR_IO, errno, "cannot open '%s'",
+				     tmp);
+	json_array_foreach (links, i, v) {
+		const char *name = json_string_value(v);
+
+		err_quote(q, sizeof(q), name, strlen(name));
+		if ((fd = open_beneath(dirfd, name)) >= 0) {
+			close(fd);
+			continue;
+		}
+		if (errno == ENOENT)
+			rc = err_set(err, ERR_UNSAFE,
+				     "symlink '%s' points to nothing in the "
+				     "release",
+				     q);
+		else if (errno == ENOSYS)
+			rc = err_set(err, ERR_UNSAFE,
+				     "symlink '%s' cannot be checked: this "
+				     "kernel has no openat2(2)",
+				     q);
+		else
+			rc = err_set(err, ERR_UNSAFE,
+				     "symlink '%s' points outside the release",
+				     q);
+		break;
+	}
+	close(dirfd);
 	return rc;
 }
 
@@ -392,6 +483,7 @@ build_release(struct stage_result *out, struct unpack *u, const char *dst,
 		return err_set_errno(err, ERR_IO, errno, "cannot create '%s'",
 				     u->tmp);
 	if ((rc = unpack(u, artifact, err)) < 0 ||
+	    (rc = check_links(u->tmp, u->links, err)) < 0 ||
 	    (rc = check_manifest(u->tmp, version, u->files, err)) < 0)
 		return rc;
 	if (u->fn != NULL)
@@ -410,7 +502,8 @@ stage_release(struct stage_result *out, const char *root, const char *version,
 	      stage_progress_fn fn, void *ctx, struct err *err)
 {
 	char artifact[LAYOUT_PATH_MAX], dst[LAYOUT_PATH_MAX],
-		tmp[LAYOUT_PATH_MAX + 8], marker[LAYOUT_PATH_MAX];
+		tmp[LAYOUT_PATH_MAX + LAYOUT_VERSION_MAX + 32],
+		marker[LAYOUT_PATH_MAX];
 	struct unpack u = { .tmp = tmp, .lim = lim, .fn = fn, .ctx = ctx };
 	int rc;
 
@@ -424,22 +517,32 @@ stage_release(struct stage_result *out, const char *root, const char *version,
 	    (rc = layout_marker(marker, root, version, err)) < 0 ||
 	    (rc = stage_verify(root, sha256, fn, ctx, err)) < 0)
 		return rc;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
-	if ((u.files = json_array()) == NULL)
+	/* A version starts with a letter or digit, so no release is named
+	 * like this temporary folder or the markers (both start with "."). */
+	snprintf(tmp, sizeof(tmp), "%s/releases/.%s.tmp", root, version);
+	u.files = json_array();
+	u.links = json_array();
+	if (u.files == NULL || u.links == NULL) {
+		json_decref(u.files);
+		json_decref(u.links);
 		return err_set(err, ERR_NOMEM, "out of memory");
+	}
 	/* A folder without release.json is a crash's leftover: replace it. */
 	if ((rc = fileio_remove_tree(dst, err)) == 0 &&
 	    (rc = fileio_write_atomic(marker, sha256, HASH_SHA256_HEX_LEN, 0644,
 				      err)) == 0)
 		rc = build_release(out, &u, dst, artifact, version, err);
-	if (rc < 0)
+	if (rc < 0) {
+		/* A refused request changes nothing: no folder, no marker. */
 		fileio_remove_tree(tmp, NULL);
-	else {
+		unlink(marker);
+	} else {
 		char dir[LAYOUT_PATH_MAX];
 
 		layout_path(dir, root, "releases", NULL, NULL);
 		rc = fileio_fsync_dir(dir, err);
 	}
 	json_decref(u.files);
+	json_decref(u.links);
 	return rc;
 }

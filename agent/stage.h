@@ -3,17 +3,19 @@
  *
  * The artifact is <root>/incoming/<sha256> (uploaded by the controller, or
  * fetched by probe_fetch).  Staging verifies its sha256, unpacks it with
- * libarchive into releases/<version>.tmp, checks release.json against the
+ * libarchive into releases/.<version>.tmp, checks release.json against the
  * files (the version it names, the sha256 of every file, no file left out),
  * and renames the folder into place.  Nothing is written outside
- * releases/<version>.tmp until that rename, and the temporary folder is
- * removed on any failure.
+ * releases/.<version>.tmp (and the version's marker) until that rename;
+ * on any failure both are removed.
  *
- * Refused, with ERR_UNSAFE: absolute paths, ".." components, symlinks whose
- * target leaves the release, hard links to paths outside it, device files,
- * FIFOs and sockets; with ERR_OVERFLOW: more than max_entries entries or
- * max_bytes of content.  Staging an already staged version is a no-op that
- * says so; the same version from a different artifact is refused.
+ * Refused, with ERR_UNSAFE: absolute paths, ".." components, symlinks that
+ * resolve (through any chain of links) outside the release or to nothing,
+ * hard links to paths outside it, device files, FIFOs, sockets and sparse
+ * files; with ERR_OVERFLOW: more than max_entries entries or max_bytes of
+ * content, counted from the declared sizes before data is read.  Staging an
+ * already staged version is a no-op that says so; the same version from a
+ * different artifact is refused.
  */
 #ifndef IVR_AGENT_STAGE_H
 #define IVR_AGENT_STAGE_H

@@ -193,8 +193,8 @@ test_params__check_names_types_and_ranges(void **state)
 	assert_int_equal(params_check(p, allowed, &e), ERR_INVAL);
 	assert_string_equal(e.msg, "unknown param 'sha'");
 	assert_int_equal(params_version(&s, p, "version", true, &e), ERR_INVAL);
-	assert_string_equal(e.msg,
-			    "param 'version' must match [A-Za-z0-9._-]{1,64}");
+	assert_string_equal(e.msg, "param 'version' must match "
+				   "[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 	assert_int_equal(params_int(&n, p, "n", true, 1, 10, &e), ERR_INVAL);
 	assert_string_equal(e.msg,
 			    "param 'n' must be a whole number from 1 to 10");
@@ -205,6 +205,9 @@ test_params__check_names_types_and_ranges(void **state)
 	assert_int_equal(params_str(&s, p, "absent", false, 10, &e), 0);
 	assert_false(layout_valid_version(".."));
 	assert_false(layout_valid_version("a/b"));
+	/* names starting with "." are the agent's markers and temporaries */
+	assert_false(layout_valid_version(".1.0.0.tmp"));
+	assert_false(layout_valid_version("."));
 	assert_true(layout_valid_version("2.5.0-rc.1_x"));
 	json_decref(p);
 }

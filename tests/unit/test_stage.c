@@ -165,15 +165,8 @@ assert_nothing_written(struct fixture *f)
 
 	snprintf(releases, sizeof(releases), "%s/releases", f->root);
 	assert_int_equal(entries(f->top), 1);
-	/* at most the marker of the attempted version, never a folder */
-	{
-		DIR *d = opendir(releases);
-		struct dirent *de;
-
-		while ((de = readdir(d)) != NULL)
-			assert_true(de->d_name[0] == '.');
-		closedir(d);
-	}
+	/* no folder, no temporary, no marker: a refusal changes nothing */
+	assert_int_equal(entries(releases), 0);
 }
 
 static void
@@ -253,6 +246,104 @@ test_stage__refuses_symlink_escapes(void **state)
 	add(f, "abs", AE_IFLNK, NULL, "/etc/passwd", false);
 	finish(f, "9.9.9");
 	expect_unsafe(f, "symlink 'abs' points outside the release");
+}
+
+static void
+test_stage__refuses_a_symlink_chain_that_leaves_the_release(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Each target is shallow as text; through b -> . the second climbs
+	 * six folders above the release. */
+	begin(f);
+	add(f, "b", AE_IFLNK, NULL, ".", false);
+	add(f, "etc", AE_IFLNK, NULL, "b/b/b/b/b/b/../../../../../../etc",
+	    false);
+	finish(f, "9.9.9");
+	expect_unsafe(f, "symlink 'etc' points outside the release");
+}
+
+static void
+test_stage__refuses_a_symlink_to_nothing(void **state)
+{
+	struct fixture *f = *state;
+
+	begin(f);
+	add(f, "share/dangling", AE_IFLNK, NULL, "missing", false);
+	finish(f, "9.9.9");
+	expect_unsafe(f, "symlink 'share/dangling' points to nothing");
+}
+
+/* A sparse entry of 1 TiB whose data is a few bytes: refused from its
+ * header, at once, before anything is written or hashed. */
+static void
+test_stage__refuses_sparse_entries(void **state)
+{
+	struct fixture *f = *state;
+	struct archive_entry *e = archive_entry_new();
+
+	snprintf(f->path, sizeof(f->path), "%s/artifact.tar.gz", f->top);
+	f->a = archive_write_new();
+	archive_write_add_filter_gzip(f->a);
+	archive_write_set_format_pax(f->a);
+	assert_int_equal(archive_write_open_filename(f->a, f->path),
+			 ARCHIVE_OK);
+	f->manifest = json_object();
+	archive_entry_set_pathname(e, "sparse");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)1 << 40);
+	archive_entry_sparse_add_entry(e, 0, 4);
+	assert_int_equal(archive_write_header(f->a, e), ARCHIVE_OK);
+	archive_write_data(f->a, "data", 4);
+	archive_entry_free(e);
+	finish(f, "9.9.9");
+	expect_unsafe(f, "archive entry 'sparse' is a sparse file");
+}
+
+/* A declared size over the cap is refused before its data is read. */
+static void
+test_stage__refuses_a_declared_size_over_the_cap(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_limits small = { 4096, 100 };
+	struct archive_entry *e = archive_entry_new();
+	struct stage_result r;
+	struct err err;
+
+	begin(f);
+	archive_entry_set_pathname(e, "big");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, 8192); /* padded with zeros on close */
+	assert_int_equal(archive_write_header(f->a, e), ARCHIVE_OK);
+	archive_entry_free(e);
+	finish(f, "9.9.9");
+	assert_int_equal(stage_release(&r, f->root, "9.9.9", f->sha, &small,
+				       NULL, NULL, &err),
+			 ERR_OVERFLOW);
+	assert_string_equal(err.msg, "the archive holds more than 4096 bytes");
+	assert_nothing_written(f);
+}
+
+/* Staging 1.0.0 once used releases/1.0.0.tmp as its temporary folder and
+ * deleted a release of that name on the way. */
+static void
+test_stage__keeps_a_release_named_like_another_ones_temporary(void **state)
+{
+	struct fixture *f = *state;
+	struct err e;
+
+	begin(f);
+	add_file(f, "a", "tmp");
+	finish(f, "1.0.0.tmp");
+	assert_int_equal(stage(f, "1.0.0.tmp", &e), 0);
+	begin(f);
+	add_file(f, "a", "real");
+	finish(f, "1.0.0");
+	assert_int_equal(stage(f, "1.0.0", &e), 0);
+	assert_true(layout_is_staged(f->root, "1.0.0.tmp"));
+	assert_true(layout_is_staged(f->root, "1.0.0"));
 }
 
 static void
@@ -377,6 +468,11 @@ main(void)
 		T(test_stage__refuses_dot_dot),
 		T(test_stage__refuses_absolute_paths),
 		T(test_stage__refuses_symlink_escapes),
+		T(test_stage__refuses_a_symlink_chain_that_leaves_the_release),
+		T(test_stage__refuses_a_symlink_to_nothing),
+		T(test_stage__refuses_sparse_entries),
+		T(test_stage__refuses_a_declared_size_over_the_cap),
+		T(test_stage__keeps_a_release_named_like_another_ones_temporary),
 		T(test_stage__refuses_hard_link_escapes),
 		T(test_stage__refuses_device_files),
 		T(test_stage__refuses_oversize_archives),
