@@ -5,12 +5,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "fileio.h"
@@ -21,15 +24,20 @@
 
 /* Prepared statements kept for the connection's life, keyed by the
  * address of their SQL text (every query here is a string constant). */
-#define STMT_CACHE 48
+#ifndef BANK_STMT_CACHE
+#define BANK_STMT_CACHE 48 /* tests build with a smaller one */
+#endif
 
 struct bank {
 	sqlite3 *db;
 	struct {
 		const char *sql;
 		sqlite3_stmt *st;
-	} cache[STMT_CACHE];
+	} cache[BANK_STMT_CACHE];
 	size_t ncache;
+	/* A stored PIN hash that an unknown number is checked against, so
+	 * that it costs what a wrong PIN costs (same iteration count). */
+	char decoy[HASH_PASSWORD_MAX];
 };
 
 static int
@@ -55,7 +63,7 @@ prepare(sqlite3_stmt **st, struct bank *b, const char *sql, struct err *err)
 	if (sqlite3_prepare_v3(b->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
 			       NULL) != SQLITE_OK)
 		return db_error(err, b, "cannot prepare query");
-	if (b->ncache < STMT_CACHE) {
+	if (b->ncache < BANK_STMT_CACHE) {
 		b->cache[b->ncache].sql = sql;
 		b->cache[b->ncache++].st = *st;
 	}
@@ -75,7 +83,7 @@ done(struct bank *b, sqlite3_stmt *st)
 			return;
 		}
 	}
-	done(b, st);
+	sqlite3_finalize(st); /* prepared when the cache was full */
 }
 
 /* Binds arguments by type letter, in order: 'i' int64_t, 't' text. */
@@ -168,6 +176,38 @@ rollback(struct bank *b)
 		exec1(b, "ROLLBACK", NULL);
 }
 
+/*
+ * The database holds PIN hashes: it is created 0600, and SQLite gives its
+ * -wal and -shm files the database's own mode.  A file left readable by
+ * others (an older release made them 0644) is tightened.
+ */
+static void
+owner_only(const char *path)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char p[4096];
+	struct stat st;
+	int fd;
+
+	if (strcmp(path, ":memory:") == 0 || path[0] == '\0')
+		return;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >=
+		    (int)sizeof(p))
+			return;
+		fd = open(p,
+			  (i == 0 ? O_CREAT : 0) | O_RDWR | O_CLOEXEC |
+				  O_NOFOLLOW,
+			  0600);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_mode & 077) != 0)
+			(void)fchmod(fd, st.st_mode & 0700);
+		close(fd);
+	}
+}
+
 int
 bank_open(struct bank **out, const char *path, int busy_ms, struct err *err)
 {
@@ -176,6 +216,7 @@ bank_open(struct bank **out, const char *path, int busy_ms, struct err *err)
 
 	if (b == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
+	owner_only(path);
 	rc = sqlite3_open_v2(path, &b->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 				     SQLITE_OPEN_NOMUTEX,
@@ -465,17 +506,47 @@ record_attempt(bool *locked, struct bank *b, const char *number, bool ok,
 	return 0;
 }
 
+/*
+ * What an unknown number is checked against: a customer's stored hash,
+ * read once (so the same iteration count the real checks pay), or a
+ * fixed one while the bank has no customer.
+ */
+static int
+decoy_hash(const char **out, struct bank *b, struct err *err)
+{
+	static const char *const fallback =
+		"pbkdf2-sha256$100000$00000000000000000000000000000000$"
+		"00000000000000000000000000000000000000000000000000000000000000"
+		"00";
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = b->decoy;
+	if (b->decoy[0] != '\0')
+		return 0;
+	if ((rc = prepare(&st, b,
+			  "SELECT pin_hash FROM customers ORDER BY id LIMIT 1",
+			  err)) < 0)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		snprintf(b->decoy, sizeof(b->decoy), "%s",
+			 (const char *)sqlite3_column_text(st, 0));
+	else
+		*out = fallback;
+	done(b, st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_error(err, b, "cannot look up account");
+	return 0;
+}
+
 int
 bank_authenticate(enum bank_auth *result, int64_t *customer_id, struct bank *b,
 		  const char *number, const char *pin, int max_failures,
 		  struct err *err)
 {
-	/* Same cost as a real check when the number is unknown. */
-	static const char *const decoy =
-		"pbkdf2-sha256$100000$00000000000000000000000000000000$"
-		"00000000000000000000000000000000000000000000000000000000000000"
-		"00";
 	char pin_hash[HASH_PASSWORD_MAX];
+	const char *decoy = NULL;
 	bool found = false, locked = false, match = false;
 	int64_t cid = 0;
 	int rc;
@@ -489,6 +560,8 @@ bank_authenticate(enum bank_auth *result, int64_t *customer_id, struct bank *b,
 	}
 	if ((rc = find_login(&found, &cid, pin_hash, sizeof(pin_hash), b,
 			     number, err)) < 0)
+		return rc;
+	if (!found && (rc = decoy_hash(&decoy, b, err)) < 0)
 		return rc;
 	rc = hash_password_verify(&match, found ? pin_hash : decoy, pin, err);
 	explicit_bzero(pin_hash, sizeof(pin_hash));

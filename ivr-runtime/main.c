@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bank.h"
@@ -611,6 +612,9 @@ main(int argc, char **argv)
 	size_t nflags = 0;
 	int rc;
 
+	/* Every file the runtime makes (the bank, its -wal and -shm, the
+	 * credentials of seed) holds secrets or money: its owner's only. */
+	umask(077);
 	find_root(x.root, sizeof(x.root));
 	read_release(&x);
 	rc = parse_args(&x, flags, &nflags, argc, argv);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -194,6 +196,80 @@ test_bank_authenticate__fails_an_unknown_number_the_same_way(void **state)
 	assert_int_equal(id, -1);
 }
 
+/* Milliseconds for one failed login of number. */
+static double
+failed_login_ms(struct fixture *f, const char *number)
+{
+	struct timespec a, b;
+	enum bank_auth r;
+	int64_t id = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(
+		bank_authenticate(&r, &id, f->b, number, "0000", 1000, NULL),
+		0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_int_not_equal(r, BANK_AUTH_OK);
+	return (double)(b.tv_sec - a.tv_sec) * 1e3 +
+	       (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+}
+
+static int
+by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * An unknown number costs what a wrong PIN costs: the decoy check uses
+ * the iteration count of the bank's own hashes.  With a fixed decoy of
+ * 100,000 iterations against a bank seeded at 1,000, an unknown number
+ * answered about 100 times slower: an oracle for which numbers exist.
+ * Medians of 7; the bound is wide so that load does not matter.
+ */
+static void
+test_bank_authenticate__costs_the_same_for_an_unknown_number(void **state)
+{
+	struct fixture *f = *state;
+	double unknown[7], wrong[7], ratio;
+
+	for (int i = 0; i < 7; i++) {
+		unknown[i] = failed_login_ms(f, "00000000");
+		wrong[i] = failed_login_ms(f, number_of(f, 1, 0));
+	}
+	qsort(unknown, 7, sizeof(double), by_value);
+	qsort(wrong, 7, sizeof(double), by_value);
+	ratio = unknown[3] / (wrong[3] > 0.001 ? wrong[3] : 0.001);
+	printf("unknown number %.2f ms, wrong PIN %.2f ms (ratio %.2f)\n",
+	       unknown[3], wrong[3], ratio);
+	assert_true(ratio < 5.0 && ratio > 0.2);
+}
+
+/* PIN hashes are for the runtime's eyes only: 0600, -wal and -shm too. */
+static void
+test_bank_open__creates_the_database_for_its_owner_only(void **state)
+{
+	struct fixture *f = *state;
+	const char *suffix[] = { "", "-wal", "-shm" };
+	char p[160];
+	struct stat st;
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+	}
+	/* A database left 0644 by an older release is tightened. */
+	bank_close(f->b);
+	f->b = NULL;
+	assert_int_equal(chmod(f->path, 0644), 0);
+	assert_int_equal(bank_open(&f->b, f->path, 5000, NULL), 0);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+}
+
 static void
 accounts_of(struct bank_account *a, size_t *n, struct fixture *f, int64_t cid)
 {
@@ -310,6 +386,8 @@ main(void)
 		T(test_bank_seed__is_deterministic_and_refuses_a_seeded_database),
 		T(test_bank_authenticate__locks_after_three_failures),
 		T(test_bank_authenticate__fails_an_unknown_number_the_same_way),
+		T(test_bank_authenticate__costs_the_same_for_an_unknown_number),
+		T(test_bank_open__creates_the_database_for_its_owner_only),
 		T(test_bank_transfer__moves_money_once_per_token),
 		T(test_bank_transfer__refuses_what_it_must),
 		cmocka_unit_test(test_bank_open__reports_an_unusable_path),
