@@ -162,7 +162,7 @@ m_activate(json_t **result, struct agent *a, json_t *params, struct err *err)
 	if ((rc = params_check(params, allowed, err)) < 0 ||
 	    (rc = params_version(&version, params, "version", true, err)) < 0 ||
 	    (rc = deployment_id(&id, params, err)) < 0 ||
-	    (rc = releases_activate(&r, a->root, version, id, err)) < 0)
+	    (rc = releases_activate(&r, a->root, version, id, NULL, err)) < 0)
 		return rc;
 	*result = activation_json(&r);
 	return 0;
@@ -380,25 +380,48 @@ rollback_target(char *out, struct agent *a, const json_t *params,
 	return rc;
 }
 
+/* Without "undoes", a rollback undoes the deployment that brought the
+ * current release. */
+static int
+undone(const char **undoes, struct agent *a, struct err *err)
+{
+	static char live[STATE_ID_MAX + 1]; /* one request at a time */
+	struct agent_state st;
+	int rc;
+
+	if (*undoes != NULL)
+		return 0;
+	if ((rc = state_load(&st, a->root, err)) == 0) {
+		snprintf(live, sizeof(live), "%s", st.deployment_id);
+		*undoes = live;
+	}
+	state_release(&st);
+	return rc;
+}
+
 static int
 m_rollback(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
 	static const char *const allowed[] = {
-		"version", "deployment_id",   "manager", "unit",
-		"config",  "stop_timeout_ms", NULL,
+		"version", "deployment_id", "undoes",	       "manager",
+		"unit",	   "config",	    "stop_timeout_ms", NULL,
 	};
 	char target[LAYOUT_VERSION_MAX + 1];
 	struct activate_result r;
 	struct service s;
-	const char *id = NULL;
+	const char *id = NULL, *undoes = NULL;
 	json_t *service = NULL;
 	int rc;
 
 	if ((rc = params_check(params, allowed, err)) < 0 ||
 	    (rc = deployment_id(&id, params, err)) < 0 ||
+	    (rc = params_str(&undoes, params, "undoes", false, STATE_ID_MAX,
+			     err)) < 0 ||
 	    (rc = service_params(&s, a, params, err)) < 0 ||
 	    (rc = rollback_target(target, a, params, err)) < 0 ||
-	    (rc = releases_activate(&r, a->root, target, id, err)) < 0 ||
+	    (rc = undone(&undoes, a, err)) < 0 ||
+	    (rc = releases_activate(&r, a->root, target, id, undoes, err)) <
+		    0 ||
 	    (rc = restart(&service, &s, err)) < 0)
 		return rc;
 	*result = activation_json(&r);

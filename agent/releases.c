@@ -19,7 +19,7 @@
 int
 releases_activate(struct activate_result *out, const char *root,
 		  const char *version, const char *deployment_id,
-		  struct err *err)
+		  const char *undoes, struct err *err)
 {
 	char link[LAYOUT_PATH_MAX], target[LAYOUT_VERSION_MAX + 16];
 	struct agent_state st;
@@ -45,7 +45,7 @@ releases_activate(struct activate_result *out, const char *root,
 	 * between the two, when activation is repeated). */
 	if (out->changed || strcmp(st.current, version) != 0 ||
 	    strcmp(st.deployment_id, deployment_id) != 0) {
-		state_record(&st, version, deployment_id);
+		state_record(&st, version, deployment_id, undoes);
 		if ((rc = state_save(&st, root, err)) < 0)
 			goto out;
 	}

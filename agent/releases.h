@@ -22,13 +22,14 @@ struct activate_result {
 };
 
 /*
- * Makes version (staged) current for deployment_id.  Returns 0, ERR_NOTFOUND
- * ("release 'x' is not staged"), ERR_PARSE (state.json unreadable) or
- * ERR_IO.  Safe to repeat.
+ * Makes version (staged) current for deployment_id; undoes is NULL, or for
+ * a rollback the deployment it undoes (see state_record).  Returns 0,
+ * ERR_NOTFOUND ("release 'x' is not staged"), ERR_PARSE (state.json
+ * unreadable) or ERR_IO.  Safe to repeat.
  */
 int releases_activate(struct activate_result *out, const char *root,
 		      const char *version, const char *deployment_id,
-		      struct err *err);
+		      const char *undoes, struct err *err);
 
 /*
  * The staged releases, oldest staged first: a new JSON array of

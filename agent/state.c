@@ -28,6 +28,72 @@ copy_field(char *dst, size_t size, json_t *o, const char *key, bool version)
 	return 0;
 }
 
+/* A lineage entry: a valid version and a deployment id string. */
+static bool
+valid_entry(json_t *e)
+{
+	const char *v = json_string_value(json_object_get(e, "version"));
+	const char *id = json_string_value(json_object_get(e, "deployment_id"));
+
+	return json_is_object(e) && v != NULL && layout_valid_version(v) &&
+	       id != NULL && strlen(id) <= STATE_ID_MAX;
+}
+
+static json_t *
+entry(const char *version, const char *deployment_id)
+{
+	char at[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_pack("{s:s, s:s, s:s}", "version", version, "deployment_id",
+			 deployment_id, "at", at);
+}
+
+/* previous and deployment_id from the lineage's top two entries. */
+static void
+derive(struct agent_state *st)
+{
+	size_t n = json_array_size(st->lineage);
+	json_t *top = n ? json_array_get(st->lineage, n - 1) : NULL;
+	json_t *below = n > 1 ? json_array_get(st->lineage, n - 2) : NULL;
+	const char *v;
+
+	v = json_string_value(json_object_get(below, "version"));
+	snprintf(st->previous, sizeof(st->previous), "%s", v ? v : "");
+	v = json_string_value(json_object_get(top, "deployment_id"));
+	snprintf(st->deployment_id, sizeof(st->deployment_id), "%s",
+		 v ? v : "");
+}
+
+/* The lineage from the file, or (a file from an agent that kept none)
+ * made from its previous and current. */
+static int
+load_lineage(struct agent_state *st, json_t *o)
+{
+	json_t *l = json_object_get(o, "lineage"), *e;
+	size_t i;
+
+	if (l != NULL) {
+		if (!json_is_array(l))
+			return -1;
+		json_array_foreach (l, i, e)
+			if (!valid_entry(e))
+				return -1;
+		st->lineage = json_incref(l);
+		return 0;
+	}
+	st->lineage = json_array();
+	if (st->previous[0])
+		json_array_append_new(st->lineage, entry(st->previous, ""));
+	if (st->current[0])
+		json_array_append_new(st->lineage,
+				      entry(st->current, st->deployment_id));
+	return 0;
+}
+
 int
 state_load(struct agent_state *st, const char *root, struct err *err)
 {
@@ -53,7 +119,8 @@ state_load(struct agent_state *st, const char *root, struct err *err)
 	    copy_field(st->deployment_id, sizeof(st->deployment_id), o,
 		       "deployment_id", false) ||
 	    (json_object_get(o, "history") != NULL &&
-	     !json_is_array(json_object_get(o, "history")))) {
+	     !json_is_array(json_object_get(o, "history"))) ||
+	    load_lineage(st, o) < 0) {
 		json_decref(o);
 		return err_set(err, ERR_PARSE,
 			       "'%s' is not a valid state file: bad fields",
@@ -61,20 +128,23 @@ state_load(struct agent_state *st, const char *root, struct err *err)
 	}
 	st->history = json_incref(json_object_get(o, "history"));
 	json_decref(o);
+	derive(st);
 empty:
 	if (st->history == NULL)
 		st->history = json_array();
+	if (st->lineage == NULL)
+		st->lineage = json_array();
 	return 0;
 }
 
 json_t *
 state_to_json(const struct agent_state *st)
 {
-	return json_pack("{s:s?, s:s?, s:s?, s:O}", "current",
+	return json_pack("{s:s?, s:s?, s:s?, s:O, s:O}", "current",
 			 st->current[0] ? st->current : NULL, "previous",
 			 st->previous[0] ? st->previous : NULL, "deployment_id",
 			 st->deployment_id[0] ? st->deployment_id : NULL,
-			 "history", st->history);
+			 "lineage", st->lineage, "history", st->history);
 }
 
 int
@@ -97,56 +167,57 @@ state_save(const struct agent_state *st, const char *root, struct err *err)
 	return rc;
 }
 
-/*
- * The release that ran before version's latest activation in the history,
- * "" when none: where a host goes after rolling back to version.
- */
 static const char *
-before_last(const struct agent_state *st, const char *version)
+field(json_t *list, size_t i, const char *key)
 {
-	for (size_t i = json_array_size(st->history); i-- > 1;) {
-		json_t *e = json_array_get(st->history, i);
-		const char *v =
-			json_string_value(json_object_get(e, "version"));
-		const char *prev;
+	return json_string_value(json_object_get(json_array_get(list, i), key));
+}
 
-		if (v == NULL || strcmp(v, version) != 0)
-			continue;
-		prev = json_string_value(json_object_get(
-			json_array_get(st->history, i - 1), "version"));
-		return prev ? prev : "";
-	}
-	return "";
+/* Pops what deployment `undone` pushed, then down to version when the
+ * lineage holds it lower; pushes version when it holds it nowhere. */
+static void
+undo(struct agent_state *st, const char *version, const char *undone,
+     const char *deployment_id)
+{
+	json_t *l = st->lineage;
+	size_t n = json_array_size(l), i;
+
+	if (n > 0 && strcmp(field(l, n - 1, "version"), version) == 0)
+		return; /* already there: nothing is undone */
+	while (n > 0 && strcmp(field(l, n - 1, "deployment_id"), undone) == 0)
+		json_array_remove(l, --n);
+	for (i = n; i-- > 0;)
+		if (strcmp(field(l, i, "version"), version) == 0)
+			break;
+	if (i < n)
+		while (json_array_size(l) > i + 1)
+			json_array_remove(l, json_array_size(l) - 1);
+	else
+		json_array_append_new(l, entry(version, deployment_id));
 }
 
 void
 state_record(struct agent_state *st, const char *version,
-	     const char *deployment_id)
+	     const char *deployment_id, const char *undoes)
 {
-	char at[32], back[LAYOUT_VERSION_MAX + 1];
-	time_t now = time(NULL);
-	struct tm tm;
+	size_t n = json_array_size(st->lineage);
+	json_t *h = entry(version, deployment_id);
 
-	if (strcmp(st->current, version) != 0) {
-		/* Going back to the previous release: previous becomes the
-		 * one before it, so that "previous" always names the
-		 * release to roll back to, never the one just undone. */
-		if (strcmp(st->previous, version) == 0)
-			snprintf(back, sizeof(back), "%s",
-				 before_last(st, version));
-		else
-			snprintf(back, sizeof(back), "%s", st->current);
-		snprintf(st->previous, sizeof(st->previous), "%s", back);
-		snprintf(st->current, sizeof(st->current), "%s", version);
-	}
-	snprintf(st->deployment_id, sizeof(st->deployment_id), "%s",
-		 deployment_id);
-	gmtime_r(&now, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_array_append_new(st->history,
-			      json_pack("{s:s, s:s, s:s}", "deployment_id",
-					deployment_id, "version", version, "at",
-					at));
+	if (undoes != NULL)
+		undo(st, version, undoes, deployment_id);
+	else if (n == 0 ||
+		 strcmp(field(st->lineage, n - 1, "version"), version) != 0)
+		json_array_append_new(st->lineage,
+				      entry(version, deployment_id));
+	while (json_array_size(st->lineage) > STATE_HISTORY_MAX)
+		json_array_remove(st->lineage, 0);
+	snprintf(st->current, sizeof(st->current), "%s", version);
+	derive(st);
+	json_object_set_new(h, "kind",
+			    json_string(undoes ? "rollback" : "deploy"));
+	if (undoes != NULL)
+		json_object_set_new(h, "undoes", json_string(undoes));
+	json_array_append_new(st->history, h);
 	while (json_array_size(st->history) > STATE_HISTORY_MAX)
 		json_array_remove(st->history, 0);
 }
@@ -155,5 +226,7 @@ void
 state_release(struct agent_state *st)
 {
 	json_decref(st->history);
+	json_decref(st->lineage);
 	st->history = NULL;
+	st->lineage = NULL;
 }

@@ -4,8 +4,21 @@
  * to know what to roll back to, from any machine.
  *
  *   {"current": "1.1.0", "previous": "1.0.0", "deployment_id": "d-42",
+ *    "lineage": [{"version": "1.0.0", "deployment_id": "d-41", "at": ...},
+ *                {"version": "1.1.0", "deployment_id": "d-42", "at": ...}],
  *    "history": [{"deployment_id": "d-42", "version": "1.1.0",
- *                 "at": "2026-11-26T04:30:00Z"}, ...]}
+ *                 "at": "2026-11-26T04:30:00Z", "kind": "deploy"},
+ *                {"deployment_id": "r-43", "version": "1.0.0", "at": ...,
+ *                 "kind": "rollback", "undoes": "d-42"}, ...]}
+ *
+ * The lineage is a stack of the deployments that stand, oldest first: an
+ * activation by a deployment pushes its release; a rollback activation
+ * that undoes deployment X pops what X pushed (and, for an older release
+ * named with --to, down to it).  So `current` is the top, `deployment_id`
+ * the deployment that brought it, and `previous` the release below it: the
+ * release the host ran before that deployment.  A deployment that failed
+ * and was undone leaves no trace in it, however often that happens, so it
+ * is never a rollback target.  The history is the raw log of activations.
  *
  * Written with fileio_write_atomic: a crash leaves the old or the new
  * file, never a torn one.  History keeps the newest STATE_HISTORY_MAX.
@@ -24,7 +37,8 @@
 struct agent_state {
 	char current[LAYOUT_VERSION_MAX + 1];
 	char previous[LAYOUT_VERSION_MAX + 1];
-	char deployment_id[STATE_ID_MAX + 1];
+	char deployment_id[STATE_ID_MAX + 1]; /* that brought current */
+	json_t *lineage; /* owned array, top last (see above) */
 	json_t *history; /* owned array, newest last */
 };
 
@@ -39,14 +53,17 @@ int state_load(struct agent_state *st, const char *root, struct err *err);
 int state_save(const struct agent_state *st, const char *root, struct err *err);
 
 /*
- * Records that deployment_id activated version now: previous becomes the
- * old current (unless version is already current) or, when version is the
- * previous release (a rollback), the release before it; history grows.
+ * Records that deployment_id activated version now.  undoes is NULL for a
+ * deployment (version is pushed unless it is already the top) or the id
+ * of the deployment being rolled back (its entries are popped, then down
+ * to version if the lineage holds it lower, else version is pushed; a
+ * host already on version changes nothing).  previous and deployment_id
+ * follow the lineage; history grows.
  */
 void state_record(struct agent_state *st, const char *version,
-		  const char *deployment_id);
+		  const char *deployment_id, const char *undoes);
 
-/* Frees st's history. */
+/* Frees st's lineage and history. */
 void state_release(struct agent_state *st);
 
 /* st as a JSON object for hello (new reference). */

@@ -35,6 +35,7 @@ struct hostrun {
 	char current[65], previous[65], deployment_id[129];
 	long long disk_free;
 	bool touched; /* changed by this run (or the run it resumes) */
+	bool drained; /* its member was set to DRAIN by this run */
 	bool done;    /* resume: already on the target, ready, READY */
 	bool ready;   /* verify: the runtime answered ready */
 	char read_error[512];
@@ -455,6 +456,7 @@ move_host_steps(struct run *r, struct hostrun *hr, struct err *err)
 	int rc;
 
 	say(r, "%s: drain", name);
+	hr->drained = r->has_lb;
 	if ((rc = lb_set(r, hr, "drain", err)) < 0 ||
 	    (rc = wait_calls(r, hr, err)) < 0 ||
 	    (rc = lb_set(r, hr, "maint", err)) < 0)
@@ -466,6 +468,12 @@ move_host_steps(struct run *r, struct hostrun *hr, struct err *err)
 		json_object_set_new(params, "version", json_string(r->target));
 		json_object_set_new(params, "deployment_id",
 				    json_string(r->id));
+		/* A deployment's own rollback undoes it; on-call's undoes
+		 * whatever deployment brought each host's release (the agent
+		 * knows it), which leaves a host already on target as it is. */
+		if (strcmp(r->kind, "deploy") == 0)
+			json_object_set_new(params, "undoes",
+					    json_string(r->id));
 		say(r, "%s: back to %s, restart", name, r->target);
 		rc = call(hr, r->p, "rollback", params, NULL, err);
 	} else {
@@ -520,7 +528,8 @@ pool_ready(struct run *r, bool *ready)
  * now without fewer than the plan's share of it staying READY.  Takes
  * fewer than k when it must (a host already out of the pool costs
  * nothing), and waits, up to the health deadline, while not even one
- * may go.  Returns 0 when the floor did not come back in time.
+ * may go.  Returns 0 when the floor did not come back in time.  A
+ * rollback never waits: it takes at least one host.
  */
 static size_t
 fit_floor(struct run *r, struct hostrun **list, size_t k)
@@ -540,6 +549,16 @@ fit_floor(struct run *r, struct hostrun **list, size_t k)
 
 			if (ready[idx] && ++cost > spare)
 				break;
+		}
+		if (r->rollback && fit == 0) {
+			/* Going back to the release that worked comes
+			 * first: one host at a time, and said. */
+			say(r,
+			    "capacity floor: %zu of %zu member(s) READY and "
+			    "%zu must stay; rolling back one host at a time",
+			    up, r->n, keep);
+			fit = 1;
+			break;
 		}
 		if (fit > 0 || clock_now_ms() >= until) {
 			if (fit > 0 && fit < k)
@@ -581,8 +600,7 @@ move_hosts(struct run *r, struct hostrun **list, size_t n, size_t batch,
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < batch ? n - done : batch;
 
-		if (!r->rollback && r->has_lb &&
-		    (k = fit_floor(r, list + done, k)) == 0) {
+		if (r->has_lb && (k = fit_floor(r, list + done, k)) == 0) {
 			atomic_store(&r->failures, budget + 1);
 			return false;
 		}
@@ -649,7 +667,37 @@ verify(struct run *r, const char *want)
 	return ok;
 }
 
-/* Every host this run touched goes back to r->from, all at once. */
+/* Members this run drained but never swapped (their host failed before
+ * its swap, or could not be reached) go back to READY: they still run
+ * r->from.  Returns how many could not be restored. */
+static int
+restore_drained(struct run *r)
+{
+	int failed = 0;
+	struct err e;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct hostrun *hr = &r->hosts[i];
+
+		if (!hr->drained || hr->touched)
+			continue;
+		if (lb_set(r, hr, "ready", &e) < 0) {
+			say(r, "%s: cannot restore its member: %s", hr->h->name,
+			    e.msg);
+			failed++;
+			continue;
+		}
+		say(r, "%s: never swapped: member restored to READY",
+		    hr->h->name);
+	}
+	return failed;
+}
+
+/*
+ * Every host this run touched goes back to r->from, in batches within
+ * the capacity floor (hosts out of the pool first: they cost nothing),
+ * stopping after a batch that fails.
+ */
 static int
 roll_back_touched(struct run *r)
 {
@@ -663,14 +711,17 @@ roll_back_touched(struct run *r)
 		free(list);
 		return EXIT_INCONSISTENT;
 	}
-	for (size_t i = 0; i < r->n; i++)
-		if (r->hosts[i].touched)
-			list[n++] = &r->hosts[i];
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < r->n; i++)
+			if (r->hosts[i].touched &&
+			    r->hosts[i].failed == (pass == 0))
+				list[n++] = &r->hosts[i];
 	say(r, "rolling back %zu host(s) to %s", n, r->from);
 	r->rollback = true;
 	r->target = r->from;
-	atomic_store(&r->failures, 0);
-	move_hosts(r, list, n, n ? n : 1, (int)r->n);
+	atomic_store(&r->failures, restore_drained(r));
+	if (atomic_load(&r->failures) == 0)
+		move_hosts(r, list, n, dryrun_max_down(r->p), 0);
 	free(list);
 	ok = atomic_load(&r->failures) == 0 && verify(r, r->from);
 	say(r,
@@ -1255,7 +1306,24 @@ id_time(const char *id)
 	return (id[0] != '\0' && id[1] == '-') ? id + 2 : id;
 }
 
-/* The release before the last deployment, read from the hosts. */
+/* The release every host runs into out; false when they differ or run
+ * nothing.  Says nothing. */
+static bool
+one_release(struct run *r, char *out, size_t size)
+{
+	out[0] = '\0';
+	for (size_t i = 1; i < r->n; i++)
+		if (strcmp(r->hosts[i].current, r->hosts[0].current) != 0)
+			return false;
+	if (r->n == 0 || r->hosts[0].current[0] == '\0')
+		return false;
+	snprintf(out, size, "%s", r->hosts[0].current);
+	return true;
+}
+
+/* The release the fleet ran before the deployment that brought its
+ * current release: from --to, an unfinished run, the journal or the
+ * hosts, in that order. */
 static bool
 rollback_target(struct run *r, char *out, size_t size)
 {
@@ -1287,7 +1355,24 @@ rollback_target(struct run *r, char *out, size_t size)
 		    out);
 		return true;
 	}
-	/* Ids sort by time: the newest marks the last deployment. */
+	/* The journal, when it ends where the whole fleet stands. */
+	if (one_release(r, out, size)) {
+		char before[65];
+
+		if (journal_release_before(before, sizeof(before), r->j.path,
+					   out) == 1) {
+			say(r,
+			    "the journal: %s came with the last deployment "
+			    "that stands; before it the fleet ran %s",
+			    out, before);
+			snprintf(out, size, "%s", before);
+			return true;
+		}
+	}
+	/* The hosts: each one's previous is the release below the
+	 * deployment that brought its current one (failed deployments that
+	 * were undone leave no trace there).  Ids sort by time: the newest
+	 * live deployment is the last one. */
 	for (size_t i = 0; i < r->n; i++)
 		if (last == NULL || strcmp(id_time(r->hosts[i].deployment_id),
 					   id_time(last->deployment_id)) > 0)
@@ -1398,7 +1483,9 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 		    !lb_ready(&r, &r.hosts[i]) || !host_ready(&r, &r.hosts[i]))
 			list[n++] = &r.hosts[i];
 	r.target = target;
-	move_hosts(&r, list, n, dryrun_max_down(p), (int)r.n);
+	/* A batch that fails stops the rollback: the hosts not yet moved
+	 * go on serving what they run. */
+	move_hosts(&r, list, n, dryrun_max_down(p), 0);
 	rc = atomic_load(&r.failures) == 0 && verify(&r, target)
 		     ? 0
 		     : EXIT_INCONSISTENT;

@@ -346,6 +346,63 @@ journal_history(FILE *out, const char *path, struct err *err)
 	return 0;
 }
 
+/* What one finished run does to the stack of releases that stand. */
+static void
+replay(json_t *stack, json_t *run)
+{
+	const char *kind = json_string_value(json_object_get(run, "kind"));
+	const char *to = json_string_value(json_object_get(run, "to"));
+	const char *outcome = json_string_value(
+		json_object_get(json_object_get(run, "end"), "outcome"));
+	size_t n = json_array_size(stack), i;
+
+	if (kind == NULL || to == NULL || outcome == NULL ||
+	    strcmp(outcome, "done") != 0)
+		return;
+	if (strcmp(kind, "rollback") == 0) {
+		for (i = n; i-- > 0;)
+			if (strcmp(json_string_value(json_array_get(stack, i)),
+				   to) == 0)
+				break;
+		if (i < n) {
+			while (json_array_size(stack) > i + 1)
+				json_array_remove(stack,
+						  json_array_size(stack) - 1);
+			return;
+		}
+	}
+	if (n == 0 ||
+	    strcmp(json_string_value(json_array_get(stack, n - 1)), to) != 0)
+		json_array_append_new(stack, json_string(to));
+}
+
+int
+journal_release_before(char *out, size_t size, const char *path,
+		       const char *current)
+{
+	json_t *runs = NULL, *stack = json_array(), *run;
+	size_t i, n;
+	int found = 0;
+
+	out[0] = '\0';
+	if (stack != NULL && journal_runs(&runs, path, NULL) == 0) {
+		json_array_foreach (runs, i, run)
+			replay(stack, run);
+		n = json_array_size(stack);
+		if (n >= 2 &&
+		    strcmp(json_string_value(json_array_get(stack, n - 1)),
+			   current) == 0) {
+			snprintf(out, size, "%s",
+				 json_string_value(
+					 json_array_get(stack, n - 2)));
+			found = 1;
+		}
+	}
+	json_decref(runs);
+	json_decref(stack);
+	return found;
+}
+
 json_t *
 journal_open_run(const char *path)
 {

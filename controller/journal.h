@@ -75,6 +75,19 @@ int journal_runs(json_t **out, const char *path, struct err *err);
 json_t *journal_open_run(const char *path);
 
 /*
+ * The release the fleet ran before the deployment that brought current,
+ * as the journal at path tells it, into out (size bytes): its finished
+ * runs replayed as a stack, where a deployment that ended "done" pushes
+ * its release, a rollback that ended "done" unwinds to its target (or
+ * pushes it), and every other run (rolled back, refused, inconsistent,
+ * open) leaves it as it was.  Returns 1 when the stack's top is current
+ * and a release lies below it; 0 when the journal cannot tell (none, or
+ * it does not end where the fleet stands: other controllers deployed).
+ */
+int journal_release_before(char *out, size_t size, const char *path,
+			   const char *current);
+
+/*
  * Prints the deployments and rollbacks in the journal at path: id, who,
  * when, from -> to, outcome, duration.  Returns 0 or ERR_IO.
  */

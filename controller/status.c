@@ -177,16 +177,48 @@ read_balancer(const struct work *w)
 	ssh_close(c);
 }
 
+/* Why host i keeps the fleet from being consistent, or NULL. */
+static const char *
+host_fault(const struct fleet_status *s, size_t i, bool has_lb)
+{
+	const struct host_status *hs = &s->hosts[i];
+
+	if (!hs->reachable)
+		return "cannot be read";
+	if (hs->current[0] == '\0')
+		return "runs no release";
+	if (strcmp(hs->current, s->hosts[0].current) != 0)
+		return "runs another release than the first host";
+	if (!hs->healthy)
+		return hs->running ? "its runtime is not ready"
+				   : "its runtime is stopped";
+	if (has_lb && strcmp(hs->pool_state, "ready") != 0)
+		return "is not READY in the load balancer";
+	if (has_lb && hs->pool_up == 0)
+		return "is DOWN in the load balancer's health check";
+	return NULL;
+}
+
 static void
-decide(struct fleet_status *s)
+decide(struct fleet_status *s, bool has_lb)
 {
 	s->consistent = s->n > 0;
-	for (size_t i = 0; i < s->n; i++) {
-		const struct host_status *hs = &s->hosts[i];
+	s->why_not[0] = '\0';
+	if (s->n == 0)
+		snprintf(s->why_not, sizeof(s->why_not), "no hosts");
+	for (size_t i = 0; i < s->n && s->consistent; i++) {
+		const char *why = host_fault(s, i, has_lb);
 
-		if (!hs->reachable || hs->current[0] == '\0' ||
-		    strcmp(hs->current, s->hosts[0].current) != 0)
+		if (why != NULL) {
 			s->consistent = false;
+			snprintf(s->why_not, sizeof(s->why_not), "%s %s",
+				 s->hosts[i].host->name, why);
+		}
+	}
+	if (s->consistent && has_lb && s->lb_error[0]) {
+		s->consistent = false;
+		snprintf(s->why_not, sizeof(s->why_not),
+			 "the load balancer cannot be read");
 	}
 	snprintf(s->release, sizeof(s->release), "%s",
 		 s->consistent ? s->hosts[0].current : "");
@@ -209,7 +241,7 @@ status_collect(struct fleet_status *out, const struct plan *p,
 	fanout_run(out->n, p->parallel, read_host, &w);
 	if (p->lb.kind != PLAN_LB_NONE)
 		read_balancer(&w);
-	decide(out);
+	decide(out, p->lb.kind != PLAN_LB_NONE);
 }
 
 void
@@ -254,9 +286,10 @@ status_json(const struct fleet_status *s, const struct plan *p)
 					    json_boolean(hs->pool_up));
 		json_array_append_new(hosts, h);
 	}
-	return json_pack("{s:s, s:b, s:o, s:o, s:o}", "environment",
+	return json_pack("{s:s, s:b, s:o, s:o, s:o, s:o}", "environment",
 			 p->environment, "consistent", s->consistent, "release",
-			 str_or_null(s->release), "hosts", hosts,
+			 str_or_null(s->release), "not_consistent_because",
+			 str_or_null(s->why_not), "hosts", hosts,
 			 "load_balancer_error", str_or_null(s->lb_error));
 }
 
@@ -287,11 +320,11 @@ status_print(FILE *f, const struct fleet_status *s, const struct plan *p)
 	if (s->lb_error[0])
 		fprintf(f, "load balancer: %s\n", s->lb_error);
 	if (s->consistent)
-		fprintf(f, "%s: consistent, every host on %s\n", p->environment,
-			s->release);
-	else
 		fprintf(f,
-			"%s: NOT consistent: hosts differ or did not "
-			"answer\n",
-			p->environment);
+			"%s: consistent, every host on %s, ready and in the "
+			"pool\n",
+			p->environment, s->release);
+	else
+		fprintf(f, "%s: NOT consistent: %s\n", p->environment,
+			s->why_not);
 }

@@ -32,8 +32,11 @@ struct host_status {
 struct fleet_status {
 	struct host_status *hosts;
 	size_t n;
+	/* Every host reachable, on one release, its runtime ready, and (with
+	 * a balancer) READY and up in the pool; otherwise why_not says why. */
 	bool consistent;
 	char release[65]; /* the one release live everywhere, or "" */
+	char why_not[256];
 	char lb_error[512];
 };
 

@@ -67,16 +67,39 @@ out=$(json "$plan"); rc=$?
 [ "$(field '[h["current"] for h in d["hosts"]], d["consistent"]' <<<"$out")" = "['1.0.0', '1.0.0', '1.1.0'] False" ] ||
 	fail "mixed releases: $out"
 install 3 1.0.0
+# One release everywhere, but no runtime started: not consistent (exit 3),
+# and the reason names the first host whose runtime is stopped.
 out=$(json "$plan"); rc=$?
-[ "$rc" -eq 0 ] || fail "one release: exit $rc, not 0"
-[ "$(field 'd["consistent"], d["release"], d["hosts"][2]["previous"]' <<<"$out")" = "True 1.0.0 1.1.0" ] ||
-	fail "one release: $out"
-"$ivrctl" status "$plan" | grep -q '^sandbox: consistent, every host on 1.0.0$' ||
-	fail "the table does not say the fleet is consistent"
-# No runtime was started: HAProxy's health check marks every member DOWN.
+[ "$rc" -eq 3 ] || fail "one release, runtimes stopped: exit $rc, not 3"
+[ "$(field 'd["consistent"], d["release"], d["not_consistent_because"]' <<<"$out")" = "False None ivr-01 its runtime is stopped" ] ||
+	fail "one release, runtimes stopped: $out"
+table=$("$ivrctl" status "$plan")
+grep -q '^sandbox: NOT consistent: ivr-01 its runtime is stopped$' <<<"$table" ||
+	fail "the table does not say why the fleet is not consistent: $table"
+# HAProxy's health check marks every member DOWN.
 [ "$(field '[h.get("pool_up") for h in d["hosts"]]' <<<"$out")" = "[False, False, False]" ] ||
 	fail "pool_up with no runtime: $out"
-"$ivrctl" status "$plan" | grep -q '^ivr-01 .* ready,DOWN$' || fail "the table does not show DOWN"
+grep -q '^ivr-01 .* stopped *ready,DOWN$' <<<"$table" || fail "the table does not show DOWN: $table"
+# The runtimes started through the agents: consistent once HAProxy's next
+# check passes.
+for n in 1 2 3; do
+	name=$(printf 'ivr-%02d' "$n")
+	echo '{"jsonrpc":"2.0","id":1,"method":"service.start","params":{}}' |
+		ssh_to "$n" "$dir/fleet/hosts/$name/bin/ivr-agent serve --root $dir/fleet/hosts/$name/root 2>/dev/null" |
+		grep -q '"result"' || fail "could not start $name's runtime"
+done
+for _ in $(seq 50); do
+	out=$(json "$plan"); rc=$?
+	[ "$rc" -eq 0 ] && break
+	sleep 0.2
+done
+[ "$rc" -eq 0 ] || fail "one release, runtimes started: exit $rc, not 0: $out"
+[ "$(field 'd["consistent"], d["release"], d["hosts"][2]["previous"], d["not_consistent_because"]' <<<"$out")" = "True 1.0.0 1.1.0 None" ] ||
+	fail "one release: $out"
+[ "$(field '[h.get("pool_up") for h in d["hosts"]]' <<<"$out")" = "[True, True, True]" ] ||
+	fail "pool_up with the runtimes started: $out"
+"$ivrctl" status "$plan" | grep -q '^sandbox: consistent, every host on 1.0.0, ready and in the pool$' ||
+	fail "the table does not say the fleet is consistent"
 
 # The dry run reads the hosts and changes nothing on them.
 snapshot() { find "$dir/fleet/hosts" -printf '%p %s %T@\n' | sort; }
@@ -179,5 +202,5 @@ case "$(field 'd["hosts"][4].get("error", "")' <<<"$out")" in
 [ "$(field 'd["hosts"][0]["current"]' <<<"$out")" = "1.0.0" ] || fail "the others did not answer: $out"
 [ "$elapsed" -lt 6000 ] || fail "a silent host held status for ${elapsed} ms"
 
-[ "$failed" -eq 0 ] && echo "status: fresh, mixed and consistent fleets read; the dry run changed nothing; unknown and changed host keys, a foreign client key and an RSA-only host refused; ssh-agent logins; a silent host reported in ${elapsed} ms"
+[ "$failed" -eq 0 ] && echo "status: fresh, mixed, stopped and consistent fleets read; the dry run changed nothing; unknown and changed host keys, a foreign client key and an RSA-only host refused; ssh-agent logins; a silent host reported in ${elapsed} ms"
 exit "$failed"

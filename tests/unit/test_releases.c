@@ -69,17 +69,21 @@ test_releases_activate__swaps_and_records(void **state)
 
 	fake_release(f, "1.0.0", 1000);
 	fake_release(f, "1.1.0", 2000);
-	assert_int_equal(releases_activate(&r, f->root, "2.0.0", "d1", &e),
-			 ERR_NOTFOUND);
+	assert_int_equal(
+		releases_activate(&r, f->root, "2.0.0", "d1", NULL, &e),
+		ERR_NOTFOUND);
 	assert_string_equal(e.msg, "release '2.0.0' is not staged: stage it "
 				   "first");
-	assert_int_equal(releases_activate(&r, f->root, "1.0.0", "d1", &e), 0);
+	assert_int_equal(
+		releases_activate(&r, f->root, "1.0.0", "d1", NULL, &e), 0);
 	assert_true(r.changed);
-	assert_int_equal(releases_activate(&r, f->root, "1.1.0", "d2", &e), 0);
+	assert_int_equal(
+		releases_activate(&r, f->root, "1.1.0", "d2", NULL, &e), 0);
 	assert_string_equal(r.current, "1.1.0");
 	assert_string_equal(r.previous, "1.0.0");
 	/* Repeating is safe and changes nothing. */
-	assert_int_equal(releases_activate(&r, f->root, "1.1.0", "d2", &e), 0);
+	assert_int_equal(
+		releases_activate(&r, f->root, "1.1.0", "d2", NULL, &e), 0);
 	assert_false(r.changed);
 	assert_string_equal(r.previous, "1.0.0");
 	assert_int_equal(layout_current(current, f->root, &e), 0);
@@ -100,16 +104,104 @@ test_releases_activate__going_back_keeps_previous_useful(void **state)
 	fake_release(f, "1.0.0", 1000);
 	fake_release(f, "1.1.0", 2000);
 	fake_release(f, "1.2.0", 3000);
-	releases_activate(&r, f->root, "1.0.0", "d1", NULL);
-	releases_activate(&r, f->root, "1.1.0", "d2", NULL);
-	releases_activate(&r, f->root, "1.2.0", "d3", NULL);
+	releases_activate(&r, f->root, "1.0.0", "d1", NULL, NULL);
+	releases_activate(&r, f->root, "1.1.0", "d2", NULL, NULL);
+	releases_activate(&r, f->root, "1.2.0", "d3", NULL, NULL);
 	assert_string_equal(r.previous, "1.1.0");
 	/* d3 fails and goes back: previous names 1.0.0, not the undone
 	 * 1.2.0, so the next rollback goes where the fleet ran before. */
-	assert_int_equal(releases_activate(&r, f->root, "1.1.0", "d3", NULL),
-			 0);
+	assert_int_equal(
+		releases_activate(&r, f->root, "1.1.0", "d3", "d3", NULL), 0);
 	assert_string_equal(r.current, "1.1.0");
 	assert_string_equal(r.previous, "1.0.0");
+}
+
+/*
+ * The case that took a fleet down: 1.0.0, 1.1.0, then two failed
+ * deployments each undone on this host.  The release before the one that
+ * stands is still 1.0.0, and the live deployment is still d2's; a host
+ * that never saw the failures says the same.  Then the one-command
+ * rollback (undoing d2) goes to 1.0.0.
+ */
+static void
+test_releases_activate__failed_deployments_never_become_previous(void **state)
+{
+	struct fixture *f = *state;
+	struct activate_result r;
+	struct agent_state st;
+
+	fake_release(f, "1.0.0", 1000);
+	fake_release(f, "1.1.0", 2000);
+	fake_release(f, "1.2.0", 3000);
+	fake_release(f, "1.2.2", 4000);
+	releases_activate(&r, f->root, "1.0.0", "d1", NULL, NULL);
+	releases_activate(&r, f->root, "1.1.0", "d2", NULL, NULL);
+	releases_activate(&r, f->root, "1.2.0", "d3", NULL, NULL);
+	releases_activate(&r, f->root, "1.1.0", "d3", "d3", NULL);
+	releases_activate(&r, f->root, "1.2.2", "d4", NULL, NULL);
+	releases_activate(&r, f->root, "1.1.0", "d4", "d4", NULL);
+	/* d5 fails on another host before touching this one: its
+	 * rollback finds this host on 1.1.0 already and changes nothing */
+	releases_activate(&r, f->root, "1.1.0", "d5", "d5", NULL);
+	assert_string_equal(r.current, "1.1.0");
+	assert_string_equal(r.previous, "1.0.0");
+	assert_int_equal(state_load(&st, f->root, NULL), 0);
+	assert_string_equal(st.deployment_id, "d2");
+	assert_int_equal(json_array_size(st.lineage), 2);
+	assert_int_equal(json_array_size(st.history), 7);
+	state_release(&st);
+	/* on-call's rollback undoes d2 */
+	assert_int_equal(
+		releases_activate(&r, f->root, "1.0.0", "r6", "d2", NULL), 0);
+	assert_string_equal(r.current, "1.0.0");
+	assert_string_equal(r.previous, "");
+	assert_int_equal(state_load(&st, f->root, NULL), 0);
+	assert_string_equal(st.deployment_id, "d1");
+	state_release(&st);
+}
+
+/* rollback --to an older release unwinds down to it; to one the host
+ * never ran, it stands on top of what remains. */
+static void
+test_releases_activate__rollback_to_a_named_release(void **state)
+{
+	struct fixture *f = *state;
+	struct activate_result r;
+
+	fake_release(f, "1.0.0", 1000);
+	fake_release(f, "1.1.0", 2000);
+	fake_release(f, "1.2.0", 3000);
+	fake_release(f, "0.9.0", 500);
+	releases_activate(&r, f->root, "1.0.0", "d1", NULL, NULL);
+	releases_activate(&r, f->root, "1.1.0", "d2", NULL, NULL);
+	releases_activate(&r, f->root, "1.2.0", "d3", NULL, NULL);
+	releases_activate(&r, f->root, "1.0.0", "r4", "d3", NULL);
+	assert_string_equal(r.current, "1.0.0");
+	assert_string_equal(r.previous, "");
+	releases_activate(&r, f->root, "0.9.0", "r5", "d1", NULL);
+	assert_string_equal(r.current, "0.9.0");
+	assert_string_equal(r.previous, "");
+}
+
+/* A state.json from an agent that kept no lineage: previous stands. */
+static void
+test_state_load__makes_a_lineage_from_an_older_file(void **state)
+{
+	struct fixture *f = *state;
+	const char *old = "{\"current\": \"1.1.0\", \"previous\": "
+			  "\"1.0.0\", \"deployment_id\": \"d2\", "
+			  "\"history\": []}";
+	struct agent_state st;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/state.json", f->root);
+	assert_int_equal(
+		fileio_write_atomic(path, old, strlen(old), 0644, NULL), 0);
+	assert_int_equal(state_load(&st, f->root, NULL), 0);
+	assert_string_equal(st.previous, "1.0.0");
+	assert_string_equal(st.deployment_id, "d2");
+	assert_int_equal(json_array_size(st.lineage), 2);
+	state_release(&st);
 }
 
 static void
@@ -158,8 +250,8 @@ test_releases_prune__keeps_the_newest_and_the_protected(void **state)
 	fake_release(f, "1.2.0", 3000);
 	fake_release(f, "1.3.0", 4000);
 	fake_release(f, "1.4.0", 5000);
-	releases_activate(&r, f->root, "1.1.0", "d1", NULL);
-	releases_activate(&r, f->root, "1.2.0", "d2", NULL);
+	releases_activate(&r, f->root, "1.1.0", "d1", NULL, NULL);
+	releases_activate(&r, f->root, "1.2.0", "d2", NULL, NULL);
 	/* keep 1 newest (1.4.0); current 1.2.0, previous 1.1.0 and the
 	 * protected 1.0.0 stay; only 1.3.0 goes. */
 	assert_int_equal(releases_prune(&removed, f->root, 1, protect, NULL),
@@ -219,6 +311,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_releases_activate__swaps_and_records),
 		T(test_releases_activate__going_back_keeps_previous_useful),
+		T(test_releases_activate__failed_deployments_never_become_previous),
+		T(test_releases_activate__rollback_to_a_named_release),
+		T(test_state_load__makes_a_lineage_from_an_older_file),
 		T(test_state_load__reports_a_broken_file),
 		T(test_layout_current__refuses_a_foreign_link),
 		T(test_releases_prune__keeps_the_newest_and_the_protected),
