@@ -173,40 +173,37 @@ field(json_t *list, size_t i, const char *key)
 	return json_string_value(json_object_get(json_array_get(list, i), key));
 }
 
-/* Pops what deployment `undone` pushed, then down to version when the
- * lineage holds it lower; pushes version when it holds it nowhere. */
+/* A rollback to version: down to the nearest entry of version, which
+ * pops what the undone deployments pushed; when the lineage does not hold
+ * it (rollback --to a release this host never stood on), version goes on
+ * top, as a deployment's would, so the release before stays below. */
 static void
-undo(struct agent_state *st, const char *version, const char *undone,
-     const char *deployment_id)
+undo(struct agent_state *st, const char *version)
 {
 	json_t *l = st->lineage;
 	size_t n = json_array_size(l), i;
 
-	if (n > 0 && strcmp(field(l, n - 1, "version"), version) == 0)
-		return; /* already there: nothing is undone */
-	while (n > 0 && strcmp(field(l, n - 1, "deployment_id"), undone) == 0)
-		json_array_remove(l, --n);
 	for (i = n; i-- > 0;)
 		if (strcmp(field(l, i, "version"), version) == 0)
 			break;
-	if (i < n)
-		while (json_array_size(l) > i + 1)
-			json_array_remove(l, json_array_size(l) - 1);
-	else
-		json_array_append_new(l, entry(version, deployment_id));
+	if (i >= n)
+		return; /* not found: pushed by the caller */
+	while (json_array_size(l) > i + 1)
+		json_array_remove(l, json_array_size(l) - 1);
 }
 
 void
 state_record(struct agent_state *st, const char *version,
 	     const char *deployment_id, const char *undoes)
 {
-	size_t n = json_array_size(st->lineage);
 	json_t *h = entry(version, deployment_id);
+	size_t n;
 
 	if (undoes != NULL)
-		undo(st, version, undoes, deployment_id);
-	else if (n == 0 ||
-		 strcmp(field(st->lineage, n - 1, "version"), version) != 0)
+		undo(st, version);
+	n = json_array_size(st->lineage);
+	if (n == 0 ||
+	    strcmp(field(st->lineage, n - 1, "version"), version) != 0)
 		json_array_append_new(st->lineage,
 				      entry(version, deployment_id));
 	while (json_array_size(st->lineage) > STATE_HISTORY_MAX)

@@ -13,12 +13,13 @@
  *
  * The lineage is a stack of the deployments that stand, oldest first: an
  * activation by a deployment pushes its release; a rollback activation
- * that undoes deployment X pops what X pushed (and, for an older release
- * named with --to, down to it).  So `current` is the top, `deployment_id`
- * the deployment that brought it, and `previous` the release below it: the
- * release the host ran before that deployment.  A deployment that failed
- * and was undone leaves no trace in it, however often that happens, so it
- * is never a rollback target.  The history is the raw log of activations.
+ * (which records the deployment it undoes) pops down to the nearest entry
+ * of its release, or pushes it when the lineage does not hold it (a
+ * rollback --to a release this host never stood on).  So `current` is the top,
+ * `deployment_id` the deployment that brought it, and `previous` the release
+ * below it: the release the host ran before that deployment.  A deployment that
+ * failed and was undone leaves no trace in it, however often that happens, so
+ * it is never a rollback target.  The history is the raw log of activations.
  *
  * Written with fileio_write_atomic: a crash leaves the old or the new
  * file, never a torn one.  History keeps the newest STATE_HISTORY_MAX.
@@ -55,10 +56,10 @@ int state_save(const struct agent_state *st, const char *root, struct err *err);
 /*
  * Records that deployment_id activated version now.  undoes is NULL for a
  * deployment (version is pushed unless it is already the top) or the id
- * of the deployment being rolled back (its entries are popped, then down
- * to version if the lineage holds it lower, else version is pushed; a
- * host already on version changes nothing).  previous and deployment_id
- * follow the lineage; history grows.
+ * of the deployment being rolled back (the lineage is popped down to the
+ * nearest version, else version is pushed; a host already on version
+ * changes nothing).  previous and deployment_id follow the lineage; the
+ * history grows by one entry with kind and undoes.
  */
 void state_record(struct agent_state *st, const char *version,
 		  const char *deployment_id, const char *undoes);

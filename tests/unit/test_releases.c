@@ -161,7 +161,7 @@ test_releases_activate__failed_deployments_never_become_previous(void **state)
 }
 
 /* rollback --to an older release unwinds down to it; to one the host
- * never ran, it stands on top of what remains. */
+ * never stood on, it goes on top, the release before staying below. */
 static void
 test_releases_activate__rollback_to_a_named_release(void **state)
 {
@@ -180,7 +180,7 @@ test_releases_activate__rollback_to_a_named_release(void **state)
 	assert_string_equal(r.previous, "");
 	releases_activate(&r, f->root, "0.9.0", "r5", "d1", NULL);
 	assert_string_equal(r.current, "0.9.0");
-	assert_string_equal(r.previous, "");
+	assert_string_equal(r.previous, "1.0.0");
 }
 
 /* A state.json from an agent that kept no lineage: previous stands. */
