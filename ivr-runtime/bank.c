@@ -179,7 +179,9 @@ rollback(struct bank *b)
 /*
  * The database holds PIN hashes: it is created 0600, and SQLite gives its
  * -wal and -shm files the database's own mode.  A file left readable by
- * others (an older release made them 0644) is tightened.
+ * others (an older release made them 0644) is tightened.  By path only:
+ * closing any descriptor of a file drops every POSIX lock this process
+ * holds on it, and other connections of this process may hold SQLite's.
  */
 static void
 owner_only(const char *path)
@@ -191,20 +193,16 @@ owner_only(const char *path)
 
 	if (strcmp(path, ":memory:") == 0 || path[0] == '\0')
 		return;
+	/* O_EXCL: only a file that did not exist, which no one has open */
+	if ((fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+		close(fd);
 	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
 		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >=
 		    (int)sizeof(p))
 			return;
-		fd = open(p,
-			  (i == 0 ? O_CREAT : 0) | O_RDWR | O_CLOEXEC |
-				  O_NOFOLLOW,
-			  0600);
-		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
 		    (st.st_mode & 077) != 0)
-			(void)fchmod(fd, st.st_mode & 0700);
-		close(fd);
+			(void)chmod(p, st.st_mode & 0700);
 	}
 }
 

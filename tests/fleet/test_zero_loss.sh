@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # No dropped call and no lost transfer under load: 30 simulated callers
 # (ivr-callers) through HAProxy while a 4-host fleet goes from 1.0.0 to
-# 1.1.0 in phases and then back with `ivrctl rollback`: 0 failed calls,
+# 1.1.0 in phases and then back with `ivrctl rollback`: 0 failed calls and
+# 0 requests retried after a transport error,
 # every acknowledged transfer in the books exactly once, money conserved
 # (ivr-ledger).  Then the same with a drain deadline too short for the
 # calls in progress: ivrctl reports the calls it cuts, the callers see no
@@ -56,6 +57,8 @@ sleep 1
 callers_stop
 fleet_on 1.0.0 || fail "the fleet is not back on 1.0.0 and READY"
 [ "$(figure calm failed)" -eq 0 ] || fail "calls failed under a deploy and a rollback: $(cat "$dir/calm.out")"
+# A retry means a request was lost in transit: none may be.
+[ "$(figure calm retried)" -eq 0 ] || fail "requests were retried under a deploy and a rollback: $(cat "$dir/calm.out")"
 [ "$(figure calm completed)" -ge 60 ] || fail "too few calls completed: $(cat "$dir/calm.out")"
 [ "$(figure calm transfers)" -gt 0 ] || fail "no transfers: $(cat "$dir/calm.out")"
 ledger=$("$build/bin/ivr-ledger" --db "$dir/fleet/bank.db" --acks "$dir/calm.acks") ||

@@ -14,7 +14,8 @@
  * for its whole length (stickiness keeps it on its server) and starts
  * without one; redirects are not followed.  A request that fails in
  * transit is sent once more with the same Idempotency-Key, as a gateway
- * retries; an HTTP error fails the call.
+ * retries (counted: a lost request is not hidden); an HTTP error fails
+ * the call.
  *
  * Prints calls started, completed and failed (by reason), transfers
  * acknowledged, and request latency percentiles; --acks writes the
@@ -63,6 +64,7 @@ struct config {
 struct tally {
 	pthread_mutex_t lock;
 	long started, completed, failed, transfers, refused_funds;
+	atomic_long retried; /* requests sent again after a transport error */
 	char reasons[MAX_REASONS][160];
 	long reason_count[MAX_REASONS];
 	long other_reasons;
@@ -177,6 +179,8 @@ request(struct caller *c, const char *method, const char *path,
 		snprintf(reason, rsize, "%s %s: %s", method,
 			 c->call_id[0] ? "/calls/{id}..." : "/calls",
 			 curl_easy_strerror(rc));
+		if (attempt == 0)
+			atomic_fetch_add(&c->t->retried, 1);
 	}
 	curl_slist_free_all(headers);
 	if (code != 0 && in.len > 0)
@@ -486,10 +490,10 @@ report(const struct config *cfg, struct tally *t, int64_t took_ms)
 	printf("transfers: %ld acknowledged (%ld refused for lack of "
 	       "funds)\n",
 	       t->transfers, t->refused_funds);
-	printf("requests: %zu, latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, "
-	       "max %.0f ms\n",
-	       t->nlatency, percentile(t, 0.50), percentile(t, 0.95),
-	       percentile(t, 0.99), percentile(t, 1.0));
+	printf("requests: %zu (%ld retried after a transport error), latency "
+	       "p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms\n",
+	       t->nlatency, atomic_load(&t->retried), percentile(t, 0.50),
+	       percentile(t, 0.95), percentile(t, 0.99), percentile(t, 1.0));
 	for (size_t i = 0; i < MAX_REASONS && t->reasons[i][0]; i++) {
 		printf("  failed: %ld x %s\n", t->reason_count[i],
 		       t->reasons[i]);
@@ -501,7 +505,7 @@ report(const struct config *cfg, struct tally *t, int64_t took_ms)
 	fflush(stdout);
 	if (cfg->report != NULL) {
 		out = json_pack(
-			"{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
+			"{s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
 			"s:f, s:f, s:f, s:O}",
 			"callers", cfg->callers, "duration_ms",
 			(json_int_t)took_ms, "started", (json_int_t)t->started,
@@ -509,10 +513,11 @@ report(const struct config *cfg, struct tally *t, int64_t took_ms)
 			(json_int_t)t->failed, "transfers",
 			(json_int_t)t->transfers, "refused_funds",
 			(json_int_t)t->refused_funds, "requests",
-			(json_int_t)t->nlatency, "p50_ms", percentile(t, 0.50),
-			"p95_ms", percentile(t, 0.95), "p99_ms",
-			percentile(t, 0.99), "max_ms", percentile(t, 1.0),
-			"failures", reasons);
+			(json_int_t)t->nlatency, "retried",
+			(json_int_t)atomic_load(&t->retried), "p50_ms",
+			percentile(t, 0.50), "p95_ms", percentile(t, 0.95),
+			"p99_ms", percentile(t, 0.99), "max_ms",
+			percentile(t, 1.0), "failures", reasons);
 		if (json_dump_file(out, cfg->report, JSON_INDENT(2)) < 0)
 			fprintf(stderr, "ivr-callers: cannot write '%s'\n",
 				cfg->report);
