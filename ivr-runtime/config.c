@@ -36,6 +36,8 @@ config_defaults(struct config *c, const char *release_root, struct err *err)
 	c->port = 8080;
 	c->threads = 8;
 	c->max_connections = 1024;
+	c->max_connections_per_client = 256;
+	c->request_deadline_ms = 10000;
 	c->max_body_bytes = 16 * 1024;
 	c->connection_timeout_ms = 30000;
 	c->db_busy_ms = 5000;
@@ -136,8 +138,10 @@ read_listen(struct reader *r)
 		"port",
 		"threads",
 		"max_connections",
+		"max_connections_per_client",
 		"max_body_bytes",
 		"connection_timeout",
+		"request_deadline",
 		NULL,
 	};
 	const struct ydoc_node *s = section(r, "listen", keys);
@@ -152,8 +156,12 @@ read_listen(struct reader *r)
 	get_int(r, &r->c->max_connections, s, "max_connections", 1, 65536);
 	ydoc_get_int(&r->c->max_body_bytes, r->diags, r->doc, s,
 		     "max_body_bytes", false, 256, 1024 * 1024);
+	get_int(r, &r->c->max_connections_per_client, s,
+		"max_connections_per_client", 1, 65536);
 	ydoc_get_duration(&r->c->connection_timeout_ms, r->diags, r->doc, s,
 			  "connection_timeout", false, 1000, HOUR_MS);
+	ydoc_get_duration(&r->c->request_deadline_ms, r->diags, r->doc, s,
+			  "request_deadline", false, 100, HOUR_MS);
 }
 
 static void

@@ -3,8 +3,9 @@
  * (runtime.yaml), then command-line flags (applied by main).  A bad file is
  * reported as path:line:col for every problem at once.
  *
- *   listen:    { address, port, threads, max_connections, max_body_bytes,
- *                connection_timeout }
+ *   listen:    { address, port, threads, max_connections,
+ *                max_connections_per_client, max_body_bytes,
+ *                connection_timeout, request_deadline }
  *   database:  { path, busy_timeout, migrations }
  *   flows:     path of the call-flow file
  *   calls:     { max_concurrent, idle_timeout, max_duration, agent_uri,
@@ -32,8 +33,10 @@ struct config {
 	int port;
 	int threads;
 	int max_connections;
+	int max_connections_per_client; /* from one address */
 	int64_t max_body_bytes;
 	int64_t connection_timeout_ms;
+	int64_t request_deadline_ms; /* a request's headers, and its body */
 	char *db_path;
 	int64_t db_busy_ms;
 	char *migrations_dir;

@@ -788,6 +788,22 @@ route(struct MHD_Connection *conn, struct http_server *srv, const char *url,
 			  "not found");
 }
 
+/* The deadline entry of conn (conns.h), or NULL. */
+static struct conn_entry *
+entry_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *i = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return i != NULL ? i->socket_context : NULL;
+}
+
+static int64_t
+now_ms(void)
+{
+	return now_us() / 1000;
+}
+
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *conn, const char *url,
        const char *method, const char *version, const char *upload,
@@ -806,6 +822,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		buf_init(&req->body, (size_t)srv->cfg->max_body_bytes);
 		req->started_us = now_us();
+		conns_phase(&srv->conns, entry_of(conn), CONNS_BODY,
+			    req->started_us / 1000);
 		if (strcmp(url, "/vxml/step") == 0 &&
 		    strcmp(method, MHD_HTTP_METHOD_POST) == 0)
 			req->pp = MHD_create_post_processor(conn, 1024,
@@ -828,6 +846,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 		req->pp = NULL;
 	}
 	started = req->started_us;
+	conns_phase(&srv->conns, entry_of(conn), CONNS_BUSY, now_ms());
 	ok = route(conn, srv, url, method, req);
 	if ((strncmp(url, "/calls", 6) == 0 &&
 	     strcmp(method, MHD_HTTP_METHOD_POST) == 0) ||
@@ -840,11 +859,12 @@ static void
 completed(void *cls, struct MHD_Connection *conn, void **ctx,
 	  enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *srv = cls;
 	struct request *req = *ctx;
 
-	(void)cls;
-	(void)conn;
 	(void)toe;
+	/* Answered: the next request's headers are awaited from now. */
+	conns_phase(&srv->conns, entry_of(conn), CONNS_HEADERS, now_ms());
 	if (req == NULL)
 		return;
 	if (req->pp != NULL)
@@ -852,6 +872,36 @@ completed(void *cls, struct MHD_Connection *conn, void **ctx,
 	buf_release(&req->body);
 	free(req);
 	*ctx = NULL;
+}
+
+/* Each connection gets a deadline entry when it opens; it goes before
+ * libmicrohttpd closes the descriptor. */
+static void
+notify_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+		  enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	const union MHD_ConnectionInfo *i;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		i = MHD_get_connection_info(conn,
+					    MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_ctx = i != NULL ? conns_opened(&srv->conns,
+						       i->connect_fd, now_ms())
+					: NULL;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		conns_closed(&srv->conns, *socket_ctx);
+		*socket_ctx = NULL;
+	}
+}
+
+unsigned
+http_sweep(struct http_server *srv, int64_t now)
+{
+	unsigned n = conns_sweep(&srv->conns, now);
+
+	metrics_connections_cut(&srv->metrics, n);
+	return n;
 }
 
 /* Fills a socket address for address:port; returns its length or 0. */
@@ -929,16 +979,24 @@ http_start(struct http_server *srv, const struct config *cfg,
 			       cfg->listen_address);
 	if ((rc = setup(srv, cfg, flow, log, err)) < 0)
 		return rc;
+	conns_init(&srv->conns, cfg->request_deadline_ms,
+		   cfg->connection_timeout_ms);
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->mhd = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
 		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned)cfg->max_connections_per_client,
+		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)(cfg->connection_timeout_ms / 1000),
-		MHD_OPTION_NOTIFY_COMPLETED, completed, srv, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
+		MHD_OPTION_END);
 	if (srv->mhd == NULL) {
+		conns_release(&srv->conns);
 		pthread_key_delete(srv->bank_key);
 		calls_release(&srv->calls);
 		return err_set_errno(err, ERR_IO, errno,
@@ -966,6 +1024,7 @@ http_stop(struct http_server *srv)
 	if (srv->mhd != NULL)
 		MHD_stop_daemon(srv->mhd);
 	srv->mhd = NULL;
+	conns_release(&srv->conns);
 	pthread_key_delete(srv->bank_key);
 	calls_release(&srv->calls);
 }

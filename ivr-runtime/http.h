@@ -19,6 +19,7 @@
 #include <stdbool.h>
 
 #include "calls.h"
+#include "conns.h"
 #include "config.h"
 #include "engine.h"
 #include "err.h"
@@ -38,6 +39,7 @@ struct http_server {
 	struct MHD_Daemon *mhd;
 	pthread_key_t bank_key; /* this thread's struct bank * */
 	atomic_int draining;
+	struct conns conns; /* every connection and its deadline */
 	char version[64];
 	char build_id[64];
 	char admin_token[HTTP_TOKEN_MAX]; /* empty: admin API off */
@@ -51,6 +53,10 @@ struct http_server {
 int http_start(struct http_server *srv, const struct config *cfg,
 	       const struct flow *flow, struct log *log, const char *version,
 	       const char *build_id, const char *admin_token, struct err *err);
+
+/* Shuts down connections past their deadline (conns.h); called by the
+ * main loop every tick.  Returns how many. */
+unsigned http_sweep(struct http_server *srv, int64_t now_ms);
 
 /* Starts draining (idempotent). */
 void http_drain(struct http_server *srv);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -507,6 +508,7 @@ tick(struct ctx *x, struct http_server *srv, int64_t *deadline, unsigned *cut)
 	unsigned idle = 0, overlong = 0;
 	int64_t now = calls_now_ms();
 
+	http_sweep(srv, now);
 	calls_reap(&srv->calls, now, x->cfg.idle_ms, x->cfg.max_call_ms, false,
 		   &idle, &overlong);
 	for (unsigned i = 0; i < idle; i++)
@@ -604,6 +606,19 @@ out:
 	return rc;
 }
 
+/* listen.max_connections (up to 65536) needs as many descriptors, and the
+ * usual soft limit is 1024: take what the hard limit allows. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rl.rlim_cur = rl.rlim_max < 70000 ? rl.rlim_max : 70000;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -615,6 +630,7 @@ main(int argc, char **argv)
 	/* Every file the runtime makes (the bank, its -wal and -shm, the
 	 * credentials of seed) holds secrets or money: its owner's only. */
 	umask(077);
+	raise_fd_limit();
 	find_root(x.root, sizeof(x.root));
 	read_release(&x);
 	rc = parse_args(&x, flags, &nflags, argc, argv);

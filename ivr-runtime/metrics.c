@@ -41,6 +41,13 @@ metrics_call_ended(struct metrics *m, enum metrics_outcome o)
 }
 
 void
+metrics_connections_cut(struct metrics *m, unsigned n)
+{
+	if (m != NULL && n > 0)
+		atomic_fetch_add_explicit(&m->connections_cut, n, RELAXED);
+}
+
+void
 metrics_auth_failure(struct metrics *m)
 {
 	if (m != NULL)
@@ -197,5 +204,14 @@ metrics_render(struct buf *out, const struct metrics *m, unsigned calls_active,
 		rc = render_http(out, m, err);
 	if (rc == 0)
 		rc = render_histogram(out, m, err);
+	if (rc == 0)
+		rc = buf_appendf(
+			out, err,
+			"# HELP ivr_http_connections_cut_total Connections "
+			"shut down because a request's headers or body did not "
+			"arrive within the deadline.\n"
+			"# TYPE ivr_http_connections_cut_total counter\n"
+			"ivr_http_connections_cut_total %llu\n",
+			(unsigned long long)get(&m->connections_cut));
 	return rc;
 }

@@ -58,7 +58,8 @@ struct metrics {
 	atomic_uint_fast64_t step_buckets[METRICS_BUCKETS];
 	atomic_uint_fast64_t step_count;
 	atomic_uint_fast64_t step_sum_us;
-	const char *version; /* borrowed */
+	atomic_uint_fast64_t connections_cut; /* past their deadline */
+	const char *version;		      /* borrowed */
 };
 
 /* Zeroes every counter.  No allocation. */
@@ -70,6 +71,8 @@ void metrics_transfer(struct metrics *m, enum metrics_transfer r);
 /* Counts a response; codes outside the known set count as 500. */
 void metrics_http(struct metrics *m, enum metrics_route r, unsigned code);
 void metrics_step(struct metrics *m, uint64_t micros);
+/* n connections shut down past their request deadline. */
+void metrics_connections_cut(struct metrics *m, unsigned n);
 
 /*
  * Appends the exposition text (with the given gauges) to out.  Returns 0
