@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "caps.h"
 #include "lb.h"
 #include "params.h"
 #include "probe.h"
@@ -21,8 +22,7 @@
 #include "stage.h"
 #include "state.h"
 
-#define MIB	(1024LL * 1024)
-#define HOUR_MS (3600 * 1000LL)
+#define MIB (1024LL * 1024)
 
 static int
 m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
@@ -184,7 +184,7 @@ service_params(struct service *s, struct agent *a, const json_t *params,
 	    (rc = params_str(&s->config, params, "config", false, 255, err)) <
 		    0 ||
 	    (rc = params_int(&timeout, params, "stop_timeout_ms", false, 0,
-			     HOUR_MS, err)) < 0)
+			     CAPS_WAIT_MAX_MS, err)) < 0)
 		return rc;
 	s->stop_timeout_ms = timeout;
 	if (strcmp(manager, "systemd") == 0) {
@@ -291,12 +291,13 @@ wait_params(struct probe_wait *w, const json_t *params, struct err *err)
 				  .timeout_ms = 2000,
 				  .deadline_ms = 60000 };
 	if ((rc = params_str(&w->url, params, "url", true, 1024, err)) < 0 ||
-	    (rc = params_int(&w->interval_ms, params, "interval_ms", false, 10,
-			     60000, err)) < 0 ||
-	    (rc = params_int(&w->timeout_ms, params, "timeout_ms", false, 50,
-			     60000, err)) < 0 ||
+	    (rc = params_int(&w->interval_ms, params, "interval_ms", false,
+			     CAPS_INTERVAL_MIN_MS, CAPS_INTERVAL_MAX_MS, err)) <
+		    0 ||
+	    (rc = params_int(&w->timeout_ms, params, "timeout_ms", false,
+			     CAPS_PROBE_MIN_MS, CAPS_PROBE_MAX_MS, err)) < 0 ||
 	    (rc = params_int(&w->deadline_ms, params, "deadline_ms", false, 0,
-			     HOUR_MS, err)) < 0)
+			     CAPS_WAIT_MAX_MS, err)) < 0)
 		return rc;
 	if (strncmp(w->url, "http://", 7) != 0 &&
 	    strncmp(w->url, "https://", 8) != 0)

@@ -19,6 +19,8 @@ struct builder {
 	yaml_parser_t parser;
 	struct ydoc *doc;
 	struct diag_list *diags;
+	const char *text; /* the input, borrowed, n bytes */
+	size_t n;
 	int failed;
 };
 
@@ -81,11 +83,49 @@ fail_at(struct builder *b, const yaml_mark_t *mark, const char *fmt, ...)
 	b->failed = 1;
 }
 
+/* The line and column (0-based) of byte offset in the input: libyaml's
+ * reader errors (bad UTF-8, NUL and other control bytes) carry only an
+ * offset, and their mark stays at the start. */
+static yaml_mark_t
+mark_at(const struct builder *b, size_t offset)
+{
+	yaml_mark_t m = { .index = offset };
+	size_t line_start = 0;
+
+	for (size_t i = 0; i < offset && i < b->n; i++)
+		if (b->text[i] == '\n') {
+			m.line++;
+			line_start = i + 1;
+		}
+	m.column = offset - line_start; /* in bytes */
+	return m;
+}
+
 static int
 next_event(struct builder *b, yaml_event_t *ev)
 {
+	const yaml_mark_t *at = &b->parser.problem_mark;
+	yaml_mark_t reader;
+
 	if (yaml_parser_parse(&b->parser, ev))
 		return 0;
+	if (b->parser.error == YAML_READER_ERROR) {
+		reader = mark_at(b, b->parser.problem_offset);
+		if (b->parser.problem_offset < b->n &&
+		    b->text[b->parser.problem_offset] == '\0')
+			fail_at(b, &reader, "a NUL byte cannot be in YAML");
+		else
+			fail_at(b, &reader, "%s (byte 0x%02x)",
+				b->parser.problem ? b->parser.problem
+						  : "unreadable input",
+				(unsigned)(b->parser.problem_value & 0xff));
+		return -1;
+	}
+	if (at->index < b->n && b->text[at->index] == '\t') {
+		fail_at(b, at, "a tab cannot indent YAML: use spaces (%s)",
+			b->parser.problem ? b->parser.problem : "invalid YAML");
+		return -1;
+	}
 	if (b->parser.context != NULL)
 		fail_at(b, &b->parser.problem_mark, "%s %s", b->parser.problem,
 			b->parser.context);
@@ -322,7 +362,7 @@ int
 ydoc_load_string(struct ydoc *doc, const char *path, const char *text, size_t n,
 		 struct diag_list *diags, struct err *err)
 {
-	struct builder b = { .doc = doc, .diags = diags };
+	struct builder b = { .doc = doc, .diags = diags, .text = text, .n = n };
 	int rc = 0;
 
 	memset(doc, 0, sizeof(*doc));

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "fileio.h"
 #include "hash.h"
+#include "caps.h"
 #include "parse.h"
 #include "ydoc.h"
 
@@ -175,6 +177,7 @@ readable_file(struct loader *l, const struct ydoc_node *map, const char *key,
 	      bool required)
 {
 	const char *v = NULL;
+	struct stat st;
 	char *full;
 
 	if (!ydoc_get_str(&v, l->d, l->doc, map, key, required))
@@ -183,6 +186,11 @@ readable_file(struct loader *l, const struct ydoc_node *map, const char *key,
 	if (access(full, R_OK) != 0)
 		ydoc_problem(l->d, l->doc, ydoc_get(map, key),
 			     "'%s': cannot read '%s'", key, full);
+	else if (stat(full, &st) == 0 && !S_ISREG(st.st_mode))
+		ydoc_problem(l->d, l->doc, ydoc_get(map, key),
+			     "'%s': '%s' is %s, not a file", key, full,
+			     S_ISDIR(st.st_mode) ? "a directory"
+						 : "not a regular file");
 	return full;
 }
 
@@ -479,7 +487,8 @@ load_ssh(struct loader *l, const struct ydoc_node *s)
 	ydoc_get_duration(&l->p->keepalive_ms, l->d, l->doc, s, "keepalive",
 			  false, 0, HOUR_MS);
 	ydoc_get_duration(&l->p->command_timeout_ms, l->d, l->doc, s,
-			  "command_timeout", false, 1000, HOUR_MS);
+			  "command_timeout", false, CAPS_COMMAND_MIN_MS,
+			  CAPS_COMMAND_MAX_MS);
 	ydoc_get_int(&parallel, l->d, l->doc, s, "parallel", false, 1, 256);
 	l->p->parallel = (int)parallel;
 }
@@ -527,7 +536,7 @@ load_agent_service(struct loader *l, const struct ydoc_node *agent,
 		ydoc_problem(l->d, l->doc, service,
 			     "the systemd manager needs 'unit'");
 	ydoc_get_duration(&l->p->stop_timeout_ms, l->d, l->doc, service,
-			  "stop_timeout", false, 0, HOUR_MS);
+			  "stop_timeout", false, 0, CAPS_WAIT_MAX_MS);
 out:
 	l->p->service_manager = strdup(manager);
 }
@@ -559,13 +568,24 @@ load_health(struct loader *l, const struct ydoc_node *s)
 		return;
 	ydoc_check_keys(l->d, l->doc, s, keys);
 	l->p->health_url = url_template(l, s, "url", true);
+	/* A drain waits for the runtime's own count of calls in progress:
+	 * the balancer sees requests, not calls (a caller thinking between
+	 * two steps holds no connection), so there is nothing to fall back
+	 * to, and a plan without it would swap hosts under live calls. */
 	l->p->calls_url = url_template(l, s, "calls_url", false);
+	if (ydoc_get(s, "calls_url") == NULL)
+		ydoc_problem(l->d, l->doc, s,
+			     "'health' needs 'calls_url' (the runtime's "
+			     "/calls): without it a drain cannot tell when a "
+			     "host's calls have ended, and would swap it under "
+			     "live calls");
 	ydoc_get_duration(&l->p->health_interval_ms, l->d, l->doc, s,
-			  "interval", false, 10, 60000);
+			  "interval", false, CAPS_INTERVAL_MIN_MS,
+			  CAPS_INTERVAL_MAX_MS);
 	ydoc_get_duration(&l->p->health_timeout_ms, l->d, l->doc, s, "timeout",
-			  false, 50, 60000);
+			  false, CAPS_PROBE_MIN_MS, CAPS_PROBE_MAX_MS);
 	ydoc_get_duration(&l->p->health_deadline_ms, l->d, l->doc, s,
-			  "deadline", false, 0, HOUR_MS);
+			  "deadline", false, 0, CAPS_WAIT_MAX_MS);
 	ydoc_get_duration(&l->p->min_healthy_ms, l->d, l->doc, s, "min_healthy",
 			  false, 0, HOUR_MS);
 	if (l->p->min_healthy_ms > l->p->health_deadline_ms)
@@ -640,7 +660,7 @@ load_rollout(struct loader *l, const struct ydoc_node *s)
 		return;
 	ydoc_check_keys(l->d, l->doc, s, keys);
 	ydoc_get_duration(&l->p->drain_deadline_ms, l->d, l->doc, s,
-			  "drain_deadline", false, 0, 24 * HOUR_MS);
+			  "drain_deadline", false, 0, CAPS_WAIT_MAX_MS);
 	get_size(&l->p->failure_budget, l, s, "failure_budget", false, false);
 	if (l->p->failure_budget.count > (int)l->p->nhosts && l->p->nhosts)
 		ydoc_problem(l->d, l->doc, ydoc_get(s, "failure_budget"),
@@ -711,6 +731,48 @@ section(struct loader *l, const char *key)
 	return s;
 }
 
+/*
+ * ssh.command_timeout bounds each agent call, and some calls wait on the
+ * host for as long as the plan says: a drain, a readiness wait, a stop.
+ * A command_timeout shorter than one of those (plus the step's slack)
+ * would give up on a host in the middle of a wait the plan allows.
+ */
+static void
+check_durations(struct loader *l)
+{
+	const struct plan *p = l->p;
+	const struct ydoc_node *root = l->doc->root, *ssh, *at;
+	struct {
+		const char *what;
+		int64_t ms;
+	} waits[] = {
+		{ "rollout.drain_deadline", p->drain_deadline_ms },
+		{ "health.deadline plus health.timeout",
+		  p->health_deadline_ms + p->health_timeout_ms },
+		{ "service.stop_timeout", p->stop_timeout_ms },
+	};
+	size_t longest = 0;
+
+	for (size_t i = 1; i < sizeof(waits) / sizeof(waits[0]); i++)
+		if (waits[i].ms > waits[longest].ms)
+			longest = i;
+	if (p->command_timeout_ms >= waits[longest].ms + CAPS_STEP_SLACK_MS)
+		return;
+	ssh = ydoc_get(root, "ssh");
+	at = ssh ? ydoc_get(ssh, "command_timeout") : NULL;
+	ydoc_problem(l->d, l->doc,
+		     at	   ? at
+		     : ssh ? ssh
+			   : root,
+		     "ssh.command_timeout (%lld ms%s) cannot cover %s (%lld "
+		     "ms) and a step's %d ms beyond it: make it at least "
+		     "%lld ms",
+		     (long long)p->command_timeout_ms,
+		     at ? "" : ", the default", waits[longest].what,
+		     (long long)waits[longest].ms, CAPS_STEP_SLACK_MS,
+		     (long long)(waits[longest].ms + CAPS_STEP_SLACK_MS));
+}
+
 static void
 load_top(struct loader *l)
 {
@@ -743,18 +805,50 @@ load_top(struct loader *l)
 		l->p->artifact = readable_file(l, root, "artifact", false);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "journal", false))
 		l->p->journal = resolve(l, v);
+	check_durations(l);
+}
+
+/* A plan over PLAN_FILE_MAX is placed where it passes the cap. */
+static void
+too_large(struct diag_list *diags, const char *path)
+{
+	unsigned line = 1, col = 1;
+	FILE *f = fopen(path, "r");
+	int c;
+
+	for (long i = 0; f != NULL && i < PLAN_FILE_MAX && (c = getc(f)) != EOF;
+	     i++) {
+		col++;
+		if (c == '\n') {
+			line++;
+			col = 1;
+		}
+	}
+	if (f != NULL)
+		fclose(f);
+	diag_add(diags, path, line, col,
+		 "the plan is larger than %d bytes (it goes on past here)",
+		 PLAN_FILE_MAX);
 }
 
 static int
-start(struct plan **out, const char *path, struct buf *text, struct err *err)
+start(struct plan **out, const char *path, struct buf *text,
+      struct diag_list *diags, struct err *err)
 {
 	unsigned char digest[HASH_SHA256_LEN];
 	char copy[PATH_MAX];
+	struct stat st;
 	struct plan *p;
 	int rc;
 
-	if ((rc = fileio_read_all(text, path, err)) < 0)
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return err_set(err, ERR_INVAL,
+			       "'%s' is a directory, not a plan", path);
+	if ((rc = fileio_read_all(text, path, err)) < 0) {
+		if (rc == ERR_OVERFLOW)
+			too_large(diags, path);
 		return rc;
+	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	snprintf(copy, sizeof(copy), "%s", path);
@@ -780,7 +874,7 @@ plan_load(struct plan **out, const char *path, struct diag_list *diags,
 	*out = NULL;
 	memset(&doc, 0, sizeof(doc));
 	buf_init(&text, PLAN_FILE_MAX);
-	if ((rc = start(&l.p, path, &text, err)) < 0)
+	if ((rc = start(&l.p, path, &text, diags, err)) < 0)
 		goto out;
 	l.doc = &doc;
 	if ((rc = ydoc_load_string(&doc, path, buf_cstr(&text), text.len, diags,

@@ -433,11 +433,26 @@ ssh_channel_read(void *ctx, void *dst, size_t cap, int timeout_ms, size_t *got,
 		 struct err *err)
 {
 	struct ssh_channel *ch = ctx;
+	int64_t every = ch->c->t->keepalive_ms, left = timeout_ms;
 	ssize_t n;
 
-	libssh2_session_set_timeout(ch->c->s,
-				    timeout_ms < 0 ? 0 : (long)timeout_ms);
-	n = libssh2_channel_read(ch->ch, dst, cap);
+	/* Waited for in slices of the keepalive interval, with a keepalive
+	 * sent after each quiet one: a long wait (a drain) keeps firewalls
+	 * and sshd's ClientAliveInterval from taking the session. */
+	for (;;) {
+		int64_t slice = timeout_ms < 0 ? every : left;
+
+		if (every > 0 && (slice <= 0 || slice > every))
+			slice = every;
+		libssh2_session_set_timeout(ch->c->s,
+					    slice < 0 ? 0 : (long)slice);
+		n = libssh2_channel_read(ch->ch, dst, cap);
+		if (n != LIBSSH2_ERROR_TIMEOUT || every <= 0)
+			break;
+		if (timeout_ms >= 0 && (left -= slice) <= 0)
+			break;
+		libssh2_keepalive_send(ch->c->s, NULL);
+	}
 	libssh2_session_set_timeout(ch->c->s, (long)ch->c->t->timeout_ms);
 	if (n == LIBSSH2_ERROR_TIMEOUT)
 		return err_set(err, ERR_TIMEOUT, "%s: no answer within %d ms",

@@ -33,5 +33,20 @@ for plan in bad/*.yaml; do
 		failed=1
 	fi
 done
+# A 10 MB plan (made here, not kept in the tree): placed where it passes
+# the 1 MiB cap, nothing else read.
+big=$(mktemp -d /tmp/ivr-bigplan.XXXXXX)
+trap 'rm -rf "$big"' EXIT
+{ cat good.yaml; yes '# padding padding padding padding padding padding' | head -c 10000000; } > "$big/plan.yaml"
+got=$("$ivrctl" validate "$big/plan.yaml" 2>&1 >/dev/null)
+rc=$?
+count=$((count + 1))
+line=$(head -c 1048576 "$big/plan.yaml" | wc -l)
+want="$big/plan.yaml:$((line + 1)):$(( $(head -c 1048576 "$big/plan.yaml" | tail -n 1 | wc -c) + 1 )): the plan is larger than 1048576 bytes (it goes on past here)"
+if [ "$rc" -ne 2 ] || ! grep -qxF "$want" <<<"$got"; then
+	echo "FAIL: a 10 MB plan: exit $rc: $got (want: $want)"
+	failed=1
+fi
+
 [ "$failed" -eq 0 ] && echo "bad plans: $count refused with the expected messages; good.yaml and the playbooks valid"
 exit "$failed"
