@@ -10,12 +10,15 @@
 #include <libssh2_sftp.h>
 #include <netdb.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "fileio.h"
 #include "hash.h"
 
 /* Host key types libssh2 1.10 can verify here, best first: no RSA. */
@@ -197,36 +200,105 @@ known_line(char *out, size_t size, struct ssh_conn *c, const char *key,
 	free(b64);
 }
 
+#define KNOWN_HOSTS_MAX (4 * 1024 * 1024)
+
+/* True when the key field (base64) of a "@revoked pattern type key" line
+ * is the presented key's. */
+static bool
+revoked(const char *line, const char *b64)
+{
+	char marker[16], pattern[512], type[64], key[8192];
+
+	return sscanf(line, "%15s %511s %63s %8191s", marker, pattern, type,
+		      key) == 4 &&
+	       strcmp(key, b64) == 0;
+}
+
+/*
+ * known_hosts as OpenSSH reads it, into kh: a "@revoked" line's key is
+ * refused for every host (*is_revoked when it is the presented one, whose
+ * base64 is b64); "@cert-authority" lines are skipped (no certificates
+ * here); the other lines are taken by libssh2.  Returns 0 or ERR_IO.
+ */
+static int
+read_known_hosts(LIBSSH2_KNOWNHOSTS *kh, bool *is_revoked, const char *path,
+		 const char *b64)
+{
+	struct buf text;
+	char *line, *save = NULL;
+	int rc;
+
+	*is_revoked = false;
+	buf_init(&text, KNOWN_HOSTS_MAX);
+	if ((rc = fileio_read_all(&text, path, NULL)) < 0) {
+		buf_release(&text);
+		return rc;
+	}
+	for (line = strtok_r(text.len ? text.data : NULL, "\n", &save);
+	     line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		line += strspn(line, " \t");
+		if (strncmp(line, "@revoked", 8) == 0)
+			*is_revoked = *is_revoked || revoked(line, b64);
+		else if (line[0] != '@' && line[0] != '#' && line[0] != '\0')
+			libssh2_knownhost_readline(
+				kh, line, strlen(line),
+				LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+	}
+	buf_release(&text);
+	return 0;
+}
+
 static int
 check_host_key(struct ssh_conn *c, struct err *err)
 {
 	struct libssh2_knownhost *entry = NULL;
-	char fp[80], line[1024];
+	char fp[80], line[1024], host[300], *b64 = NULL;
 	LIBSSH2_KNOWNHOSTS *kh;
 	const char *key;
 	size_t len = 0;
+	bool is_revoked;
 	int type = 0, rc;
 
 	key = libssh2_session_hostkey(c->s, &len, &type);
 	if (key == NULL)
 		return fail(err, c, ERR_AUTH, "no host key");
-	if ((kh = libssh2_knownhost_init(c->s)) == NULL)
+	if ((kh = libssh2_knownhost_init(c->s)) == NULL ||
+	    (b64 = malloc(4 * ((len + 2) / 3) + 1)) == NULL) {
+		if (kh != NULL)
+			libssh2_knownhost_free(kh);
 		return err_set(err, ERR_NOMEM, "out of memory");
-	if (libssh2_knownhost_readfile(kh, c->t->known_hosts,
-				       LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
+	}
+	hash_base64(b64, (const unsigned char *)key, len);
+	rc = read_known_hosts(kh, &is_revoked, c->t->known_hosts, b64);
+	free(b64);
+	if (rc < 0) {
 		libssh2_knownhost_free(kh);
 		return err_set(err, ERR_IO, "%s: cannot read known_hosts '%s'",
 			       c->where, c->t->known_hosts);
 	}
-	rc = libssh2_knownhost_checkp(kh, c->t->address, c->t->port, key, len,
+	/* As OpenSSH: a host on another port than 22 is "[address]:port"
+	 * and only that (libssh2 would also take a line without the port,
+	 * which names the host's port 22). */
+	if (c->t->port == 22)
+		snprintf(host, sizeof(host), "%s", c->t->address);
+	else
+		snprintf(host, sizeof(host), "[%s]:%d", c->t->address,
+			 c->t->port);
+	rc = libssh2_knownhost_checkp(kh, host, -1, key, len,
 				      LIBSSH2_KNOWNHOST_TYPE_PLAIN |
 					      LIBSSH2_KNOWNHOST_KEYENC_RAW |
 					      knownhost_bit(type),
 				      &entry);
 	libssh2_knownhost_free(kh);
+	fingerprint(fp, sizeof(fp), c);
+	if (is_revoked)
+		return err_set(err, ERR_AUTH,
+			       "%s: the host key %s %s is REVOKED in '%s': "
+			       "refusing to connect",
+			       c->where, key_type_name(type), fp,
+			       c->t->known_hosts);
 	if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH)
 		return 0;
-	fingerprint(fp, sizeof(fp), c);
 	known_line(line, sizeof(line), c, key, len, type);
 	if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
 		return err_set(

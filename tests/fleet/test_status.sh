@@ -127,6 +127,23 @@ case "$err" in *"unknown host key ssh-ed25519 $fp"*"add this line to"*"$want"*) 
 [ "$(field 'd["hosts"][0]["reachable"], d["hosts"][2]["reachable"]' <<<"$out")" = "True True" ] ||
 	fail "the other hosts did not answer"
 
+# A line without the port names the host's port 22, not 2222: as OpenSSH,
+# the key is unknown here.
+sed "s/^\[$net.2\]:2222 /$net.2 /" "$dir/fleet/known_hosts" > "$dir/fleet/known_hosts.noport"
+sed 's/^  known_hosts: known_hosts$/  known_hosts: known_hosts.noport/' "$plan" > "$dir/fleet/plan-noport.yaml"
+out=$(json "$dir/fleet/plan-noport.yaml")
+case "$(field 'd["hosts"][1].get("error", "")' <<<"$out")" in
+*"unknown host key ssh-ed25519 $fp"*) ;;
+*) fail "a known_hosts line without the port was taken for port 2222: $out" ;; esac
+# A key marked @revoked is refused even beside a line that accepts it.
+{ cat "$dir/fleet/known_hosts"; echo "@revoked * $(cut -d' ' -f1,2 "$dir/fleet/hosts/ivr-02/ssh_host_ed25519_key.pub")"; } > "$dir/fleet/known_hosts.revoked"
+sed 's/^  known_hosts: known_hosts$/  known_hosts: known_hosts.revoked/' "$plan" > "$dir/fleet/plan-revoked.yaml"
+out=$(json "$dir/fleet/plan-revoked.yaml")
+case "$(field 'd["hosts"][1].get("error", "")' <<<"$out")" in
+*"the host key ssh-ed25519 $fp is REVOKED in"*) ;;
+*) fail "a revoked host key was accepted: $out" ;; esac
+[ "$(field 'd["hosts"][0]["reachable"]' <<<"$out")" = "True" ] || fail "revoked: ivr-01 did not answer: $out"
+
 # A changed host key: ivr-03 gets a new key.
 old=$(cat "$dir/fleet/hosts/ivr-03/sshd.pid")
 kill "$old"
@@ -202,5 +219,5 @@ case "$(field 'd["hosts"][4].get("error", "")' <<<"$out")" in
 [ "$(field 'd["hosts"][0]["current"]' <<<"$out")" = "1.0.0" ] || fail "the others did not answer: $out"
 [ "$elapsed" -lt 6000 ] || fail "a silent host held status for ${elapsed} ms"
 
-[ "$failed" -eq 0 ] && echo "status: fresh, mixed, stopped and consistent fleets read; the dry run changed nothing; unknown and changed host keys, a foreign client key and an RSA-only host refused; ssh-agent logins; a silent host reported in ${elapsed} ms"
+[ "$failed" -eq 0 ] && echo "status: fresh, mixed, stopped and consistent fleets read; the dry run changed nothing; unknown and changed host keys, a line without the port, a revoked key, a foreign client key and an RSA-only host refused; ssh-agent logins; a silent host reported in ${elapsed} ms"
 exit "$failed"
