@@ -3,11 +3,17 @@
  */
 #include "layout.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "fileio.h"
 
 bool
 layout_valid_version(const char *v)
@@ -116,4 +122,89 @@ layout_is_staged(const char *root, const char *version)
 		return false;
 	snprintf(manifest, sizeof(manifest), "%s/release.json", dir);
 	return access(manifest, R_OK) == 0;
+}
+
+int
+layout_lock(int *fd, const char *root, int wait_ms, struct err *err)
+{
+	char path[LAYOUT_PATH_MAX], holder[32] = "";
+	struct timespec pause = { 0, 20 * 1000000L };
+	ssize_t n;
+	int waited = 0;
+
+	*fd = -1;
+	if (layout_path(path, root, ".agent.lock", NULL, err) < 0)
+		return ERR_INVAL;
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			0600)) < 0)
+		return err_set_errno(err, ERR_IO, errno, "cannot open '%s'",
+				     path);
+	while (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || waited >= wait_ms) {
+			n = pread(*fd, holder, sizeof(holder) - 1, 0);
+			holder[n > 0 ? n : 0] = '\0';
+			holder[strcspn(holder, "\n")] = '\0';
+			close(*fd);
+			*fd = -1;
+			return err_set(
+				err, ERR_BUSY,
+				"another ivr-agent (pid %s) is working "
+				"on root '%s': try again when it is done",
+				holder[0] ? holder : "?", root);
+		}
+		nanosleep(&pause, NULL);
+		waited += 20;
+	}
+	n = snprintf(holder, sizeof(holder), "%ld\n", (long)getpid());
+	if (ftruncate(*fd, 0) == 0 && pwrite(*fd, holder, (size_t)n, 0) < 0)
+		holder[0] = '\0'; /* only for the message of a waiter */
+	return 0;
+}
+
+void
+layout_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* drops the flock */
+}
+
+/* A temporary of ours: ".<name>.tmp" or ".<name>.tmp.<suffix>". */
+static bool
+is_temporary(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] == '.' && (strstr(name, ".tmp.") != NULL ||
+				  (n > 4 && strcmp(name + n - 4, ".tmp") == 0));
+}
+
+static unsigned
+clean_dir(const char *dir)
+{
+	char path[LAYOUT_PATH_MAX + 300];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		if (!is_temporary(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (fileio_remove_tree(path, NULL) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+unsigned
+layout_clean(const char *root)
+{
+	char releases[LAYOUT_PATH_MAX];
+
+	if (layout_path(releases, root, "releases", NULL, NULL) < 0)
+		return 0;
+	return clean_dir(root) + clean_dir(releases);
 }

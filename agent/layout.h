@@ -55,4 +55,24 @@ int layout_marker(char *out, const char *root, const char *version,
 /* True when releases/<version> is a staged release (holds release.json). */
 bool layout_is_staged(const char *root, const char *version);
 
+/*
+ * Takes the root's lock (flock on <root>/.agent.lock, which names the
+ * holder's pid), waiting up to wait_ms: two agents on one root (two
+ * controllers, a stuck session) never change it at once.  Returns 0 with
+ * *fd set, or ERR_BUSY ("another ivr-agent (pid N) is working on root
+ * '<root>'") or ERR_IO.  Release with layout_unlock.
+ */
+int layout_lock(int *fd, const char *root, int wait_ms, struct err *err);
+
+/* Releases a lock from layout_lock (-1 is a no-op). */
+void layout_unlock(int fd);
+
+/*
+ * Removes what a killed agent left: temporary files and symlinks of
+ * atomic writes ("<root>/.<name>.tmp.*") and unpacked folders
+ * ("releases/.<version>.tmp") and temporary markers.  Call with the
+ * lock held.  Returns how many entries went.
+ */
+unsigned layout_clean(const char *root);
+
 #endif

@@ -99,6 +99,8 @@ static int
 setup(struct agent *a, struct log *lg, const struct args *x, struct err *e)
 {
 	enum log_level level = LOG_LEVEL_INFO;
+	unsigned cleaned = 0;
+	int lock = -1;
 
 	log_init(lg, "agent", STDERR_FILENO);
 	if (x->log_level != NULL &&
@@ -113,6 +115,15 @@ setup(struct agent *a, struct log *lg, const struct args *x, struct err *e)
 	}
 	if (layout_init(a->root, e) < 0)
 		return 2;
+	/* What a killed agent left, removed while no other agent works
+	 * here (if one does, its leftovers wait for the next start). */
+	if (layout_lock(&lock, a->root, 0, NULL) == 0)
+		cleaned = layout_clean(a->root);
+	layout_unlock(lock);
+	if (cleaned > 0)
+		log_kv(lg, LOG_LEVEL_INFO,
+		       "removed leftovers of a killed agent",
+		       LOG_INT("entries", cleaned));
 	a->log = lg;
 	a->out_fd = STDOUT_FILENO;
 	return probe_global_init(e) < 0 ? 1 : 0;

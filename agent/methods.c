@@ -86,7 +86,7 @@ stage_progress(void *ctx, const char *step, uint64_t done, uint64_t total)
 /* Fetches the artifact from url unless incoming/ already has it. */
 static int
 fetch_if_missing(struct agent *a, const char *sha256, const char *url,
-		 int64_t max_bytes, struct err *err)
+		 int64_t max_bytes, int64_t stall_ms, struct err *err)
 {
 	char dest[LAYOUT_PATH_MAX];
 	int rc;
@@ -96,17 +96,18 @@ fetch_if_missing(struct agent *a, const char *sha256, const char *url,
 	if (access(dest, F_OK) == 0)
 		return 0;
 	rpc_progress(a, "fetch", 0, 1);
-	return probe_fetch(url, dest, (uint64_t)max_bytes, err);
+	return probe_fetch(url, dest, (uint64_t)max_bytes, stall_ms, err);
 }
 
 static int
 m_stage(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
-	static const char *const allowed[] = { "version",     "sha256",
-					       "url",	      "max_bytes",
-					       "max_entries", NULL };
+	static const char *const allowed[] = {
+		"version",     "sha256",	   "url", "max_bytes",
+		"max_entries", "stall_timeout_ms", NULL
+	};
 	const char *version = NULL, *sha256 = NULL, *url = NULL;
-	int64_t max_bytes = 512 * MIB, max_entries = 10000;
+	int64_t max_bytes = 512 * MIB, max_entries = 10000, stall_ms = 30000;
 	struct stage_limits lim;
 	struct stage_result r;
 	int rc;
@@ -118,13 +119,15 @@ m_stage(json_t **result, struct agent *a, json_t *params, struct err *err)
 	    (rc = params_int(&max_bytes, params, "max_bytes", false, 1,
 			     8192 * MIB, err)) < 0 ||
 	    (rc = params_int(&max_entries, params, "max_entries", false, 1,
-			     1000000, err)) < 0)
+			     1000000, err)) < 0 ||
+	    (rc = params_int(&stall_ms, params, "stall_timeout_ms", false, 1000,
+			     CAPS_WAIT_MAX_MS, err)) < 0)
 		return rc;
-	if (url != NULL &&
-	    (rc = fetch_if_missing(a, sha256, url, max_bytes, err)) < 0)
+	if (url != NULL && (rc = fetch_if_missing(a, sha256, url, max_bytes,
+						  stall_ms, err)) < 0)
 		return rc;
-	lim = (struct stage_limits){ (uint64_t)max_bytes,
-				     (unsigned)max_entries };
+	lim = (struct stage_limits){ (uint64_t)max_bytes, (unsigned)max_entries,
+				     0 };
 	if ((rc = stage_release(&r, a->root, version, sha256, &lim,
 				stage_progress, a, err)) < 0)
 		return rc;
@@ -597,18 +600,18 @@ m_lb_set_state(json_t **result, struct agent *a, json_t *params,
 }
 
 const struct rpc_method agent_methods[] = {
-	{ "hello", m_hello },
-	{ "stage", m_stage },
-	{ "activate", m_activate },
-	{ "service.start", m_service_start },
-	{ "service.stop", m_service_stop },
-	{ "service.restart", m_service_restart },
-	{ "health.wait", m_health_wait },
-	{ "calls.wait_idle", m_calls_wait_idle },
-	{ "rollback", m_rollback },
-	{ "releases.list", m_releases_list },
-	{ "releases.prune", m_releases_prune },
-	{ "lb.get_state", m_lb_get_state },
-	{ "lb.set_state", m_lb_set_state },
-	{ NULL, NULL },
+	{ "hello", m_hello, false },
+	{ "stage", m_stage, true },
+	{ "activate", m_activate, true },
+	{ "service.start", m_service_start, true },
+	{ "service.stop", m_service_stop, true },
+	{ "service.restart", m_service_restart, true },
+	{ "health.wait", m_health_wait, false },
+	{ "calls.wait_idle", m_calls_wait_idle, false },
+	{ "rollback", m_rollback, true },
+	{ "releases.list", m_releases_list, false },
+	{ "releases.prune", m_releases_prune, true },
+	{ "lb.get_state", m_lb_get_state, false },
+	{ "lb.set_state", m_lb_set_state, false },
+	{ NULL, NULL, false },
 };

@@ -176,7 +176,7 @@ to_file(char *p, size_t size, size_t n, void *ctx)
 
 int
 probe_fetch(const char *url, const char *dest, uint64_t max_bytes,
-	    struct err *err)
+	    int64_t stall_ms, struct err *err)
 {
 	char part[4096 + 8], errbuf[CURL_ERROR_SIZE] = "";
 	struct sink s = { .max = max_bytes };
@@ -202,6 +202,12 @@ probe_fetch(const char *url, const char *dest, uint64_t max_bytes,
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	/* A server that trickles bytes is given up on: under 1 KiB a
+	 * second for stall_ms (the whole transfer has no fixed bound: an
+	 * artifact's size and the link's speed set it). */
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+	curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+			 (long)((stall_ms + 999) / 1000));
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_file);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &s);
 	rc = curl_easy_perform(curl);
@@ -216,6 +222,11 @@ probe_fetch(const char *url, const char *dest, uint64_t max_bytes,
 			return err_set(err, ERR_OVERFLOW,
 				       "'%s' is larger than %llu bytes", url,
 				       (unsigned long long)max_bytes);
+		if (rc == CURLE_OPERATION_TIMEDOUT)
+			return err_set(err, ERR_TIMEOUT,
+				       "cannot fetch '%s': it stalled (under "
+				       "1024 bytes a second for %lld ms)",
+				       url, (long long)stall_ms);
 		return err_set(err, ERR_IO, "cannot fetch '%s': %s", url,
 			       errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	}

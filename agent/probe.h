@@ -58,10 +58,11 @@ int probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
 
 /*
  * Downloads url into the file dest (created 0644, replaced atomically), at
- * most max_bytes.  Returns 0, ERR_OVERFLOW, or ERR_IO ("cannot fetch
- * '<url>': <curl error>").
+ * most max_bytes, giving up when under 1 KiB a second arrives for
+ * stall_ms.  Returns 0, ERR_OVERFLOW, ERR_TIMEOUT ("... it stalled ...")
+ * or ERR_IO ("cannot fetch '<url>': <curl error>").
  */
 int probe_fetch(const char *url, const char *dest, uint64_t max_bytes,
-		struct err *err);
+		int64_t stall_ms, struct err *err);
 
 #endif

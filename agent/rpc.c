@@ -8,6 +8,10 @@
 
 #include "clock.h"
 #include "jsonrpc.h"
+#include "layout.h"
+
+/* How long a request waits for another agent on the same root. */
+#define RPC_LOCK_WAIT_MS 30000
 
 int
 rpc_error_code(int code)
@@ -81,7 +85,7 @@ call(struct agent *a, const struct jsonrpc_msg *msg)
 	const struct rpc_method *m = find(msg->method);
 	json_t *params, *result = NULL;
 	struct err e;
-	int rc;
+	int rc, lock = -1;
 
 	if (m == NULL) {
 		char why[128];
@@ -98,7 +102,10 @@ call(struct agent *a, const struct jsonrpc_msg *msg)
 	a->id = msg->id;
 	a->last_progress_ms = 0;
 	err_init(&e);
-	rc = m->fn(&result, a, params, &e);
+	if (!m->locks ||
+	    (rc = layout_lock(&lock, a->root, RPC_LOCK_WAIT_MS, &e)) == 0)
+		rc = m->fn(&result, a, params, &e);
+	layout_unlock(lock);
 	a->id = NULL;
 	json_decref(params);
 	log_kv(a->log, rc == 0 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN, "request",

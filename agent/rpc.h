@@ -48,6 +48,7 @@ typedef int (*rpc_method_fn)(json_t **result, struct agent *a, json_t *params,
 struct rpc_method {
 	const char *name;
 	rpc_method_fn fn;
+	bool locks; /* changes the root: runs under the root's lock */
 };
 
 /* The methods the agent serves, ended by a NULL name (methods.c). */

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -134,6 +135,7 @@ struct unpack {
 	json_t *links; /* symlinks written, relative paths */
 	unsigned entries;
 	uint64_t bytes, declared, total;
+	uint64_t room; /* free under the root when staging began */
 };
 
 /*
@@ -156,6 +158,14 @@ check_size(struct unpack *u, struct archive_entry *e, const char *q,
 		return err_set(err, ERR_OVERFLOW,
 			       "the archive holds more than %llu bytes",
 			       (unsigned long long)u->lim->max_bytes);
+	if (u->declared + STAGE_RESERVE > u->room)
+		return err_set(err, ERR_OVERFLOW,
+			       "not enough disk: the release needs over %llu "
+			       "bytes and %llu are free under the root (%llu "
+			       "kept for the runtime)",
+			       (unsigned long long)u->declared,
+			       (unsigned long long)u->room,
+			       (unsigned long long)STAGE_RESERVE);
 	return 0;
 }
 
@@ -505,9 +515,15 @@ stage_release(struct stage_result *out, const char *root, const char *version,
 		tmp[LAYOUT_PATH_MAX + LAYOUT_VERSION_MAX + 32],
 		marker[LAYOUT_PATH_MAX];
 	struct unpack u = { .tmp = tmp, .lim = lim, .fn = fn, .ctx = ctx };
+	struct statvfs vfs;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	u.room = lim->free_bytes;
+	if (u.room == 0)
+		u.room = statvfs(root, &vfs) == 0
+				 ? (uint64_t)vfs.f_bavail * vfs.f_frsize
+				 : UINT64_MAX;
 	if ((rc = already_staged(&out->already, root, version, sha256, err)) <
 		    0 ||
 	    out->already)

@@ -13,8 +13,9 @@
  * resolve (through any chain of links) outside the release or to nothing,
  * hard links to paths outside it, device files, FIFOs, sockets and sparse
  * files; with ERR_OVERFLOW: more than max_entries entries or max_bytes of
- * content, counted from the declared sizes before data is read.  Staging an
- * already staged version is a no-op that says so; the same version from a
+ * content, counted from the declared sizes before data is read, or more
+ * than the disk holds (less STAGE_RESERVE, kept free for the runtime).  Staging
+ * an already staged version is a no-op that says so; the same version from a
  * different artifact is refused.
  */
 #ifndef IVR_AGENT_STAGE_H
@@ -32,7 +33,11 @@ typedef void (*stage_progress_fn)(void *ctx, const char *step, uint64_t done,
 struct stage_limits {
 	uint64_t max_bytes;   /* unpacked content, all files */
 	unsigned max_entries; /* files, folders and links */
+	uint64_t free_bytes;  /* room under the root; 0: ask statvfs(3) */
 };
+
+/* Bytes left free under the root when a release is unpacked. */
+#define STAGE_RESERVE (64ULL * 1024 * 1024)
 
 struct stage_result {
 	bool already; /* the version was staged before: nothing done */

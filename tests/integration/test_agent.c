@@ -276,7 +276,8 @@ test_agent__stages_activates_runs_and_rolls_back(void **state)
 	json_decref(o);
 	o = call(f, "hello", NULL, 0);
 	assert_string_equal(str(o, "current"), "1.0.0");
-	assert_string_equal(str(o, "deployment_id"), "d-undo");
+	/* the deployment that brought 1.0.0, not the rollback */
+	assert_string_equal(str(o, "deployment_id"), "d-test");
 	assert_true(is_true(json_object_get(o, "runtime"), "running"));
 	json_decref(o);
 
@@ -460,6 +461,56 @@ test_agent__fetches_an_artifact_by_url(void **state)
 	ts_stop(server, SIGTERM, 5000);
 }
 
+/* A server that says 1 MB and sends a byte every 200 ms: the stage gives
+ * up after its stall timeout instead of waiting for ever. */
+static void
+test_agent__gives_up_on_a_trickling_download(void **state)
+{
+	struct fixture *f = *state;
+	char port[16], url[128], path[256];
+	const char *argv[] = {
+		"/usr/bin/python3", "-c",
+		"import socket, sys, time\n"
+		"s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, "
+		"socket.SO_REUSEADDR, 1)\n"
+		"s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(4)\n"
+		"end = time.time() + 20\n"
+		"while time.time() < end:\n"
+		"    c, _ = s.accept(); c.recv(4096)\n"
+		"    c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: "
+		"1000000\\r\\n\\r\\n')\n"
+		"    try:\n"
+		"        while time.time() < end:\n"
+		"            c.sendall(b'x'); time.sleep(0.2)\n"
+		"    except OSError:\n"
+		"        c.close()\n",
+		port, NULL
+	};
+	struct timespec a, b;
+	pid_t server;
+	json_t *o;
+
+	snprintf(port, sizeof(port), "%d", ts_free_port());
+	server = ts_spawn(argv, f->log);
+	usleep(300 * 1000);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%s/slow.tar.gz", port);
+	snprintf(path, sizeof(path), "%s/incoming/%s", f->root, f->sha[2]);
+	unlink(path); /* not there: the agent fetches it */
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	o = call(f, "stage",
+		 json_pack("{s:s, s:s, s:s, s:i}", "version", "1.1.0", "sha256",
+			   f->sha[2], "url", url, "stall_timeout_ms", 1000),
+		 -32004);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_non_null(strstr(str(o, "message"),
+			       "it stalled (under 1024 "
+			       "bytes a second for 1000 ms)"));
+	json_decref(o);
+	assert_true(b.tv_sec - a.tv_sec < 10);
+	assert_int_equal(access(path, F_OK), -1);
+	ts_stop(server, SIGKILL, 5000);
+}
+
 /*
  * current points at a complete release and state.json parses.  Returns
  * whether this round's activation had completed before the kill.
@@ -573,6 +624,93 @@ test_agent__survives_sigkill_at_any_moment(void **state)
 	agent_start(f);
 }
 
+/* Sends n activations alternating between two versions, without waiting,
+ * then reads their answers. */
+static void
+pipeline(struct ts_agent *a, int n, int first)
+{
+	char line[256];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(line, sizeof(line),
+			 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":"
+			 "\"activate\",\"params\":{\"version\":\"%s\","
+			 "\"deployment_id\":\"d-%d\"}}",
+			 1000 + i, versions[1 + (first + i) % 2], i);
+		ts_agent_send(a, line);
+	}
+	for (int i = 0; i < n; i++)
+		json_decref(ts_agent_read(a));
+}
+
+struct pipe_job {
+	struct ts_agent *a;
+	int first;
+};
+
+static void *
+pipeline_thread(void *ctx)
+{
+	struct pipe_job *j = ctx;
+
+	pipeline(j->a, 4, j->first);
+	return NULL;
+}
+
+/*
+ * Two agents on one root (two sessions, or a stuck one): 40 rounds of 4
+ * activations each at once, alternating releases.  The root's lock runs them
+ * one at a time, so `current` and state.json agree after every one; without it
+ * 40 of 100 left them disagreeing.  Leftovers of a killed agent go at start.
+ */
+static void
+test_agent__two_agents_on_one_root_never_disagree(void **state)
+{
+	struct fixture *f = *state;
+	struct ts_agent other;
+	struct pipe_job a = { &f->agent, 0 }, b = { &other, 1 };
+	char current[LAYOUT_VERSION_MAX + 1], path[600];
+	struct agent_state st;
+	pthread_t t;
+
+	int disagree = 0;
+
+	json_decref(stage(f, 1, 0));
+	json_decref(stage(f, 2, 0));
+	assert_int_equal(ts_agent_start(&other, IVR_AGENT_BIN, f->root, f->log),
+			 0);
+	for (int round = 0; round < 40; round++) {
+		assert_int_equal(pthread_create(&t, NULL, pipeline_thread, &b),
+				 0);
+		pipeline_thread(&a);
+		pthread_join(t, NULL);
+		assert_int_equal(layout_current(current, f->root, NULL), 0);
+		assert_int_equal(state_load(&st, f->root, NULL), 0);
+		disagree += strcmp(st.current, current) != 0;
+		state_release(&st);
+	}
+	ts_agent_stop(&other);
+	printf("two agents, 40 rounds of 8 activations at once: current and "
+	       "state.json disagreed after %d\n",
+	       disagree);
+	assert_int_equal(disagree, 0);
+
+	/* a killed agent's temporaries, removed when the next one starts */
+	snprintf(path, sizeof(path), "%s/.state.json.tmp.AbC123", f->root);
+	assert_int_equal(fileio_write_atomic(path, "{", 1, 0600, NULL), 0);
+	snprintf(path, sizeof(path), "%s/releases/.9.9.9.tmp", f->root);
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(ts_agent_start(&other, IVR_AGENT_BIN, f->root, f->log),
+			 0);
+	json_decref(ts_agent_call(&other, "hello", NULL));
+	ts_agent_stop(&other);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/.state.json.tmp.AbC123", f->root);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/releases/1.1.0", f->root);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 int
 main(void)
 {
@@ -583,7 +721,9 @@ main(void)
 		T(test_agent__waits_for_a_live_call_to_end),
 		T(test_agent__answers_bad_requests_and_keeps_serving),
 		T(test_agent__fetches_an_artifact_by_url),
+		T(test_agent__gives_up_on_a_trickling_download),
 		T(test_agent__survives_sigkill_at_any_moment),
+		T(test_agent__two_agents_on_one_root_never_disagree),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

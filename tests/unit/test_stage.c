@@ -131,7 +131,7 @@ finish(struct fixture *f, const char *version)
 	assert_int_equal(rename(f->path, dest), 0);
 }
 
-static const struct stage_limits limits = { 1024 * 1024, 100 };
+static const struct stage_limits limits = { 1024 * 1024, 100, 0 };
 
 static int
 stage(struct fixture *f, const char *version, struct err *e)
@@ -306,7 +306,7 @@ static void
 test_stage__refuses_a_declared_size_over_the_cap(void **state)
 {
 	struct fixture *f = *state;
-	struct stage_limits small = { 4096, 100 };
+	struct stage_limits small = { 4096, 100, 0 };
 	struct archive_entry *e = archive_entry_new();
 	struct stage_result r;
 	struct err err;
@@ -323,6 +323,31 @@ test_stage__refuses_a_declared_size_over_the_cap(void **state)
 				       NULL, NULL, &err),
 			 ERR_OVERFLOW);
 	assert_string_equal(err.msg, "the archive holds more than 4096 bytes");
+	assert_nothing_written(f);
+}
+
+/* A release larger than the disk's room (less the reserve) is refused
+ * from the declared sizes, before its data fills the disk. */
+static void
+test_stage__refuses_a_release_the_disk_cannot_hold(void **state)
+{
+	struct fixture *f = *state;
+	struct stage_limits tight = { 1024 * 1024, 100, STAGE_RESERVE + 100 };
+	struct stage_result r;
+	struct err e;
+
+	begin(f);
+	add_file(f, "a", "0123456789");
+	add_file(f, "b",
+		 "0123456789012345678901234567890123456789012345"
+		 "678901234567890123456789012345678901234567890123"
+		 "45678901234567890123456789");
+	finish(f, "9.9.9");
+	assert_int_equal(stage_release(&r, f->root, "9.9.9", f->sha, &tight,
+				       NULL, NULL, &e),
+			 ERR_OVERFLOW);
+	assert_non_null(
+		strstr(e.msg, "not enough disk: the release needs over "));
 	assert_nothing_written(f);
 }
 
@@ -372,7 +397,7 @@ static void
 test_stage__refuses_oversize_archives(void **state)
 {
 	struct fixture *f = *state;
-	struct stage_limits small = { 10, 100 };
+	struct stage_limits small = { 10, 100, 0 };
 	struct stage_result r;
 	struct err e;
 
@@ -473,6 +498,7 @@ main(void)
 		T(test_stage__refuses_sparse_entries),
 		T(test_stage__refuses_a_declared_size_over_the_cap),
 		T(test_stage__keeps_a_release_named_like_another_ones_temporary),
+		T(test_stage__refuses_a_release_the_disk_cannot_hold),
 		T(test_stage__refuses_hard_link_escapes),
 		T(test_stage__refuses_device_files),
 		T(test_stage__refuses_oversize_archives),
