@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 
 enum lb_state {
@@ -65,5 +66,28 @@ int lb_nginx_get(struct lb_member *out, const struct lb_target *t,
 /* nginx: rewrites, tests, reloads, reads back. */
 int lb_nginx_set(struct lb_member *out, const struct lb_target *t,
 		 enum lb_state state, struct err *err);
+
+/*
+ * The parsers of what the balancers answer, apart from their sockets and
+ * files (the fuzz targets call them).  text is NUL-terminated and may be
+ * changed (tokenised) by the HAProxy ones.
+ *
+ * lb_haproxy_parse_state: the admin and operational state of
+ * backend/server from `show servers state`; 0 or ERR_NOTFOUND.
+ * lb_haproxy_parse_scur: its current sessions from `show stat` CSV, or -1.
+ * lb_nginx_parse: the member's state from an upstream file; 0 or
+ * ERR_NOTFOUND.  lb_nginx_rewrite: the upstream file with the member's
+ * line rewritten for state, into out; 0, ERR_NOTFOUND or the buffer's
+ * error.
+ */
+int lb_haproxy_parse_state(int64_t *admin, int64_t *op_state, char *text,
+			   const char *backend, const char *server,
+			   struct err *err);
+int64_t lb_haproxy_parse_scur(char *text, const char *backend,
+			      const char *server);
+int lb_nginx_parse(struct lb_member *out, const char *text, const char *server,
+		   struct err *err);
+int lb_nginx_rewrite(struct buf *out, const char *text, const char *server,
+		     enum lb_state state, struct err *err);
 
 #endif

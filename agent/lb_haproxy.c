@@ -128,18 +128,26 @@ static int
 admin_state(int64_t *admin, int64_t *op_state, const struct lb_target *t,
 	    struct err *err)
 {
-	char cmd[256], name[128];
+	char cmd[256];
 	struct buf b;
-	char *line, *save = NULL;
 	int rc;
 
 	snprintf(cmd, sizeof(cmd), "show servers state %s", t->backend);
 	buf_init(&b, ANSWER_MAX);
-	if ((rc = command(&b, t, cmd, err)) < 0)
-		goto out;
-	rc = err_set(err, ERR_NOTFOUND, "no server '%s/%s' in HAProxy",
-		     t->backend, t->server);
-	for (line = strtok_r(b.data, "\n", &save); line != NULL;
+	if ((rc = command(&b, t, cmd, err)) == 0)
+		rc = lb_haproxy_parse_state(admin, op_state, b.data, t->backend,
+					    t->server, err);
+	buf_release(&b);
+	return rc;
+}
+
+int
+lb_haproxy_parse_state(int64_t *admin, int64_t *op_state, char *text,
+		       const char *backend, const char *server, struct err *err)
+{
+	char *line, *save = NULL, name[128];
+
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
 		long long be_id, srv_id, op, adm;
 		char be[128];
@@ -147,43 +155,47 @@ admin_state(int64_t *admin, int64_t *op_state, const struct lb_target *t,
 		/* be_id be_name srv_id srv_name srv_addr op_state admin ... */
 		if (sscanf(line, "%lld %127s %lld %127s %*s %lld %lld", &be_id,
 			   be, &srv_id, name, &op, &adm) == 6 &&
-		    strcmp(be, t->backend) == 0 &&
-		    strcmp(name, t->server) == 0) {
+		    strcmp(be, backend) == 0 && strcmp(name, server) == 0) {
 			*admin = adm;
 			*op_state = op;
-			rc = 0;
-			break;
+			return 0;
 		}
 	}
-out:
-	buf_release(&b);
-	return rc;
+	return err_set(err, ERR_NOTFOUND, "no server '%s/%s' in HAProxy",
+		       backend, server);
 }
 
 /* Current sessions of the member from `show stat` (CSV, scur). */
 static int64_t
 sessions(const struct lb_target *t)
 {
-	char *line, *save = NULL;
 	int64_t scur = -1;
 	struct buf b;
 
 	buf_init(&b, ANSWER_MAX);
-	if (command(&b, t, "show stat -1 4 -1", NULL) == 0) {
-		for (line = strtok_r(b.data, "\n", &save); line != NULL;
-		     line = strtok_r(NULL, "\n", &save)) {
-			char px[128], sv[128];
-			long long v;
-
-			/* pxname,svname,qcur,qmax,scur,... */
-			if (sscanf(line, "%127[^,],%127[^,],%*[^,],%*[^,],%lld",
-				   px, sv, &v) == 3 &&
-			    strcmp(px, t->backend) == 0 &&
-			    strcmp(sv, t->server) == 0)
-				scur = v;
-		}
-	}
+	if (command(&b, t, "show stat -1 4 -1", NULL) == 0)
+		scur = lb_haproxy_parse_scur(b.data, t->backend, t->server);
 	buf_release(&b);
+	return scur;
+}
+
+int64_t
+lb_haproxy_parse_scur(char *text, const char *backend, const char *server)
+{
+	char *line, *save = NULL;
+	int64_t scur = -1;
+
+	for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char px[128], sv[128];
+		long long v;
+
+		/* pxname,svname,qcur,qmax,scur,... */
+		if (sscanf(line, "%127[^,],%127[^,],%*[^,],%*[^,],%lld", px, sv,
+			   &v) == 3 &&
+		    strcmp(px, backend) == 0 && strcmp(sv, server) == 0)
+			scur = v;
+	}
 	return scur;
 }
 

@@ -95,24 +95,45 @@ rewrite(struct buf *out, const char *line, size_t n, enum lb_state state,
 int
 lb_nginx_get(struct lb_member *out, const struct lb_target *t, struct err *err)
 {
-	size_t start, len;
 	struct buf b;
 	int rc;
 
 	buf_init(&b, FILE_MAX);
-	if ((rc = fileio_read_all(&b, t->upstream_file, err)) < 0)
-		goto out;
-	if (!find_line(buf_cstr(&b), t->server, &start, &len)) {
-		rc = err_set(err, ERR_NOTFOUND, "no server '%s' in '%s'",
-			     t->server, t->upstream_file);
-		goto out;
-	}
-	out->state = line_state(buf_cstr(&b) + start, len);
-	out->sessions = -1;
-	out->up = -1;
-out:
+	if ((rc = fileio_read_all(&b, t->upstream_file, err)) == 0 &&
+	    (rc = lb_nginx_parse(out, buf_cstr(&b), t->server, err)) < 0)
+		err_prefix(err, "'%s': ", t->upstream_file);
 	buf_release(&b);
 	return rc;
+}
+
+int
+lb_nginx_parse(struct lb_member *out, const char *text, const char *server,
+	       struct err *err)
+{
+	size_t start, len;
+
+	if (!find_line(text, server, &start, &len))
+		return err_set(err, ERR_NOTFOUND, "no server '%s'", server);
+	out->state = line_state(text + start, len);
+	out->sessions = -1;
+	out->up = -1;
+	return 0;
+}
+
+int
+lb_nginx_rewrite(struct buf *out, const char *text, const char *server,
+		 enum lb_state state, struct err *err)
+{
+	size_t start, len;
+	int rc;
+
+	if (!find_line(text, server, &start, &len))
+		return err_set(err, ERR_NOTFOUND, "no server '%s'", server);
+	if ((rc = buf_append(out, text, start, err)) < 0 ||
+	    (rc = rewrite(out, text + start, len, state, err)) < 0 ||
+	    (rc = buf_append_str(out, text + start + len, err)) < 0)
+		return rc;
+	return 0;
 }
 
 /* Runs `nginx -t -c conf`; on failure err holds nginx's first line. */
@@ -178,22 +199,18 @@ lb_nginx_set(struct lb_member *out, const struct lb_target *t,
 	     enum lb_state state, struct err *err)
 {
 	struct buf old, new;
-	size_t start, len;
 	int rc;
 
 	buf_init(&old, FILE_MAX);
 	buf_init(&new, FILE_MAX + LINE_MAX_LEN);
 	if ((rc = fileio_read_all(&old, t->upstream_file, err)) < 0)
 		goto out;
-	if (!find_line(buf_cstr(&old), t->server, &start, &len)) {
-		rc = err_set(err, ERR_NOTFOUND, "no server '%s' in '%s'",
-			     t->server, t->upstream_file);
+	if ((rc = lb_nginx_rewrite(&new, buf_cstr(&old), t->server, state,
+				   err)) < 0) {
+		err_prefix(err, "'%s': ", t->upstream_file);
 		goto out;
 	}
-	if ((rc = buf_append(&new, old.data, start, err)) < 0 ||
-	    (rc = rewrite(&new, old.data + start, len, state, err)) < 0 ||
-	    (rc = buf_append_str(&new, old.data + start + len, err)) < 0 ||
-	    (rc = fileio_write_atomic(t->upstream_file, new.data, new.len, 0644,
+	if ((rc = fileio_write_atomic(t->upstream_file, new.data, new.len, 0644,
 				      err)) < 0)
 		goto out;
 	if ((rc = nginx_test(t->nginx_conf, err)) < 0) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "bank.h"
@@ -36,6 +37,34 @@ struct request {
 	bool form_read;		      /* pp finished: every field is in */
 	struct form form;
 };
+
+/*
+ * One request's answer: sent on a libmicrohttpd connection, or, with
+ * conn NULL (http_exchange: the fuzz target and tests drive the handlers
+ * without a socket), captured here with the request's headers given as
+ * name/value pairs.
+ */
+struct exchange {
+	struct MHD_Connection *conn;
+	const char *const *headers; /* captured: name, value, ..., NULL */
+	unsigned status;
+	const char *type;
+	char *text;
+	size_t len;
+};
+
+/* A request header's value, or NULL. */
+static const char *
+header(const struct exchange *x, const char *name)
+{
+	if (x->conn != NULL)
+		return MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND,
+						   name);
+	for (const char *const *h = x->headers; h && h[0] && h[1]; h += 2)
+		if (strcasecmp(h[0], name) == 0)
+			return h[1];
+	return NULL;
+}
 
 static int64_t
 now_us(void)
@@ -68,15 +97,23 @@ thread_bank(struct http_server *srv, struct err *err)
 }
 
 static enum MHD_Result
-send_text(struct MHD_Connection *conn, struct http_server *srv,
-	  enum metrics_route route, unsigned status, const char *type,
-	  char *text, size_t len)
+send_text(struct exchange *x, struct http_server *srv, enum metrics_route route,
+	  unsigned status, const char *type, char *text, size_t len)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(
-		len, text, MHD_RESPMEM_MUST_FREE);
+	struct MHD_Response *r;
 	enum MHD_Result ok;
 
-	if (r == NULL) {
+	metrics_http(&srv->metrics, route, status);
+	if (x->conn == NULL) { /* captured: http_exchange's caller reads it */
+		free(x->text);
+		x->text = text;
+		x->len = len;
+		x->status = status;
+		x->type = type;
+		return MHD_YES;
+	}
+	if ((r = MHD_create_response_from_buffer(
+		     len, text, MHD_RESPMEM_MUST_FREE)) == NULL) {
 		free(text);
 		return MHD_NO;
 	}
@@ -93,44 +130,43 @@ send_text(struct MHD_Connection *conn, struct http_server *srv,
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW,
 					"GET, POST, DELETE");
-	ok = MHD_queue_response(conn, status, r);
+	ok = MHD_queue_response(x->conn, status, r);
 	MHD_destroy_response(r);
-	metrics_http(&srv->metrics, route, status);
 	return ok;
 }
 
 /* Sends obj (stolen) as JSON. */
 static enum MHD_Result
-send_json(struct MHD_Connection *conn, struct http_server *srv,
-	  enum metrics_route route, unsigned status, json_t *obj)
+send_json(struct exchange *x, struct http_server *srv, enum metrics_route route,
+	  unsigned status, json_t *obj)
 {
 	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 
 	json_decref(obj);
 	if (text == NULL)
 		return MHD_NO;
-	return send_text(conn, srv, route, status, "application/json", text,
+	return send_text(x, srv, route, status, "application/json", text,
 			 strlen(text));
 }
 
 static enum MHD_Result
-send_error(struct MHD_Connection *conn, struct http_server *srv,
+send_error(struct exchange *x, struct http_server *srv,
 	   enum metrics_route route, unsigned status, const char *message)
 {
-	return send_json(conn, srv, route, status,
+	return send_json(x, srv, route, status,
 			 json_pack("{s:s}", "error", message));
 }
 
 static enum MHD_Result
-get_healthz(struct MHD_Connection *conn, struct http_server *srv)
+get_healthz(struct exchange *x, struct http_server *srv)
 {
-	return send_json(conn, srv, METRICS_ROUTE_HEALTHZ, MHD_HTTP_OK,
+	return send_json(x, srv, METRICS_ROUTE_HEALTHZ, MHD_HTTP_OK,
 			 json_pack("{s:s, s:s}", "status", "alive", "version",
 				   srv->version));
 }
 
 static enum MHD_Result
-get_readyz(struct MHD_Connection *conn, struct http_server *srv)
+get_readyz(struct exchange *x, struct http_server *srv)
 {
 	struct bank *b;
 	struct err e;
@@ -140,23 +176,23 @@ get_readyz(struct MHD_Connection *conn, struct http_server *srv)
 		why = "draining";
 	else if ((b = thread_bank(srv, &e)) == NULL || bank_ping(b, &e) < 0)
 		why = "database unavailable";
-	return send_json(conn, srv, METRICS_ROUTE_READYZ,
+	return send_json(x, srv, METRICS_ROUTE_READYZ,
 			 why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
 			 json_pack("{s:b, s:s, s:s*}", "ready", why == NULL,
 				   "version", srv->version, "reason", why));
 }
 
 static enum MHD_Result
-get_version(struct MHD_Connection *conn, struct http_server *srv)
+get_version(struct exchange *x, struct http_server *srv)
 {
-	return send_json(conn, srv, METRICS_ROUTE_VERSION, MHD_HTTP_OK,
+	return send_json(x, srv, METRICS_ROUTE_VERSION, MHD_HTTP_OK,
 			 json_pack("{s:s, s:s, s:s}", "version", srv->version,
 				   "build_id", srv->build_id, "flow",
 				   srv->engine.flow->name));
 }
 
 static enum MHD_Result
-get_metrics(struct MHD_Connection *conn, struct http_server *srv)
+get_metrics(struct exchange *x, struct http_server *srv)
 {
 	struct buf b;
 	size_t len;
@@ -166,12 +202,12 @@ get_metrics(struct MHD_Connection *conn, struct http_server *srv)
 	if (metrics_render(&b, &srv->metrics, calls_active(&srv->calls),
 			   http_draining(srv), NULL) < 0) {
 		buf_release(&b);
-		return send_error(conn, srv, METRICS_ROUTE_METRICS,
+		return send_error(x, srv, METRICS_ROUTE_METRICS,
 				  MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "cannot render metrics");
 	}
 	text = buf_detach(&b, &len);
-	return send_text(conn, srv, METRICS_ROUTE_METRICS, MHD_HTTP_OK,
+	return send_text(x, srv, METRICS_ROUTE_METRICS, MHD_HTTP_OK,
 			 "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
@@ -290,7 +326,7 @@ json_step(struct http_server *srv, struct call *c, const struct step_input *in,
 }
 
 static enum MHD_Result
-post_calls(struct MHD_Connection *conn, struct http_server *srv,
+post_calls(struct exchange *x, struct http_server *srv,
 	   const struct request *req)
 {
 	static const char *const keys[] = { "caller", NULL };
@@ -303,12 +339,12 @@ post_calls(struct MHD_Connection *conn, struct http_server *srv,
 	int rc;
 
 	if ((in = body_object(req, why, sizeof(why))) == NULL)
-		return send_error(conn, srv, METRICS_ROUTE_CALLS,
+		return send_error(x, srv, METRICS_ROUTE_CALLS,
 				  MHD_HTTP_BAD_REQUEST, why);
 	json_object_foreach (in, key, v) {
 		if (strcmp(key, keys[0]) != 0 || !json_is_string(v)) {
 			json_decref(in);
-			return send_error(conn, srv, METRICS_ROUTE_CALLS,
+			return send_error(x, srv, METRICS_ROUTE_CALLS,
 					  MHD_HTTP_BAD_REQUEST,
 					  "the body may only carry \"caller\", "
 					  "a string");
@@ -317,13 +353,13 @@ post_calls(struct MHD_Connection *conn, struct http_server *srv,
 	json_decref(in);
 	if (http_draining(srv)) {
 		metrics_call_ended(&srv->metrics, METRICS_CALL_REJECTED);
-		return send_error(conn, srv, METRICS_ROUTE_CALLS,
+		return send_error(x, srv, METRICS_ROUTE_CALLS,
 				  MHD_HTTP_SERVICE_UNAVAILABLE,
 				  "draining: no new calls");
 	}
 	if ((rc = calls_create(&c, &srv->calls, &e)) < 0) {
 		metrics_call_ended(&srv->metrics, METRICS_CALL_REJECTED);
-		return send_error(conn, srv, METRICS_ROUTE_CALLS,
+		return send_error(x, srv, METRICS_ROUTE_CALLS,
 				  rc == ERR_BUSY
 					  ? MHD_HTTP_SERVICE_UNAVAILABLE
 					  : MHD_HTTP_INTERNAL_SERVER_ERROR,
@@ -339,12 +375,11 @@ post_calls(struct MHD_Connection *conn, struct http_server *srv,
 		log_kv(srv->log, LOG_LEVEL_ERROR, "call start failed",
 		       LOG_STR("error", e.msg));
 		json_decref(body);
-		return send_error(conn, srv, METRICS_ROUTE_CALLS,
+		return send_error(x, srv, METRICS_ROUTE_CALLS,
 				  MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "the call could not start");
 	}
-	return send_json(conn, srv, METRICS_ROUTE_CALLS, MHD_HTTP_CREATED,
-			 body);
+	return send_json(x, srv, METRICS_ROUTE_CALLS, MHD_HTTP_CREATED, body);
 }
 
 /* Checks an input body: exactly one of digits and event. */
@@ -407,8 +442,8 @@ valid_idem_key(const char *key)
 
 /* The step under the call's lock: a replay, or the engine. */
 static enum MHD_Result
-locked_input(struct MHD_Connection *conn, struct http_server *srv,
-	     struct call *c, const struct step_input *in, const char *idem)
+locked_input(struct exchange *x, struct http_server *srv, struct call *c,
+	     const struct step_input *in, const char *idem)
 {
 	json_t *body = NULL;
 	struct err e;
@@ -416,32 +451,30 @@ locked_input(struct MHD_Connection *conn, struct http_server *srv,
 
 	if (idem != NULL && c->idem_body != NULL &&
 	    strcmp(c->idem_key, idem) == 0)
-		return send_text(conn, srv, METRICS_ROUTE_CALL_INPUT,
+		return send_text(x, srv, METRICS_ROUTE_CALL_INPUT,
 				 c->idem_status, "application/json",
 				 strdup(c->idem_body), strlen(c->idem_body));
 	rc = json_step(srv, c, in, &body, &e);
 	if (rc == ERR_INVAL || rc == ERR_BADSTATE)
-		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+		return send_error(x, srv, METRICS_ROUTE_CALL_INPUT,
 				  MHD_HTTP_BAD_REQUEST, e.msg);
 	if (rc < 0) {
 		log_kv(srv->log, LOG_LEVEL_ERROR, "call step failed",
 		       LOG_STR("error", e.msg));
-		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+		return send_error(x, srv, METRICS_ROUTE_CALL_INPUT,
 				  MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "the step could not be completed");
 	}
 	if (idem != NULL)
 		remember(c, idem, MHD_HTTP_OK, body);
-	return send_json(conn, srv, METRICS_ROUTE_CALL_INPUT, MHD_HTTP_OK,
-			 body);
+	return send_json(x, srv, METRICS_ROUTE_CALL_INPUT, MHD_HTTP_OK, body);
 }
 
 static enum MHD_Result
-post_input(struct MHD_Connection *conn, struct http_server *srv, const char *id,
+post_input(struct exchange *x, struct http_server *srv, const char *id,
 	   const struct request *req)
 {
-	const char *idem = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						       "Idempotency-Key");
+	const char *idem = header(x, "Idempotency-Key");
 	struct step_input in;
 	enum MHD_Result ok;
 	struct call *c;
@@ -449,23 +482,23 @@ post_input(struct MHD_Connection *conn, struct http_server *srv, const char *id,
 	json_t *o;
 
 	if (idem != NULL && !valid_idem_key(idem))
-		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+		return send_error(x, srv, METRICS_ROUTE_CALL_INPUT,
 				  MHD_HTTP_BAD_REQUEST,
 				  "Idempotency-Key must be 1 to 64 printable "
 				  "characters");
 	if ((o = body_object(req, why, sizeof(why))) == NULL ||
 	    !parse_input(&in, o, why, sizeof(why))) {
 		json_decref(o);
-		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+		return send_error(x, srv, METRICS_ROUTE_CALL_INPUT,
 				  MHD_HTTP_BAD_REQUEST, why);
 	}
 	if ((c = calls_get(&srv->calls, id)) == NULL) {
 		json_decref(o);
-		return send_error(conn, srv, METRICS_ROUTE_CALL_INPUT,
+		return send_error(x, srv, METRICS_ROUTE_CALL_INPUT,
 				  MHD_HTTP_NOT_FOUND, "no such call");
 	}
 	pthread_mutex_lock(&c->lock);
-	ok = locked_input(conn, srv, c, &in, idem);
+	ok = locked_input(x, srv, c, &in, idem);
 	pthread_mutex_unlock(&c->lock);
 	calls_put(&srv->calls, c);
 	json_decref(o);
@@ -473,28 +506,30 @@ post_input(struct MHD_Connection *conn, struct http_server *srv, const char *id,
 }
 
 static enum MHD_Result
-delete_call(struct MHD_Connection *conn, struct http_server *srv,
-	    const char *id)
+delete_call(struct exchange *x, struct http_server *srv, const char *id)
 {
 	struct call *c = calls_get(&srv->calls, id);
 
 	if (c == NULL)
-		return send_error(conn, srv, METRICS_ROUTE_CALL,
+		return send_error(x, srv, METRICS_ROUTE_CALL,
 				  MHD_HTTP_NOT_FOUND, "no such call");
 	pthread_mutex_lock(&c->lock);
 	calls_remove(&srv->calls, c);
 	pthread_mutex_unlock(&c->lock);
 	metrics_call_ended(&srv->metrics, METRICS_CALL_CALLER);
 	calls_put(&srv->calls, c);
-	return send_json(conn, srv, METRICS_ROUTE_CALL, MHD_HTTP_OK,
+	return send_json(x, srv, METRICS_ROUTE_CALL, MHD_HTTP_OK,
 			 json_pack("{s:s, s:b}", "call_id", id, "ended", 1));
 }
 
 static bool
-from_loopback(struct MHD_Connection *conn)
+from_loopback(struct exchange *x)
 {
-	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
-		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *ci =
+		x->conn == NULL
+			? NULL
+			: MHD_get_connection_info(
+				  x->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
 
 	if (sa == NULL)
@@ -511,10 +546,9 @@ from_loopback(struct MHD_Connection *conn)
 }
 
 static bool
-token_ok(struct MHD_Connection *conn, struct http_server *srv)
+token_ok(struct exchange *x, struct http_server *srv)
 {
-	const char *auth = MHD_lookup_connection_value(
-		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *auth = header(x, MHD_HTTP_HEADER_AUTHORIZATION);
 	size_t want = strlen(srv->admin_token);
 
 	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0)
@@ -524,20 +558,20 @@ token_ok(struct MHD_Connection *conn, struct http_server *srv)
 }
 
 static enum MHD_Result
-post_drain(struct MHD_Connection *conn, struct http_server *srv)
+post_drain(struct exchange *x, struct http_server *srv)
 {
 	if (srv->admin_token[0] == '\0')
-		return send_error(conn, srv, METRICS_ROUTE_ADMIN,
+		return send_error(x, srv, METRICS_ROUTE_ADMIN,
 				  MHD_HTTP_FORBIDDEN,
 				  "the admin API is off: no token file is "
 				  "configured");
-	if (!from_loopback(conn) || !token_ok(conn, srv))
-		return send_error(conn, srv, METRICS_ROUTE_ADMIN,
+	if (!from_loopback(x) || !token_ok(x, srv))
+		return send_error(x, srv, METRICS_ROUTE_ADMIN,
 				  MHD_HTTP_FORBIDDEN,
 				  "admin requests need a loopback address and "
 				  "the admin token");
 	http_drain(srv);
-	return send_json(conn, srv, METRICS_ROUTE_ADMIN, MHD_HTTP_OK,
+	return send_json(x, srv, METRICS_ROUTE_ADMIN, MHD_HTTP_OK,
 			 json_pack("{s:b, s:i}", "draining", 1, "active",
 				   (int)calls_active(&srv->calls)));
 }
@@ -550,8 +584,8 @@ static const char *const vxml_fault =
 	"Sorry, something went wrong. Please call again later.";
 
 static enum MHD_Result
-send_vxml_message(struct MHD_Connection *conn, struct http_server *srv,
-		  unsigned status, const char *text)
+send_vxml_message(struct exchange *x, struct http_server *srv, unsigned status,
+		  const char *text)
 {
 	struct buf b;
 	size_t len;
@@ -562,8 +596,8 @@ send_vxml_message(struct MHD_Connection *conn, struct http_server *srv,
 	doc = buf_detach(&b, &len);
 	if (doc == NULL)
 		return MHD_NO;
-	return send_text(conn, srv, METRICS_ROUTE_VXML, status,
-			 VXML_CONTENT_TYPE, doc, len);
+	return send_text(x, srv, METRICS_ROUTE_VXML, status, VXML_CONTENT_TYPE,
+			 doc, len);
 }
 
 /* Runs a step and renders it as a VoiceXML document into *doc. */
@@ -600,8 +634,8 @@ vxml_run(struct http_server *srv, struct call *c, const struct step_input *in,
 
 /* The step for c, its lock taken here, sent as VoiceXML. */
 static enum MHD_Result
-vxml_answer(struct MHD_Connection *conn, struct http_server *srv,
-	    struct call *c, const struct step_input *in, unsigned status)
+vxml_answer(struct exchange *x, struct http_server *srv, struct call *c,
+	    const struct step_input *in, unsigned status)
 {
 	struct buf doc;
 	struct err e;
@@ -622,18 +656,18 @@ vxml_answer(struct MHD_Connection *conn, struct http_server *srv,
 			log_kv(srv->log, LOG_LEVEL_ERROR, "call step failed",
 			       LOG_STR("error", e.msg));
 		return send_vxml_message(
-			conn, srv,
+			x, srv,
 			rc == ERR_INVAL ? MHD_HTTP_BAD_REQUEST
 					: MHD_HTTP_INTERNAL_SERVER_ERROR,
 			vxml_fault);
 	}
 	text = buf_detach(&doc, &len);
-	return send_text(conn, srv, METRICS_ROUTE_VXML, status,
-			 VXML_CONTENT_TYPE, text, len);
+	return send_text(x, srv, METRICS_ROUTE_VXML, status, VXML_CONTENT_TYPE,
+			 text, len);
 }
 
 static enum MHD_Result
-get_vxml(struct MHD_Connection *conn, struct http_server *srv)
+get_vxml(struct exchange *x, struct http_server *srv)
 {
 	const struct step_input start = { NULL, NULL, NULL };
 	struct call *c;
@@ -641,14 +675,14 @@ get_vxml(struct MHD_Connection *conn, struct http_server *srv)
 
 	if (http_draining(srv) || calls_create(&c, &srv->calls, &e) < 0) {
 		metrics_call_ended(&srv->metrics, METRICS_CALL_REJECTED);
-		return send_vxml_message(
-			conn, srv, MHD_HTTP_SERVICE_UNAVAILABLE, vxml_busy);
+		return send_vxml_message(x, srv, MHD_HTTP_SERVICE_UNAVAILABLE,
+					 vxml_busy);
 	}
-	return vxml_answer(conn, srv, c, &start, MHD_HTTP_OK);
+	return vxml_answer(x, srv, c, &start, MHD_HTTP_OK);
 }
 
 static enum MHD_Result
-post_vxml_step(struct MHD_Connection *conn, struct http_server *srv,
+post_vxml_step(struct exchange *x, struct http_server *srv,
 	       const struct request *req)
 {
 	const struct form *f = &req->form;
@@ -657,7 +691,7 @@ post_vxml_step(struct MHD_Connection *conn, struct http_server *srv,
 
 	if (!req->form_read || req->too_large ||
 	    (f->digits[0] == '\0') == (f->event[0] == '\0'))
-		return send_vxml_message(conn, srv, MHD_HTTP_BAD_REQUEST,
+		return send_vxml_message(x, srv, MHD_HTTP_BAD_REQUEST,
 					 vxml_fault);
 	if (f->digits[0] != '\0')
 		in.digits = f->digits;
@@ -665,13 +699,12 @@ post_vxml_step(struct MHD_Connection *conn, struct http_server *srv,
 		 strcmp(f->event, "nomatch") == 0)
 		in.event = f->event;
 	else
-		return send_vxml_message(conn, srv, MHD_HTTP_BAD_REQUEST,
+		return send_vxml_message(x, srv, MHD_HTTP_BAD_REQUEST,
 					 vxml_fault);
 	in.token = f->token[0] != '\0' ? f->token : NULL;
 	if ((c = calls_get(&srv->calls, f->call_id)) == NULL)
-		return send_vxml_message(conn, srv, MHD_HTTP_NOT_FOUND,
-					 vxml_gone);
-	return vxml_answer(conn, srv, c, &in, MHD_HTTP_OK);
+		return send_vxml_message(x, srv, MHD_HTTP_NOT_FOUND, vxml_gone);
+	return vxml_answer(x, srv, c, &in, MHD_HTTP_OK);
 }
 
 /* libmicrohttpd's form iterator: keeps the four fields, capped. */
@@ -708,83 +741,83 @@ form_field(void *cls, enum MHD_ValueKind kind, const char *key,
 }
 
 static enum MHD_Result
-not_allowed(struct MHD_Connection *conn, struct http_server *srv,
+not_allowed(struct exchange *x, struct http_server *srv,
 	    enum metrics_route route)
 {
-	return send_error(conn, srv, route, MHD_HTTP_METHOD_NOT_ALLOWED,
+	return send_error(x, srv, route, MHD_HTTP_METHOD_NOT_ALLOWED,
 			  "method not allowed");
 }
 
 static enum MHD_Result
-route_call(struct MHD_Connection *conn, struct http_server *srv,
-	   const char *rest, const char *method, const struct request *req)
+route_call(struct exchange *x, struct http_server *srv, const char *rest,
+	   const char *method, const struct request *req)
 {
 	const char *slash = strchr(rest, '/');
 	size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
 	char id[CALLS_ID_LEN + 1];
 
 	if (n != CALLS_ID_LEN)
-		return send_error(conn, srv, METRICS_ROUTE_CALL,
+		return send_error(x, srv, METRICS_ROUTE_CALL,
 				  MHD_HTTP_NOT_FOUND, "no such call");
 	memcpy(id, rest, n);
 	id[n] = '\0';
 	if (slash == NULL) {
 		if (strcmp(method, MHD_HTTP_METHOD_DELETE) != 0)
-			return not_allowed(conn, srv, METRICS_ROUTE_CALL);
-		return delete_call(conn, srv, id);
+			return not_allowed(x, srv, METRICS_ROUTE_CALL);
+		return delete_call(x, srv, id);
 	}
 	if (strcmp(slash, "/input") != 0)
-		return send_error(conn, srv, METRICS_ROUTE_OTHER,
+		return send_error(x, srv, METRICS_ROUTE_OTHER,
 				  MHD_HTTP_NOT_FOUND, "not found");
 	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-		return not_allowed(conn, srv, METRICS_ROUTE_CALL_INPUT);
-	return post_input(conn, srv, id, req);
+		return not_allowed(x, srv, METRICS_ROUTE_CALL_INPUT);
+	return post_input(x, srv, id, req);
 }
 
 static enum MHD_Result
-route(struct MHD_Connection *conn, struct http_server *srv, const char *url,
+route(struct exchange *x, struct http_server *srv, const char *url,
       const char *method, const struct request *req)
 {
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
 	if (req->too_large && strcmp(url, "/vxml/step") == 0)
-		return send_vxml_message(conn, srv, MHD_HTTP_CONTENT_TOO_LARGE,
+		return send_vxml_message(x, srv, MHD_HTTP_CONTENT_TOO_LARGE,
 					 vxml_fault);
 	if (req->too_large)
-		return send_error(conn, srv, METRICS_ROUTE_OTHER,
+		return send_error(x, srv, METRICS_ROUTE_OTHER,
 				  MHD_HTTP_CONTENT_TOO_LARGE,
 				  "the request body is too large");
 	if (strcmp(url, "/calls") == 0) {
 		if (post)
-			return post_calls(conn, srv, req);
+			return post_calls(x, srv, req);
 		if (!get)
-			return not_allowed(conn, srv, METRICS_ROUTE_CALLS);
-		return send_json(conn, srv, METRICS_ROUTE_CALLS, MHD_HTTP_OK,
+			return not_allowed(x, srv, METRICS_ROUTE_CALLS);
+		return send_json(x, srv, METRICS_ROUTE_CALLS, MHD_HTTP_OK,
 				 json_pack("{s:i}", "active",
 					   (int)calls_active(&srv->calls)));
 	}
 	if (strncmp(url, "/calls/", 7) == 0)
-		return route_call(conn, srv, url + 7, method, req);
+		return route_call(x, srv, url + 7, method, req);
 	if (strcmp(url, "/vxml/step") == 0)
-		return post ? post_vxml_step(conn, srv, req)
-			    : not_allowed(conn, srv, METRICS_ROUTE_VXML);
+		return post ? post_vxml_step(x, srv, req)
+			    : not_allowed(x, srv, METRICS_ROUTE_VXML);
 	if (strcmp(url, "/admin/drain") == 0)
-		return post ? post_drain(conn, srv)
-			    : not_allowed(conn, srv, METRICS_ROUTE_ADMIN);
+		return post ? post_drain(x, srv)
+			    : not_allowed(x, srv, METRICS_ROUTE_ADMIN);
 	if (!get)
-		return not_allowed(conn, srv, METRICS_ROUTE_OTHER);
+		return not_allowed(x, srv, METRICS_ROUTE_OTHER);
 	if (strcmp(url, "/vxml") == 0)
-		return get_vxml(conn, srv);
+		return get_vxml(x, srv);
 	if (strcmp(url, "/healthz") == 0)
-		return get_healthz(conn, srv);
+		return get_healthz(x, srv);
 	if (strcmp(url, "/readyz") == 0)
-		return get_readyz(conn, srv);
+		return get_readyz(x, srv);
 	if (strcmp(url, "/version") == 0)
-		return get_version(conn, srv);
+		return get_version(x, srv);
 	if (strcmp(url, "/metrics") == 0)
-		return get_metrics(conn, srv);
-	return send_error(conn, srv, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND,
+		return get_metrics(x, srv);
+	return send_error(x, srv, METRICS_ROUTE_OTHER, MHD_HTTP_NOT_FOUND,
 			  "not found");
 }
 
@@ -811,6 +844,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct http_server *srv = cls;
 	struct request *req = *ctx;
+	struct exchange x = { .conn = conn };
 	enum MHD_Result ok;
 	int64_t started;
 
@@ -847,7 +881,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	started = req->started_us;
 	conns_phase(&srv->conns, entry_of(conn), CONNS_BUSY, now_ms());
-	ok = route(conn, srv, url, method, req);
+	ok = route(&x, srv, url, method, req);
 	if ((strncmp(url, "/calls", 6) == 0 &&
 	     strcmp(method, MHD_HTTP_METHOD_POST) == 0) ||
 	    strncmp(url, "/vxml", 5) == 0)
@@ -956,13 +990,10 @@ setup(struct http_server *srv, const struct config *cfg,
 }
 
 int
-http_start(struct http_server *srv, const struct config *cfg,
-	   const struct flow *flow, struct log *log, const char *version,
-	   const char *build_id, const char *admin_token, struct err *err)
+http_init(struct http_server *srv, const struct config *cfg,
+	  const struct flow *flow, struct log *log, const char *version,
+	  const char *build_id, const char *admin_token, struct err *err)
 {
-	struct sockaddr_storage ss;
-	socklen_t len;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
 	int rc;
 
 	memset(srv, 0, sizeof(*srv));
@@ -974,13 +1005,52 @@ http_start(struct http_server *srv, const struct config *cfg,
 		snprintf(srv->affinity, sizeof(srv->affinity),
 			 "%s=%s:%d; Path=/; HttpOnly", cfg->affinity_cookie,
 			 cfg->listen_address, cfg->port);
-	if ((len = make_addr(&ss, cfg->listen_address, cfg->port)) == 0)
-		return err_set(err, ERR_INVAL, "bad listen address '%s'",
-			       cfg->listen_address);
 	if ((rc = setup(srv, cfg, flow, log, err)) < 0)
 		return rc;
 	conns_init(&srv->conns, cfg->request_deadline_ms,
 		   cfg->connection_timeout_ms);
+	return 0;
+}
+
+int
+http_exchange(struct http_server *srv, const char *method, const char *url,
+	      const char *body, size_t n, const char *const *headers,
+	      unsigned *status, char **text, size_t *len)
+{
+	struct exchange x = { .conn = NULL, .headers = headers };
+	struct request req;
+	int rc = 0;
+
+	memset(&req, 0, sizeof(req));
+	buf_init(&req.body, (size_t)srv->cfg->max_body_bytes);
+	if (n > 0 && buf_append(&req.body, body, n, NULL) < 0)
+		req.too_large = true;
+	req.form_read = true; /* no form parser here: no fields */
+	if (route(&x, srv, url, method, &req) != MHD_YES || x.text == NULL)
+		rc = ERR_NOMEM;
+	buf_release(&req.body);
+	*status = x.status;
+	*text = x.text;
+	*len = x.len;
+	return rc;
+}
+
+int
+http_start(struct http_server *srv, const struct config *cfg,
+	   const struct flow *flow, struct log *log, const char *version,
+	   const char *build_id, const char *admin_token, struct err *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	int rc;
+
+	if ((len = make_addr(&ss, cfg->listen_address, cfg->port)) == 0)
+		return err_set(err, ERR_INVAL, "bad listen address '%s'",
+			       cfg->listen_address);
+	if ((rc = http_init(srv, cfg, flow, log, version, build_id, admin_token,
+			    err)) < 0)
+		return rc;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->mhd = MHD_start_daemon(

@@ -58,6 +58,25 @@ int http_start(struct http_server *srv, const struct config *cfg,
  * main loop every tick.  Returns how many. */
 unsigned http_sweep(struct http_server *srv, int64_t now_ms);
 
+/*
+ * Sets srv up without listening: http_exchange then runs requests through
+ * the same handlers (the fuzz target does).  Release with http_stop.
+ */
+int http_init(struct http_server *srv, const struct config *cfg,
+	      const struct flow *flow, struct log *log, const char *version,
+	      const char *build_id, const char *admin_token, struct err *err);
+
+/*
+ * One request through the handlers, without a connection: method, url,
+ * the body (n bytes) and headers as name/value pairs ending in NULL (may
+ * be NULL).  Sets *status and *text (malloc'd, *len bytes: the caller
+ * frees it).  A form body (/vxml/step) is not parsed here.  Returns 0 or
+ * ERR_NOMEM.
+ */
+int http_exchange(struct http_server *srv, const char *method, const char *url,
+		  const char *body, size_t n, const char *const *headers,
+		  unsigned *status, char **text, size_t *len);
+
 /* Starts draining (idempotent). */
 void http_drain(struct http_server *srv);
 
