@@ -5,6 +5,8 @@
 #   make build  the normal build only, into build/
 #   make dist   the runtime release artifact, into dist/
 #   make bench  benchmarks that print figures (docs/performance.md)
+#   make fuzz   every fuzz target for FUZZ_SECONDS (600) each, with its
+#               executions and coverage (scripts/fuzz.sh)
 #   make format rewrite the sources with clang-format
 
 BUILD      ?= build
@@ -15,7 +17,9 @@ SOURCES     = $(shell find agent common controller ivr-runtime tests \
 
 VERSION    ?= $(shell grep -o -m1 'ivr-deploy VERSION [0-9.]*' CMakeLists.txt | cut -d' ' -f3)
 
-.PHONY: all deps build build-asan test format format-check dist bench demo clean
+FUZZ_SECONDS ?= 600
+
+.PHONY: all deps build build-asan test format format-check dist bench demo fuzz clean
 
 all: build
 
@@ -52,6 +56,11 @@ bench: build
 	@scripts/bench-runtime.sh $(BUILD)
 	@scripts/bench-status.sh $(BUILD)
 	@scripts/bench-deploy.sh $(BUILD)
+
+# Every libFuzzer target for FUZZ_SECONDS each (not part of make test,
+# which runs each for a few seconds).
+fuzz: build-asan
+	@scripts/fuzz.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
 
 # The sandbox fleet: install, go live in phases, roll back (scripts/demo.sh).
 demo: build
