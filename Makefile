@@ -1,7 +1,8 @@
 # A thin layer over CMake: the commands the README names.
 #   make test   install what is missing, build (gcc, and clang with
 #               ASan+UBSan and the libFuzzer targets), check formatting,
-#               run every unit and integration test in both builds
+#               run static analysis (scan-build, cppcheck), then every
+#               unit, integration and brief fuzz test in both builds
 #   make build  the normal build only, into build/
 #   make dist   the runtime release artifact, into dist/
 #   make bench  benchmarks that print figures (docs/performance.md)
@@ -11,6 +12,7 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+SCAN_BUILD ?= build-scan
 JOBS       ?= $(shell nproc)
 SOURCES     = $(shell find agent common controller ivr-runtime tests \
                 -name '*.[ch]' -not -path '*/build*' 2>/dev/null)
@@ -43,7 +45,9 @@ format-check: deps
 format: deps
 	@clang-format -i $(SOURCES)
 
+# Static analysis (scan-build, cppcheck) first: a report fails the run.
 test: deps format-check build build-asan
+	@scripts/static-analysis.sh $(SCAN_BUILD)
 	@scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
 
 # dist/ivr-runtime-$(VERSION).tar.gz and its .sha256 (make dist VERSION=1.2.0)
@@ -67,4 +71,4 @@ demo: build
 	@scripts/demo.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) dist
+	rm -rf $(BUILD) $(ASAN_BUILD) $(SCAN_BUILD) dist

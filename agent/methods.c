@@ -579,7 +579,7 @@ m_lb_set_state(json_t **result, struct agent *a, json_t *params,
 	       struct err *err)
 {
 	const char *name = NULL;
-	struct lb_member before, after;
+	struct lb_member before = { 0 }, after = { 0 };
 	enum lb_state state;
 	struct lb_target t;
 	bool nginx;

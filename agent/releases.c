@@ -215,7 +215,8 @@ releases_prune(json_t **removed, const char *root, int keep,
 	    (rc = scan(&list, &n, root, err)) < 0)
 		goto out;
 	/* Oldest first: everything before the newest `keep` may go. */
-	for (size_t i = 0; i + (size_t)keep < n && rc == 0; i++) {
+	for (size_t i = 0; list != NULL && i + (size_t)keep < n && rc == 0;
+	     i++) {
 		if (protected(list[i].version, current, &st, protect))
 			continue;
 		if ((rc = remove_release(root, list[i].version, err)) == 0)

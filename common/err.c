@@ -2,6 +2,7 @@
  * err: see err.h.  Messages that exceed ERR_MSG_MAX end in "..." so that a
  * cut is visible instead of silent.
  */
+#define IVR_ERR_IMPL /* the functions themselves: no analyzer macros */
 #include "err.h"
 
 #include <stdarg.h>

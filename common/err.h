@@ -68,6 +68,15 @@ int err_set_errno(struct err *err, int code, int errnum, const char *fmt, ...)
 int err_prefix(struct err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+#if defined(__clang_analyzer__) && !defined(IVR_ERR_IMPL)
+/* For clang's analyzer only: err_set and err_set_errno return their code,
+ * which it cannot see across files, so a failure path is not taken for a
+ * success (each use below expands once: the inner name is the function). */
+#define err_set(err, code, ...) (err_set((err), (code), __VA_ARGS__), (code))
+#define err_set_errno(err, code, errnum, ...) \
+	(err_set_errno((err), (code), (errnum), __VA_ARGS__), (code))
+#endif
+
 /* A short stable name for a code ("ERR_INVAL" -> "invalid input"). */
 const char *err_code_name(int code);
 

@@ -122,14 +122,12 @@ agentc_open(struct agentc **out, bool *uploaded, struct ssh_conn *c,
 {
 	json_t *hello = NULL;
 	char version[256];
-	int rc;
 
 	*uploaded = false;
 	*out = NULL;
 	/* Most runs find the agent there: start it and ask. */
-	if ((rc = agentc_start(out, c, path, root, where, err)) == 0 &&
-	    (rc = agentc_call(&hello, *out, "hello", NULL, timeout_ms, err)) ==
-		    0) {
+	if (agentc_start(out, c, path, root, where, err) == 0 &&
+	    agentc_call(&hello, *out, "hello", NULL, timeout_ms, err) == 0) {
 		snprintf(version, sizeof(version),
 			 "ivr-agent %s (protocol %lld)\n",
 			 json_string_value(
@@ -143,12 +141,11 @@ agentc_open(struct agentc **out, bool *uploaded, struct ssh_conn *c,
 	agentc_close(*out);
 	*out = NULL;
 	/* Missing, or another version: this controller's goes there. */
-	if ((rc = ssh_upload(c, local_agent, path, 0755, err)) < 0)
+	if (ssh_upload(c, local_agent, path, 0755, err) < 0)
 		return err_prefix(err, "uploading the agent: ");
 	*uploaded = true;
-	if ((rc = agentc_start(out, c, path, root, where, err)) < 0 ||
-	    (rc = agentc_call(&hello, *out, "hello", NULL, timeout_ms, err)) <
-		    0) {
+	if (agentc_start(out, c, path, root, where, err) < 0 ||
+	    agentc_call(&hello, *out, "hello", NULL, timeout_ms, err) < 0) {
 		agentc_close(*out);
 		*out = NULL;
 		return err_prefix(err,

@@ -980,11 +980,13 @@ static enum gate
 run_phases(struct run *r)
 {
 	const struct plan *p = r->p;
-	struct hostrun **list = calloc(r->n, sizeof(*list));
+	struct hostrun **list = calloc(r->n ? r->n : 1, sizeof(*list));
 	size_t next = 0, max_down = dryrun_max_down(p);
 	int budget = (int)plan_size_hosts(&p->failure_budget, r->n, r->n);
 	enum gate g = GATE_PASS;
 
+	if (list == NULL)
+		return GATE_NO;
 	r->target = r->version;
 	for (size_t i = 0; i < p->nphases && g == GATE_PASS; i++) {
 		const struct plan_phase *ph = &p->phases[i];

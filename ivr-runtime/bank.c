@@ -492,12 +492,11 @@ record_attempt(bool *locked, struct bank *b, const char *number, bool ok,
 
 	if ((rc = exec1(b, "BEGIN IMMEDIATE", err)) < 0)
 		return rc;
-	if ((rc = execute(NULL, b, err, ok ? ok_sql : fail_sql, "t", number)) <
-		    0 ||
-	    (!ok && (rc = execute(NULL, b, err, lock_sql, "ti", number,
-				  (int64_t)max_failures)) < 0) ||
-	    (rc = is_locked(locked, b, number, err)) < 0 ||
-	    (rc = exec1(b, "COMMIT", err)) < 0) {
+	if (execute(NULL, b, err, ok ? ok_sql : fail_sql, "t", number) < 0 ||
+	    (!ok && execute(NULL, b, err, lock_sql, "ti", number,
+			    (int64_t)max_failures) < 0) ||
+	    is_locked(locked, b, number, err) < 0 ||
+	    exec1(b, "COMMIT", err) < 0) {
 		rollback(b);
 		return err_prefix(err, "cannot record login attempt: ");
 	}

@@ -550,6 +550,8 @@ check_reachable(struct loader *l)
 {
 	struct walk w = { .top = 0 };
 
+	if (l->f->start == NULL)
+		return; /* no start: already reported */
 	w.seen[l->f->start->index] = true;
 	w.stack[w.top++] = l->f->start;
 	if (l->f->on_limit != NULL)

@@ -1041,11 +1041,10 @@ http_start(struct http_server *srv, const struct config *cfg,
 	   const char *build_id, const char *admin_token, struct err *err)
 {
 	struct sockaddr_storage ss;
-	socklen_t len;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
 	int rc;
 
-	if ((len = make_addr(&ss, cfg->listen_address, cfg->port)) == 0)
+	if (make_addr(&ss, cfg->listen_address, cfg->port) == 0)
 		return err_set(err, ERR_INVAL, "bad listen address '%s'",
 			       cfg->listen_address);
 	if ((rc = http_init(srv, cfg, flow, log, version, build_id, admin_token,

@@ -443,10 +443,9 @@ read_token(char *out, size_t size, const char *path, struct err *err)
 {
 	struct buf b;
 	size_t n;
-	int rc;
 
 	buf_init(&b, size - 1);
-	if ((rc = fileio_read_all(&b, path, err)) < 0) {
+	if (fileio_read_all(&b, path, err) < 0) {
 		buf_release(&b);
 		return err_prefix(err, "admin token: ");
 	}

@@ -6,8 +6,9 @@
 set -euo pipefail
 
 packages=(
-	# toolchain
+	# toolchain, and static analysis (scan-build from clang-tools, cppcheck)
 	gcc make cmake pkg-config clang libclang-rt-14-dev clang-format
+	clang-tools cppcheck
 	# libraries, each behind one module (see docs/architecture.md)
 	libssh2-1-dev libcurl4-openssl-dev libyaml-dev libjansson-dev
 	libcmocka-dev libmicrohttpd-dev libarchive-dev libsqlite3-dev libssl-dev

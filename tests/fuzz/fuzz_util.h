@@ -12,21 +12,31 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "fileio.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* This process's folder under /tmp, made on first use (and left for the
- * next run of the same pid to reuse; the folder is small). */
+static char fuzz_dir_path[64];
+
+static inline void
+fuzz_dir_remove(void)
+{
+	fileio_remove_tree(fuzz_dir_path, NULL);
+}
+
+/* This process's folder under /tmp, made on first use and removed when
+ * the fuzzer exits. */
 static inline const char *
 fuzz_dir(void)
 {
-	static char dir[64];
-
-	if (dir[0] == '\0') {
-		snprintf(dir, sizeof(dir), "/tmp/ivr-fuzz.XXXXXX");
-		if (mkdtemp(dir) == NULL)
+	if (fuzz_dir_path[0] == '\0') {
+		snprintf(fuzz_dir_path, sizeof(fuzz_dir_path),
+			 "/tmp/ivr-fuzz.XXXXXX");
+		if (mkdtemp(fuzz_dir_path) == NULL)
 			abort();
+		atexit(fuzz_dir_remove);
 	}
-	return dir;
+	return fuzz_dir_path;
 }
 
 /* Writes data to <fuzz_dir>/name (0600) into path (at least 128 bytes). */

@@ -482,7 +482,8 @@ report(const struct config *cfg, struct tally *t, int64_t took_ms)
 {
 	json_t *reasons = json_object(), *out;
 
-	qsort(t->latency_ms, t->nlatency, sizeof(double), by_value);
+	if (t->nlatency > 0)
+		qsort(t->latency_ms, t->nlatency, sizeof(double), by_value);
 	printf("callers: %d for %.1f s through %s\n", cfg->callers,
 	       (double)took_ms / 1000.0, cfg->url);
 	printf("calls: %ld started, %ld completed, %ld failed\n", t->started,

@@ -33,7 +33,6 @@ load_text(struct flow **f, const char *text, char *problems, size_t size)
 	buf_init(&b, 16384);
 	diag_format(&b, &d, NULL);
 	/* Messages name the temp path: show them as "f.yaml". */
-	p = strstr(b.data ? b.data : "", path);
 	snprintf(problems, size, "%s", buf_cstr(&b));
 	while ((p = strstr(problems, path)) != NULL) {
 		memcpy(p, "f.yaml", 6);
