@@ -69,9 +69,16 @@ fake_release(const char *v)
 
 	snprintf(dir, sizeof(dir), "%s/releases/%s", root, v);
 	snprintf(file, sizeof(file), "%s/release.json", dir);
-	if (mkdir(dir, 0755) < 0 ||
-	    fileio_write_atomic(file, "{}", 2, 0644, NULL) < 0)
+	struct err e;
+
+	if (mkdir(dir, 0755) < 0) {
+		perror(dir);
 		abort();
+	}
+	if (fileio_write_atomic(file, "{}", 2, 0644, &e) < 0) {
+		fprintf(stderr, "%s\n", e.msg);
+		abort();
+	}
 }
 
 int
