@@ -81,6 +81,27 @@ grep -q "the journal: 1.1.0 came with the last deployment that stands; before it
 	fail "rollback did not read the journal: $out"
 fleet_on 1.0.0 || fail "after the rollback from the journal the fleet is not on 1.0.0"
 
+# SSH keepalives go out while a step waits: ivr-04's sshd, started again
+# logging at DEBUG, sees them during a drain that waits for a live call.
+sshd4=$(cat "$hosts/ivr-04/sshd.pid")
+kill "$sshd4"
+for _ in $(seq 50); do [ -e "/proc/$sshd4" ] || break; sleep 0.1; done
+: > "$hosts/ivr-04/sshd.log"
+sshd_up "$hosts/ivr-04/sshd_config" "$hosts/ivr-04/sshd.pid" -E "$hosts/ivr-04/sshd.log" -o LogLevel=DEBUG ||
+	fail "ivr-04's sshd did not come back"
+sed 's/^  connect_timeout: 3s$/  connect_timeout: 3s\n  keepalive: 1s/' "$plan" > "$dir/fleet/plan-keepalive.yaml"
+call=$(curl -s -X POST "http://$net.4:8080/calls" -d '{}' |
+	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["call_id"])')
+( sleep 5; curl -s -o /dev/null -X DELETE "http://$net.4:8080/calls/$call" ) &
+hangup=$!
+out=$("$ivrctl" deploy "$dir/fleet/plan-keepalive.yaml" --artifact "$(art 1.1.0)"); rc=$?
+wait "$hangup"
+[ "$rc" -eq 0 ] || fail "deploy with keepalive 1s: exit $rc: $out"
+keepalives=$(grep -c "rtype keepalive@libssh2.org" "$hosts/ivr-04/sshd.log")
+[ "$keepalives" -ge 2 ] || fail "ivr-04 saw $keepalives keepalive(s) during a drain of about 5 s"
+out=$("$ivrctl" rollback "$plan"); rc=$?
+[ "$rc" -eq 0 ] && fleet_on 1.0.0 || fail "rollback after the keepalive deploy: exit $rc: $out"
+
 # A host becomes unreachable during the canary's pause.
 sed 's/^    - { name: canary, hosts: 1 }$/    - { name: canary, hosts: 1, pause: 4s }/' "$plan" > "$dir/fleet/plan-pause.yaml"
 grep -q 'pause: 4s' "$dir/fleet/plan-pause.yaml" || fail "no pause in the plan"
@@ -122,5 +143,5 @@ out=$(state)
 	"[('1.1.0', True, 'ready'), ('1.1.0', True, 'ready')]" ] ||
 	fail "the hosts after the failed batch do not serve: $out"
 
-[ "$failed" -eq 0 ] && echo "rollback: after 1.0.0, 1.1.0 and two failed deployments every host names 1.0.0 and rollback goes there (from the hosts and from the journal); an unreachable host's member restored, exit 3, status non-zero until it answers; a failing first batch stops the rollback"
+[ "$failed" -eq 0 ] && echo "rollback: after 1.0.0, 1.1.0 and two failed deployments every host names 1.0.0 and rollback goes there (from the hosts and from the journal); $keepalives SSH keepalives during a 5 s drain; an unreachable host's member restored, exit 3, status non-zero until it answers; a failing first batch stops the rollback"
 exit "$failed"
