@@ -669,7 +669,7 @@ verify(struct run *r, const char *want)
 
 /* Members this run drained but never swapped (their host failed before
  * its swap, or could not be reached) go back to READY: they still run
- * r->from.  Returns how many could not be restored. */
+ * what they ran.  Returns how many could not be restored. */
 static int
 restore_drained(struct run *r)
 {
@@ -701,11 +701,12 @@ restore_drained(struct run *r)
 static int
 roll_back_touched(struct run *r)
 {
-	struct hostrun **list = calloc(r->n, sizeof(*list));
+	struct hostrun **list = calloc(r->n ? r->n : 1, sizeof(*list));
 	size_t n = 0;
+	int unrestored;
 	bool ok;
 
-	if (r->from[0] == '\0') {
+	if (r->from[0] == '\0' || list == NULL) {
 		say(r, "no release ran before this deployment: nothing to go "
 		       "back to; a human must look");
 		free(list);
@@ -719,11 +720,12 @@ roll_back_touched(struct run *r)
 	say(r, "rolling back %zu host(s) to %s", n, r->from);
 	r->rollback = true;
 	r->target = r->from;
-	atomic_store(&r->failures, restore_drained(r));
-	if (atomic_load(&r->failures) == 0)
-		move_hosts(r, list, n, dryrun_max_down(r->p), 0);
+	unrestored = restore_drained(r);
+	atomic_store(&r->failures, 0);
+	move_hosts(r, list, n, dryrun_max_down(r->p), 0);
 	free(list);
-	ok = atomic_load(&r->failures) == 0 && verify(r, r->from);
+	ok = unrestored == 0 && atomic_load(&r->failures) == 0 &&
+	     verify(r, r->from);
 	say(r,
 	    ok ? "rolled back: every host on %s and ready"
 	       : "ROLLBACK INCOMPLETE: the fleet is not on %s everywhere; "
@@ -1488,6 +1490,10 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 	/* A batch that fails stops the rollback: the hosts not yet moved
 	 * go on serving what they run. */
 	move_hosts(&r, list, n, dryrun_max_down(p), 0);
+	/* A host of the failed batch that was drained but never switched
+	 * goes back to serving what it ran. */
+	if (atomic_load(&r.failures) > 0)
+		restore_drained(&r);
 	rc = atomic_load(&r.failures) == 0 && verify(&r, target)
 		     ? 0
 		     : EXIT_INCONSISTENT;
