@@ -168,14 +168,17 @@ layout_unlock(int fd)
 		close(fd); /* drops the flock */
 }
 
-/* A temporary of ours: ".<name>.tmp" or ".<name>.tmp.<suffix>". */
+/* A temporary of ours: ".<name>.tmp" or ".<name>.tmp.<suffix>", never a
+ * release's marker (".<version>.sha256", and a version may hold ".tmp."). */
 static bool
 is_temporary(const char *name)
 {
 	size_t n = strlen(name);
 
-	return name[0] == '.' && (strstr(name, ".tmp.") != NULL ||
-				  (n > 4 && strcmp(name + n - 4, ".tmp") == 0));
+	if (name[0] != '.' || (n > 7 && strcmp(name + n - 7, ".sha256") == 0))
+		return false;
+	return strstr(name, ".tmp.") != NULL ||
+	       (n > 4 && strcmp(name + n - 4, ".tmp") == 0);
 }
 
 static unsigned

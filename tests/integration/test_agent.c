@@ -698,6 +698,8 @@ test_agent__two_agents_on_one_root_never_disagree(void **state)
 	/* a killed agent's temporaries, removed when the next one starts */
 	snprintf(path, sizeof(path), "%s/.state.json.tmp.AbC123", f->root);
 	assert_int_equal(fileio_write_atomic(path, "{", 1, 0600, NULL), 0);
+	snprintf(path, sizeof(path), "%s/releases/.1.0.tmp.2.sha256", f->root);
+	assert_int_equal(fileio_write_atomic(path, "x", 1, 0600, NULL), 0);
 	snprintf(path, sizeof(path), "%s/releases/.9.9.9.tmp", f->root);
 	assert_int_equal(mkdir(path, 0755), 0);
 	assert_int_equal(ts_agent_start(&other, IVR_AGENT_BIN, f->root, f->log),
@@ -708,6 +710,9 @@ test_agent__two_agents_on_one_root_never_disagree(void **state)
 	snprintf(path, sizeof(path), "%s/.state.json.tmp.AbC123", f->root);
 	assert_int_equal(access(path, F_OK), -1);
 	snprintf(path, sizeof(path), "%s/releases/1.1.0", f->root);
+	assert_int_equal(access(path, F_OK), 0);
+	/* the marker of a release named 1.0.tmp.2 is no temporary */
+	snprintf(path, sizeof(path), "%s/releases/.1.0.tmp.2.sha256", f->root);
 	assert_int_equal(access(path, F_OK), 0);
 }
 
