@@ -1012,6 +1012,31 @@ http_init(struct http_server *srv, const struct config *cfg,
 	return 0;
 }
 
+/* A form body as "k=v&k=v", its fields given to form_field as they are
+ * (libmicrohttpd decodes %xx on a connection; here the bytes stay raw). */
+static void
+split_form(struct request *req, const char *body, size_t n)
+{
+	char key[32];
+	size_t i = 0;
+
+	while (i < n) {
+		size_t end = i, eq;
+
+		while (end < n && body[end] != '&')
+			end++;
+		for (eq = i; eq < end && body[eq] != '='; eq++)
+			;
+		if (eq < end && eq - i < sizeof(key)) {
+			memcpy(key, body + i, eq - i);
+			key[eq - i] = '\0';
+			form_field(req, MHD_POSTDATA_KIND, key, NULL, NULL,
+				   NULL, body + eq + 1, 0, end - eq - 1);
+		}
+		i = end + 1;
+	}
+}
+
 int
 http_exchange(struct http_server *srv, const char *method, const char *url,
 	      const char *body, size_t n, const char *const *headers,
@@ -1025,7 +1050,9 @@ http_exchange(struct http_server *srv, const char *method, const char *url,
 	buf_init(&req.body, (size_t)srv->cfg->max_body_bytes);
 	if (n > 0 && buf_append(&req.body, body, n, NULL) < 0)
 		req.too_large = true;
-	req.form_read = true; /* no form parser here: no fields */
+	if (strcmp(url, "/vxml/step") == 0 && !req.too_large)
+		split_form(&req, body, n);
+	req.form_read = true;
 	if (route(&x, srv, url, method, &req) != MHD_YES || x.text == NULL)
 		rc = ERR_NOMEM;
 	buf_release(&req.body);

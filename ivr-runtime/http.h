@@ -70,8 +70,8 @@ int http_init(struct http_server *srv, const struct config *cfg,
  * One request through the handlers, without a connection: method, url,
  * the body (n bytes) and headers as name/value pairs ending in NULL (may
  * be NULL).  Sets *status and *text (malloc'd, *len bytes: the caller
- * frees it).  A form body (/vxml/step) is not parsed here.  Returns 0 or
- * ERR_NOMEM.
+ * frees it).  A form body (/vxml/step) is split on & and = with its bytes
+ * left raw (no %xx decoding).  Returns 0 or ERR_NOMEM.
  */
 int http_exchange(struct http_server *srv, const char *method, const char *url,
 		  const char *body, size_t n, const char *const *headers,

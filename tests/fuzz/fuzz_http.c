@@ -6,6 +6,7 @@
  *   I<body>        POST /calls/<the newest call>/input
  *   K<key> <body>  the same with an Idempotency-Key header
  *   D              DELETE /calls/<the newest call>
+ *   V<form>        POST /vxml/step with call_id=<the newest call>&<form>
  *   G<url>         GET url
  *   X<method> <url> <body>
  * Calls left open are hung up after each input, and lockouts cleared, so
@@ -116,6 +117,13 @@ one_line(char *line, char ids[][64], int *n)
 	case 'G':
 		request("GET", line + 1, "", NULL, ids, n);
 		break;
+	case 'V': {
+		char form[8300];
+
+		snprintf(form, sizeof(form), "call_id=%s&%s", newest, line + 1);
+		request("POST", "/vxml/step", form, NULL, ids, n);
+		break;
+	}
 	case 'X':
 		if ((sp = strchr(line + 1, ' ')) != NULL) {
 			char *body;
