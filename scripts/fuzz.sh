@@ -23,8 +23,9 @@ mkdir -p "$out"
 jobs=$(nproc)
 [ "$jobs" -gt 2 ] && jobs=2
 
-run_one() { # target
+run_one() { # target; its exit code also goes to $out/<target>.rc
 	local t=$1 bin="$build/tests/fuzz/$1" corpus="$out/corpus-$1"
+	echo 1 > "$out/$t.rc"
 	if [ ! -x "$bin" ]; then
 		echo "$t: no binary at $bin (build with -DIVR_FUZZ=ON: make build-asan)" > "$out/$t.summary"
 		return 1
@@ -49,24 +50,23 @@ run_one() { # target
 		printf '%-20s CRASH after %s runs (exit %d): %s\n' "$t" "${runs:-?}" "$rc" \
 			"$(grep -m1 -E 'ERROR|SUMMARY' "$out/$t.log")" > "$out/$t.summary"
 	fi
+	echo "$rc" > "$out/$t.rc"
 	return "$rc"
 }
 
 echo "fuzz: ${#targets[@]} target(s), ${seconds} s each, $jobs at a time; logs in $out"
 status=0
-pids=()
-names=()
 for t in "${targets[@]}"; do
 	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
 		sleep 1
 	done
 	run_one "$t" &
-	pids+=("$!")
-	names+=("$t")
 done
-for i in "${!pids[@]}"; do
-	wait "${pids[$i]}" || status=1
-	cat "$out/${names[$i]}.summary"
+wait # every target; their codes are in the .rc files (a finished job's
+# code is gone once `jobs` has reported it)
+for t in "${targets[@]}"; do
+	cat "$out/$t.summary"
+	[ "$(cat "$out/$t.rc")" = 0 ] || status=1
 done
 [ "$status" -eq 0 ] && echo "fuzz: no crash" || echo "fuzz: CRASHES: see $out/crash-*"
 exit "$status"
