@@ -15,6 +15,9 @@
 
 #include "fileio.h"
 
+/* A temporary older than this is a killed agent's leftover. */
+#define LAYOUT_LEFTOVER_AGE_S 600
+
 bool
 layout_valid_version(const char *v)
 {
@@ -185,7 +188,9 @@ static unsigned
 clean_dir(const char *dir)
 {
 	char path[LAYOUT_PATH_MAX + 300];
+	time_t now = time(NULL);
 	struct dirent *de;
+	struct stat st;
 	unsigned n = 0;
 	DIR *d;
 
@@ -195,6 +200,12 @@ clean_dir(const char *dir)
 		if (!is_temporary(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		/* Only what no one can still be writing: a write in progress
+		 * by another program (or an agent's method that takes no
+		 * lock) is seconds old. */
+		if (lstat(path, &st) < 0 ||
+		    now - st.st_mtime < LAYOUT_LEFTOVER_AGE_S)
+			continue;
 		if (fileio_remove_tree(path, NULL) == 0)
 			n++;
 	}

@@ -70,7 +70,8 @@ void layout_unlock(int fd);
 /*
  * Removes what a killed agent left: temporary files and symlinks of
  * atomic writes ("<root>/.<name>.tmp.*") and unpacked folders
- * ("releases/.<version>.tmp") and temporary markers.  Call with the
+ * ("releases/.<version>.tmp") and temporary markers, once they are ten
+ * minutes old (younger ones may be writes in progress).  Call with the
  * lock held.  Returns how many entries went.
  */
 unsigned layout_clean(const char *root);

@@ -612,6 +612,6 @@ const struct rpc_method agent_methods[] = {
 	{ "releases.list", m_releases_list, false },
 	{ "releases.prune", m_releases_prune, true },
 	{ "lb.get_state", m_lb_get_state, false },
-	{ "lb.set_state", m_lb_set_state, false },
+	{ "lb.set_state", m_lb_set_state, true },
 	{ NULL, NULL, false },
 };
