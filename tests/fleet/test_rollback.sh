@@ -101,13 +101,17 @@ sshd_up "$hosts/ivr-04/sshd_config" "$hosts/ivr-04/sshd.pid" -E "$hosts/ivr-04/s
 sed 's/^  connect_timeout: 3s$/  connect_timeout: 3s\n  keepalive: 1s/' "$plan" > "$dir/fleet/plan-keepalive.yaml"
 call=$(curl -s -X POST "http://$net.4:8080/calls" -d '{}' |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["call_id"])')
-( sleep 5; curl -s -o /dev/null -X DELETE "http://$net.4:8080/calls/$call" ) &
-hangup=$!
-out=$("$ivrctl" deploy "$dir/fleet/plan-keepalive.yaml" --artifact "$(art 1.1.0)"); rc=$?
-wait "$hangup"
+"$ivrctl" deploy "$dir/fleet/plan-keepalive.yaml" --artifact "$(art 1.1.0)" > "$dir/ka.out" 2>&1 &
+deployer=$!
+# The call ends 4 s into ivr-04's drain, however long the phases before.
+for _ in $(seq 600); do grep -q "ivr-04: drain" "$dir/ka.out" && break; sleep 0.1; done
+sleep 4
+curl -s -o /dev/null -X DELETE "http://$net.4:8080/calls/$call"
+wait "$deployer"; rc=$?
+out=$(cat "$dir/ka.out")
 [ "$rc" -eq 0 ] || fail "deploy with keepalive 1s: exit $rc: $out"
 keepalives=$(grep -c "rtype keepalive@libssh2.org" "$hosts/ivr-04/sshd.log")
-[ "$keepalives" -ge 2 ] || fail "ivr-04 saw $keepalives keepalive(s) during a drain of about 5 s"
+[ "$keepalives" -ge 2 ] || fail "ivr-04 saw $keepalives keepalive(s) during a drain of about 4 s"
 out=$("$ivrctl" rollback "$plan"); rc=$?
 [ "$rc" -eq 0 ] && fleet_on 1.0.0 || fail "rollback after the keepalive deploy: exit $rc: $out"
 
@@ -152,5 +156,5 @@ out=$(state)
 	"[('1.1.0', True, 'ready'), ('1.1.0', True, 'ready')]" ] ||
 	fail "the hosts after the failed batch do not serve: $out"
 
-[ "$failed" -eq 0 ] && echo "rollback: after 1.0.0, 1.1.0 and two failed deployments every host names 1.0.0 and rollback goes there (from the hosts and from the journal); $keepalives SSH keepalives during a 5 s drain; an unreachable host's member restored, exit 3, status non-zero until it answers; a failing first batch stops the rollback"
+[ "$failed" -eq 0 ] && echo "rollback: after 1.0.0, 1.1.0 and two failed deployments every host names 1.0.0 and rollback goes there (from the hosts and from the journal); $keepalives SSH keepalives during a 4 s drain; an unreachable host's member restored, exit 3, status non-zero until it answers; a failing first batch stops the rollback"
 exit "$failed"
