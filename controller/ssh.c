@@ -234,7 +234,8 @@ read_known_hosts(LIBSSH2_KNOWNHOSTS *kh, bool *is_revoked, const char *path,
 		buf_release(&text);
 		return rc;
 	}
-	for (line = strtok_r(text.len ? text.data : NULL, "\n", &save);
+	/* An empty file has no buffer: strtok_r(NULL) would read *save. */
+	for (line = text.len ? strtok_r(text.data, "\n", &save) : NULL;
 	     line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		line += strspn(line, " \t");
 		if (strncmp(line, "@revoked", 8) == 0)

@@ -135,6 +135,14 @@ out=$(json "$dir/fleet/plan-noport.yaml")
 case "$(field 'd["hosts"][1].get("error", "")' <<<"$out")" in
 *"unknown host key ssh-ed25519 $fp"*) ;;
 *) fail "a known_hosts line without the port was taken for port 2222: $out" ;; esac
+# An empty known_hosts knows no host (it once crashed ivrctl).
+: > "$dir/fleet/known_hosts.empty"
+sed 's/^  known_hosts: known_hosts$/  known_hosts: known_hosts.empty/' "$plan" > "$dir/fleet/plan-empty.yaml"
+out=$(json "$dir/fleet/plan-empty.yaml"); rc=$?
+[ "$rc" -eq 3 ] || fail "an empty known_hosts: exit $rc, not 3: $out"
+case "$(field 'd["hosts"][0].get("error", "")' <<<"$out")" in
+*"unknown host key ssh-ed25519"*) ;;
+*) fail "an empty known_hosts: $out" ;; esac
 # A key marked @revoked is refused even beside a line that accepts it.
 { cat "$dir/fleet/known_hosts"; echo "@revoked * $(cut -d' ' -f1,2 "$dir/fleet/hosts/ivr-02/ssh_host_ed25519_key.pub")"; } > "$dir/fleet/known_hosts.revoked"
 sed 's/^  known_hosts: known_hosts$/  known_hosts: known_hosts.revoked/' "$plan" > "$dir/fleet/plan-revoked.yaml"
