@@ -384,25 +384,6 @@ rollback_target(char *out, struct agent *a, const json_t *params,
 	return rc;
 }
 
-/* Without "undoes", a rollback undoes the deployment that brought the
- * current release. */
-static int
-undone(const char **undoes, struct agent *a, struct err *err)
-{
-	static char live[STATE_ID_MAX + 1]; /* one request at a time */
-	struct agent_state st;
-	int rc;
-
-	if (*undoes != NULL)
-		return 0;
-	if ((rc = state_load(&st, a->root, err)) == 0) {
-		snprintf(live, sizeof(live), "%s", st.deployment_id);
-		*undoes = live;
-	}
-	state_release(&st);
-	return rc;
-}
-
 static int
 m_rollback(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
@@ -423,9 +404,9 @@ m_rollback(json_t **result, struct agent *a, json_t *params, struct err *err)
 			     err)) < 0 ||
 	    (rc = service_params(&s, a, params, err)) < 0 ||
 	    (rc = rollback_target(target, a, params, err)) < 0 ||
-	    (rc = undone(&undoes, a, err)) < 0 ||
-	    (rc = releases_activate(&r, a->root, target, id, undoes, err)) <
-		    0 ||
+	    /* without "undoes": the deployment that brought current */
+	    (rc = releases_activate(&r, a->root, target, id,
+				    undoes ? undoes : "", err)) < 0 ||
 	    (rc = restart(&service, &s, err)) < 0)
 		return rc;
 	*result = activation_json(&r);

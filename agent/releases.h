@@ -23,7 +23,8 @@ struct activate_result {
 
 /*
  * Makes version (staged) current for deployment_id; undoes is NULL, or for
- * a rollback the deployment it undoes (see state_record).  Returns 0,
+ * a rollback the deployment it undoes, "" for the one that brought the
+ * current release (see state_record).  Returns 0,
  * ERR_NOTFOUND ("release 'x' is not staged"), ERR_PARSE (state.json
  * unreadable) or ERR_IO.  Safe to repeat.
  */

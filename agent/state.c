@@ -200,6 +200,11 @@ state_record(struct agent_state *st, const char *version,
 	size_t n;
 
 	if (undoes != NULL)
+		/* "": the deployment that brought the current release */
+		json_object_set_new(
+			h, "undoes",
+			json_string(undoes[0] ? undoes : st->deployment_id));
+	if (undoes != NULL)
 		undo(st, version);
 	n = json_array_size(st->lineage);
 	if (n == 0 ||
@@ -212,8 +217,6 @@ state_record(struct agent_state *st, const char *version,
 	derive(st);
 	json_object_set_new(h, "kind",
 			    json_string(undoes ? "rollback" : "deploy"));
-	if (undoes != NULL)
-		json_object_set_new(h, "undoes", json_string(undoes));
 	json_array_append_new(st->history, h);
 	while (json_array_size(st->history) > STATE_HISTORY_MAX)
 		json_array_remove(st->history, 0);

@@ -56,7 +56,8 @@ int state_save(const struct agent_state *st, const char *root, struct err *err);
 /*
  * Records that deployment_id activated version now.  undoes is NULL for a
  * deployment (version is pushed unless it is already the top) or the id
- * of the deployment being rolled back (the lineage is popped down to the
+ * of the deployment being rolled back, "" for the one that brought the
+ * current release (the lineage is popped down to the
  * nearest version, else version is pushed; a host already on version
  * changes nothing).  previous and deployment_id follow the lineage; the
  * history grows by one entry with kind and undoes.
