@@ -128,12 +128,10 @@ layout_is_staged(const char *root, const char *version)
 }
 
 int
-layout_lock(int *fd, const char *root, int wait_ms, struct err *err)
+layout_lock(int *fd, const char *root, struct err *err)
 {
 	char path[LAYOUT_PATH_MAX], holder[32] = "";
-	struct timespec pause = { 0, 20 * 1000000L };
 	ssize_t n;
-	int waited = 0;
 
 	*fd = -1;
 	if (layout_path(path, root, ".agent.lock", NULL, err) < 0)
@@ -142,25 +140,22 @@ layout_lock(int *fd, const char *root, int wait_ms, struct err *err)
 			0600)) < 0)
 		return err_set_errno(err, ERR_IO, errno, "cannot open '%s'",
 				     path);
-	while (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || waited >= wait_ms) {
-			n = pread(*fd, holder, sizeof(holder) - 1, 0);
-			holder[n > 0 ? n : 0] = '\0';
-			holder[strcspn(holder, "\n")] = '\0';
-			close(*fd);
-			*fd = -1;
-			return err_set(
-				err, ERR_BUSY,
-				"another ivr-agent (pid %s) is working "
-				"on root '%s': try again when it is done",
-				holder[0] ? holder : "?", root);
-		}
-		nanosleep(&pause, NULL);
-		waited += 20;
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		n = pread(*fd, holder, sizeof(holder) - 1, 0);
+		holder[n > 0 ? n : 0] = '\0';
+		holder[strcspn(holder, "\n")] = '\0';
+		close(*fd);
+		*fd = -1;
+		return err_set(err, ERR_BUSY,
+			       "another ivr-agent (pid %s) is working on root "
+			       "'%s': try again when it is done",
+			       holder[0] ? holder : "?", root);
 	}
+	/* The holder's pid, for a waiter's message only: a failure to
+	 * write it costs nothing else. */
 	n = snprintf(holder, sizeof(holder), "%ld\n", (long)getpid());
-	if (ftruncate(*fd, 0) == 0 && pwrite(*fd, holder, (size_t)n, 0) < 0)
-		holder[0] = '\0'; /* only for the message of a waiter */
+	if (ftruncate(*fd, 0) < 0 || pwrite(*fd, holder, (size_t)n, 0) < 0)
+		holder[0] = '\0';
 	return 0;
 }
 

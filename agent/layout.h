@@ -57,12 +57,13 @@ bool layout_is_staged(const char *root, const char *version);
 
 /*
  * Takes the root's lock (flock on <root>/.agent.lock, which names the
- * holder's pid), waiting up to wait_ms: two agents on one root (two
- * controllers, a stuck session) never change it at once.  Returns 0 with
- * *fd set, or ERR_BUSY ("another ivr-agent (pid N) is working on root
- * '<root>'") or ERR_IO.  Release with layout_unlock.
+ * holder's pid) if it is free: two agents on one root (two controllers, a
+ * stuck session) never change it at once.  Returns 0 with *fd set, or
+ * ERR_BUSY ("another ivr-agent (pid N) is working on root '<root>'") or
+ * ERR_IO.  Release with layout_unlock.  Does not wait (rpc.c does, and
+ * tells the controller).
  */
-int layout_lock(int *fd, const char *root, int wait_ms, struct err *err);
+int layout_lock(int *fd, const char *root, struct err *err);
 
 /* Releases a lock from layout_lock (-1 is a no-op). */
 void layout_unlock(int fd);

@@ -117,7 +117,7 @@ setup(struct agent *a, struct log *lg, const struct args *x, struct err *e)
 		return 2;
 	/* What a killed agent left, removed while no other agent works
 	 * here (if one does, its leftovers wait for the next start). */
-	if (layout_lock(&lock, a->root, 0, NULL) == 0)
+	if (layout_lock(&lock, a->root, NULL) == 0)
 		cleaned = layout_clean(a->root);
 	layout_unlock(lock);
 	if (cleaned > 0)

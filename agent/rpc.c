@@ -10,8 +10,10 @@
 #include "jsonrpc.h"
 #include "layout.h"
 
-/* How long a request waits for another agent on the same root. */
+/* How long a request waits for another agent on the same root, and how
+ * often it tries. */
 #define RPC_LOCK_WAIT_MS 30000
+#define RPC_LOCK_POLL_MS 50
 
 int
 rpc_error_code(int code)
@@ -69,6 +71,25 @@ rpc_progress(struct agent *a, const char *step, uint64_t done, uint64_t total)
 		 NULL);
 }
 
+/*
+ * The root's lock, waited for up to RPC_LOCK_WAIT_MS with "lock" progress
+ * notifications (each starts the controller's command timeout again, so
+ * the wait is one the controller sees).  0, or ERR_BUSY naming the holder.
+ */
+static int
+lock_root(int *fd, struct agent *a, struct err *err)
+{
+	int64_t start = clock_now_ms(), waited;
+	int rc;
+
+	while ((rc = layout_lock(fd, a->root, err)) == ERR_BUSY &&
+	       (waited = clock_now_ms() - start) < RPC_LOCK_WAIT_MS) {
+		rpc_progress(a, "lock", (uint64_t)waited, RPC_LOCK_WAIT_MS);
+		clock_sleep_ms(RPC_LOCK_POLL_MS);
+	}
+	return rc;
+}
+
 static const struct rpc_method *
 find(const char *name)
 {
@@ -102,8 +123,7 @@ call(struct agent *a, const struct jsonrpc_msg *msg)
 	a->id = msg->id;
 	a->last_progress_ms = 0;
 	err_init(&e);
-	if (!m->locks ||
-	    (rc = layout_lock(&lock, a->root, RPC_LOCK_WAIT_MS, &e)) == 0)
+	if (!m->locks || (rc = lock_root(&lock, a, &e)) == 0)
 		rc = m->fn(&result, a, params, &e);
 	layout_unlock(lock);
 	a->id = NULL;
