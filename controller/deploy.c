@@ -14,16 +14,13 @@
 
 #include "agentc.h"
 #include "clock.h"
+#include "exitcode.h"
 #include "dryrun.h"
 #include "fanout.h"
 #include "hash.h"
 #include "journal.h"
 #include "ssh.h"
 
-#define EXIT_FAILED	  1
-#define EXIT_BAD_INPUT	  2
-#define EXIT_INCONSISTENT 3
-#define EXIT_LOCKED	  4
 
 /* One host (or the balancer host) for the whole run. */
 struct hostrun {
@@ -710,7 +707,7 @@ roll_back_touched(struct run *r)
 		say(r, "no release ran before this deployment: nothing to go "
 		       "back to; a human must look");
 		free(list);
-		return EXIT_INCONSISTENT;
+		return EXITCODE_INCONSISTENT;
 	}
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < r->n; i++)
@@ -731,7 +728,7 @@ roll_back_touched(struct run *r)
 	       : "ROLLBACK INCOMPLETE: the fleet is not on %s everywhere; "
 		 "a human must look",
 	    r->from);
-	return ok ? EXIT_FAILED : EXIT_INCONSISTENT;
+	return ok ? EXITCODE_ROLLED_BACK : EXITCODE_INCONSISTENT;
 }
 
 /* The release every host runs ("" on a fresh fleet), or fails. */
@@ -765,11 +762,11 @@ take_lock(struct run *r)
 
 	if (journal_open(&r->j, r->p, &e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		return EXIT_INCONSISTENT;
+		return EXITCODE_INCONSISTENT;
 	}
 	if (journal_lock(&r->j, r->o->break_lock, &e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		return EXIT_LOCKED;
+		return EXITCODE_LOCKED;
 	}
 	return 0;
 }
@@ -1029,7 +1026,7 @@ preflight(struct run *r)
 	bool all_there = true;
 
 	if (!fleet_release(r, r->from, sizeof(r->from)))
-		return EXIT_INCONSISTENT;
+		return EXITCODE_INCONSISTENT;
 	for (size_t i = 0; i < r->n; i++) {
 		if (strcmp(r->hosts[i].current, r->version) != 0)
 			all_there = false;
@@ -1040,7 +1037,7 @@ preflight(struct run *r)
 			    "release",
 			    r->hosts[i].h->name, r->hosts[i].disk_free,
 			    r->size);
-			return EXIT_INCONSISTENT;
+			return EXITCODE_INCONSISTENT;
 		}
 	}
 	if (all_there) {
@@ -1070,17 +1067,17 @@ go_live(struct run *r)
 			return roll_back_touched(r);
 		}
 		say(r, "pre-staging failed: nothing serving was changed");
-		return EXIT_FAILED;
+		return EXITCODE_ROLLED_BACK;
 	}
 	switch (run_phases(r)) {
 	case GATE_NO:
 		return roll_back_touched(r);
 	case GATE_WAIT:
-		return EXIT_INCONSISTENT;
+		return EXITCODE_INCONSISTENT;
 	case GATE_PASS:
 		break;
 	}
-	rc = verify(r, r->version) ? 0 : EXIT_INCONSISTENT;
+	rc = verify(r, r->version) ? 0 : EXITCODE_INCONSISTENT;
 	say(r,
 	    rc == 0 ? "done: every host on %s and ready"
 		    : "FINISHED INCONSISTENT: not every host is on %s and "
@@ -1122,11 +1119,11 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 
 	run_init(&r, p, agent, o, "deploy");
 	if (!read_artifact(&r))
-		return run_finish(&r, EXIT_BAD_INPUT);
+		return run_finish(&r, EXITCODE_BAD_INPUT);
 	make_id(r.id, sizeof(r.id), 'd');
 	if ((rc = take_lock(&r)) != 0)
 		return run_finish(&r, rc);
-	rc = EXIT_INCONSISTENT;
+	rc = EXITCODE_INCONSISTENT;
 	/* Started before anything can change, so that a controller killed
 	 * at any later point leaves a run without an end in the journal. */
 	journal_start(&r, "deploy", r.version);
@@ -1231,7 +1228,7 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 			"deployment: nothing to resume (ivrctl status shows "
 			"the fleet)\n",
 			r.j.path);
-		return run_finish(&r, EXIT_BAD_INPUT);
+		return run_finish(&r, EXITCODE_BAD_INPUT);
 	}
 	snprintf(r.id, sizeof(r.id), "%s",
 		 json_string_value(json_object_get(run, "id")));
@@ -1243,11 +1240,11 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 			"plan it ran with, or undo it with ivrctl rollback\n",
 			r.id, plan_sha ? plan_sha : "?", p->sha256);
 		json_decref(run);
-		return run_finish(&r, EXIT_BAD_INPUT);
+		return run_finish(&r, EXITCODE_BAD_INPUT);
 	}
 	if (!resume_artifact(&r, &oo, run)) {
 		json_decref(run);
-		return run_finish(&r, EXIT_BAD_INPUT);
+		return run_finish(&r, EXITCODE_BAD_INPUT);
 	}
 	json_array_extend(r.approved, json_object_get(run, "approved"));
 	atomic_store(&r.failures, (int)json_integer_value(json_object_get(
@@ -1268,18 +1265,18 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 	    p->environment, p->nhosts);
 	if (!open_fleet(&r)) {
 		say(&r, "cannot reach the whole fleet: nothing was changed");
-		return run_finish(&r, EXIT_INCONSISTENT);
+		return run_finish(&r, EXITCODE_INCONSISTENT);
 	}
 	if (!had_from) {
 		/* Killed before it read the fleet: it changed nothing. */
 		if (!fleet_release(&r, r.from, sizeof(r.from)))
-			return run_finish(&r, EXIT_INCONSISTENT);
+			return run_finish(&r, EXITCODE_INCONSISTENT);
 		record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
 				     r.id, "from", r.from));
 	}
 	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
 	if (!resume_hosts(&r))
-		return run_finish(&r, EXIT_INCONSISTENT);
+		return run_finish(&r, EXITCODE_INCONSISTENT);
 	return run_finish(&r, go_live(&r));
 }
 
@@ -1460,20 +1457,20 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 	struct hostrun **list = NULL;
 	char target[65];
 	size_t n = 0;
-	int rc = EXIT_INCONSISTENT;
+	int rc = EXITCODE_INCONSISTENT;
 
 	run_init(&r, p, agent, o, "rollback");
 	make_id(r.id, sizeof(r.id), 'r');
 	if ((rc = take_lock(&r)) != 0)
 		return run_finish(&r, rc);
-	rc = EXIT_INCONSISTENT;
+	rc = EXITCODE_INCONSISTENT;
 	if (!open_fleet(&r)) {
 		say(&r, "cannot reach the whole fleet: nothing was changed");
 		goto out;
 	}
 	if (!rollback_target(&r, target, sizeof(target)) ||
 	    !target_on_disk(&r, target)) {
-		rc = EXIT_BAD_INPUT;
+		rc = EXITCODE_BAD_INPUT;
 		goto out;
 	}
 	say(&r, "rollback %s: %s back to %s", r.id, p->environment, target);
@@ -1496,7 +1493,7 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 		restore_drained(&r);
 	rc = atomic_load(&r.failures) == 0 && verify(&r, target)
 		     ? 0
-		     : EXIT_INCONSISTENT;
+		     : EXITCODE_INCONSISTENT;
 	say(&r,
 	    rc == 0 ? "done: every host on %s and ready"
 		    : "ROLLBACK INCOMPLETE: not every host is on %s and "

@@ -26,6 +26,7 @@
 #include "deploy.h"
 #include "diag.h"
 #include "dryrun.h"
+#include "exitcode.h"
 #include "journal.h"
 #include "plan.h"
 #include "promote.h"
@@ -36,8 +37,6 @@
 #define IVR_VERSION "0.0.0"
 #endif
 
-#define EXIT_BAD_INPUT	  2
-#define EXIT_INCONSISTENT 3
 
 static const char usage[] =
 	"usage: ivrctl validate PLAN\n"
@@ -116,7 +115,7 @@ cmd_validate(const char *path)
 		} else {
 			fprintf(stderr, "ivrctl: %s\n", e.msg);
 		}
-		rc = EXIT_BAD_INPUT;
+		rc = EXITCODE_BAD_INPUT;
 	} else {
 		printf("%s: valid: environment '%s', %zu hosts, %zu phases, "
 		       "plan sha256 %.12s\n",
@@ -233,22 +232,22 @@ cmd_deploy(const char *path, struct deploy_opts *o, enum deploy_cmd cmd)
 	int rc;
 
 	if ((p = load_plan(path)) == NULL)
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	if (cmd == CMD_DEPLOY && o->artifact == NULL)
 		o->artifact = p->artifact;
 	if (cmd == CMD_DEPLOY && o->artifact == NULL) {
 		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
 				"'artifact' in the plan\n");
 		plan_free(p);
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	}
 	if (!approvals_known(p, o, path)) {
 		plan_free(p);
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	}
 	if (prepare_fleet(&bundle) < 0) {
 		plan_free(p);
-		return 1;
+		return EXITCODE_ROLLED_BACK;
 	}
 	o->out = stdout;
 	rc = cmd == CMD_ROLLBACK ? deploy_rollback(p, &bundle, o)
@@ -295,7 +294,7 @@ cmd_promote(int argc, char **argv)
 	struct deploy_opts o = { .approve = approve, .out = stdout };
 	struct agent_bundle bundle;
 	struct plan *staging = NULL, *prod = NULL;
-	int rc = EXIT_BAD_INPUT;
+	int rc = EXITCODE_BAD_INPUT;
 
 	/* deploy's flags after the two plans; no --artifact: it is
 	 * staging's. */
@@ -311,7 +310,7 @@ cmd_promote(int argc, char **argv)
 	if (!approvals_known(prod, &o, argv[5]))
 		goto out;
 	if (prepare_fleet(&bundle) < 0) {
-		rc = 1;
+		rc = EXITCODE_ROLLED_BACK;
 		goto out;
 	}
 	rc = promote_run(staging, prod, &bundle, &o);
@@ -331,11 +330,11 @@ cmd_history(const char *path)
 	int rc = 0;
 
 	if ((p = load_plan(path)) == NULL)
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	if (journal_paths(&j, p, &e) < 0 ||
 	    journal_history(stdout, j.path, &e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		rc = 1;
+		rc = EXITCODE_ROLLED_BACK;
 	}
 	journal_close(&j);
 	plan_free(p);
@@ -350,10 +349,10 @@ cmd_status(const char *path, bool json)
 	struct plan *p;
 
 	if ((p = load_plan(path)) == NULL)
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	if (prepare_fleet(&bundle) < 0) {
 		plan_free(p);
-		return 1;
+		return EXITCODE_ROLLED_BACK;
 	}
 	status_collect(&s, p, &bundle);
 	if (json) {
@@ -366,7 +365,7 @@ cmd_status(const char *path, bool json)
 	} else {
 		status_print(stdout, &s, p);
 	}
-	int rc = s.consistent ? 0 : EXIT_INCONSISTENT;
+	int rc = s.consistent ? 0 : EXITCODE_INCONSISTENT;
 	status_release(&s);
 	plan_free(p);
 	return rc;
@@ -380,19 +379,19 @@ cmd_plan(const char *path, const char *artifact)
 	int rc;
 
 	if ((p = load_plan(path)) == NULL)
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	if (artifact == NULL)
 		artifact = p->artifact;
 	if (artifact == NULL) {
 		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
 				"'artifact' in the plan\n");
 		plan_free(p);
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	}
 	if (ssh_global_init(&e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
 		plan_free(p);
-		return 1;
+		return EXITCODE_ROLLED_BACK;
 	}
 	rc = dryrun(stdout, p, artifact);
 	plan_free(p);
@@ -426,7 +425,7 @@ main(int argc, char **argv)
 		if (approve == NULL || deploy_flags(&o, argc, argv, cmd) < 0) {
 			free(approve);
 			fputs(usage, stderr);
-			return EXIT_BAD_INPUT;
+			return EXITCODE_BAD_INPUT;
 		}
 		rc = cmd_deploy(argv[2], &o, cmd);
 		free(approve);
@@ -443,7 +442,7 @@ main(int argc, char **argv)
 		if (argc == 5 && strcmp(argv[3], "--artifact") == 0)
 			return cmd_plan(argv[2], argv[4]);
 		fputs(usage, stderr);
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	}
 	if (argc >= 3 && strcmp(argv[1], "status") == 0) {
 		bool json = false;
@@ -455,11 +454,11 @@ main(int argc, char **argv)
 				json = strcmp(argv[++i], "json") == 0;
 			} else {
 				fputs(usage, stderr);
-				return EXIT_BAD_INPUT;
+				return EXITCODE_BAD_INPUT;
 			}
 		}
 		return cmd_status(argv[2], json);
 	}
 	fputs(usage, stderr);
-	return EXIT_BAD_INPUT;
+	return EXITCODE_BAD_INPUT;
 }

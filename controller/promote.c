@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include "agentc.h"
+#include "exitcode.h"
 #include "hash.h"
 #include "journal.h"
 #include "ssh.h"
 
-#define EXIT_BAD_INPUT	   2
 #define ARTIFACT_MAX_BYTES (2LL * 1024 * 1024 * 1024)
 
 /* Why staging cannot be promoted, said for each host; true when it can. */
@@ -174,14 +174,14 @@ promote_run(const struct plan *staging, const struct plan *prod,
 			  remote[4200], dir[4200], *slash;
 	const char *source = "staging's journal";
 	struct err e;
-	int rc = EXIT_BAD_INPUT;
+	int rc = EXITCODE_BAD_INPUT;
 
 	if (strcmp(staging->environment, prod->environment) == 0) {
 		fprintf(stderr,
 			"ivrctl: both plans are environment '%s': promote "
 			"goes from one environment to another\n",
 			prod->environment);
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	}
 	status_collect(&s, staging, agent);
 	if (!staging_ready(&s, staging)) {
@@ -189,7 +189,7 @@ promote_run(const struct plan *staging, const struct plan *prod,
 			"ivrctl: staging is not live and healthy on one "
 			"release: nothing was promoted\n");
 		status_release(&s);
-		return EXIT_BAD_INPUT;
+		return EXITCODE_BAD_INPUT;
 	}
 	snprintf(release, sizeof(release), "%s", s.release);
 	status_release(&s);
