@@ -531,7 +531,7 @@ pool_ready(struct run *r, bool *ready)
 static size_t
 fit_floor(struct run *r, struct hostrun **list, size_t k)
 {
-	size_t keep = r->n - dryrun_max_down(r->p);
+	size_t keep = r->n - plan_max_down(r->p);
 	int64_t until = clock_now_ms() + r->p->health_deadline_ms;
 	bool *ready = calloc(r->n, sizeof(*ready)), said = false;
 	size_t fit = 0;
@@ -719,7 +719,7 @@ roll_back_touched(struct run *r)
 	r->target = r->from;
 	unrestored = restore_drained(r);
 	atomic_store(&r->failures, 0);
-	move_hosts(r, list, n, dryrun_max_down(r->p), 0);
+	move_hosts(r, list, n, plan_max_down(r->p), 0);
 	free(list);
 	ok = unrestored == 0 && atomic_load(&r->failures) == 0 &&
 	     verify(r, r->from);
@@ -980,23 +980,23 @@ run_phases(struct run *r)
 {
 	const struct plan *p = r->p;
 	struct hostrun **list = calloc(r->n ? r->n : 1, sizeof(*list));
-	size_t next = 0, max_down = dryrun_max_down(p);
 	int budget = (int)plan_size_hosts(&p->failure_budget, r->n, r->n);
 	enum gate g = GATE_PASS;
+	size_t end = 0;
 
 	if (list == NULL)
 		return GATE_NO;
 	r->target = r->version;
 	for (size_t i = 0; i < p->nphases && g == GATE_PASS; i++) {
 		const struct plan_phase *ph = &p->phases[i];
-		size_t n = plan_size_hosts(&ph->hosts, r->n, r->n - next);
-		size_t batch = plan_size_hosts(&ph->batch, r->n, n), k = 0;
+		struct plan_slice sl = plan_phase_slice(p, i);
+		size_t k = 0;
 
-		for (size_t j = 0; j < n; j++)
-			if (!r->hosts[next + j].done)
-				list[k++] = &r->hosts[next + j];
-		next += n;
-		if (n == 0)
+		for (size_t j = sl.first; j < sl.first + sl.count; j++)
+			if (!r->hosts[j].done)
+				list[k++] = &r->hosts[j];
+		end = sl.first + sl.count;
+		if (sl.count == 0)
 			continue;
 		if (k == 0) {
 			say(r, "phase %s: every host already done", ph->name);
@@ -1004,14 +1004,13 @@ run_phases(struct run *r)
 		}
 		if ((g = approve(r, ph)) != GATE_PASS)
 			break;
-		batch = batch > max_down ? max_down : batch ? batch : 1;
 		say(r, "phase %s: %zu host(s), %zu at a time", ph->name, k,
-		    batch);
+		    sl.batch);
 		record(r, json_pack("{s:s, s:s, s:s}", "event", "phase", "id",
 				    r->id, "phase", ph->name));
-		if (!move_hosts(r, list, k, batch, budget))
+		if (!move_hosts(r, list, k, sl.batch, budget))
 			g = GATE_NO;
-		else if (ph->pause_ms > 0 && next < r->n) {
+		else if (ph->pause_ms > 0 && end < r->n) {
 			say(r, "pause %lld ms", (long long)ph->pause_ms);
 			clock_sleep_ms(ph->pause_ms);
 		}
@@ -1486,7 +1485,7 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 	r.target = target;
 	/* A batch that fails stops the rollback: the hosts not yet moved
 	 * go on serving what they run. */
-	move_hosts(&r, list, n, dryrun_max_down(p), 0);
+	move_hosts(&r, list, n, plan_max_down(p), 0);
 	/* A host of the failed batch that was drained but never switched
 	 * goes back to serving what it ran. */
 	if (atomic_load(&r.failures) > 0)

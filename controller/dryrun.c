@@ -133,15 +133,6 @@ out:
 	ssh_close(c);
 }
 
-size_t
-dryrun_max_down(const struct plan *p)
-{
-	size_t keep =
-		(p->nhosts * (size_t)p->capacity_floor_percent + 99) / 100;
-
-	return p->nhosts > keep ? p->nhosts - keep : 1;
-}
-
 static const char *
 host_action(const struct dry_host *dh, const char *version)
 {
@@ -176,7 +167,7 @@ print_hosts(FILE *f, const struct dry *d)
 static void
 print_phases(FILE *f, const struct plan *p)
 {
-	size_t next = 0, max_down = dryrun_max_down(p);
+	size_t max_down = plan_max_down(p);
 
 	fprintf(f,
 		"\nphases (capacity floor %d%%: at most %zu host%s out of "
@@ -184,20 +175,15 @@ print_phases(FILE *f, const struct plan *p)
 		p->capacity_floor_percent, max_down, max_down == 1 ? "" : "s");
 	for (size_t i = 0; i < p->nphases; i++) {
 		const struct plan_phase *ph = &p->phases[i];
-		size_t n = plan_size_hosts(&ph->hosts, p->nhosts,
-					   p->nhosts - next);
-		size_t batch = plan_size_hosts(&ph->batch, p->nhosts, n), b = 1;
+		struct plan_slice sl = plan_phase_slice(p, i);
+		size_t next = sl.first, end = sl.first + sl.count;
 
-		if (batch > max_down)
-			batch = max_down;
-		if (batch == 0)
-			batch = 1;
 		fprintf(f, "  %zu. %s%s: %zu host%s\n", i + 1, ph->name,
-			ph->approval ? " (asks for approval first)" : "", n,
-			n == 1 ? "" : "s");
-		for (size_t done = 0; done < n; b++) {
+			ph->approval ? " (asks for approval first)" : "",
+			sl.count, sl.count == 1 ? "" : "s");
+		for (size_t b = 1; next < end; b++) {
 			fprintf(f, "     batch %zu:", b);
-			for (size_t k = 0; k < batch && done < n; k++, done++)
+			for (size_t k = 0; k < sl.batch && next < end; k++)
 				fprintf(f, " %s", p->hosts[next++].name);
 			fputc('\n', f);
 		}

@@ -19,12 +19,6 @@
 int dryrun(FILE *f, const struct plan *p, const char *artifact);
 
 /*
- * Hosts that may be out of the pool at once without breaking the
- * capacity floor (at least 1).
- */
-size_t dryrun_max_down(const struct plan *p);
-
-/*
  * The version in an artifact's file name, ivr-runtime-<version>.tar.gz,
  * into out.  Returns 0, or -1 for another name.
  */

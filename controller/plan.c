@@ -93,6 +93,31 @@ plan_size_hosts(const struct plan_size *s, size_t total, size_t remaining)
 	return n > remaining ? remaining : n;
 }
 
+size_t
+plan_max_down(const struct plan *p)
+{
+	size_t keep =
+		(p->nhosts * (size_t)p->capacity_floor_percent + 99) / 100;
+
+	return p->nhosts > keep ? p->nhosts - keep : 1;
+}
+
+struct plan_slice
+plan_phase_slice(const struct plan *p, size_t i)
+{
+	struct plan_slice s = { 0 };
+	size_t max_down = plan_max_down(p);
+
+	for (size_t k = 0; k <= i && k < p->nphases; k++) {
+		s.first += s.count;
+		s.count = plan_size_hosts(&p->phases[k].hosts, p->nhosts,
+					  p->nhosts - s.first);
+	}
+	s.batch = plan_size_hosts(&p->phases[i].batch, p->nhosts, s.count);
+	s.batch = s.batch > max_down ? max_down : s.batch ? s.batch : 1;
+	return s;
+}
+
 int
 plan_expand(char *out, size_t size, const char *tmpl, const struct plan_host *h,
 	    struct err *err)

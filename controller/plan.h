@@ -124,6 +124,22 @@ size_t plan_size_hosts(const struct plan_size *s, size_t total,
 		       size_t remaining);
 
 /*
+ * Hosts that may be out of the pool at once without breaking the capacity
+ * floor: the fleet less its floor share (rounded up), at least 1.
+ */
+size_t plan_max_down(const struct plan *p);
+
+/* Where a phase falls in the inventory. */
+struct plan_slice {
+	size_t first; /* index of its first host */
+	size_t count; /* how many hosts, in inventory order */
+	size_t batch; /* how many at a time: 1 to plan_max_down */
+};
+
+/* Phase i (< p->nphases) of p as a slice of p's hosts. */
+struct plan_slice plan_phase_slice(const struct plan *p, size_t i);
+
+/*
  * Expands {name}, {address} and {port} in tmpl for host h into out (size
  * bytes).  Returns 0 or ERR_OVERFLOW.
  */

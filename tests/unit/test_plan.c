@@ -80,6 +80,39 @@ test_plan_expand__fills_placeholders(void **state)
 }
 
 static void
+test_plan_phase_slice__splits_the_fleet_within_the_capacity_floor(void **st)
+{
+	struct plan p = { .nhosts = 10, .nphases = 3,
+			  .capacity_floor_percent = 75 };
+	struct plan_slice s;
+
+	(void)st;
+	p.phases[0].hosts.count = 1;
+	p.phases[0].batch.count = 1;
+	p.phases[1].hosts.percent = 50;
+	p.phases[1].batch.count = 4;
+	p.phases[2].hosts.rest = true;
+	p.phases[2].batch.percent = 10;
+	/* 75% of 10 stays: at most 2 out (8 kept, rounded up). */
+	assert_int_equal(plan_max_down(&p), 2);
+	s = plan_phase_slice(&p, 0);
+	assert_int_equal(s.first, 0);
+	assert_int_equal(s.count, 1);
+	assert_int_equal(s.batch, 1);
+	s = plan_phase_slice(&p, 1);
+	assert_int_equal(s.first, 1);
+	assert_int_equal(s.count, 5);
+	assert_int_equal(s.batch, 2); /* 4 asked, the floor allows 2 */
+	s = plan_phase_slice(&p, 2);
+	assert_int_equal(s.first, 6);
+	assert_int_equal(s.count, 4);
+	assert_int_equal(s.batch, 1);
+	/* A floor of 100% still lets one host go at a time. */
+	p.capacity_floor_percent = 100;
+	assert_int_equal(plan_max_down(&p), 1);
+}
+
+static void
 test_plan_load__reports_an_unreadable_file(void **state)
 {
 	struct diag_list d;
@@ -104,6 +137,8 @@ main(void)
 		cmocka_unit_test(
 			test_plan_size_hosts__counts_percentages_and_the_rest),
 		cmocka_unit_test(test_plan_expand__fills_placeholders),
+		cmocka_unit_test(
+			test_plan_phase_slice__splits_the_fleet_within_the_capacity_floor),
 		cmocka_unit_test(test_plan_load__reports_an_unreadable_file),
 	};
 
