@@ -65,7 +65,9 @@ make_dir(const char *path, struct err *err)
 int
 layout_init(const char *root, struct err *err)
 {
-	static const char *const dirs[] = { "releases", "incoming", "shared" };
+	static const char *const dirs[] = { HOSTLAYOUT_RELEASES,
+					    HOSTLAYOUT_INCOMING,
+					    HOSTLAYOUT_SHARED };
 	char path[LAYOUT_PATH_MAX];
 	struct stat st;
 	int rc;
@@ -81,6 +83,13 @@ layout_init(const char *root, struct err *err)
 }
 
 int
+layout_artifact(char *out, const char *root, const char *sha256,
+		struct err *err)
+{
+	return hostlayout_artifact(out, LAYOUT_PATH_MAX, root, sha256, err);
+}
+
+int
 layout_current(char *out, const char *root, struct err *err)
 {
 	char link[LAYOUT_PATH_MAX], target[LAYOUT_PATH_MAX];
@@ -88,7 +97,7 @@ layout_current(char *out, const char *root, struct err *err)
 	int rc;
 
 	out[0] = '\0';
-	if ((rc = layout_path(link, root, "current", NULL, err)) < 0)
+	if ((rc = layout_path(link, root, HOSTLAYOUT_CURRENT, NULL, err)) < 0)
 		return rc;
 	n = readlink(link, target, sizeof(target) - 1);
 	if (n < 0 && errno == ENOENT)
@@ -112,7 +121,7 @@ layout_marker(char *out, const char *root, const char *version, struct err *err)
 	char name[LAYOUT_VERSION_MAX + 16];
 
 	snprintf(name, sizeof(name), ".%s.sha256", version);
-	return layout_path(out, root, "releases", name, err);
+	return layout_path(out, root, HOSTLAYOUT_RELEASES, name, err);
 }
 
 bool
@@ -121,7 +130,7 @@ layout_is_staged(const char *root, const char *version)
 	char dir[LAYOUT_PATH_MAX], manifest[LAYOUT_PATH_MAX + 16];
 
 	if (!layout_valid_version(version) ||
-	    layout_path(dir, root, "releases", version, NULL) < 0)
+	    layout_path(dir, root, HOSTLAYOUT_RELEASES, version, NULL) < 0)
 		return false;
 	snprintf(manifest, sizeof(manifest), "%s/release.json", dir);
 	return access(manifest, R_OK) == 0;
@@ -213,7 +222,7 @@ layout_clean(const char *root)
 {
 	char releases[LAYOUT_PATH_MAX];
 
-	if (layout_path(releases, root, "releases", NULL, NULL) < 0)
+	if (layout_path(releases, root, HOSTLAYOUT_RELEASES, NULL, NULL) < 0)
 		return 0;
 	return clean_dir(root) + clean_dir(releases);
 }

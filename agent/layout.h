@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "hostlayout.h"
 
 #define LAYOUT_VERSION_MAX 64
 #define LAYOUT_PATH_MAX	   4096
@@ -36,6 +37,14 @@ int layout_init(const char *root, struct err *err);
  */
 int layout_path(char *out, const char *root, const char *a, const char *b,
 		struct err *err);
+
+/*
+ * The artifact with this sha256 under root, "<root>/incoming/<sha256>"
+ * (hostlayout.h: the controller uploads to the same path), into out
+ * (LAYOUT_PATH_MAX).  Returns 0 or ERR_OVERFLOW.
+ */
+int layout_artifact(char *out, const char *root, const char *sha256,
+		    struct err *err);
 
 /*
  * The version `current` points at into out (LAYOUT_VERSION_MAX + 1), ""

@@ -91,7 +91,7 @@ fetch_if_missing(struct agent *a, const char *sha256, const char *url,
 	char dest[LAYOUT_PATH_MAX];
 	int rc;
 
-	if ((rc = layout_path(dest, a->root, "incoming", sha256, err)) < 0)
+	if ((rc = layout_artifact(dest, a->root, sha256, err)) < 0)
 		return rc;
 	if (access(dest, F_OK) == 0)
 		return 0;

@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "fileio.h"
 #include "hash.h"
+#include "hostlayout.h"
 #include "layout.h"
 
 int
@@ -37,7 +38,8 @@ releases_activate(struct activate_result *out, const char *root,
 	out->changed = strcmp(out->current, version) != 0;
 	if (out->changed) {
 		snprintf(target, sizeof(target), "releases/%s", version);
-		if ((rc = layout_path(link, root, "current", NULL, err)) < 0 ||
+		if ((rc = layout_path(link, root, HOSTLAYOUT_CURRENT, NULL,
+				      err)) < 0 ||
 		    (rc = fileio_symlink_atomic(target, link, err)) < 0)
 			goto out;
 	}
@@ -83,7 +85,7 @@ scan(struct staged **out, size_t *n, const char *root, struct err *err)
 	DIR *d;
 
 	*n = 0;
-	if (layout_path(dir, root, "releases", NULL, err) < 0)
+	if (layout_path(dir, root, HOSTLAYOUT_RELEASES, NULL, err) < 0)
 		return ERR_INVAL;
 	if ((d = opendir(dir)) == NULL)
 		return err_set_errno(err, ERR_IO, errno, "cannot read '%s'",
@@ -192,7 +194,8 @@ remove_release(const char *root, const char *version, struct err *err)
 	char path[LAYOUT_PATH_MAX];
 	int rc;
 
-	if ((rc = layout_path(path, root, "releases", version, err)) < 0 ||
+	if ((rc = layout_path(path, root, HOSTLAYOUT_RELEASES, version, err)) <
+		    0 ||
 	    (rc = fileio_remove_tree(path, err)) < 0 ||
 	    (rc = layout_marker(path, root, version, err)) < 0)
 		return rc;

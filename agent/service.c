@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "buf.h"
 #include "fileio.h"
+#include "hostlayout.h"
 #include "layout.h"
 #include "parse.h"
 
@@ -87,7 +88,7 @@ read_pid(const char *root)
 	struct buf b;
 	int64_t pid = 0;
 
-	if (layout_path(path, root, "shared", PIDFILE, NULL) < 0)
+	if (layout_path(path, root, HOSTLAYOUT_SHARED, PIDFILE, NULL) < 0)
 		return 0;
 	buf_init(&b, 32);
 	if (fileio_read_all(&b, path, NULL) == 0) {
@@ -218,12 +219,16 @@ supervisor_start(struct service_status *out, const struct service *s,
 	pid_t pid;
 	int rc;
 
-	if ((rc = layout_path(bin, s->root, "current", "bin/ivr-runtime",
+	if ((rc = layout_path(bin, s->root, HOSTLAYOUT_CURRENT,
+			      "bin/ivr-runtime", err)) < 0 ||
+	    (rc = layout_path(shared, s->root, HOSTLAYOUT_SHARED, NULL, err)) <
+		    0 ||
+	    (rc = layout_path(config, s->root, HOSTLAYOUT_SHARED, s->config,
 			      err)) < 0 ||
-	    (rc = layout_path(shared, s->root, "shared", NULL, err)) < 0 ||
-	    (rc = layout_path(config, s->root, "shared", s->config, err)) < 0 ||
-	    (rc = layout_path(log, s->root, "shared", LOGFILE, err)) < 0 ||
-	    (rc = layout_path(pidfile, s->root, "shared", PIDFILE, err)) < 0)
+	    (rc = layout_path(log, s->root, HOSTLAYOUT_SHARED, LOGFILE, err)) <
+		    0 ||
+	    (rc = layout_path(pidfile, s->root, HOSTLAYOUT_SHARED, PIDFILE,
+			      err)) < 0)
 		return rc;
 	if (access(bin, X_OK) < 0)
 		return err_set(err, ERR_NOTFOUND,
@@ -306,7 +311,8 @@ service_stop(struct service_status *out, const struct service *s,
 		out->running = false;
 		return 0;
 	}
-	if ((rc = layout_path(pidfile, s->root, "shared", PIDFILE, err)) < 0)
+	if ((rc = layout_path(pidfile, s->root, HOSTLAYOUT_SHARED, PIDFILE,
+			      err)) < 0)
 		return rc;
 	pid = out->pid;
 	out->how = "not_running";

@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "fileio.h"
 #include "hash.h"
+#include "hostlayout.h"
 #include "layout.h"
 
 #define MANIFEST_MAX (1024 * 1024)
@@ -35,7 +36,7 @@ stage_verify(const char *root, const char *sha256, stage_progress_fn fn,
 	struct stat st;
 	int rc;
 
-	if ((rc = layout_path(path, root, "incoming", sha256, err)) < 0)
+	if ((rc = layout_artifact(path, root, sha256, err)) < 0)
 		return rc;
 	if (stat(path, &st) < 0)
 		return err_set(err, ERR_NOTFOUND,
@@ -528,8 +529,9 @@ stage_release(struct stage_result *out, const char *root, const char *version,
 		    0 ||
 	    out->already)
 		return rc;
-	if ((rc = layout_path(artifact, root, "incoming", sha256, err)) < 0 ||
-	    (rc = layout_path(dst, root, "releases", version, err)) < 0 ||
+	if ((rc = layout_artifact(artifact, root, sha256, err)) < 0 ||
+	    (rc = layout_path(dst, root, HOSTLAYOUT_RELEASES, version, err)) <
+		    0 ||
 	    (rc = layout_marker(marker, root, version, err)) < 0 ||
 	    (rc = stage_verify(root, sha256, fn, ctx, err)) < 0)
 		return rc;
@@ -555,7 +557,7 @@ stage_release(struct stage_result *out, const char *root, const char *version,
 	} else {
 		char dir[LAYOUT_PATH_MAX];
 
-		layout_path(dir, root, "releases", NULL, NULL);
+		layout_path(dir, root, HOSTLAYOUT_RELEASES, NULL, NULL);
 		rc = fileio_fsync_dir(dir, err);
 	}
 	json_decref(u.files);

@@ -103,7 +103,7 @@ state_load(struct agent_state *st, const char *root, struct err *err)
 	int rc;
 
 	memset(st, 0, sizeof(*st));
-	if ((rc = layout_path(path, root, "state.json", NULL, err)) < 0)
+	if ((rc = layout_path(path, root, HOSTLAYOUT_STATE, NULL, err)) < 0)
 		return rc;
 	o = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	if (o == NULL && json_error_code(&jerr) == json_error_cannot_open_file)
@@ -154,7 +154,7 @@ state_save(const struct agent_state *st, const char *root, struct err *err)
 	json_t *o = state_to_json(st);
 	int rc;
 
-	if ((rc = layout_path(path, root, "state.json", NULL, err)) < 0) {
+	if ((rc = layout_path(path, root, HOSTLAYOUT_STATE, NULL, err)) < 0) {
 		json_decref(o);
 		return rc;
 	}

@@ -13,14 +13,13 @@
 #include <unistd.h>
 
 #include "agentc.h"
+#include "artifact.h"
 #include "clock.h"
 #include "exitcode.h"
-#include "dryrun.h"
 #include "fanout.h"
 #include "hash.h"
 #include "journal.h"
 #include "ssh.h"
-
 
 /* One host (or the balancer host) for the whole run. */
 struct hostrun {
@@ -51,9 +50,9 @@ struct run {
 	bool has_lb;
 	pthread_mutex_t lb_lock, out_lock;
 	int64_t start_ms;
-	char version[65], sha[65], from[65], id[64], to[65];
+	struct artifact art; /* deploy: the release to roll out */
+	char from[65], id[64], to[65];
 	const char *kind; /* "deploy" or "rollback" once started */
-	long long size;
 	atomic_int failures;
 	struct journal j;
 	/* the batch being moved */
@@ -62,7 +61,6 @@ struct run {
 	bool rollback;
 	json_t *approved;    /* phases whose gate passed, journal included */
 	const char *waiting; /* the phase whose gate stopped the run */
-	char artifact[4096]; /* the artifact's absolute path */
 };
 
 static void say(struct run *r, const char *fmt, ...)
@@ -788,9 +786,9 @@ journal_start(struct run *r, const char *kind, const char *to)
 			    "plan_sha256", r->p->sha256, "operator", who,
 			    "from", r->from[0] ? r->from : NULL, "to", to,
 			    "hosts", (int)r->p->nhosts, "artifact",
-			    r->artifact[0] ? r->artifact : NULL, "sha256",
-			    r->sha[0] ? r->sha : NULL, "promoted_from",
-			    r->o->promoted_from));
+			    r->art.path[0] ? r->art.path : NULL, "sha256",
+			    r->art.sha256[0] ? r->art.sha256 : NULL,
+			    "promoted_from", r->o->promoted_from));
 }
 
 static void
@@ -860,8 +858,9 @@ stage_one(void *ctx, size_t i)
 	struct err e;
 	int status = 1;
 
-	snprintf(remote, sizeof(remote), "%s/incoming/%s", hr->root, r->sha);
-	if (ssh_quote(q, sizeof(q), remote, &e) < 0)
+	if (artifact_remote_path(remote, sizeof(remote), hr->root,
+				 r->art.sha256, &e) < 0 ||
+	    ssh_quote(q, sizeof(q), remote, &e) < 0)
 		goto fail;
 	snprintf(cmd, sizeof(cmd), "test -f %s", q);
 	if (ssh_exec(hr->c, cmd, NULL, &status, &e) < 0)
@@ -870,11 +869,11 @@ stage_one(void *ctx, size_t i)
 	    ssh_upload(hr->c, r->o->artifact, remote, 0644, &e) < 0)
 		goto fail;
 	if (call(hr, r->p, "stage",
-		 json_pack("{s:s, s:s}", "version", r->version, "sha256",
-			   r->sha),
+		 json_pack("{s:s, s:s}", "version", r->art.version, "sha256",
+			   r->art.sha256),
 		 NULL, &e) < 0)
 		goto fail;
-	say(r, "%s: %s staged%s", hr->h->name, r->version,
+	say(r, "%s: %s staged%s", hr->h->name, r->art.version,
 	    status != 0 ? " (uploaded)" : "");
 	return;
 fail:
@@ -887,24 +886,12 @@ fail:
 static bool
 read_artifact(struct run *r)
 {
-	unsigned char digest[HASH_SHA256_LEN];
-	struct stat st;
+	struct err e;
 
-	if (dryrun_artifact_version(r->version, sizeof(r->version),
-				    r->o->artifact) < 0 ||
-	    stat(r->o->artifact, &st) < 0 ||
-	    hash_sha256_file(digest, r->o->artifact, NULL) < 0) {
-		fprintf(stderr,
-			"ivrctl: '%s' is not a readable "
-			"ivr-runtime-<version>.tar.gz\n",
-			r->o->artifact);
+	if (artifact_read(&r->art, r->o->artifact, &e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
 		return false;
 	}
-	hash_hex(r->sha, digest, sizeof(digest));
-	r->size = (long long)st.st_size;
-	if (realpath(r->o->artifact, r->artifact) == NULL)
-		snprintf(r->artifact, sizeof(r->artifact), "%s",
-			 r->o->artifact);
 	return true;
 }
 
@@ -986,7 +973,7 @@ run_phases(struct run *r)
 
 	if (list == NULL)
 		return GATE_NO;
-	r->target = r->version;
+	r->target = r->art.version;
 	for (size_t i = 0; i < p->nphases && g == GATE_PASS; i++) {
 		const struct plan_phase *ph = &p->phases[i];
 		struct plan_slice sl = plan_phase_slice(p, i);
@@ -1027,20 +1014,21 @@ preflight(struct run *r)
 	if (!fleet_release(r, r->from, sizeof(r->from)))
 		return EXITCODE_INCONSISTENT;
 	for (size_t i = 0; i < r->n; i++) {
-		if (strcmp(r->hosts[i].current, r->version) != 0)
+		if (strcmp(r->hosts[i].current, r->art.version) != 0)
 			all_there = false;
 		if (r->hosts[i].disk_free >= 0 &&
-		    r->hosts[i].disk_free < 3 * r->size) {
+		    r->hosts[i].disk_free < 3 * r->art.size) {
 			say(r,
 			    "%s: only %lld bytes free for a %lld-byte "
 			    "release",
 			    r->hosts[i].h->name, r->hosts[i].disk_free,
-			    r->size);
+			    r->art.size);
 			return EXITCODE_INCONSISTENT;
 		}
 	}
 	if (all_there) {
-		say(r, "every host already runs %s: nothing to do", r->version);
+		say(r, "every host already runs %s: nothing to do",
+		    r->art.version);
 		return 0;
 	}
 	return -1;
@@ -1076,12 +1064,12 @@ go_live(struct run *r)
 	case GATE_PASS:
 		break;
 	}
-	rc = verify(r, r->version) ? 0 : EXITCODE_INCONSISTENT;
+	rc = verify(r, r->art.version) ? 0 : EXITCODE_INCONSISTENT;
 	say(r,
 	    rc == 0 ? "done: every host on %s and ready"
 		    : "FINISHED INCONSISTENT: not every host is on %s and "
 		      "ready; a human must look",
-	    r->version);
+	    r->art.version);
 	return rc;
 }
 
@@ -1125,8 +1113,8 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	rc = EXITCODE_INCONSISTENT;
 	/* Started before anything can change, so that a controller killed
 	 * at any later point leaves a run without an end in the journal. */
-	journal_start(&r, "deploy", r.version);
-	say(&r, "deployment %s: %s to %s (%zu hosts)", r.id, r.version,
+	journal_start(&r, "deploy", r.art.version);
+	say(&r, "deployment %s: %s to %s (%zu hosts)", r.id, r.art.version,
 	    p->environment, p->nhosts);
 	if (!open_fleet(&r)) {
 		say(&r, "cannot reach the whole fleet: nothing was changed");
@@ -1134,7 +1122,7 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	}
 	if ((rc = preflight(&r)) >= 0)
 		return run_finish(&r, rc);
-	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
+	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.art.version);
 	record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id", r.id,
 			     "from", r.from));
 	return run_finish(&r, go_live(&r));
@@ -1160,12 +1148,12 @@ resume_artifact(struct run *r, struct deploy_opts *oo, json_t *run)
 	}
 	if (!read_artifact(r))
 		return false;
-	if (strcmp(r->version, to) != 0 ||
-	    (sha != NULL && strcmp(r->sha, sha) != 0)) {
+	if (strcmp(r->art.version, to) != 0 ||
+	    (sha != NULL && strcmp(r->art.sha256, sha) != 0)) {
 		fprintf(stderr,
 			"ivrctl: '%s' (%s, sha256 %.12s) is not the artifact "
 			"deployment %s started with (%s, sha256 %.12s)\n",
-			oo->artifact, r->version, r->sha, r->id, to,
+			oo->artifact, r->art.version, r->art.sha256, r->id, to,
 			sha ? sha : "?");
 		return false;
 	}
@@ -1179,7 +1167,7 @@ resume_hosts(struct run *r)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		struct hostrun *hr = &r->hosts[i];
-		bool on_to = strcmp(hr->current, r->version) == 0;
+		bool on_to = strcmp(hr->current, r->art.version) == 0;
 		bool on_from = strcmp(hr->current, r->from) == 0, whole;
 
 		if (!on_to && !on_from) {
@@ -1190,7 +1178,7 @@ resume_hosts(struct run *r)
 			    hr->h->name,
 			    hr->current[0] ? hr->current : "nothing",
 			    r->from[0] ? r->from : "nothing", r->id,
-			    r->version);
+			    r->art.version);
 			return false;
 		}
 		whole = lb_ready(r, hr) && hr->current[0] != '\0' &&
@@ -1257,11 +1245,11 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 	gethostname(host, sizeof(host) - 1);
 	snprintf(who, sizeof(who), "%s@%s", journal_user(), host);
 	r.j.started = true;
-	snprintf(r.to, sizeof(r.to), "%s", r.version);
+	snprintf(r.to, sizeof(r.to), "%s", r.art.version);
 	record(&r, json_pack("{s:s, s:s, s:s}", "event", "resume", "id", r.id,
 			     "operator", who));
-	say(&r, "resuming deployment %s: %s to %s (%zu hosts)", r.id, r.version,
-	    p->environment, p->nhosts);
+	say(&r, "resuming deployment %s: %s to %s (%zu hosts)", r.id,
+	    r.art.version, p->environment, p->nhosts);
 	if (!open_fleet(&r)) {
 		say(&r, "cannot reach the whole fleet: nothing was changed");
 		return run_finish(&r, EXITCODE_INCONSISTENT);
@@ -1273,7 +1261,7 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 		record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
 				     r.id, "from", r.from));
 	}
-	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.version);
+	say(&r, "from %s to %s", r.from[0] ? r.from : "nothing", r.art.version);
 	if (!resume_hosts(&r))
 		return run_finish(&r, EXITCODE_INCONSISTENT);
 	return run_finish(&r, go_live(&r));

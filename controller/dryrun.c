@@ -10,9 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "artifact.h"
 #include "buf.h"
 #include "fanout.h"
-#include "hash.h"
 #include "ssh.h"
 #include "status.h"
 
@@ -32,24 +32,6 @@ struct dry {
 	const char *sha;
 	struct dry_host *hosts;
 };
-
-/* The version in an artifact's name: ivr-runtime-<version>.tar.gz. */
-int
-dryrun_artifact_version(char *out, size_t size, const char *path)
-{
-	char copy[PATH_MAX], *base;
-	size_t n;
-
-	snprintf(copy, sizeof(copy), "%s", path);
-	base = basename(copy);
-	n = strlen(base);
-	if (strncmp(base, "ivr-runtime-", 12) != 0 || n < 20 ||
-	    strcmp(base + n - 7, ".tar.gz") != 0 || n - 19 >= size)
-		return -1;
-	memcpy(out, base + 12, n - 19);
-	out[n - 19] = '\0';
-	return 0;
-}
 
 /* One section of the command's output, between markers. */
 static char *
@@ -196,34 +178,22 @@ print_phases(FILE *f, const struct plan *p)
 int
 dryrun(FILE *f, const struct plan *p, const char *artifact)
 {
-	unsigned char digest[HASH_SHA256_LEN];
-	char version[65], sha[HASH_SHA256_HEX_LEN + 1];
-	struct dry d = { .p = p, .version = version, .sha = sha };
-	struct stat st;
+	struct artifact art;
+	struct dry d = { .p = p, .version = art.version, .sha = art.sha256 };
 	struct err e;
 	int rc = 0;
 
-	if (dryrun_artifact_version(version, sizeof(version), artifact) < 0) {
-		fprintf(stderr,
-			"ivrctl: '%s' is not named "
-			"ivr-runtime-<version>.tar.gz\n",
-			artifact);
+	if (artifact_read(&art, artifact, &e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
 		return 2;
 	}
-	if (stat(artifact, &st) < 0 ||
-	    hash_sha256_file(digest, artifact, &e) < 0) {
-		fprintf(stderr, "ivrctl: cannot read the artifact '%s'\n",
-			artifact);
-		return 2;
-	}
-	hash_hex(sha, digest, sizeof(digest));
 	if ((d.hosts = calloc(p->nhosts, sizeof(*d.hosts))) == NULL)
 		return 1;
 	fanout_run(p->nhosts, p->parallel, read_host, &d);
 	fprintf(f,
 		"dry run: %s, release %s (sha256 %.12s..., %lld bytes); "
 		"nothing is changed\n\n",
-		p->environment, version, sha, (long long)st.st_size);
+		p->environment, art.version, art.sha256, art.size);
 	print_hosts(f, &d);
 	print_phases(f, p);
 	for (size_t i = 0; i < p->nhosts; i++)

@@ -18,10 +18,4 @@
  */
 int dryrun(FILE *f, const struct plan *p, const char *artifact);
 
-/*
- * The version in an artifact's file name, ivr-runtime-<version>.tar.gz,
- * into out.  Returns 0, or -1 for another name.
- */
-int dryrun_artifact_version(char *out, size_t size, const char *path);
-
 #endif

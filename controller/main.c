@@ -37,7 +37,6 @@
 #define IVR_VERSION "0.0.0"
 #endif
 
-
 static const char usage[] =
 	"usage: ivrctl validate PLAN\n"
 	"       ivrctl status PLAN [--output text|json]\n"

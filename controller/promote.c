@@ -10,12 +10,10 @@
 #include <unistd.h>
 
 #include "agentc.h"
+#include "artifact.h"
 #include "exitcode.h"
-#include "hash.h"
 #include "journal.h"
 #include "ssh.h"
-
-#define ARTIFACT_MAX_BYTES (2LL * 1024 * 1024 * 1024)
 
 /* Why staging cannot be promoted, said for each host; true when it can. */
 static bool
@@ -121,18 +119,6 @@ staging_sha(char *sha, size_t size, struct ssh_conn **keep, char *root,
 	return ok;
 }
 
-static bool
-file_has_sha(const char *path, const char *sha)
-{
-	unsigned char digest[HASH_SHA256_LEN];
-	char hex[HASH_SHA256_HEX_LEN + 1];
-
-	if (hash_sha256_file(digest, path, NULL) < 0)
-		return false;
-	hash_hex(hex, digest, sizeof(digest));
-	return strcmp(hex, sha) == 0;
-}
-
 /* The artifact staging's journal names for release, if it is still there
  * with the right hash. */
 static bool
@@ -154,7 +140,7 @@ from_journal(char *out, size_t size, const char *journal, const char *release,
 
 		if (to != NULL && art != NULL && s != NULL &&
 		    strcmp(to, release) == 0 && strcmp(s, sha) == 0 &&
-		    file_has_sha(art, sha)) {
+		    artifact_has_sha(art, sha)) {
 			snprintf(out, size, "%s", art);
 			found = true;
 		}
@@ -212,16 +198,17 @@ promote_run(const struct plan *staging, const struct plan *prod,
 		}
 		snprintf(artifact, sizeof(artifact), "%s/ivr-runtime-%s.tar.gz",
 			 dir, release);
-		snprintf(remote, sizeof(remote), "%s/incoming/%s", root, sha);
-		if (ssh_download(c, remote, artifact, ARTIFACT_MAX_BYTES, &e) <
-		    0) {
+		if (artifact_remote_path(remote, sizeof(remote), root, sha,
+					 &e) < 0 ||
+		    ssh_download(c, remote, artifact, ARTIFACT_MAX_BYTES, &e) <
+			    0) {
 			fprintf(stderr,
 				"ivrctl: cannot fetch %s's artifact from "
 				"staging: %s\n",
 				release, e.msg);
 			goto out;
 		}
-		if (!file_has_sha(artifact, sha)) {
+		if (!artifact_has_sha(artifact, sha)) {
 			fprintf(stderr,
 				"ivrctl: the artifact fetched from %s does not "
 				"hash to %s: removed, nothing was promoted\n",

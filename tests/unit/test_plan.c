@@ -82,7 +82,8 @@ test_plan_expand__fills_placeholders(void **state)
 static void
 test_plan_phase_slice__splits_the_fleet_within_the_capacity_floor(void **st)
 {
-	struct plan p = { .nhosts = 10, .nphases = 3,
+	struct plan p = { .nhosts = 10,
+			  .nphases = 3,
 			  .capacity_floor_percent = 75 };
 	struct plan_slice s;
 
