@@ -419,14 +419,19 @@ m_releases_list(json_t **result, struct agent *a, json_t *params,
 		struct err *err)
 {
 	static const char *const allowed[] = { NULL };
-	json_t *list;
+	json_t *list, *incoming;
 	int rc;
 
 	if ((rc = params_check(params, allowed, err)) < 0)
 		return rc;
 	if ((list = releases_list(a->root, err)) == NULL)
 		return err->code ? err->code : ERR_IO;
-	*result = json_pack("{s:o}", "releases", list);
+	if ((incoming = releases_incoming(a->root, err)) == NULL) {
+		json_decref(list);
+		return err->code ? err->code : ERR_IO;
+	}
+	*result =
+		json_pack("{s:o, s:o}", "releases", list, "incoming", incoming);
 	return 0;
 }
 

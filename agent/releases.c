@@ -231,3 +231,38 @@ out:
 	state_release(&st);
 	return rc;
 }
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+json_t *
+releases_incoming(const char *root, struct err *err)
+{
+	char dir[LAYOUT_PATH_MAX], *names[RELEASES_INCOMING_MAX];
+	json_t *list;
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (layout_path(dir, root, HOSTLAYOUT_INCOMING, NULL, err) < 0)
+		return NULL;
+	if ((d = opendir(dir)) == NULL) {
+		err_set_errno(err, ERR_IO, errno, "cannot read '%s'", dir);
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL && n < RELEASES_INCOMING_MAX)
+		if (hash_is_sha256_hex(de->d_name) &&
+		    (names[n] = strdup(de->d_name)) != NULL)
+			n++;
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_str);
+	list = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(list, json_string(names[i]));
+		free(names[i]);
+	}
+	return list;
+}

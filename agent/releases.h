@@ -39,6 +39,16 @@ int releases_activate(struct activate_result *out, const char *root,
  */
 json_t *releases_list(const char *root, struct err *err);
 
+/* The most artifacts releases_incoming lists. */
+#define RELEASES_INCOMING_MAX 1024
+
+/*
+ * The artifacts waiting in incoming/ (names that are a sha256), sorted, at
+ * most RELEASES_INCOMING_MAX: a new JSON array of strings.  NULL with err
+ * set when incoming/ cannot be read.
+ */
+json_t *releases_incoming(const char *root, struct err *err);
+
 /*
  * Removes staged releases beyond the newest `keep`, never current,
  * previous, or a version in protect (array of strings).  *removed gets a

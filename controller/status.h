@@ -43,7 +43,7 @@ struct fleet_status {
 /* Where the bundled agent is, and the version it answers. */
 struct agent_bundle {
 	const char *path;
-	const char *version; /* "ivr-agent 0.2.0 (protocol 2)\n" */
+	const char *version; /* "ivr-agent 0.2.1 (protocol 2)\n" */
 };
 
 /*

@@ -241,7 +241,7 @@ test_agent__stages_activates_runs_and_rolls_back(void **state)
 	json_t *o;
 
 	o = call(f, "hello", NULL, 0);
-	assert_string_equal(str(o, "agent_version"), "0.2.0");
+	assert_string_equal(str(o, "agent_version"), "0.2.1");
 	assert_true(json_is_null(json_object_get(o, "current")));
 	assert_true(json_integer_value(json_object_get(o, "disk_free_bytes")) >
 		    0);
@@ -284,6 +284,19 @@ test_agent__stages_activates_runs_and_rolls_back(void **state)
 
 	/* Pruning keeps current and previous; the old 0.9.0 goes. */
 	json_decref(stage(f, 0, 0));
+	/* releases.list also names the artifacts waiting in incoming/. */
+	o = call(f, "releases.list", NULL, 0);
+	for (int i = 0; i < 3; i++) {
+		size_t k;
+		json_t *v;
+		bool seen = false;
+
+		json_array_foreach (json_object_get(o, "incoming"), k, v)
+			seen = seen ||
+			       strcmp(json_string_value(v), f->sha[i]) == 0;
+		assert_true(seen);
+	}
+	json_decref(o);
 	o = call(f, "releases.prune", json_pack("{s:i}", "keep", 1), 0);
 	assert_int_equal(json_array_size(json_object_get(o, "removed")), 1);
 	assert_string_equal(json_string_value(json_array_get(
