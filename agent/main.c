@@ -2,7 +2,7 @@
  * ivr-agent: the program on each host that stages, verifies, swaps, runs
  * and health-checks releases, speaking JSON-RPC 2.0 on stdin/stdout.
  *
- *   ivr-agent serve --root DIR [--log-file F] [--log-level L]
+ *   ivr-agent serve --root DIR [--log-file F] [--log-level L] [--read-only]
  *   ivr-agent --version
  *
  * Exit codes: 0 when stdin closes, 1 on a failure to serve, 2 bad input.
@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,17 +24,20 @@
 
 static const char usage[] =
 	"usage: ivr-agent serve --root DIR [--log-file FILE] "
-	"[--log-level LEVEL]\n"
+	"[--log-level LEVEL] [--read-only]\n"
 	"       ivr-agent --version\n"
 	"\n"
 	"serve reads JSON-RPC 2.0 requests, one per line, on standard input\n"
 	"and answers on standard output until standard input closes. Logs go\n"
-	"to standard error or FILE. See docs/agent-protocol.md.\n";
+	"to standard error or FILE. With --read-only it changes nothing under\n"
+	"DIR (which may be missing): methods that would are refused, and the\n"
+	"root is neither created nor cleaned. See docs/agent-protocol.md.\n";
 
 enum {
 	OPT_ROOT = 256,
 	OPT_LOG_FILE,
 	OPT_LOG_LEVEL,
+	OPT_READ_ONLY,
 	OPT_HELP,
 	OPT_VERSION
 };
@@ -42,6 +46,7 @@ static const struct option options[] = {
 	{ "root", required_argument, NULL, OPT_ROOT },
 	{ "log-file", required_argument, NULL, OPT_LOG_FILE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "read-only", no_argument, NULL, OPT_READ_ONLY },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -51,6 +56,7 @@ struct args {
 	const char *root;
 	const char *log_file;
 	const char *log_level;
+	bool read_only;
 };
 
 /* Returns 0 to serve, 1 when done (help, version), -1 on bad input. */
@@ -76,6 +82,9 @@ parse_args(struct args *x, int argc, char **argv)
 			break;
 		case OPT_LOG_LEVEL:
 			x->log_level = optarg;
+			break;
+		case OPT_READ_ONLY:
+			x->read_only = true;
 			break;
 		case OPT_HELP:
 			fputs(usage, stdout);
@@ -109,10 +118,19 @@ setup(struct agent *a, struct log *lg, const struct args *x, struct err *e)
 	lg->level = level;
 	if (x->log_file != NULL && log_open_file(lg, x->log_file, e) < 0)
 		return 2;
+	a->read_only = x->read_only;
 	if (realpath(x->root, a->root) == NULL) {
-		err_set_errno(e, ERR_NOTFOUND, errno, "root '%s'", x->root);
-		return 2;
+		/* A host never deployed to reads, read-only, as one with
+		 * nothing on it. */
+		if (!x->read_only || errno != ENOENT || x->root[0] != '/') {
+			err_set_errno(e, ERR_NOTFOUND, errno, "root '%s'",
+				      x->root);
+			return 2;
+		}
+		snprintf(a->root, sizeof(a->root), "%s", x->root);
 	}
+	if (x->read_only)
+		goto ready;
 	if (layout_init(a->root, e) < 0)
 		return 2;
 	/* What a killed agent left, removed while no other agent works
@@ -124,6 +142,7 @@ setup(struct agent *a, struct log *lg, const struct args *x, struct err *e)
 		log_kv(lg, LOG_LEVEL_INFO,
 		       "removed leftovers of a killed agent",
 		       LOG_INT("entries", cleaned));
+ready:
 	a->log = lg;
 	a->out_fd = STDOUT_FILENO;
 	return probe_global_init(e) < 0 ? 1 : 0;
@@ -132,7 +151,7 @@ setup(struct agent *a, struct log *lg, const struct args *x, struct err *e)
 int
 main(int argc, char **argv)
 {
-	struct args x = { NULL, NULL, NULL };
+	struct args x = { NULL, NULL, NULL, false };
 	struct agent a;
 	struct log lg;
 	struct err e;

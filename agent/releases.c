@@ -87,7 +87,9 @@ scan(struct staged **out, size_t *n, const char *root, struct err *err)
 	*n = 0;
 	if (layout_path(dir, root, HOSTLAYOUT_RELEASES, NULL, err) < 0)
 		return ERR_INVAL;
-	if ((d = opendir(dir)) == NULL)
+	if ((d = opendir(dir)) == NULL && errno == ENOENT)
+		return 0; /* a root never deployed to (a read-only agent) */
+	if (d == NULL)
 		return err_set_errno(err, ERR_IO, errno, "cannot read '%s'",
 				     dir);
 	while ((de = readdir(d)) != NULL) {
@@ -249,7 +251,9 @@ releases_incoming(const char *root, struct err *err)
 
 	if (layout_path(dir, root, HOSTLAYOUT_INCOMING, NULL, err) < 0)
 		return NULL;
-	if ((d = opendir(dir)) == NULL) {
+	if ((d = opendir(dir)) == NULL && errno == ENOENT)
+		return json_array(); /* nothing uploaded yet */
+	if (d == NULL) {
 		err_set_errno(err, ERR_IO, errno, "cannot read '%s'", dir);
 		return NULL;
 	}

@@ -123,7 +123,12 @@ call(struct agent *a, const struct jsonrpc_msg *msg)
 	a->id = msg->id;
 	a->last_progress_ms = 0;
 	err_init(&e);
-	if (!m->locks || (rc = lock_root(&lock, a, &e)) == 0)
+	if (m->locks && a->read_only)
+		rc = err_set(&e, ERR_BADSTATE,
+			     "this agent is read-only: '%s' would change the "
+			     "host",
+			     m->name);
+	else if (!m->locks || (rc = lock_root(&lock, a, &e)) == 0)
 		rc = m->fn(&result, a, params, &e);
 	layout_unlock(lock);
 	a->id = NULL;

@@ -10,6 +10,7 @@
 #define IVR_AGENT_RPC_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -38,6 +39,7 @@ struct agent {
 	int out_fd;	  /* where answers go (stdout) */
 	const json_t *id; /* the request being served, for progress */
 	int64_t last_progress_ms;
+	bool read_only; /* --read-only: methods that change the root refused */
 };
 
 /*

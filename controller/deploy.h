@@ -18,10 +18,9 @@
  * batch that would leave too few members READY is made smaller, or waits
  * (up to the health deadline) for the pool to come back.
  *
- * Exit codes: 0 done; 1 failed and rolled back, fleet consistent; 2 bad
- * input, nothing touched; 3 the fleet is not consistent (or could not be
- * read), or the deployment waits at an approval gate: a human must look;
- * 4 another deployment holds the environment.
+ * Each returns an exit code (exitcode.h).  A run refused before it starts
+ * (bad input, the lock held, the journal unusable) fills err; what
+ * happens once it runs goes to o->out as progress lines or JSON events.
  *
  * With --output json, every line on out is one JSON object: the journal's
  * events (start, from, step, end), the progress messages ("message"), and
@@ -39,7 +38,7 @@
 #include <stdio.h>
 
 #include "plan.h"
-#include "status.h"
+#include "host.h"
 
 struct deploy_opts {
 	const char *artifact; /* deploy: the release to roll out */
@@ -55,7 +54,7 @@ struct deploy_opts {
 
 /* `ivrctl deploy`: returns the exit code. */
 int deploy_run(const struct plan *p, const struct agent_bundle *agent,
-	       const struct deploy_opts *o);
+	       const struct deploy_opts *o, struct err *err);
 
 /*
  * `ivrctl resume`: continues the journal's interrupted deployment (killed,
@@ -65,10 +64,10 @@ int deploy_run(const struct plan *p, const struct agent_bundle *agent,
  * either run touched goes back.  Returns the exit code.
  */
 int deploy_resume(const struct plan *p, const struct agent_bundle *agent,
-		  const struct deploy_opts *o);
+		  const struct deploy_opts *o, struct err *err);
 
 /* `ivrctl rollback`: returns the exit code. */
 int deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
-		    const struct deploy_opts *o);
+		    const struct deploy_opts *o, struct err *err);
 
 #endif

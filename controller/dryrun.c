@@ -3,202 +3,244 @@
  */
 #include "dryrun.h"
 
-#include <jansson.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "artifact.h"
-#include "buf.h"
 #include "fanout.h"
-#include "ssh.h"
-#include "status.h"
 
-#define MARK "--ivr-dryrun--"
-
-struct dry_host {
-	char current[65];
-	char previous[65];
-	bool staged;   /* the target release is unpacked there */
-	bool uploaded; /* the artifact is in incoming/ */
-	char error[512];
+struct work {
+	struct dryrun *d;
+	const struct agent_bundle *agent;
 };
 
-struct dry {
-	const struct plan *p;
-	const char *version;
-	const char *sha;
-	struct dry_host *hosts;
-};
-
-/* One section of the command's output, between markers. */
-static char *
-section(char **text)
-{
-	char *s = *text, *end = s ? strstr(s, MARK "\n") : NULL;
-
-	if (s == NULL)
-		return NULL;
-	if (end != NULL) {
-		*end = '\0';
-		*text = end + strlen(MARK) + 1;
-	} else {
-		*text = NULL;
-	}
-	return s;
-}
-
+/* Whether list (strings, or objects with key) holds want. */
 static bool
-has_line(const char *text, const char *word)
+has(json_t *list, const char *key, const char *want)
 {
-	size_t n = strlen(word);
+	size_t i;
+	json_t *v;
 
-	for (const char *p = text; p && *p; p = strchr(p, '\n') + 1) {
-		if (strncmp(p, word, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+	json_array_foreach (list, i, v) {
+		const char *s =
+			json_string_value(key ? json_object_get(v, key) : v);
+
+		if (s != NULL && strcmp(s, want) == 0)
 			return true;
-		if (strchr(p, '\n') == NULL)
-			break;
 	}
 	return false;
 }
 
-/* Reads a host's layout with plain read-only commands. */
 static void
 read_host(void *ctx, size_t i)
 {
-	struct dry *d = ctx;
-	const struct plan_host *h = &d->p->hosts[i];
-	struct dry_host *dh = &d->hosts[i];
-	char root[4096], q[8200], cmd[40000], *text, *cur, *state, *rel, *inc;
-	struct ssh_conn *c = NULL;
-	struct ssh_target t;
-	struct buf out;
-	json_t *st;
+	struct work *w = ctx;
+	struct dryrun *d = w->d;
+	struct dryrun_host *dh = &d->hosts[i];
+	struct host_session s;
+	json_t *res = NULL;
 	struct err e;
-	int status = 0;
 
-	buf_init(&out, 1024 * 1024);
-	status_target(&t, d->p, h->name, h->address, h->port, h->user);
-	if (plan_expand(root, sizeof(root), d->p->agent_root, h, &e) < 0 ||
-	    ssh_quote(q, sizeof(q), root, &e) < 0 ||
-	    ssh_connect(&c, &t, &e) < 0)
-		goto fail;
-	snprintf(cmd, sizeof(cmd),
-		 "cd %s 2>/dev/null && { readlink current; echo " MARK
-		 "; cat state.json; echo " MARK "; ls releases; echo " MARK
-		 "; ls incoming; } 2>/dev/null; true",
-		 q);
-	if (ssh_exec(c, cmd, &out, &status, &e) < 0)
-		goto fail;
-	text = out.data;
-	cur = section(&text);
-	state = section(&text);
-	rel = section(&text);
-	inc = section(&text);
-	if (cur != NULL && strncmp(cur, "releases/", 9) == 0)
-		snprintf(dh->current, sizeof(dh->current), "%.*s",
-			 (int)strcspn(cur + 9, "\n"), cur + 9);
-	st = state ? json_loads(state, 0, NULL) : NULL;
-	if (json_is_string(json_object_get(st, "previous")))
-		snprintf(dh->previous, sizeof(dh->previous), "%s",
-			 json_string_value(json_object_get(st, "previous")));
-	json_decref(st);
-	dh->staged = rel && has_line(rel, d->version);
-	dh->uploaded = inc && has_line(inc, d->sha);
-	goto out;
-fail:
-	snprintf(dh->error, sizeof(dh->error), "%s", e.msg);
-out:
-	buf_release(&out);
-	ssh_close(c);
-}
-
-static const char *
-host_action(const struct dry_host *dh, const char *version)
-{
-	if (dh->error[0])
-		return "cannot be read";
-	if (strcmp(dh->current, version) == 0)
-		return "already live: nothing to do";
-	if (dh->staged)
-		return "staged already: activate";
-	if (dh->uploaded)
-		return "artifact there: unpack, activate";
-	return "upload, unpack, activate";
-}
-
-static void
-print_hosts(FILE *f, const struct dry *d)
-{
-	fprintf(f, "%-12s %-16s %-12s    %-12s %s\n", "HOST", "ADDRESS",
-		"CURRENT", "TARGET", "WHAT WOULD HAPPEN");
-	for (size_t i = 0; i < d->p->nhosts; i++) {
-		const struct dry_host *dh = &d->hosts[i];
-
-		fprintf(f, "%-12s %-16s %-12s -> %-12s %s%s%s\n",
-			d->p->hosts[i].name, d->p->hosts[i].address,
-			dh->current[0] ? dh->current : "(none)", d->version,
-			host_action(dh, d->version), dh->error[0] ? ": " : "",
-			dh->error);
+	if (host_open(&s, d->p, dh->host, d->p->agent_root, w->agent,
+		      HOST_READ_ONLY, &e) < 0 ||
+	    host_call(&res, &s, "releases.list", NULL, &e) < 0) {
+		snprintf(dh->error, sizeof(dh->error), "%s", e.msg);
+	} else {
+		snprintf(dh->current, sizeof(dh->current), "%s", s.current);
+		snprintf(dh->previous, sizeof(dh->previous), "%s", s.previous);
+		dh->staged = has(json_object_get(res, "releases"), "version",
+				 d->art.version);
+		dh->uploaded = has(json_object_get(res, "incoming"), NULL,
+				   d->art.sha256);
 	}
-}
-
-/* Phases and their batches, hosts in inventory order. */
-static void
-print_phases(FILE *f, const struct plan *p)
-{
-	size_t max_down = plan_max_down(p);
-
-	fprintf(f,
-		"\nphases (capacity floor %d%%: at most %zu host%s out of "
-		"the pool at once):\n",
-		p->capacity_floor_percent, max_down, max_down == 1 ? "" : "s");
-	for (size_t i = 0; i < p->nphases; i++) {
-		const struct plan_phase *ph = &p->phases[i];
-		struct plan_slice sl = plan_phase_slice(p, i);
-		size_t next = sl.first, end = sl.first + sl.count;
-
-		fprintf(f, "  %zu. %s%s: %zu host%s\n", i + 1, ph->name,
-			ph->approval ? " (asks for approval first)" : "",
-			sl.count, sl.count == 1 ? "" : "s");
-		for (size_t b = 1; next < end; b++) {
-			fprintf(f, "     batch %zu:", b);
-			for (size_t k = 0; k < sl.batch && next < end; k++)
-				fprintf(f, " %s", p->hosts[next++].name);
-			fputc('\n', f);
-		}
-		if (ph->pause_ms > 0)
-			fprintf(f, "     then pause %lld ms\n",
-				(long long)ph->pause_ms);
-	}
+	dh->agent_uploaded = s.uploaded;
+	json_decref(res);
+	host_close(&s);
 }
 
 int
-dryrun(FILE *f, const struct plan *p, const char *artifact)
+dryrun_collect(struct dryrun *d, const struct plan *p, const char *artifact,
+	       const struct agent_bundle *agent, struct err *err)
 {
-	struct artifact art;
-	struct dry d = { .p = p, .version = art.version, .sha = art.sha256 };
-	struct err e;
-	int rc = 0;
+	struct work w = { .d = d, .agent = agent };
+	int rc;
 
-	if (artifact_read(&art, artifact, &e) < 0) {
-		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		return 2;
+	memset(d, 0, sizeof(*d));
+	d->p = p;
+	if ((rc = artifact_read(&d->art, artifact, err)) < 0)
+		return rc;
+	if ((d->hosts = calloc(p->nhosts ? p->nhosts : 1, sizeof(*d->hosts))) ==
+	    NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	d->n = p->nhosts;
+	for (size_t i = 0; i < d->n; i++)
+		d->hosts[i].host = &p->hosts[i];
+	fanout_run(d->n, p->parallel, read_host, &w);
+	for (size_t i = 0; i < d->n; i++)
+		d->unread += d->hosts[i].error[0] != '\0';
+	return 0;
+}
+
+void
+dryrun_release(struct dryrun *d)
+{
+	free(d->hosts);
+	d->hosts = NULL;
+	d->n = 0;
+}
+
+/* What a deployment would do on a host: a word for JSON, a phrase for
+ * people. */
+static const char *
+host_action(const struct dryrun_host *dh, const char *version, bool words)
+{
+	if (dh->error[0])
+		return words ? "unknown" : "cannot be read";
+	if (strcmp(dh->current, version) == 0)
+		return words ? "none" : "already live: nothing to do";
+	if (dh->staged)
+		return words ? "activate" : "staged already: activate";
+	if (dh->uploaded)
+		return words ? "unpack" : "artifact there: unpack, activate";
+	return words ? "upload" : "upload, unpack, activate";
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+	return s[0] ? json_string(s) : json_null();
+}
+
+static json_t *
+hosts_json(const struct dryrun *d)
+{
+	json_t *hosts = json_array();
+
+	for (size_t i = 0; i < d->n; i++) {
+		const struct dryrun_host *dh = &d->hosts[i];
+		json_t *h = json_pack("{s:s, s:s, s:o, s:o, s:s, s:b}", "name",
+				      dh->host->name, "address",
+				      dh->host->address, "current",
+				      str_or_null(dh->current), "previous",
+				      str_or_null(dh->previous), "action",
+				      host_action(dh, d->art.version, true),
+				      "agent_uploaded", dh->agent_uploaded);
+
+		if (dh->error[0])
+			json_object_set_new(h, "error", json_string(dh->error));
+		json_array_append_new(hosts, h);
 	}
-	if ((d.hosts = calloc(p->nhosts, sizeof(*d.hosts))) == NULL)
-		return 1;
-	fanout_run(p->nhosts, p->parallel, read_host, &d);
-	fprintf(f,
-		"dry run: %s, release %s (sha256 %.12s..., %lld bytes); "
-		"nothing is changed\n\n",
-		p->environment, art.version, art.sha256, art.size);
-	print_hosts(f, &d);
-	print_phases(f, p);
-	for (size_t i = 0; i < p->nhosts; i++)
-		if (d.hosts[i].error[0])
-			rc = 3;
-	free(d.hosts);
+	return hosts;
+}
+
+static json_t *
+phases_json(const struct plan *p)
+{
+	json_t *phases = json_array();
+
+	for (size_t i = 0; i < p->nphases; i++) {
+		struct plan_slice sl = plan_phase_slice(p, i);
+		size_t next = sl.first, end = sl.first + sl.count;
+		json_t *batches = json_array();
+
+		while (next < end) {
+			json_t *b = json_array();
+
+			for (size_t k = 0; k < sl.batch && next < end; k++)
+				json_array_append_new(
+					b, json_string(p->hosts[next++].name));
+			json_array_append_new(batches, b);
+		}
+		json_array_append_new(
+			phases, json_pack("{s:s, s:b, s:I, s:I, s:o}", "name",
+					  p->phases[i].name, "approval",
+					  p->phases[i].approval, "hosts",
+					  (json_int_t)sl.count, "pause_ms",
+					  (json_int_t)p->phases[i].pause_ms,
+					  "batches", batches));
+	}
+	return phases;
+}
+
+json_t *
+dryrun_json(const struct dryrun *d)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:b, s:o, s:o}",
+			 "environment", d->p->environment, "release",
+			 d->art.version, "sha256", d->art.sha256, "size",
+			 (json_int_t)d->art.size, "capacity_floor_percent",
+			 d->p->capacity_floor_percent, "max_down",
+			 (json_int_t)plan_max_down(d->p), "complete",
+			 d->unread == 0, "hosts", hosts_json(d), "phases",
+			 phases_json(d->p));
+}
+
+static int
+format_hosts(struct buf *out, const struct dryrun *d, struct err *err)
+{
+	int rc = buf_appendf(out, err, "%-12s %-16s %-12s    %-12s %s\n",
+			     "HOST", "ADDRESS", "CURRENT", "TARGET",
+			     "WHAT WOULD HAPPEN");
+
+	for (size_t i = 0; i < d->n && rc == 0; i++) {
+		const struct dryrun_host *dh = &d->hosts[i];
+
+		rc = buf_appendf(
+			out, err, "%-12s %-16s %-12s -> %-12s %s%s%s\n",
+			dh->host->name, dh->host->address,
+			dh->current[0] ? dh->current : "(none)", d->art.version,
+			host_action(dh, d->art.version, false),
+			dh->error[0] ? ": " : "", dh->error);
+	}
+	return rc;
+}
+
+/* One phase and its batches, hosts in inventory order. */
+static int
+format_phase(struct buf *out, const struct plan *p, size_t i, struct err *err)
+{
+	const struct plan_phase *ph = &p->phases[i];
+	struct plan_slice sl = plan_phase_slice(p, i);
+	size_t next = sl.first, end = sl.first + sl.count;
+	int rc = buf_appendf(out, err, "  %zu. %s%s: %zu host%s\n", i + 1,
+			     ph->name,
+			     ph->approval ? " (asks for approval first)" : "",
+			     sl.count, sl.count == 1 ? "" : "s");
+
+	for (size_t b = 1; next < end && rc == 0; b++) {
+		rc = buf_appendf(out, err, "     batch %zu:", b);
+		for (size_t k = 0; k < sl.batch && next < end && rc == 0; k++)
+			rc = buf_appendf(out, err, " %s",
+					 p->hosts[next++].name);
+		if (rc == 0)
+			rc = buf_append_str(out, "\n", err);
+	}
+	if (rc == 0 && ph->pause_ms > 0)
+		rc = buf_appendf(out, err, "     then pause %lld ms\n",
+				 (long long)ph->pause_ms);
+	return rc;
+}
+
+int
+dryrun_format(struct buf *out, const struct dryrun *d, struct err *err)
+{
+	const struct plan *p = d->p;
+	size_t max_down = plan_max_down(p);
+	int rc;
+
+	rc = buf_appendf(out, err,
+			 "dry run: %s, release %s (sha256 %.12s..., %lld "
+			 "bytes); nothing is changed\n\n",
+			 p->environment, d->art.version, d->art.sha256,
+			 d->art.size);
+	if (rc == 0)
+		rc = format_hosts(out, d, err);
+	if (rc == 0)
+		rc = buf_appendf(out, err,
+				 "\nphases (capacity floor %d%%: at most %zu "
+				 "host%s out of the pool at once):\n",
+				 p->capacity_floor_percent, max_down,
+				 max_down == 1 ? "" : "s");
+	for (size_t i = 0; i < p->nphases && rc == 0; i++)
+		rc = format_phase(out, p, i, err);
 	return rc;
 }

@@ -11,9 +11,12 @@ enum exitcode {
 	/* Done: the fleet is whole on the release asked for. */
 	EXITCODE_DONE = 0,
 	/* The deployment failed and was rolled back; the fleet is whole on
-	 * the release it ran before.  Also: ivrctl itself could not start
-	 * (no bundled agent, no SSH library). */
+	 * the release it ran before. */
 	EXITCODE_ROLLED_BACK = 1,
+	/* ivrctl itself could not do its work (no bundled agent, no SSH
+	 * library, an unreadable journal): the same status as above, as the
+	 * runbook has it. */
+	EXITCODE_ERROR = 1,
 	/* Bad input (plan, artifact, arguments): nothing was touched. */
 	EXITCODE_BAD_INPUT = 2,
 	/* The fleet is not consistent, could not be read, or the run waits

@@ -230,8 +230,8 @@ journal_close(struct journal *j)
 }
 
 /* One deployment or rollback as history shows it. */
-static void
-print_entry(FILE *out, json_t *run)
+static int
+format_entry(struct buf *out, json_t *run, struct err *err)
 {
 	json_t *end = json_object_get(run, "end");
 	const char *outcome =
@@ -246,16 +246,18 @@ print_entry(FILE *out, json_t *run)
 			 (double)json_integer_value(
 				 json_object_get(end, "duration_ms")) /
 				 1000.0);
-	fprintf(out, "%-26s %-8s %-20s %-24s %10s -> %-10s %-12s %s\n",
-		json_string_value(json_object_get(run, "id")),
-		json_string_value(json_object_get(run, "kind")),
-		json_string_value(json_object_get(run, "operator")),
-		json_string_value(json_object_get(run, "at")),
-		/* No from: the run stopped before it read the fleet. */
-		from == NULL ? "?"
-		: from[0]    ? from
-			     : "(nothing)",
-		to ? to : "?", outcome ? outcome : "?", duration);
+	return buf_appendf(out, err,
+			   "%-26s %-8s %-20s %-24s %10s -> %-10s %-12s %s\n",
+			   json_string_value(json_object_get(run, "id")),
+			   json_string_value(json_object_get(run, "kind")),
+			   json_string_value(json_object_get(run, "operator")),
+			   json_string_value(json_object_get(run, "at")),
+			   /* No from: the run stopped before it read the
+			    * fleet. */
+			   from == NULL ? "?"
+			   : from[0]	? from
+					: "(nothing)",
+			   to ? to : "?", outcome ? outcome : "?", duration);
 }
 
 /* Folds one event into its run (found by id in byid). */
@@ -330,7 +332,7 @@ journal_runs(json_t **out, const char *path, struct err *err)
 }
 
 int
-journal_history(FILE *out, const char *path, struct err *err)
+journal_history(struct buf *out, const char *path, struct err *err)
 {
 	json_t *runs, *run;
 	size_t i;
@@ -338,12 +340,15 @@ journal_history(FILE *out, const char *path, struct err *err)
 
 	if ((rc = journal_runs(&runs, path, err)) < 0)
 		return rc;
-	fprintf(out, "%-26s %-8s %-20s %-24s %10s    %-10s %-12s %s\n", "ID",
-		"KIND", "WHO", "WHEN", "FROM", "TO", "OUTCOME", "DURATION");
+	rc = buf_appendf(out, err,
+			 "%-26s %-8s %-20s %-24s %10s    %-10s %-12s %s\n",
+			 "ID", "KIND", "WHO", "WHEN", "FROM", "TO", "OUTCOME",
+			 "DURATION");
 	json_array_foreach (runs, i, run)
-		print_entry(out, run);
+		if (rc == 0)
+			rc = format_entry(out, run, err);
 	json_decref(runs);
-	return 0;
+	return rc;
 }
 
 /* What one finished run does to the stack of releases that stand. */

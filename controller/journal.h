@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "buf.h"
 #include "err.h"
 #include "plan.h"
 
@@ -88,9 +89,10 @@ int journal_release_before(char *out, size_t size, const char *path,
 			   const char *current);
 
 /*
- * Prints the deployments and rollbacks in the journal at path: id, who,
- * when, from -> to, outcome, duration.  Returns 0 or ERR_IO.
+ * The deployments and rollbacks in the journal at path as a table (id,
+ * who, when, from -> to, outcome, duration), appended to out.  Returns 0,
+ * ERR_IO (no journal) or out's error.
  */
-int journal_history(FILE *out, const char *path, struct err *err);
+int journal_history(struct buf *out, const char *path, struct err *err);
 
 #endif

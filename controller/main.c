@@ -1,21 +1,22 @@
 /*
  * ivrctl: the deployment controller.
  *
- *   ivrctl validate PLAN                   check the plan, touch nothing
+ *   ivrctl validate PLAN [--output json]   check the plan, touch nothing
  *   ivrctl status PLAN [--output json]     what every host runs
- *   ivrctl plan PLAN [--artifact F]        the dry run of a deployment
+ *   ivrctl plan PLAN [--artifact F] [--output json]   the dry run
  *   ivrctl deploy PLAN [--artifact F] [--yes] [--approve PHASE]...
  *   ivrctl resume PLAN [--artifact F] [--yes] [--approve PHASE]...
  *   ivrctl rollback PLAN [--to VERSION] [--output json]
  *   ivrctl promote --from STAGING_PLAN --to PROD_PLAN [deploy's flags]
- *   ivrctl history PLAN
+ *   ivrctl history PLAN [--output json]
  *
- * Exit codes (docs/runbook.md): 0 done; 1 deployment failed and rolled
- * back; 2 bad input, nothing touched; 3 fleet inconsistent; 4 locked.
+ * This file parses the arguments, calls the modules, prints what they
+ * return and exits with a code from exitcode.h (docs/runbook.md).
  */
+#include <getopt.h>
 #include <libgen.h>
-#include <stdbool.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,10 +38,12 @@
 #define IVR_VERSION "0.0.0"
 #endif
 
+#define OUT_MAX (64 * 1024 * 1024)
+
 static const char usage[] =
-	"usage: ivrctl validate PLAN\n"
+	"usage: ivrctl validate PLAN [--output text|json]\n"
 	"       ivrctl status PLAN [--output text|json]\n"
-	"       ivrctl plan PLAN [--artifact FILE]\n"
+	"       ivrctl plan PLAN [--artifact FILE] [--output text|json]\n"
 	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--approve "
 	"PHASE]...\n"
 	"                          [--break-lock] [--output text|json]\n"
@@ -52,7 +55,7 @@ static const char usage[] =
 	"       ivrctl promote --from STAGING_PLAN --to PROD_PLAN [--yes]\n"
 	"                          [--approve PHASE]... [--break-lock]\n"
 	"                          [--output text|json]\n"
-	"       ivrctl history PLAN\n"
+	"       ivrctl history PLAN [--output text|json]\n"
 	"       ivrctl --help | --version\n"
 	"\n"
 	"validate  load the plan and report every problem as "
@@ -64,7 +67,7 @@ static const char usage[] =
 	"          state. Exit 0 when the fleet is consistent, 3 when not.\n"
 	"plan      the dry run: per host current -> target release and what\n"
 	"          would be done, the phases and batches in order. Reads the\n"
-	"          hosts and changes nothing on them.\n"
+	"          hosts through a read-only agent and changes nothing.\n"
 	"deploy    roll the release out in the plan's phases; on failure\n"
 	"          roll every touched host back. --yes passes every approval\n"
 	"          gate, --approve PHASE that phase's; without them and\n"
@@ -75,54 +78,147 @@ static const char usage[] =
 	"          controller was killed, or it stopped at a gate) with the\n"
 	"          same plan and artifact; ivrctl rollback undoes it instead.\n"
 	"rollback  the whole fleet back to the release before the last\n"
-	"          deployment (read from the hosts), or to --to VERSION.\n"
-	"          deploy and rollback hold the environment's lock (exit 4\n"
-	"          when another holds it; --break-lock removes one left by a\n"
-	"          process that is gone) and write the journal.\n"
+	"          deployment (from the journal or the hosts), or to --to\n"
+	"          VERSION. deploy and rollback hold the environment's lock\n"
+	"          on this machine (exit 4 when another holds it;\n"
+	"          --break-lock removes one left by a process that is gone)\n"
+	"          and write the journal.\n"
 	"promote   deploy to production, with its plan, the release live on\n"
 	"          staging: staging must run one release everywhere, healthy\n"
 	"          and READY; the artifact is the one staging's hosts staged\n"
 	"          (sha256 checked), from staging's journal or a host.\n"
-	"history   the deployments and rollbacks in the journal.\n";
+	"history   the deployments and rollbacks in the journal.\n"
+	"--output json prints one JSON document (validate, status, plan,\n"
+	"history) or one JSON object per line (deploy, resume, rollback,\n"
+	"promote); docs/runbook.md and schemas/ivrctl-output.schema.json.\n";
+
+/* The flags each command takes. */
+enum {
+	F_OUTPUT = 1 << 0,
+	F_ARTIFACT = 1 << 1,
+	F_GATES = 1 << 2, /* --yes, --approve */
+	F_BREAK_LOCK = 1 << 3,
+	F_TO = 1 << 4,
+	F_FROM = 1 << 5,
+};
+
+struct cli {
+	const char *plan;      /* the positional PLAN */
+	const char *from, *to; /* promote's plans; rollback's --to */
+	struct deploy_opts o;
+	struct agent_bundle agent;
+};
+
+static char agent_path[PATH_MAX], agent_version[128];
+
+static const struct option long_options[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ "artifact", required_argument, NULL, 'a' },
+	{ "yes", no_argument, NULL, 'y' },
+	{ "approve", required_argument, NULL, 'p' },
+	{ "break-lock", no_argument, NULL, 'b' },
+	{ "to", required_argument, NULL, 't' },
+	{ "from", required_argument, NULL, 'f' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The flag bit an option needs. */
+static int
+flag_of(int opt)
+{
+	switch (opt) {
+	case 'o':
+		return F_OUTPUT;
+	case 'a':
+		return F_ARTIFACT;
+	case 'y':
+	case 'p':
+		return F_GATES;
+	case 'b':
+		return F_BREAK_LOCK;
+	case 't':
+		return F_TO;
+	case 'f':
+		return F_FROM;
+	default:
+		return 0;
+	}
+}
+
+static bool
+take_option(struct cli *c, int opt)
+{
+	if (opt == 'o' && strcmp(optarg, "json") != 0 &&
+	    strcmp(optarg, "text") != 0)
+		return false;
+	c->o.json = opt == 'o' ? strcmp(optarg, "json") == 0 : c->o.json;
+	c->o.artifact = opt == 'a' ? optarg : c->o.artifact;
+	c->o.yes = c->o.yes || opt == 'y';
+	c->o.break_lock = c->o.break_lock || opt == 'b';
+	c->to = opt == 't' ? optarg : c->to;
+	c->from = opt == 'f' ? optarg : c->from;
+	if (opt == 'p')
+		c->o.approve[c->o.napprove++] = optarg;
+	return true;
+}
+
+/*
+ * argv[1] is the command; allowed its flags; positional says whether it
+ * takes PLAN.  Returns 0, or -1 (said) on bad arguments.
+ */
+static int
+parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
+{
+	int opt;
+
+	c->o.out = stdout;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc - 1, argv + 1, "", long_options,
+				  NULL)) != -1)
+		if (opt == '?' || (flag_of(opt) & allowed) == 0 ||
+		    !take_option(c, opt))
+			goto bad;
+	if (positional && optind == argc - 2)
+		c->plan = argv[1 + optind];
+	else if (positional || optind != argc - 1)
+		goto bad;
+	return 0;
+bad:
+	fputs(usage, stderr);
+	return -1;
+}
+
+static void
+print_json(json_t *o)
+{
+	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(o);
+}
+
+/* Prints buffered text, or the error that kept it from being made. */
+static void
+print_buf(struct buf *b, int rc, const struct err *e)
+{
+	if (rc == 0)
+		fputs(buf_cstr(b), stdout);
+	else
+		fprintf(stderr, "ivrctl: %s\n", e->msg);
+	buf_release(b);
+}
 
 static void
 print_problems(struct diag_list *d)
 {
 	struct buf b;
 
-	buf_init(&b, 4 * 1024 * 1024);
+	buf_init(&b, OUT_MAX);
 	if (diag_format(&b, d, NULL) == 0)
 		fputs(buf_cstr(&b), stderr);
 	buf_release(&b);
-}
-
-static int
-cmd_validate(const char *path)
-{
-	struct diag_list d;
-	struct plan *p = NULL;
-	struct err e;
-	int rc = 0;
-
-	diag_list_init(&d, 200);
-	if (plan_load(&p, path, &d, &e) < 0) {
-		if (diag_total(&d) > 0) {
-			print_problems(&d);
-			fprintf(stderr, "%s: %zu problem%s; nothing was done\n",
-				path, diag_total(&d),
-				diag_total(&d) == 1 ? "" : "s");
-		} else {
-			fprintf(stderr, "ivrctl: %s\n", e.msg);
-		}
-		rc = EXITCODE_BAD_INPUT;
-	} else {
-		printf("%s: valid: environment '%s', %zu hosts, %zu phases, "
-		       "plan sha256 %.12s\n",
-		       path, p->environment, p->nhosts, p->nphases, p->sha256);
-	}
-	plan_free(p);
-	diag_list_release(&d);
-	return rc;
 }
 
 /* Loads a plan or prints why not; NULL on failure. */
@@ -142,6 +238,82 @@ load_plan(const char *path)
 	}
 	diag_list_release(&d);
 	return p;
+}
+
+/* The problems of a plan as JSON, sorted by place. */
+static json_t *
+problems_json(struct diag_list *d)
+{
+	json_t *list = json_array();
+	struct buf sorted;
+
+	buf_init(&sorted, OUT_MAX);
+	diag_format(&sorted, d, NULL); /* sorts the list */
+	buf_release(&sorted);
+	for (size_t i = 0; i < d->count; i++)
+		json_array_append_new(list,
+				      json_pack("{s:s, s:i, s:i, s:s}", "path",
+						d->items[i].path, "line",
+						(int)d->items[i].line, "column",
+						(int)d->items[i].col, "message",
+						d->items[i].msg));
+	return list;
+}
+
+static json_t *
+validate_json(const char *path, const struct plan *p, struct diag_list *d,
+	      const struct err *e)
+{
+	json_t *o = json_pack("{s:s, s:b}", "path", path, "valid", p != NULL);
+
+	if (p != NULL) {
+		json_object_set_new(o, "environment",
+				    json_string(p->environment));
+		json_object_set_new(o, "hosts", json_integer((int)p->nhosts));
+		json_object_set_new(o, "phases", json_integer((int)p->nphases));
+		json_object_set_new(o, "plan_sha256", json_string(p->sha256));
+	} else if (diag_total(d) == 0) {
+		json_object_set_new(o, "error", json_string(e->msg));
+	}
+	json_object_set_new(o, "problems", problems_json(d));
+	json_object_set_new(o, "total_problems",
+			    json_integer((json_int_t)diag_total(d)));
+	return o;
+}
+
+static int
+cmd_validate(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	struct diag_list d;
+	struct plan *p = NULL;
+	struct err e;
+	int rc;
+
+	if (parse(&c, argc, argv, F_OUTPUT, true) < 0)
+		return EXITCODE_BAD_INPUT;
+	diag_list_init(&d, 200);
+	if (plan_load(&p, c.plan, &d, &e) < 0 && !c.o.json) {
+		if (diag_total(&d) > 0) {
+			print_problems(&d);
+			fprintf(stderr, "%s: %zu problem%s; nothing was done\n",
+				c.plan, diag_total(&d),
+				diag_total(&d) == 1 ? "" : "s");
+		} else {
+			fprintf(stderr, "ivrctl: %s\n", e.msg);
+		}
+	} else if (c.o.json) {
+		print_json(validate_json(c.plan, p, &d, &e));
+	} else {
+		printf("%s: valid: environment '%s', %zu hosts, %zu phases, "
+		       "plan sha256 %.12s\n",
+		       c.plan, p->environment, p->nhosts, p->nphases,
+		       p->sha256);
+	}
+	rc = p != NULL ? EXITCODE_DONE : EXITCODE_BAD_INPUT;
+	diag_list_release(&d);
+	plan_free(p);
+	return rc;
 }
 
 /* The agent bundled beside this program, and what it says it is. */
@@ -172,8 +344,6 @@ find_agent(char *path, size_t size, char *version, size_t vsize)
 	return n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-static char agent_path[PATH_MAX], agent_version[128];
-
 /* The bundled agent and SSH, for the commands that reach hosts. */
 static int
 prepare_fleet(struct agent_bundle *bundle)
@@ -194,12 +364,6 @@ prepare_fleet(struct agent_bundle *bundle)
 	bundle->version = agent_version;
 	return 0;
 }
-
-enum deploy_cmd {
-	CMD_DEPLOY,
-	CMD_RESUME,
-	CMD_ROLLBACK
-};
 
 /* Every --approve names a phase of the plan; says which does not. */
 static bool
@@ -223,96 +387,168 @@ approvals_known(const struct plan *p, const struct deploy_opts *o,
 	return true;
 }
 
+typedef int (*run_fn)(const struct plan *p, const struct agent_bundle *agent,
+		      const struct deploy_opts *o, struct err *err);
+
+/* Runs fn on the plan and prints why when it was refused. */
 static int
-cmd_deploy(const char *path, struct deploy_opts *o, enum deploy_cmd cmd)
+run_deploy(struct cli *c, const struct plan *p, run_fn fn)
 {
-	struct agent_bundle bundle;
-	struct plan *p;
+	struct err e;
 	int rc;
 
-	if ((p = load_plan(path)) == NULL)
+	err_init(&e);
+	if (!approvals_known(p, &c->o, p->path))
 		return EXITCODE_BAD_INPUT;
-	if (cmd == CMD_DEPLOY && o->artifact == NULL)
-		o->artifact = p->artifact;
-	if (cmd == CMD_DEPLOY && o->artifact == NULL) {
-		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
-				"'artifact' in the plan\n");
-		plan_free(p);
-		return EXITCODE_BAD_INPUT;
-	}
-	if (!approvals_known(p, o, path)) {
-		plan_free(p);
-		return EXITCODE_BAD_INPUT;
-	}
-	if (prepare_fleet(&bundle) < 0) {
-		plan_free(p);
-		return EXITCODE_ROLLED_BACK;
-	}
-	o->out = stdout;
-	rc = cmd == CMD_ROLLBACK ? deploy_rollback(p, &bundle, o)
-	     : cmd == CMD_RESUME ? deploy_resume(p, &bundle, o)
-				 : deploy_run(p, &bundle, o);
-	plan_free(p);
+	if (prepare_fleet(&c->agent) < 0)
+		return EXITCODE_ERROR;
+	if ((rc = fn(p, &c->agent, &c->o, &e)) != 0 && e.msg[0] != '\0')
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
 	return rc;
 }
 
-/* deploy, resume and rollback flags; returns 0 or -1 on bad input. */
+/* deploy, resume and rollback. */
 static int
-deploy_flags(struct deploy_opts *o, int argc, char **argv, enum deploy_cmd cmd)
+cmd_run(int argc, char **argv, int flags, run_fn fn)
 {
-	bool rollback = cmd == CMD_ROLLBACK;
+	const char **approve = calloc((size_t)argc, sizeof(*approve));
+	struct cli c = { .o.approve = approve };
+	struct plan *p = NULL;
+	int rc = EXITCODE_BAD_INPUT;
 
-	for (int i = 3; i < argc; i++) {
-		if (!rollback && strcmp(argv[i], "--yes") == 0)
-			o->yes = true;
-		else if (!rollback && strcmp(argv[i], "--approve") == 0 &&
-			 i + 1 < argc)
-			o->approve[o->napprove++] = argv[++i];
-		else if (strcmp(argv[i], "--break-lock") == 0)
-			o->break_lock = true;
-		else if (strcmp(argv[i], "--output") == 0 && i + 1 < argc &&
-			 (strcmp(argv[i + 1], "json") == 0 ||
-			  strcmp(argv[i + 1], "text") == 0))
-			o->json = strcmp(argv[++i], "json") == 0;
-		else if (!rollback && strcmp(argv[i], "--artifact") == 0 &&
-			 i + 1 < argc)
-			o->artifact = argv[++i];
-		else if (rollback && strcmp(argv[i], "--to") == 0 &&
-			 i + 1 < argc)
-			o->to = argv[++i];
-		else
-			return -1;
+	if (approve == NULL || parse(&c, argc, argv, flags, true) < 0 ||
+	    (p = load_plan(c.plan)) == NULL)
+		goto out;
+	c.o.to = c.to;
+	if (fn == deploy_run && c.o.artifact == NULL)
+		c.o.artifact = p->artifact;
+	if (fn == deploy_run && c.o.artifact == NULL)
+		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
+				"'artifact' in the plan\n");
+	else
+		rc = run_deploy(&c, p, fn);
+out:
+	plan_free(p);
+	free(approve);
+	return rc;
+}
+
+static int
+cmd_deploy(int argc, char **argv)
+{
+	return cmd_run(argc, argv,
+		       F_OUTPUT | F_ARTIFACT | F_GATES | F_BREAK_LOCK,
+		       deploy_run);
+}
+
+static int
+cmd_resume(int argc, char **argv)
+{
+	return cmd_run(argc, argv,
+		       F_OUTPUT | F_ARTIFACT | F_GATES | F_BREAK_LOCK,
+		       deploy_resume);
+}
+
+static int
+cmd_rollback(int argc, char **argv)
+{
+	return cmd_run(argc, argv, F_OUTPUT | F_TO | F_BREAK_LOCK,
+		       deploy_rollback);
+}
+
+/* Staging live and healthy on one release, into release; else says why. */
+static bool
+staging_serves(char *release, size_t size, const struct plan *staging,
+	       const struct agent_bundle *agent)
+{
+	struct fleet_status s;
+	struct buf why;
+	bool ok;
+
+	status_collect(&s, staging, agent);
+	buf_init(&why, OUT_MAX);
+	ok = status_problems(&why, &s, staging, "staging", NULL) == 0 &&
+	     why.len == 0;
+	for (const char *l = buf_cstr(&why); *l != '\0';) {
+		size_t n = strcspn(l, "\n");
+
+		fprintf(stderr, "ivrctl: %.*s\n", (int)n, l);
+		l += n + (l[n] != '\0');
 	}
-	return 0;
+	if (!ok)
+		fprintf(stderr, "ivrctl: staging is not live and healthy on "
+				"one release: nothing was promoted\n");
+	snprintf(release, size, "%s", s.release);
+	buf_release(&why);
+	status_release(&s);
+	return ok;
+}
+
+static void
+print_promote(const struct cli *c, const struct plan *staging,
+	      const char *release, const struct promote_source *src)
+{
+	if (c->o.json)
+		print_json(json_pack("{s:s, s:s, s:s, s:s}", "event", "promote",
+				     "from_environment", staging->environment,
+				     "release", release, "sha256",
+				     src->sha256));
+	else
+		printf("promote: %s runs %s on every host, healthy and READY; "
+		       "artifact sha256 %.12s verified (from %s)\n",
+		       staging->environment, release, src->sha256, src->from);
+	fflush(stdout);
+}
+
+/* Staging's release found, checked and deployed on production. */
+static int
+promote(struct cli *c, const struct plan *staging, const struct plan *prod)
+{
+	struct promote_source src;
+	char release[65];
+	struct err e;
+
+	if (strcmp(staging->environment, prod->environment) == 0) {
+		fprintf(stderr,
+			"ivrctl: both plans are environment '%s': promote "
+			"goes from one environment to another\n",
+			prod->environment);
+		return EXITCODE_BAD_INPUT;
+	}
+	if (!approvals_known(prod, &c->o, prod->path))
+		return EXITCODE_BAD_INPUT;
+	if (prepare_fleet(&c->agent) < 0)
+		return EXITCODE_ERROR;
+	if (!staging_serves(release, sizeof(release), staging, &c->agent))
+		return EXITCODE_BAD_INPUT;
+	if (promote_find(&src, staging, release, &c->agent, &e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		return EXITCODE_BAD_INPUT;
+	}
+	print_promote(c, staging, release, &src);
+	c->o.artifact = src.artifact;
+	c->o.promoted_from = staging->environment;
+	return run_deploy(c, prod, deploy_run);
 }
 
 static int
 cmd_promote(int argc, char **argv)
 {
 	const char **approve = calloc((size_t)argc, sizeof(*approve));
-	struct deploy_opts o = { .approve = approve, .out = stdout };
-	struct agent_bundle bundle;
+	struct cli c = { .o.approve = approve };
 	struct plan *staging = NULL, *prod = NULL;
 	int rc = EXITCODE_BAD_INPUT;
 
-	/* deploy's flags after the two plans; no --artifact: it is
-	 * staging's. */
+	/* deploy's flags; no --artifact: it is staging's. */
 	if (approve == NULL ||
-	    deploy_flags(&o, argc - 3, argv + 3, CMD_DEPLOY) < 0 ||
-	    o.artifact != NULL) {
+	    parse(&c, argc, argv,
+		  F_OUTPUT | F_GATES | F_BREAK_LOCK | F_TO | F_FROM, false) < 0)
+		goto out;
+	if (c.from == NULL || c.to == NULL)
 		fputs(usage, stderr);
-		goto out;
-	}
-	if ((staging = load_plan(argv[3])) == NULL ||
-	    (prod = load_plan(argv[5])) == NULL)
-		goto out;
-	if (!approvals_known(prod, &o, argv[5]))
-		goto out;
-	if (prepare_fleet(&bundle) < 0) {
-		rc = EXITCODE_ROLLED_BACK;
-		goto out;
-	}
-	rc = promote_run(staging, prod, &bundle, &o);
+	else if ((staging = load_plan(c.from)) != NULL &&
+		 (prod = load_plan(c.to)) != NULL)
+		rc = promote(&c, staging, prod);
 out:
 	plan_free(staging);
 	plan_free(prod);
@@ -320,144 +556,156 @@ out:
 	return rc;
 }
 
+/* The journal's runs, as a table or as JSON. */
 static int
-cmd_history(const char *path)
+history(const struct cli *c, const struct plan *p, struct err *err)
 {
 	struct journal j;
-	struct plan *p;
-	struct err e;
-	int rc = 0;
+	json_t *runs = NULL;
+	struct buf b;
+	int rc;
 
-	if ((p = load_plan(path)) == NULL)
-		return EXITCODE_BAD_INPUT;
-	if (journal_paths(&j, p, &e) < 0 ||
-	    journal_history(stdout, j.path, &e) < 0) {
-		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		rc = EXITCODE_ROLLED_BACK;
+	if ((rc = journal_paths(&j, p, err)) < 0)
+		return rc;
+	if (c->o.json) {
+		if ((rc = journal_runs(&runs, j.path, err)) == 0)
+			print_json(json_pack("{s:s, s:s, s:o}", "environment",
+					     p->environment, "journal", j.path,
+					     "runs", runs));
+		return rc;
 	}
-	journal_close(&j);
+	buf_init(&b, OUT_MAX);
+	if ((rc = journal_history(&b, j.path, err)) == 0)
+		fputs(buf_cstr(&b), stdout);
+	buf_release(&b);
+	return rc;
+}
+
+static int
+cmd_history(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	struct plan *p = NULL;
+	struct err e;
+	int rc = EXITCODE_BAD_INPUT;
+
+	if (parse(&c, argc, argv, F_OUTPUT, true) < 0 ||
+	    (p = load_plan(c.plan)) == NULL)
+		goto out;
+	rc = EXITCODE_DONE;
+	if (history(&c, p, &e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		rc = EXITCODE_ERROR;
+	}
+out:
 	plan_free(p);
 	return rc;
 }
 
 static int
-cmd_status(const char *path, bool json)
+cmd_status(int argc, char **argv)
 {
-	struct agent_bundle bundle;
+	struct cli c = { 0 };
 	struct fleet_status s;
 	struct plan *p;
+	struct buf b;
+	struct err e;
+	int rc;
 
-	if ((p = load_plan(path)) == NULL)
+	if (parse(&c, argc, argv, F_OUTPUT, true) < 0)
 		return EXITCODE_BAD_INPUT;
-	if (prepare_fleet(&bundle) < 0) {
+	if ((p = load_plan(c.plan)) == NULL)
+		return EXITCODE_BAD_INPUT;
+	if (prepare_fleet(&c.agent) < 0) {
 		plan_free(p);
-		return EXITCODE_ROLLED_BACK;
+		return EXITCODE_ERROR;
 	}
-	status_collect(&s, p, &bundle);
-	if (json) {
-		json_t *o = status_json(&s, p);
-		char *text = json_dumps(o, JSON_COMPACT);
-
-		printf("%s\n", text);
-		free(text);
-		json_decref(o);
-	} else {
-		status_print(stdout, &s, p);
-	}
-	int rc = s.consistent ? 0 : EXITCODE_INCONSISTENT;
+	status_collect(&s, p, &c.agent);
+	buf_init(&b, OUT_MAX);
+	if (c.o.json)
+		print_json(status_json(&s, p));
+	else
+		print_buf(&b, status_format(&b, &s, p, &e), &e);
+	rc = s.consistent ? EXITCODE_DONE : EXITCODE_INCONSISTENT;
+	buf_release(&b);
 	status_release(&s);
 	plan_free(p);
 	return rc;
 }
 
 static int
-cmd_plan(const char *path, const char *artifact)
+dry_run(const struct cli *c, const struct plan *p)
 {
-	struct plan *p;
+	struct dryrun d;
+	struct buf b;
 	struct err e;
-	int rc;
+	int rc = EXITCODE_DONE;
 
-	if ((p = load_plan(path)) == NULL)
-		return EXITCODE_BAD_INPUT;
-	if (artifact == NULL)
-		artifact = p->artifact;
-	if (artifact == NULL) {
+	buf_init(&b, OUT_MAX);
+	if (dryrun_collect(&d, p, c->o.artifact, &c->agent, &e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", e.msg);
+		rc = EXITCODE_BAD_INPUT;
+	} else if (c->o.json) {
+		print_json(dryrun_json(&d));
+	} else {
+		print_buf(&b, dryrun_format(&b, &d, &e), &e);
+	}
+	if (rc == EXITCODE_DONE && d.unread > 0)
+		rc = EXITCODE_INCONSISTENT;
+	buf_release(&b);
+	dryrun_release(&d);
+	return rc;
+}
+
+static int
+cmd_plan(int argc, char **argv)
+{
+	struct cli c = { 0 };
+	struct plan *p = NULL;
+	int rc = EXITCODE_BAD_INPUT;
+
+	if (parse(&c, argc, argv, F_OUTPUT | F_ARTIFACT, true) < 0 ||
+	    (p = load_plan(c.plan)) == NULL)
+		goto out;
+	if (c.o.artifact == NULL)
+		c.o.artifact = p->artifact;
+	if (c.o.artifact == NULL)
 		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
 				"'artifact' in the plan\n");
-		plan_free(p);
-		return EXITCODE_BAD_INPUT;
-	}
-	if (ssh_global_init(&e) < 0) {
-		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		plan_free(p);
-		return EXITCODE_ROLLED_BACK;
-	}
-	rc = dryrun(stdout, p, artifact);
+	else if (prepare_fleet(&c.agent) < 0)
+		rc = EXITCODE_ERROR;
+	else
+		rc = dry_run(&c, p);
+out:
 	plan_free(p);
 	return rc;
 }
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "validate", cmd_validate }, { "status", cmd_status },
+	{ "plan", cmd_plan },	      { "deploy", cmd_deploy },
+	{ "resume", cmd_resume },     { "rollback", cmd_rollback },
+	{ "promote", cmd_promote },   { "history", cmd_history },
+};
 
 int
 main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
 		fputs(usage, stdout);
-		return 0;
+		return EXITCODE_DONE;
 	}
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		printf("ivrctl %s\n", IVR_VERSION);
-		return 0;
+		return EXITCODE_DONE;
 	}
-	if (argc == 3 && strcmp(argv[1], "validate") == 0)
-		return cmd_validate(argv[2]);
-	if (argc >= 3 &&
-	    (strcmp(argv[1], "deploy") == 0 || strcmp(argv[1], "resume") == 0 ||
-	     strcmp(argv[1], "rollback") == 0)) {
-		enum deploy_cmd cmd =
-			strcmp(argv[1], "deploy") == 0	 ? CMD_DEPLOY
-			: strcmp(argv[1], "resume") == 0 ? CMD_RESUME
-							 : CMD_ROLLBACK;
-		const char **approve = calloc((size_t)argc, sizeof(*approve));
-		struct deploy_opts o = { .approve = approve };
-		int rc;
-
-		if (approve == NULL || deploy_flags(&o, argc, argv, cmd) < 0) {
-			free(approve);
-			fputs(usage, stderr);
-			return EXITCODE_BAD_INPUT;
-		}
-		rc = cmd_deploy(argv[2], &o, cmd);
-		free(approve);
-		return rc;
-	}
-	if (argc >= 6 && strcmp(argv[1], "promote") == 0 &&
-	    strcmp(argv[2], "--from") == 0 && strcmp(argv[4], "--to") == 0)
-		return cmd_promote(argc, argv);
-	if (argc == 3 && strcmp(argv[1], "history") == 0)
-		return cmd_history(argv[2]);
-	if (argc >= 3 && strcmp(argv[1], "plan") == 0) {
-		if (argc == 3)
-			return cmd_plan(argv[2], NULL);
-		if (argc == 5 && strcmp(argv[3], "--artifact") == 0)
-			return cmd_plan(argv[2], argv[4]);
-		fputs(usage, stderr);
-		return EXITCODE_BAD_INPUT;
-	}
-	if (argc >= 3 && strcmp(argv[1], "status") == 0) {
-		bool json = false;
-
-		for (int i = 3; i < argc; i++) {
-			if (strcmp(argv[i], "--output") == 0 && i + 1 < argc &&
-			    (strcmp(argv[i + 1], "json") == 0 ||
-			     strcmp(argv[i + 1], "text") == 0)) {
-				json = strcmp(argv[++i], "json") == 0;
-			} else {
-				fputs(usage, stderr);
-				return EXITCODE_BAD_INPUT;
-			}
-		}
-		return cmd_status(argv[2], json);
-	}
+	for (size_t i = 0;
+	     argc >= 2 && i < sizeof(commands) / sizeof(*commands); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc, argv);
 	fputs(usage, stderr);
 	return EXITCODE_BAD_INPUT;
 }

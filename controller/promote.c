@@ -9,114 +9,71 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agentc.h"
 #include "artifact.h"
-#include "exitcode.h"
 #include "journal.h"
-#include "ssh.h"
 
-/* Why staging cannot be promoted, said for each host; true when it can. */
-static bool
-staging_ready(const struct fleet_status *s, const struct plan *p)
+/* The sha256 host s recorded for release into sha ("" when none). */
+static int
+recorded_sha(char *sha, size_t size, struct host_session *s,
+	     const char *release, struct err *err)
 {
-	bool ok = true;
-
-	if (s->lb_error[0]) {
-		fprintf(stderr, "ivrctl: staging's load balancer: %s\n",
-			s->lb_error);
-		ok = false;
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		const struct host_status *h = &s->hosts[i];
-		const char *why = NULL;
-
-		if (!h->reachable)
-			why = h->error;
-		else if (!h->healthy)
-			why = "not ready";
-		else if (p->lb.kind != PLAN_LB_NONE &&
-			 strcmp(h->pool_state, "ready") != 0)
-			why = "not READY in the load balancer";
-		if (why != NULL) {
-			fprintf(stderr, "ivrctl: staging host %s (%s): %s\n",
-				h->host->name, h->current[0] ? h->current : "-",
-				why);
-			ok = false;
-		}
-	}
-	if (!s->consistent || s->release[0] == '\0') {
-		fprintf(stderr,
-			"ivrctl: staging (%s) does not run one release "
-			"on every host\n",
-			p->environment);
-		ok = false;
-	}
-	return ok;
-}
-
-/* The sha256 every staging host recorded for release; false (said why)
- * when one cannot say or they differ.  Keeps the first host's connection
- * for the download. */
-static bool
-staging_sha(char *sha, size_t size, struct ssh_conn **keep, char *root,
-	    size_t root_size, const struct plan *p,
-	    const struct agent_bundle *agent, const char *release)
-{
-	bool ok = true;
+	json_t *res = NULL, *rel;
+	size_t k;
+	int rc;
 
 	sha[0] = '\0';
-	for (size_t i = 0; i < p->nhosts && ok; i++) {
-		const struct plan_host *h = &p->hosts[i];
-		struct ssh_conn *c = NULL;
-		struct agentc *a = NULL;
-		struct ssh_target t;
-		json_t *res = NULL, *rel;
-		const char *found = NULL;
-		bool uploaded;
-		struct err e;
-		size_t k;
+	if ((rc = host_call(&res, s, "releases.list", NULL, err)) < 0)
+		return err_prefix(err, "staging: ");
+	json_array_foreach (json_object_get(res, "releases"), k, rel) {
+		const char *v =
+			json_string_value(json_object_get(rel, "version"));
+		const char *h =
+			json_string_value(json_object_get(rel, "sha256"));
 
-		status_target(&t, p, h->name, h->address, h->port, h->user);
-		if (status_open_agent(&c, &a, &uploaded, p, agent, &t, h,
-				      p->agent_root, &e) < 0 ||
-		    agentc_call(&res, a, "releases.list", NULL,
-				p->command_timeout_ms, &e) < 0) {
-			fprintf(stderr, "ivrctl: staging: %s\n", e.msg);
-			ok = false;
-		}
-		json_array_foreach (json_object_get(res, "releases"), k, rel)
-			if (json_is_string(json_object_get(rel, "version")) &&
-			    strcmp(json_string_value(
-					   json_object_get(rel, "version")),
-				   release) == 0)
-				found = json_string_value(
-					json_object_get(rel, "sha256"));
-		if (ok && found == NULL) {
-			fprintf(stderr,
-				"ivrctl: staging host %s does not record the "
-				"artifact %s came from\n",
-				h->name, release);
-			ok = false;
-		} else if (ok && sha[0] == '\0') {
-			snprintf(sha, size, "%s", found);
-		} else if (ok && strcmp(sha, found) != 0) {
-			fprintf(stderr,
-				"ivrctl: staging hosts ran %s from different "
-				"artifacts (%s: sha256 %.12s, %s: %.12s): "
-				"redeploy staging from one artifact first\n",
-				release, p->hosts[0].name, sha, h->name, found);
-			ok = false;
-		}
-		json_decref(res);
-		agentc_close(a);
-		if (ok && i == 0) {
-			*keep = c;
-			plan_expand(root, root_size, p->agent_root, h, NULL);
-		} else {
-			ssh_close(c);
-		}
+		if (v != NULL && h != NULL && strcmp(v, release) == 0)
+			snprintf(sha, size, "%s", h);
 	}
-	return ok;
+	json_decref(res);
+	if (sha[0] == '\0')
+		return err_set(
+			err, ERR_INTEGRITY,
+			"staging host %s does not record the artifact %s "
+			"came from",
+			s->h->name, release);
+	return 0;
+}
+
+/* The sha256 every staging host recorded for release; the first host's
+ * session stays open in first (for a download). */
+static int
+staging_sha(char *sha, size_t size, struct host_session *first,
+	    const struct plan *p, const struct agent_bundle *agent,
+	    const char *release, struct err *err)
+{
+	char found[65];
+	int rc = 0;
+
+	for (size_t i = 0; i < p->nhosts && rc == 0; i++) {
+		struct host_session other, *s = i == 0 ? first : &other;
+
+		if ((rc = host_open(s, p, &p->hosts[i], p->agent_root, agent, 0,
+				    err)) < 0)
+			rc = err_prefix(err, "staging: ");
+		else if ((rc = recorded_sha(found, sizeof(found), s, release,
+					    err)) == 0 &&
+			 i == 0)
+			snprintf(sha, size, "%s", found);
+		else if (rc == 0 && strcmp(sha, found) != 0)
+			rc = err_set(err, ERR_INTEGRITY,
+				     "staging hosts ran %s from different "
+				     "artifacts (%s: sha256 %.12s, %s: %.12s): "
+				     "redeploy staging from one artifact first",
+				     release, p->hosts[0].name, sha,
+				     p->hosts[i].name, found);
+		if (s != first)
+			host_close(s);
+	}
+	return rc;
 }
 
 /* The artifact staging's journal names for release, if it is still there
@@ -149,97 +106,62 @@ from_journal(char *out, size_t size, const char *journal, const char *release,
 	return found;
 }
 
-int
-promote_run(const struct plan *staging, const struct plan *prod,
-	    const struct agent_bundle *agent, struct deploy_opts *o)
+/* A copy of what the staging host of s staged, beside the journal (in
+ * artifacts/, named for the version), hashed before it is used. */
+static int
+download(struct promote_source *out, struct host_session *s,
+	 const char *journal, const char *release, struct err *err)
 {
-	struct fleet_status s;
-	struct ssh_conn *c = NULL;
+	char dir[4200], remote[4200], *slash;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s", journal);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/artifacts");
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return err_set_errno(err, ERR_IO, errno, "cannot create '%s'",
+				     dir);
+	snprintf(out->artifact, sizeof(out->artifact),
+		 "%s/ivr-runtime-%s.tar.gz", dir, release);
+	if ((rc = artifact_remote_path(remote, sizeof(remote), s->root,
+				       out->sha256, err)) < 0 ||
+	    (rc = ssh_download(s->c, remote, out->artifact, ARTIFACT_MAX_BYTES,
+			       err)) < 0)
+		return err_prefix(
+			err,
+			"cannot fetch %s's artifact from staging: ", release);
+	if (!artifact_has_sha(out->artifact, out->sha256)) {
+		unlink(out->artifact);
+		return err_set(err, ERR_INTEGRITY,
+			       "the artifact fetched from %s does not hash to "
+			       "%s: removed, nothing was promoted",
+			       s->h->name, out->sha256);
+	}
+	snprintf(out->from, sizeof(out->from), "%s", s->h->name);
+	return 0;
+}
+
+int
+promote_find(struct promote_source *out, const struct plan *staging,
+	     const char *release, const struct agent_bundle *agent,
+	     struct err *err)
+{
+	struct host_session first = { 0 };
 	struct journal j;
-	char release[65], sha[65] = "", root[4096] = "", artifact[4400],
-			  remote[4200], dir[4200], *slash;
-	const char *source = "staging's journal";
-	struct err e;
-	int rc = EXITCODE_BAD_INPUT;
+	int rc;
 
-	if (strcmp(staging->environment, prod->environment) == 0) {
-		fprintf(stderr,
-			"ivrctl: both plans are environment '%s': promote "
-			"goes from one environment to another\n",
-			prod->environment);
-		return EXITCODE_BAD_INPUT;
-	}
-	status_collect(&s, staging, agent);
-	if (!staging_ready(&s, staging)) {
-		fprintf(stderr,
-			"ivrctl: staging is not live and healthy on one "
-			"release: nothing was promoted\n");
-		status_release(&s);
-		return EXITCODE_BAD_INPUT;
-	}
-	snprintf(release, sizeof(release), "%s", s.release);
-	status_release(&s);
-	if (!staging_sha(sha, sizeof(sha), &c, root, sizeof(root), staging,
-			 agent, release) ||
-	    journal_paths(&j, staging, &e) < 0)
+	memset(out, 0, sizeof(*out));
+	if ((rc = staging_sha(out->sha256, sizeof(out->sha256), &first, staging,
+			      agent, release, err)) < 0 ||
+	    (rc = journal_paths(&j, staging, err)) < 0)
 		goto out;
-	if (!from_journal(artifact, sizeof(artifact), j.path, release, sha)) {
-		/* A copy of what the staging hosts staged, beside the
-		 * journal; the name carries the version. */
-		snprintf(dir, sizeof(dir), "%s", j.path);
-		if ((slash = strrchr(dir, '/')) != NULL)
-			*slash = '\0';
-		snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir),
-			 "/artifacts");
-		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-			fprintf(stderr, "ivrctl: cannot create '%s': %s\n", dir,
-				strerror(errno));
-			goto out;
-		}
-		snprintf(artifact, sizeof(artifact), "%s/ivr-runtime-%s.tar.gz",
-			 dir, release);
-		if (artifact_remote_path(remote, sizeof(remote), root, sha,
-					 &e) < 0 ||
-		    ssh_download(c, remote, artifact, ARTIFACT_MAX_BYTES, &e) <
-			    0) {
-			fprintf(stderr,
-				"ivrctl: cannot fetch %s's artifact from "
-				"staging: %s\n",
-				release, e.msg);
-			goto out;
-		}
-		if (!artifact_has_sha(artifact, sha)) {
-			fprintf(stderr,
-				"ivrctl: the artifact fetched from %s does not "
-				"hash to %s: removed, nothing was promoted\n",
-				staging->hosts[0].name, sha);
-			unlink(artifact);
-			goto out;
-		}
-		source = staging->hosts[0].name;
-	}
-	ssh_close(c);
-	c = NULL;
-	if (o->json) {
-		json_t *ev =
-			json_pack("{s:s, s:s, s:s, s:s}", "event", "promote",
-				  "from_environment", staging->environment,
-				  "release", release, "sha256", sha);
-		char *text = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-		fprintf(o->out, "%s\n", text ? text : "{}");
-		free(text);
-		json_decref(ev);
-	} else
-		fprintf(o->out,
-			"promote: %s runs %s on every host, healthy and READY; "
-			"artifact sha256 %.12s verified (from %s)\n",
-			staging->environment, release, sha, source);
-	fflush(o->out);
-	o->artifact = artifact;
-	o->promoted_from = staging->environment;
-	rc = deploy_run(prod, agent, o);
+	if (from_journal(out->artifact, sizeof(out->artifact), j.path, release,
+			 out->sha256))
+		snprintf(out->from, sizeof(out->from), "staging's journal");
+	else
+		rc = download(out, &first, j.path, release, err);
 out:
-	ssh_close(c);
+	host_close(&first);
 	return rc;
 }

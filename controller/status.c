@@ -6,27 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agentc.h"
 #include "fanout.h"
+#include "host.h"
 
 #define CALL_TIMEOUT_MS 30000
-
-void
-status_target(struct ssh_target *t, const struct plan *p, const char *name,
-	      const char *address, int port, const char *user)
-{
-	*t = (struct ssh_target){
-		.name = name,
-		.address = address,
-		.port = port,
-		.user = user,
-		.identity_file = p->identity_file,
-		.known_hosts = p->known_hosts,
-		.connect_timeout_ms = p->connect_timeout_ms,
-		.keepalive_ms = p->keepalive_ms,
-		.timeout_ms = p->command_timeout_ms,
-	};
-}
 
 struct work {
 	const struct plan *p;
@@ -35,146 +18,75 @@ struct work {
 };
 
 static void
-copy_str(char *dst, size_t size, json_t *o, const char *key)
-{
-	const char *v = json_string_value(json_object_get(o, key));
-
-	snprintf(dst, size, "%s", v ? v : "");
-}
-
-int
-status_open_agent(struct ssh_conn **c, struct agentc **a, bool *uploaded,
-		  const struct plan *p, const struct agent_bundle *agent,
-		  const struct ssh_target *t, const struct plan_host *h,
-		  const char *root_tmpl, struct err *err)
-{
-	char path[4096], root[4096];
-	int rc;
-
-	if ((rc = plan_expand(path, sizeof(path), p->agent_path, h, err)) < 0 ||
-	    (rc = plan_expand(root, sizeof(root), root_tmpl, h, err)) < 0 ||
-	    (rc = ssh_connect(c, t, err)) < 0)
-		return rc;
-	if ((rc = agentc_open(a, uploaded, *c, path, root, t->name, agent->path,
-			      agent->version, p->command_timeout_ms, err)) <
-	    0) {
-		ssh_close(*c);
-		*c = NULL;
-	}
-	return rc;
-}
-
-static int
-open_agent(struct ssh_conn **c, struct agentc **a, bool *uploaded,
-	   const struct work *w, const struct ssh_target *t,
-	   const struct plan_host *h, const char *root_tmpl, struct err *err)
-{
-	return status_open_agent(c, a, uploaded, w->p, w->agent, t, h,
-				 root_tmpl, err);
-}
-
-static void
 read_host(void *ctx, size_t i)
 {
 	const struct work *w = ctx;
 	struct host_status *hs = &w->s->hosts[i];
-	const struct plan_host *h = hs->host;
-	struct ssh_conn *c = NULL;
-	struct agentc *a = NULL;
-	struct ssh_target t;
-	char url[4096];
-	json_t *r = NULL;
+	struct host_session hsn;
 	struct err e;
 
-	status_target(&t, w->p, h->name, h->address, h->port, h->user);
-	if (open_agent(&c, &a, &hs->agent_uploaded, w, &t, h, w->p->agent_root,
-		       &e) < 0 ||
-	    plan_expand(url, sizeof(url), w->p->health_url, h, &e) < 0 ||
-	    agentc_call(&r, a, "hello", json_pack("{s:s}", "health_url", url),
-			CALL_TIMEOUT_MS, &e) < 0) {
+	if (host_open(&hsn, w->p, hs->host, w->p->agent_root, w->agent,
+		      HOST_PROBE_HEALTH, &e) < 0) {
+		hs->agent_uploaded = hsn.uploaded;
 		snprintf(hs->error, sizeof(hs->error), "%s", e.msg);
-		goto out;
+		host_close(&hsn);
+		return;
 	}
 	hs->reachable = true;
-	copy_str(hs->current, sizeof(hs->current), r, "current");
-	copy_str(hs->previous, sizeof(hs->previous), r, "previous");
-	copy_str(hs->deployment_id, sizeof(hs->deployment_id), r,
-		 "deployment_id");
-	hs->running = json_is_true(
-		json_object_get(json_object_get(r, "runtime"), "running"));
-	hs->healthy = json_is_true(
-		json_object_get(json_object_get(r, "runtime"), "ready"));
-out:
-	json_decref(r);
-	agentc_close(a);
-	ssh_close(c);
+	hs->agent_uploaded = hsn.uploaded;
+	snprintf(hs->current, sizeof(hs->current), "%s", hsn.current);
+	snprintf(hs->previous, sizeof(hs->previous), "%s", hsn.previous);
+	snprintf(hs->deployment_id, sizeof(hs->deployment_id), "%s",
+		 hsn.deployment_id);
+	hs->running = hsn.running;
+	hs->healthy = hsn.ready;
+	host_close(&hsn);
 }
 
-/* The lb.get_state params for a host's member. */
-static json_t *
-member_params(const struct plan *p, const struct plan_host *h)
+/* One member's state, as the balancer's agent reports it. */
+static void
+read_member(struct fleet_status *fs, struct host_session *lb,
+	    struct host_status *hs)
 {
-	const struct plan_lb *lb = &p->lb;
+	json_t *r = NULL, *up, *sessions;
+	const char *state;
+	struct err e;
 
-	if (lb->kind == PLAN_LB_NGINX)
-		return json_pack("{s:s, s:s, s:s, s:s, s:s}", "kind", "nginx",
-				 "server", h->member, "upstream_file",
-				 lb->upstream_file, "nginx_conf",
-				 lb->nginx_conf, "nginx_pid", lb->nginx_pid);
-	return json_pack("{s:s, s:s, s:s, s:s}", "kind", "haproxy", "backend",
-			 lb->backend, "socket", lb->socket, "server",
-			 h->member);
+	if (host_call_within(&r, lb, "lb.get_state",
+			     host_member_params(lb->p, hs->host),
+			     CALL_TIMEOUT_MS, &e) < 0) {
+		snprintf(hs->pool_state, sizeof(hs->pool_state), "?");
+		if (fs->lb_error[0] == '\0')
+			snprintf(fs->lb_error, sizeof(fs->lb_error), "%s",
+				 e.msg);
+		return;
+	}
+	state = json_string_value(json_object_get(r, "state"));
+	up = json_object_get(r, "up");
+	sessions = json_object_get(r, "sessions");
+	snprintf(hs->pool_state, sizeof(hs->pool_state), "%s",
+		 state ? state : "");
+	hs->pool_up = json_is_boolean(up) ? json_is_true(up) : -1;
+	hs->sessions =
+		json_is_integer(sessions) ? json_integer_value(sessions) : -1;
+	json_decref(r);
 }
 
 /* Asks the balancer host's agent for every member's state. */
 static void
 read_balancer(const struct work *w)
 {
-	const struct plan *p = w->p;
-	struct plan_host lb = {
-		.name = p->lb.name,
-		.address = p->lb.address,
-		.port = p->lb.port,
-		.user = p->lb.user ? p->lb.user
-				   : (p->nhosts ? p->hosts[0].user : NULL),
-	};
-	struct ssh_conn *c = NULL;
-	struct agentc *a = NULL;
-	struct ssh_target t;
-	bool uploaded;
+	struct plan_host lb;
+	struct host_session s;
 	struct err e;
 
-	status_target(&t, p, lb.name, lb.address, lb.port, lb.user);
-	if (open_agent(&c, &a, &uploaded, w, &t, &lb, p->lb.agent_root, &e) <
-	    0) {
+	host_balancer(&lb, w->p);
+	if (host_open(&s, w->p, &lb, w->p->lb.agent_root, w->agent, 0, &e) < 0)
 		snprintf(w->s->lb_error, sizeof(w->s->lb_error), "%s", e.msg);
-		return;
-	}
-	for (size_t i = 0; i < w->s->n; i++) {
-		struct host_status *hs = &w->s->hosts[i];
-		json_t *r = NULL;
-
-		if (agentc_call(&r, a, "lb.get_state",
-				member_params(p, hs->host), CALL_TIMEOUT_MS,
-				&e) < 0) {
-			snprintf(hs->pool_state, sizeof(hs->pool_state), "?");
-			if (w->s->lb_error[0] == '\0')
-				snprintf(w->s->lb_error, sizeof(w->s->lb_error),
-					 "%s", e.msg);
-			continue;
-		}
-		copy_str(hs->pool_state, sizeof(hs->pool_state), r, "state");
-		hs->pool_up = json_is_boolean(json_object_get(r, "up"))
-				      ? json_is_true(json_object_get(r, "up"))
-				      : -1;
-		hs->sessions = json_is_integer(json_object_get(r, "sessions"))
-				       ? json_integer_value(
-						 json_object_get(r, "sessions"))
-				       : -1;
-		json_decref(r);
-	}
-	agentc_close(a);
-	ssh_close(c);
+	else
+		for (size_t i = 0; i < w->s->n; i++)
+			read_member(w->s, &s, &w->s->hosts[i]);
+	host_close(&s);
 }
 
 /* Why host i keeps the fleet from being consistent, or NULL. */
@@ -293,38 +205,83 @@ status_json(const struct fleet_status *s, const struct plan *p)
 			 "load_balancer_error", str_or_null(s->lb_error));
 }
 
-void
-status_print(FILE *f, const struct fleet_status *s, const struct plan *p)
+int
+status_format(struct buf *out, const struct fleet_status *s,
+	      const struct plan *p, struct err *err)
 {
-	fprintf(f, "%-12s %-16s %-12s %-12s %-8s %-6s\n", "HOST", "ADDRESS",
-		"CURRENT", "PREVIOUS", "HEALTH", "POOL");
-	for (size_t i = 0; i < s->n; i++) {
-		const struct host_status *hs = &s->hosts[i];
+	int rc = buf_appendf(out, err, "%-12s %-16s %-12s %-12s %-8s %-6s\n",
+			     "HOST", "ADDRESS", "CURRENT", "PREVIOUS", "HEALTH",
+			     "POOL");
 
+	for (size_t i = 0; i < s->n && rc == 0; i++) {
+		const struct host_status *hs = &s->hosts[i];
 		char pool[32];
 
 		/* The balancer's own health check, when it says DOWN. */
 		snprintf(pool, sizeof(pool), "%s%s",
 			 hs->pool_state[0] ? hs->pool_state : "-",
 			 hs->pool_up == 0 ? ",DOWN" : "");
-		fprintf(f, "%-12s %-16s %-12s %-12s %-8s %-6s%s%s\n",
-			hs->host->name, hs->host->address,
-			hs->current[0] ? hs->current : "-",
-			hs->previous[0] ? hs->previous : "-",
-			!hs->reachable ? "?"
-			: hs->healthy  ? "ready"
-			: hs->running  ? "unready"
-				       : "stopped",
-			pool, hs->error[0] ? "  " : "", hs->error);
+		rc = buf_appendf(out, err,
+				 "%-12s %-16s %-12s %-12s %-8s %-6s%s%s\n",
+				 hs->host->name, hs->host->address,
+				 hs->current[0] ? hs->current : "-",
+				 hs->previous[0] ? hs->previous : "-",
+				 !hs->reachable ? "?"
+				 : hs->healthy	? "ready"
+				 : hs->running	? "unready"
+						: "stopped",
+				 pool, hs->error[0] ? "  " : "", hs->error);
 	}
-	if (s->lb_error[0])
-		fprintf(f, "load balancer: %s\n", s->lb_error);
+	if (rc == 0 && s->lb_error[0])
+		rc = buf_appendf(out, err, "load balancer: %s\n", s->lb_error);
+	if (rc < 0)
+		return rc;
 	if (s->consistent)
-		fprintf(f,
-			"%s: consistent, every host on %s, ready and in the "
-			"pool\n",
-			p->environment, s->release);
-	else
-		fprintf(f, "%s: NOT consistent: %s\n", p->environment,
-			s->why_not);
+		return buf_appendf(out, err,
+				   "%s: consistent, every host on %s, ready "
+				   "and in the pool\n",
+				   p->environment, s->release);
+	return buf_appendf(out, err, "%s: NOT consistent: %s\n", p->environment,
+			   s->why_not);
+}
+
+/* Why staging host hs cannot be promoted from, or NULL. */
+static const char *
+serving_fault(const struct host_status *hs, bool has_lb)
+{
+	if (!hs->reachable)
+		return hs->error;
+	if (!hs->healthy)
+		return "not ready";
+	if (has_lb && strcmp(hs->pool_state, "ready") != 0)
+		return "not READY in the load balancer";
+	return NULL;
+}
+
+int
+status_problems(struct buf *out, const struct fleet_status *s,
+		const struct plan *p, const char *who, struct err *err)
+{
+	bool has_lb = p->lb.kind != PLAN_LB_NONE;
+	int rc = 0;
+
+	if (s->lb_error[0])
+		rc = buf_appendf(out, err, "%s's load balancer: %s\n", who,
+				 s->lb_error);
+	for (size_t i = 0; i < s->n && rc == 0; i++) {
+		const struct host_status *hs = &s->hosts[i];
+		const char *why = serving_fault(hs, has_lb);
+
+		if (why != NULL)
+			rc = buf_appendf(out, err, "%s host %s (%s): %s\n", who,
+					 hs->host->name,
+					 hs->current[0] ? hs->current : "-",
+					 why);
+	}
+	if (rc == 0 && (!s->consistent || s->release[0] == '\0'))
+		rc = buf_appendf(out, err,
+				 "%s (%s) does not run one release on every "
+				 "host\n",
+				 who, p->environment);
+	return rc;
 }

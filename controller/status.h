@@ -9,10 +9,10 @@
 
 #include <jansson.h>
 #include <stdbool.h>
-#include <stdio.h>
 
+#include "buf.h"
+#include "host.h"
 #include "plan.h"
-#include "ssh.h"
 
 struct host_status {
 	const struct plan_host *host; /* borrowed from the plan */
@@ -40,12 +40,6 @@ struct fleet_status {
 	char lb_error[512];
 };
 
-/* Where the bundled agent is, and the version it answers. */
-struct agent_bundle {
-	const char *path;
-	const char *version; /* "ivr-agent 0.2.1 (protocol 2)\n" */
-};
-
 /*
  * Reads every host of p (and the balancer's view of each).  Never fails
  * as a whole: an unreachable host is recorded with its error and makes the
@@ -59,23 +53,18 @@ void status_release(struct fleet_status *s);
 /* The JSON object of `ivrctl status --output json` (new reference). */
 json_t *status_json(const struct fleet_status *s, const struct plan *p);
 
-/* The readable table. */
-void status_print(FILE *f, const struct fleet_status *s, const struct plan *p);
-
-/* The ssh target for a host of the plan. */
-void status_target(struct ssh_target *t, const struct plan *p, const char *name,
-		   const char *address, int port, const char *user);
-
-struct agentc;
+/* The readable table, appended to out.  Returns 0 or out's error. */
+int status_format(struct buf *out, const struct fleet_status *s,
+		  const struct plan *p, struct err *err);
 
 /*
- * Connects to host h of p and starts its agent with the root root_tmpl
- * (expanded for h), uploading the bundled agent when it is missing or
- * another version.  Returns 0 with *c and *a set, or an error.
+ * Every reason the fleet cannot serve as the source of a promotion, one
+ * line each, appended to out: the balancer unreadable, each host
+ * unreachable, not ready or not READY, and the fleet not on one release;
+ * lines start with who ("staging").  Appends nothing when the fleet
+ * serves one release everywhere.  Returns 0 or out's error.
  */
-int status_open_agent(struct ssh_conn **c, struct agentc **a, bool *uploaded,
-		      const struct plan *p, const struct agent_bundle *agent,
-		      const struct ssh_target *t, const struct plan_host *h,
-		      const char *root_tmpl, struct err *err);
+int status_problems(struct buf *out, const struct fleet_status *s,
+		    const struct plan *p, const char *who, struct err *err);
 
 #endif

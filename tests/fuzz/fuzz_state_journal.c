@@ -16,7 +16,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char path[256], root[256], before[65];
 	struct agent_state st;
 	json_t *runs = NULL, *open_run;
-	FILE *null;
+	struct buf table;
 
 	snprintf(root, sizeof(root), "%s/root", fuzz_dir());
 	mkdir(root, 0700);
@@ -30,9 +30,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(runs);
 	json_decref(open_run = journal_open_run(path));
 	journal_release_before(before, sizeof(before), path, "1.0.0");
-	if ((null = fopen("/dev/null", "w")) != NULL) {
-		journal_history(null, path, NULL);
-		fclose(null);
-	}
+	buf_init(&table, 1024 * 1024);
+	journal_history(&table, path, NULL);
+	buf_release(&table);
 	return 0;
 }

@@ -1,0 +1,221 @@
+/*
+ * deploy_events: the run's events (deploy_int.h): progress lines on the
+ * terminal, JSON lines with --output json, the journal's events, the
+ * environment's lock and the operator's answer at an approval gate.  The
+ * one file of the controller, with main.c, that writes to the terminal.
+ */
+#include "deploy_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "exitcode.h"
+#include "hash.h"
+
+/* With --output json: ev as one line on out, with the elapsed time. */
+static void
+emit(struct run *r, json_t *ev)
+{
+	char *text;
+
+	json_object_set_new(ev, "elapsed_ms",
+			    json_integer(clock_now_ms() - r->start_ms));
+	if ((text = json_dumps(ev, JSON_COMPACT)) == NULL)
+		return;
+	pthread_mutex_lock(&r->out_lock);
+	fprintf(r->o->out, "%s\n", text);
+	fflush(r->o->out);
+	pthread_mutex_unlock(&r->out_lock);
+	free(text);
+}
+
+void
+deploy_say(struct run *r, const char *fmt, ...)
+{
+	char text[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (r->o->json) {
+		json_t *ev = json_pack("{s:s, s:s, s:s}", "event", "message",
+				       "id", r->id, "text", text);
+
+		emit(r, ev);
+		json_decref(ev);
+		return;
+	}
+	pthread_mutex_lock(&r->out_lock);
+	fprintf(r->o->out, "[%7.1fs] %s\n",
+		(double)(clock_now_ms() - r->start_ms) / 1000.0, text);
+	fflush(r->o->out);
+	pthread_mutex_unlock(&r->out_lock);
+}
+
+/* An event for the journal, and for out with --output json. */
+void
+deploy_record(struct run *r, json_t *ev)
+{
+	if (ev == NULL)
+		return;
+	if (r->o->json) {
+		json_t *copy = json_deep_copy(ev);
+
+		emit(r, copy);
+		json_decref(copy);
+	}
+	journal_write(&r->j, ev);
+}
+
+void
+deploy_make_id(char *out, size_t size, char kind)
+{
+	unsigned char raw[3];
+	char hex[7], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+	hash_random(raw, sizeof(raw), NULL);
+	hash_hex(hex, raw, sizeof(raw));
+	snprintf(out, size, "%c-%s-%s", kind, when, hex);
+}
+
+/* A host step in the journal: before it starts, and how it ended. */
+void
+deploy_step_event(struct run *r, struct hostrun *hr, const char *step,
+		  const struct err *e)
+{
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:s}", "event", "step",
+			       "id", r->id, "host", hr->h->name, "step", step,
+			       "target", r->target);
+
+	if (e != NULL)
+		json_object_set_new(ev, "error", json_string(e->msg));
+	deploy_record(r, ev);
+}
+
+/* The environment's lock; 0, or the exit code to stop with. */
+int
+deploy_take_lock(struct run *r, struct err *err)
+{
+	if (journal_open(&r->j, r->p, err) < 0)
+		return EXITCODE_INCONSISTENT;
+	if (journal_lock(&r->j, r->o->break_lock, err) < 0)
+		return EXITCODE_LOCKED;
+	return 0;
+}
+
+void
+deploy_journal_start(struct run *r, const char *kind, const char *to)
+{
+	char host[256] = "", who[400];
+	const char *user = journal_user();
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(who, sizeof(who), "%s@%s", user, host);
+	r->j.started = true;
+	r->kind = kind;
+	snprintf(r->to, sizeof(r->to), "%s", to);
+	deploy_record(
+		r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i, s:s*, "
+			     "s:s*, s:s*}",
+			     "event", "start", "id", r->id, "kind", kind,
+			     "plan_sha256", r->p->sha256, "operator", who,
+			     "from", r->from[0] ? r->from : NULL, "to", to,
+			     "hosts", (int)r->p->nhosts, "artifact",
+			     r->art.path[0] ? r->art.path : NULL, "sha256",
+			     r->art.sha256[0] ? r->art.sha256 : NULL,
+			     "promoted_from", r->o->promoted_from));
+}
+
+/* The run's last JSON line: its outcome and every host's release. */
+static void
+summary_json(struct run *r, const char *outcome, int code, json_int_t took)
+{
+	json_t *sum, *hosts = json_array();
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct hostrun *hr = &r->hosts[i];
+
+		json_array_append_new(
+			hosts,
+			json_pack("{s:s, s:s?, s:b, s:b, s:s?}", "name",
+				  hr->h->name, "release",
+				  hr->s.current[0] ? hr->s.current : NULL,
+				  "touched", hr->touched, "failed", hr->failed,
+				  "error", hr->error[0] ? hr->error : NULL));
+	}
+	sum = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:i, s:I, s:s?, "
+			"s:o}",
+			"event", "summary", "id", r->id, "kind", r->kind,
+			"from", r->from[0] ? r->from : NULL, "to",
+			r->to[0] ? r->to : NULL, "outcome", outcome,
+			"exit_code", code, "duration_ms", took, "waiting_phase",
+			r->waiting, "hosts", hosts);
+	emit(r, sum);
+	json_decref(sum);
+}
+
+/* The run's last line for people. */
+static void
+summary_line(struct run *r, const char *outcome, int code, json_int_t took)
+{
+	size_t touched = 0, failed = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		touched += r->hosts[i].touched;
+		failed += r->hosts[i].failed;
+	}
+	deploy_say(r,
+		   "summary: %s %s, %s -> %s: %s (exit %d) in %.1f s; %zu of "
+		   "%zu host(s) touched, %zu failed",
+		   r->kind, r->id, r->from[0] ? r->from : "nothing",
+		   r->to[0] ? r->to : "?", outcome, code, (double)took / 1000.0,
+		   touched, r->n, failed);
+}
+
+void
+deploy_journal_end(struct run *r, int code)
+{
+	static const char *const outcomes[] = { "done", "rolled_back",
+						"refused", "inconsistent",
+						"locked" };
+	const char *outcome = r->waiting	       ? "waiting"
+			      : code >= 0 && code <= 4 ? outcomes[code]
+						       : "failed";
+	json_int_t took = (json_int_t)(clock_now_ms() - r->start_ms);
+
+	if (r->j.started)
+		deploy_record(r, json_pack("{s:s, s:s, s:s, s:i, s:I, s:s?}",
+					   "event", "end", "id", r->id,
+					   "outcome", outcome, "exit_code",
+					   code, "duration_ms", took, "phase",
+					   r->waiting));
+	journal_close(&r->j);
+	if (r->o->json)
+		summary_json(r, outcome, code, took);
+	else if (r->j.started)
+		summary_line(r, outcome, code, took);
+}
+
+bool
+deploy_ask(struct run *r, const char *phase)
+{
+	FILE *tty = r->o->json ? stderr : r->o->out;
+	char answer[16] = "";
+
+	pthread_mutex_lock(&r->out_lock);
+	fprintf(tty, "Start phase %s? [y/N] ", phase);
+	fflush(tty);
+	pthread_mutex_unlock(&r->out_lock);
+	return fgets(answer, sizeof(answer), stdin) != NULL &&
+	       (answer[0] == 'y' || answer[0] == 'Y');
+}

@@ -1,0 +1,162 @@
+/*
+ * deploy_int: what the files of the deploy module share (not for use
+ * outside it).  A run (a deployment, its resume, a rollback) is one
+ * struct run, read and written by:
+ *
+ *   deploy_events.c    the run's events: terminal lines, JSON lines, the
+ *                      journal, the lock, the operator's answer at a gate
+ *   deploy_batch.c     the batch executor: sessions with the fleet, the
+ *                      per-host steps (drain, swap, readiness, READY), the
+ *                      waits and the capacity floor, staging, verification
+ *   deploy.c           the orchestration of a deployment: preflight,
+ *                      pre-staging, phases and gates, automatic rollback
+ *   deploy_resume.c    `ivrctl resume`
+ *   deploy_rollback.c  `ivrctl rollback`: its target, then the batches
+ *
+ * Threads: the batch executor moves the hosts of a batch in parallel.  A
+ * host's session is used only by the thread moving it; the balancer's
+ * session is shared under lb_lock; output and the journal under out_lock
+ * (the journal also writes each line whole).
+ */
+#ifndef IVR_CONTROLLER_DEPLOY_INT_H
+#define IVR_CONTROLLER_DEPLOY_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "artifact.h"
+#include "deploy.h"
+#include "host.h"
+#include "journal.h"
+
+/* One host (or the balancer host) for the whole run. */
+struct hostrun {
+	const struct plan_host *h;
+	struct host_session s;
+	bool touched; /* changed by this run (or the run it resumes) */
+	bool drained; /* its member was set to DRAIN by this run */
+	bool done;    /* resume: already on the target, ready, READY */
+	char read_error[512];
+	bool failed;
+	char error[512];
+};
+
+struct run {
+	const struct plan *p;
+	const struct agent_bundle *agent;
+	const struct deploy_opts *o;
+	struct hostrun *hosts;
+	size_t n;
+	struct plan_host lb_host;
+	struct hostrun lb;
+	bool has_lb;
+	pthread_mutex_t lb_lock, out_lock;
+	int64_t start_ms;
+	struct artifact art; /* deploy: the release to roll out */
+	char from[65], id[64], to[65];
+	const char *kind; /* "deploy" or "rollback" once started */
+	atomic_int failures;
+	struct journal j;
+	/* the batch being moved */
+	struct hostrun **batch;
+	const char *target;
+	bool rollback;
+	json_t *approved;    /* phases whose gate passed, journal included */
+	const char *waiting; /* the phase whose gate stopped the run */
+};
+
+/* deploy_events.c */
+
+/* A progress line (a "message" event with --output json). */
+void deploy_say(struct run *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* An event (stolen; NULL is ignored) for the journal, and for the output
+ * with --output json. */
+void deploy_record(struct run *r, json_t *ev);
+
+/* A new run id, "<kind>-<UTC time>-<6 hex>", into out. */
+void deploy_make_id(char *out, size_t size, char kind);
+
+/* A host step in the journal: before it starts (e NULL), and how it
+ * ended (e: its error, or NULL). */
+void deploy_step_event(struct run *r, struct hostrun *hr, const char *step,
+		       const struct err *e);
+
+/* Opens the journal and takes the environment's lock.  Returns 0, or
+ * the exit code to stop with and err saying why. */
+int deploy_take_lock(struct run *r, struct err *err);
+
+/* The run's start in the journal (kind, to, who, plan, artifact). */
+void deploy_journal_start(struct run *r, const char *kind, const char *to);
+
+/* The run's end in the journal, the lock released, and the summary. */
+void deploy_journal_end(struct run *r, int code);
+
+/* Asks the operator at the terminal whether phase may start. */
+bool deploy_ask(struct run *r, const char *phase);
+
+/* deploy_batch.c */
+
+/* An agent call on hr's session; result may be NULL. */
+int deploy_call(struct hostrun *hr, const char *method, json_t *params,
+		json_t **result, struct err *err);
+
+/* Sessions with every host and the balancer; false (said why) when one
+ * cannot be opened. */
+bool deploy_open_fleet(struct run *r);
+
+/* Closes every session and frees the run's host lists. */
+void deploy_close_fleet(struct run *r);
+
+/* Sets hr's member to state through the balancer (none: nothing). */
+int deploy_lb_set(struct run *r, struct hostrun *hr, const char *state,
+		  struct err *err);
+
+/* True when hr's member is READY (or there is no balancer). */
+bool deploy_lb_ready(struct run *r, struct hostrun *hr);
+
+/* True when hr's runtime answers ready with its current release. */
+bool deploy_host_ready(struct run *r, struct hostrun *hr);
+
+/* Uploads the artifact where missing and stages it on every host, in
+ * parallel; each host's failure is in its hostrun. */
+void deploy_stage_all(struct run *r);
+
+/*
+ * Moves n hosts of list to r->target, batch by batch of at most `batch`
+ * within the capacity floor, stopping after a batch that takes the
+ * failures past budget.  Returns false when it stopped.
+ */
+bool deploy_move_hosts(struct run *r, struct hostrun **list, size_t n,
+		       size_t batch, int budget);
+
+/* Reads every host again: all on want, ready, READY?  Says what differs. */
+bool deploy_verify(struct run *r, const char *want);
+
+/* Members drained but never swapped go back to READY; returns how many
+ * could not. */
+int deploy_restore_drained(struct run *r);
+
+/* The release every host runs ("" on a fresh fleet) into out; false
+ * (said why) when they differ. */
+bool deploy_fleet_release(struct run *r, char *out, size_t size);
+
+/* deploy.c */
+
+/* Sets a run up; undo with deploy_run_finish. */
+void deploy_run_init(struct run *r, const struct plan *p,
+		     const struct agent_bundle *agent,
+		     const struct deploy_opts *o, const char *kind);
+
+/* Ends the run with code (journal, summary, sessions closed); returns
+ * code. */
+int deploy_run_finish(struct run *r, int code);
+
+/* Pre-stages everywhere, runs the phases, then rolls back or verifies;
+ * returns the exit code. */
+int deploy_go_live(struct run *r);
+
+#endif
