@@ -312,6 +312,20 @@ pool_ready(struct run *r, bool *ready)
 	return count;
 }
 
+/* How many of the k hosts at list fit while spare READY members may
+ * leave (a host already out of the pool costs nothing). */
+static size_t
+fitting(struct run *r, struct hostrun **list, size_t k, const bool *ready,
+	size_t spare)
+{
+	size_t fit, cost = 0;
+
+	for (fit = 0; fit < k; fit++)
+		if (ready[list[fit] - r->hosts] && ++cost > spare)
+			break;
+	return fit;
+}
+
 /*
  * The capacity floor: how many of the k hosts at list may leave the pool
  * now without fewer than the plan's share of it staying READY.  Takes
@@ -323,61 +337,44 @@ pool_ready(struct run *r, bool *ready)
 static size_t
 fit_floor(struct run *r, struct hostrun **list, size_t k)
 {
-	size_t keep = r->n - plan_max_down(r->p);
+	size_t keep = r->n - plan_max_down(r->p), fit = 0, up = 0;
 	int64_t until = clock_now_ms() + r->p->health_deadline_ms;
 	bool *ready = calloc(r->n, sizeof(*ready)), said = false;
-	size_t fit = 0;
 
-	for (;;) {
-		size_t up = pool_ready(r, ready),
-		       spare = up > keep ? up - keep : 0;
-		size_t cost = 0;
-
-		for (fit = 0; fit < k; fit++) {
-			size_t idx = (size_t)(list[fit] - r->hosts);
-
-			if (ready[idx] && ++cost > spare)
-				break;
-		}
-		if (r->rollback && fit == 0) {
-			/* Going back to the release that worked comes
-			 * first: one host at a time, and said. */
-			deploy_say(r,
-				   "capacity floor: %zu of %zu member(s) READY "
-				   "and "
-				   "%zu must stay; rolling back one host at a "
-				   "time",
-				   up, r->n, keep);
-			fit = 1;
+	for (; ready != NULL; said = true) {
+		up = pool_ready(r, ready);
+		fit = fitting(r, list, k, ready, up > keep ? up - keep : 0);
+		/* Going back to the release that worked comes first: one
+		 * host at a time, and said. */
+		if ((r->rollback && fit == 0) || fit > 0 ||
+		    clock_now_ms() >= until)
 			break;
-		}
-		if (fit > 0 || clock_now_ms() >= until) {
-			if (fit > 0 && fit < k)
-				deploy_say(
-					r,
-					"capacity floor: %zu of %zu member(s) "
-					"READY and %zu must stay: %zu host(s) "
-					"in "
-					"this batch instead of %zu",
-					up, r->n, keep, fit, k);
-			if (fit == 0)
-				deploy_say(
-					r,
-					"capacity floor: only %zu of %zu "
-					"member(s) READY and %zu must stay; it "
-					"did not come back within %lld ms",
-					up, r->n, keep,
-					(long long)r->p->health_deadline_ms);
-			break;
-		}
 		if (!said)
 			deploy_say(r,
 				   "capacity floor: only %zu of %zu member(s) "
-				   "READY "
-				   "and %zu must stay: waiting for the pool",
+				   "READY and %zu must stay: waiting for the "
+				   "pool",
 				   up, r->n, keep);
-		said = true;
 		clock_sleep_ms(r->p->health_interval_ms);
+	}
+	if (r->rollback && fit == 0) {
+		deploy_say(r,
+			   "capacity floor: %zu of %zu member(s) READY and %zu "
+			   "must stay; rolling back one host at a time",
+			   up, r->n, keep);
+		fit = 1;
+	} else if (fit > 0 && fit < k) {
+		deploy_say(
+			r,
+			"capacity floor: %zu of %zu member(s) READY and %zu "
+			"must stay: %zu host(s) in this batch instead of %zu",
+			up, r->n, keep, fit, k);
+	} else if (fit == 0) {
+		deploy_say(
+			r,
+			"capacity floor: only %zu of %zu member(s) READY and "
+			"%zu must stay; it did not come back within %lld ms",
+			up, r->n, keep, (long long)r->p->health_deadline_ms);
 	}
 	free(ready);
 	return fit;

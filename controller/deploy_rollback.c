@@ -34,61 +34,43 @@ one_release(struct run *r, char *out, size_t size)
 	return true;
 }
 
-/* The release the fleet ran before the deployment that brought its
- * current release: from --to, an unfinished run, the journal or the
- * hosts, in that order. */
+/* The journal's unfinished deployment, if any, is undone: back to where
+ * it started.  Returns 1 with out set, 0 when there is none, -1 when its
+ * start cannot be told. */
+static int
+target_of_open_run(struct run *r, char *out, size_t size)
+{
+	json_t *run = journal_open_run(r->j.path);
+	const char *from;
+
+	if (run == NULL)
+		return 0;
+	from = json_string_value(json_object_get(run, "from"));
+	snprintf(out, size, "%s", from ? from : "");
+	json_decref(run);
+	/* Killed before it read the fleet: it changed nothing, so the
+	 * fleet's release is the target. */
+	if (out[0] == '\0' &&
+	    (!deploy_fleet_release(r, out, size) || out[0] == '\0'))
+		return -1;
+	deploy_say(r,
+		   "the last deployment here did not finish (interrupted, or "
+		   "waiting at a gate): back to %s, where it started",
+		   out);
+	return 1;
+}
+
+/*
+ * The hosts' answer: each one's previous is the release below the
+ * deployment that brought its current one (failed deployments that were
+ * undone leave no trace there).  Ids sort by time: the newest live
+ * deployment is the last one, and its hosts must agree.
+ */
 static bool
-rollback_target(struct run *r, char *out, size_t size)
+target_of_hosts(struct run *r, char *out, size_t size)
 {
 	const struct hostrun *last = NULL;
-	json_t *run;
 
-	if (r->o->to != NULL) {
-		snprintf(out, size, "%s", r->o->to);
-		return true;
-	}
-	/* This machine's journal knows a deployment it never finished:
-	 * undo that one, whatever it had reached. */
-	if ((run = journal_open_run(r->j.path)) != NULL) {
-		const char *from =
-			json_string_value(json_object_get(run, "from"));
-
-		snprintf(out, size, "%s", from ? from : "");
-		json_decref(run);
-		if (out[0] == '\0') {
-			/* Killed before it read the fleet: it changed
-			 * nothing, so the fleet's release is the target. */
-			if (!deploy_fleet_release(r, out, size) ||
-			    out[0] == '\0')
-				return false;
-		}
-		deploy_say(r,
-			   "the last deployment here did not finish "
-			   "(interrupted, or "
-			   "waiting at a gate): back to %s, "
-			   "where it started",
-			   out);
-		return true;
-	}
-	/* The journal, when it ends where the whole fleet stands. */
-	if (one_release(r, out, size)) {
-		char before[65];
-
-		if (journal_release_before(before, sizeof(before), r->j.path,
-					   out) == 1) {
-			deploy_say(
-				r,
-				"the journal: %s came with the last deployment "
-				"that stands; before it the fleet ran %s",
-				out, before);
-			snprintf(out, size, "%s", before);
-			return true;
-		}
-	}
-	/* The hosts: each one's previous is the release below the
-	 * deployment that brought its current one (failed deployments that
-	 * were undone leave no trace there).  Ids sort by time: the newest
-	 * live deployment is the last one. */
 	for (size_t i = 0; i < r->n; i++)
 		if (last == NULL || strcmp(id_time(r->hosts[i].s.deployment_id),
 					   id_time(last->s.deployment_id)) > 0)
@@ -103,18 +85,46 @@ rollback_target(struct run *r, char *out, size_t size)
 
 		if (strcmp(hr->s.deployment_id, last->s.deployment_id) == 0 &&
 		    strcmp(hr->s.previous, last->s.previous) != 0) {
-			deploy_say(
-				r,
-				"%s and %s disagree on the release before %s "
-				"(%s, %s): name one with --to",
-				last->h->name, hr->h->name,
-				last->s.deployment_id, last->s.previous,
-				hr->s.previous);
+			deploy_say(r,
+				   "%s and %s disagree on the release before "
+				   "%s (%s, %s): name one with --to",
+				   last->h->name, hr->h->name,
+				   last->s.deployment_id, last->s.previous,
+				   hr->s.previous);
 			return false;
 		}
 	}
 	snprintf(out, size, "%s", last->s.previous);
 	return true;
+}
+
+/* The release the fleet ran before the deployment that brought its
+ * current release: from --to, an unfinished run, the journal or the
+ * hosts, in that order. */
+static bool
+rollback_target(struct run *r, char *out, size_t size)
+{
+	char before[65];
+	int open;
+
+	if (r->o->to != NULL) {
+		snprintf(out, size, "%s", r->o->to);
+		return true;
+	}
+	if ((open = target_of_open_run(r, out, size)) != 0)
+		return open > 0;
+	/* The journal, when it ends where the whole fleet stands. */
+	if (one_release(r, out, size) &&
+	    journal_release_before(before, sizeof(before), r->j.path, out) ==
+		    1) {
+		deploy_say(r,
+			   "the journal: %s came with the last deployment "
+			   "that stands; before it the fleet ran %s",
+			   out, before);
+		snprintf(out, size, "%s", before);
+		return true;
+	}
+	return target_of_hosts(r, out, size);
 }
 
 /* Whether host i has r->target on disk: hr->failed when it has not. */

@@ -19,22 +19,11 @@
 #include "hash.h"
 #include "caps.h"
 #include "parse.h"
+#include "plan_int.h"
 #include "ydoc.h"
 
 #define PLAN_FILE_MAX (1024 * 1024)
-#define HOUR_MS	      (3600 * 1000LL)
 
-struct loader {
-	struct plan *p;
-	struct ydoc *doc;
-	struct diag_list *d;
-};
-
-static char *
-dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
 
 void
 plan_free(struct plan *p)
@@ -148,43 +137,9 @@ plan_expand(char *out, size_t size, const char *tmpl, const struct plan_host *h,
 	return rc;
 }
 
-/* Checks {placeholders} of a template; only known ones are allowed. */
-static void
-check_template(struct loader *l, const struct ydoc_node *v, const char *key)
-{
-	static const char *const known[] = { "name", "address", "port", NULL };
-	const char *p = v->text, *close;
-
-	while ((p = strchr(p, '{')) != NULL) {
-		char name[32];
-		size_t n;
-		const char *hint;
-
-		close = strchr(p, '}');
-		n = close ? (size_t)(close - p - 1) : 0;
-		if (close == NULL || n >= sizeof(name)) {
-			ydoc_problem(l->d, l->doc, v, "'%s': unclosed '{'",
-				     key);
-			return;
-		}
-		memcpy(name, p + 1, n);
-		name[n] = '\0';
-		if (strcmp(name, "name") && strcmp(name, "address") &&
-		    strcmp(name, "port")) {
-			hint = ydoc_suggest(name, known);
-			ydoc_problem(l->d, l->doc, v,
-				     "'%s': unknown placeholder '{%s}'%s%s%s "
-				     "(use {name}, {address} or {port})",
-				     key, name, hint ? " (did you mean '{" : "",
-				     hint ? hint : "", hint ? "}'?)" : "");
-		}
-		p = close + 1;
-	}
-}
-
 /* A path relative to the plan's folder, made absolute. */
-static char *
-resolve(struct loader *l, const char *path)
+char *
+plan_resolve(struct loader *l, const char *path)
 {
 	char full[PATH_MAX];
 
@@ -197,9 +152,9 @@ resolve(struct loader *l, const char *path)
 }
 
 /* A readable file named by key, resolved; problem if unreadable. */
-static char *
-readable_file(struct loader *l, const struct ydoc_node *map, const char *key,
-	      bool required)
+char *
+plan_readable_file(struct loader *l, const struct ydoc_node *map,
+		   const char *key, bool required)
 {
 	const char *v = NULL;
 	struct stat st;
@@ -207,7 +162,7 @@ readable_file(struct loader *l, const struct ydoc_node *map, const char *key,
 
 	if (!ydoc_get_str(&v, l->d, l->doc, map, key, required))
 		return NULL;
-	full = resolve(l, v);
+	full = plan_resolve(l, v);
 	if (access(full, R_OK) != 0)
 		ydoc_problem(l->d, l->doc, ydoc_get(map, key),
 			     "'%s': cannot read '%s'", key, full);
@@ -219,62 +174,8 @@ readable_file(struct loader *l, const struct ydoc_node *map, const char *key,
 	return full;
 }
 
-/* A size: a whole number, a percentage ("25%") or, when allowed, "rest". */
-static bool
-get_size(struct plan_size *out, struct loader *l, const struct ydoc_node *map,
-	 const char *key, bool required, bool allow_rest)
-{
-	const struct ydoc_node *v = ydoc_get(map, key);
-	struct err e;
-	int64_t n;
-
-	memset(out, 0, sizeof(*out));
-	if (v == NULL) {
-		if (required)
-			ydoc_problem(l->d, l->doc, map, "missing key '%s'",
-				     key);
-		return false;
-	}
-	if (!ydoc_is_str(v)) {
-		ydoc_problem(l->d, l->doc, v,
-			     "'%s' must be a number, a "
-			     "percentage or 'rest'",
-			     key);
-		return false;
-	}
-	if (allow_rest && strcmp(v->text, "rest") == 0) {
-		out->rest = true;
-		return true;
-	}
-	if (strchr(v->text, '%') != NULL) {
-		if (parse_percent(&out->percent, v->text, 1, 100, &e) == 0)
-			return true;
-	} else if (parse_int64(&n, v->text, 0, PLAN_MAX_HOSTS, &e) == 0) {
-		out->count = (int)n;
-		return true;
-	}
-	ydoc_problem(l->d, l->doc, v, "'%s': %s%s", key, e.msg,
-		     allow_rest ? " (or 'rest')" : "");
-	return false;
-}
-
-/* A host address: an IPv4 or IPv6 literal, or a DNS name. */
-static bool
-valid_address(const char *s)
-{
-	unsigned char b[16];
-	size_t n = strlen(s);
-
-	if (inet_pton(AF_INET, s, b) == 1 || inet_pton(AF_INET6, s, b) == 1)
-		return true;
-	if (n == 0 || n > 253 || strspn(s, "0123456789.") == n)
-		return false;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			 "0123456789.-") == n;
-}
-
-static bool
-valid_name(const char *s)
+bool
+plan_valid_name(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -283,443 +184,14 @@ valid_name(const char *s)
 			 "0123456789._-") == n;
 }
 
-static void
-load_labels(struct loader *l, struct plan_host *h, const struct ydoc_node *v)
-{
-	if (v == NULL || !ydoc_expect_map(l->d, l->doc, v, "'labels'"))
-		return;
-	for (size_t i = 0; i < v->count; i++) {
-		const struct ydoc_node *val = v->pairs[i].value;
-
-		if (h->nlabels == PLAN_MAX_LABELS) {
-			ydoc_problem(l->d, l->doc, v, "at most %d labels",
-				     PLAN_MAX_LABELS);
-			return;
-		}
-		if (!ydoc_is_str(val)) {
-			ydoc_problem(l->d, l->doc, val,
-				     "label '%s' must be a value, found %s",
-				     v->pairs[i].key->text,
-				     ydoc_type_name(val));
-			continue;
-		}
-		h->labels[h->nlabels].key = strdup(v->pairs[i].key->text);
-		h->labels[h->nlabels++].value = strdup(val->text);
-	}
-}
-
-static void
-load_host(struct loader *l, struct plan_host *h, const struct ydoc_node *n,
-	  const char *default_user, int default_port)
-{
-	static const char *const keys[] = { "name",   "address", "port", "user",
-					    "labels", "member",	 NULL };
-	const char *v = NULL;
-	int64_t port = default_port;
-
-	if (!ydoc_expect_map(l->d, l->doc, n, "a host"))
-		return;
-	ydoc_check_keys(l->d, l->doc, n, keys);
-	if (ydoc_get_str(&v, l->d, l->doc, n, "name", true)) {
-		if (!valid_name(v))
-			ydoc_problem(l->d, l->doc, ydoc_get(n, "name"),
-				     "host name '%s' must be 1-64 of "
-				     "[A-Za-z0-9._-]",
-				     v);
-		h->name = strdup(v);
-	}
-	if (ydoc_get_str(&v, l->d, l->doc, n, "address", true)) {
-		if (!valid_address(v))
-			ydoc_problem(l->d, l->doc, ydoc_get(n, "address"),
-				     "'%s' is not an IP address or a host name",
-				     v);
-		h->address = strdup(v);
-	}
-	ydoc_get_int(&port, l->d, l->doc, n, "port", false, 1, 65535);
-	h->port = (int)port;
-	v = default_user;
-	ydoc_get_str(&v, l->d, l->doc, n, "user", false);
-	h->user = dup_or_null(v);
-	v = h->name;
-	ydoc_get_str(&v, l->d, l->doc, n, "member", false);
-	h->member = dup_or_null(v);
-	load_labels(l, h, ydoc_get(n, "labels"));
-}
-
-/* Two hosts may not share a name, nor an address and port. */
-static void
-check_unique(struct loader *l, const struct ydoc_node *list)
-{
-	for (size_t i = 0; i < l->p->nhosts; i++) {
-		const struct plan_host *a = &l->p->hosts[i];
-
-		for (size_t j = 0; j < i; j++) {
-			const struct plan_host *b = &l->p->hosts[j];
-
-			if (a->name && b->name && strcmp(a->name, b->name) == 0)
-				ydoc_problem(l->d, l->doc, list->items[i],
-					     "host name '%s' is used twice "
-					     "(first at line %u)",
-					     a->name, list->items[j]->line);
-			else if (a->address && b->address &&
-				 strcmp(a->address, b->address) == 0 &&
-				 a->port == b->port)
-				ydoc_problem(
-					l->d, l->doc, list->items[i],
-					"hosts '%s' and '%s' have the same "
-					"address %s:%d",
-					b->name ? b->name : "?",
-					a->name ? a->name : "?", a->address,
-					a->port);
-		}
-	}
-}
-
-static void
-load_inventory(struct loader *l, const struct ydoc_node *inv)
-{
-	static const char *const keys[] = { "user", "port", "hosts", NULL };
-	const struct ydoc_node *list;
-	const char *user = "root";
-	int64_t port = 22;
-
-	if (!ydoc_expect_map(l->d, l->doc, inv, "'inventory'"))
-		return;
-	ydoc_check_keys(l->d, l->doc, inv, keys);
-	ydoc_get_str(&user, l->d, l->doc, inv, "user", false);
-	ydoc_get_int(&port, l->d, l->doc, inv, "port", false, 1, 65535);
-	list = ydoc_get(inv, "hosts");
-	if (list == NULL) {
-		ydoc_problem(l->d, l->doc, inv, "missing key 'hosts'");
-		return;
-	}
-	if (!ydoc_expect_seq(l->d, l->doc, list, "'hosts'"))
-		return;
-	if (list->count == 0 || list->count > PLAN_MAX_HOSTS) {
-		ydoc_problem(l->d, l->doc, list,
-			     "the inventory needs 1 to %d hosts",
-			     PLAN_MAX_HOSTS);
-		return;
-	}
-	l->p->hosts = calloc(list->count, sizeof(*l->p->hosts));
-	if (l->p->hosts == NULL)
-		return;
-	l->p->nhosts = list->count;
-	for (size_t i = 0; i < list->count; i++)
-		load_host(l, &l->p->hosts[i], list->items[i], user, (int)port);
-	check_unique(l, list);
-}
-
-static char *
-get_dup(struct loader *l, const struct ydoc_node *map, const char *key,
-	bool required)
+char *
+plan_get_dup(struct loader *l, const struct ydoc_node *map, const char *key,
+	     bool required)
 {
 	const char *v = NULL;
 
 	return ydoc_get_str(&v, l->d, l->doc, map, key, required) ? strdup(v)
 								  : NULL;
-}
-
-static void
-load_lb(struct loader *l, const struct ydoc_node *s)
-{
-	static const char *const keys[] = {
-		"kind",		 "name",       "address",   "port",
-		"user",		 "agent_root", "backend",   "socket",
-		"upstream_file", "nginx_conf", "nginx_pid", NULL,
-	};
-	static const char *const kinds[] = { "haproxy", "nginx", NULL };
-	struct plan_lb *lb = &l->p->lb;
-	const char *kind = NULL;
-	int64_t port = 22;
-
-	if (!ydoc_expect_map(l->d, l->doc, s, "'load_balancer'"))
-		return;
-	ydoc_check_keys(l->d, l->doc, s, keys);
-	if (ydoc_get_str(&kind, l->d, l->doc, s, "kind", true)) {
-		if (strcmp(kind, "haproxy") == 0)
-			lb->kind = PLAN_LB_HAPROXY;
-		else if (strcmp(kind, "nginx") == 0)
-			lb->kind = PLAN_LB_NGINX;
-		else
-			ydoc_problem(
-				l->d, l->doc, ydoc_get(s, "kind"),
-				"load balancer kind '%s' is not haproxy or "
-				"nginx%s%s%s",
-				kind,
-				ydoc_suggest(kind, kinds) ? " (did you mean '"
-							  : "",
-				ydoc_suggest(kind, kinds)
-					? ydoc_suggest(kind, kinds)
-					: "",
-				ydoc_suggest(kind, kinds) ? "'?)" : "");
-	}
-	lb->name = get_dup(l, s, "name", false);
-	if (lb->name == NULL)
-		lb->name = strdup("lb");
-	else if (!valid_name(lb->name))
-		ydoc_problem(
-			l->d, l->doc, ydoc_get(s, "name"),
-			"balancer name '%s' must be 1-64 of [A-Za-z0-9._-]",
-			lb->name);
-	lb->address = get_dup(l, s, "address", true);
-	if (lb->address != NULL && !valid_address(lb->address))
-		ydoc_problem(l->d, l->doc, ydoc_get(s, "address"),
-			     "'%s' is not an IP address or a host name",
-			     lb->address);
-	ydoc_get_int(&port, l->d, l->doc, s, "port", false, 1, 65535);
-	lb->port = (int)port;
-	lb->user = get_dup(l, s, "user", false);
-	lb->agent_root = get_dup(l, s, "agent_root", true);
-	if (lb->kind == PLAN_LB_HAPROXY) {
-		lb->backend = get_dup(l, s, "backend", true);
-		lb->socket = get_dup(l, s, "socket", true);
-	} else if (lb->kind == PLAN_LB_NGINX) {
-		lb->upstream_file = get_dup(l, s, "upstream_file", true);
-		lb->nginx_conf = get_dup(l, s, "nginx_conf", true);
-		lb->nginx_pid = get_dup(l, s, "nginx_pid", true);
-	}
-	if (lb->kind == PLAN_LB_HAPROXY && ydoc_get(s, "upstream_file"))
-		ydoc_problem(l->d, l->doc, ydoc_get(s, "upstream_file"),
-			     "'upstream_file' belongs to an nginx balancer, "
-			     "not haproxy");
-	if (lb->kind == PLAN_LB_NGINX && ydoc_get(s, "socket"))
-		ydoc_problem(l->d, l->doc, ydoc_get(s, "socket"),
-			     "'socket' belongs to a haproxy balancer, not "
-			     "nginx");
-}
-
-static void
-load_ssh(struct loader *l, const struct ydoc_node *s)
-{
-	static const char *const keys[] = { "identity_file",
-					    "known_hosts",
-					    "connect_timeout",
-					    "keepalive",
-					    "command_timeout",
-					    "parallel",
-					    NULL };
-	int64_t parallel = 10;
-
-	if (!ydoc_expect_map(l->d, l->doc, s, "'ssh'"))
-		return;
-	ydoc_check_keys(l->d, l->doc, s, keys);
-	/* Without an identity file the keys come from ssh-agent. */
-	l->p->identity_file = readable_file(l, s, "identity_file", false);
-	l->p->known_hosts = readable_file(l, s, "known_hosts", true);
-	ydoc_get_duration(&l->p->connect_timeout_ms, l->d, l->doc, s,
-			  "connect_timeout", false, 100, 300000);
-	ydoc_get_duration(&l->p->keepalive_ms, l->d, l->doc, s, "keepalive",
-			  false, 0, HOUR_MS);
-	ydoc_get_duration(&l->p->command_timeout_ms, l->d, l->doc, s,
-			  "command_timeout", false, CAPS_COMMAND_MIN_MS,
-			  CAPS_COMMAND_MAX_MS);
-	ydoc_get_int(&parallel, l->d, l->doc, s, "parallel", false, 1, 256);
-	l->p->parallel = (int)parallel;
-}
-
-/* An absolute path on the hosts, which may hold {name}. */
-static char *
-host_path(struct loader *l, const struct ydoc_node *s, const char *key)
-{
-	char *v = get_dup(l, s, key, true);
-
-	if (v != NULL && v[0] != '/')
-		ydoc_problem(l->d, l->doc, ydoc_get(s, key),
-			     "'%s' must be an absolute path on the hosts", key);
-	if (v != NULL)
-		check_template(l, ydoc_get(s, key), key);
-	return v;
-}
-
-static void
-load_agent_service(struct loader *l, const struct ydoc_node *agent,
-		   const struct ydoc_node *service)
-{
-	static const char *const akeys[] = { "path", "root", NULL };
-	static const char *const skeys[] = { "manager", "unit", "stop_timeout",
-					     NULL };
-	const char *manager = "supervisor";
-
-	if (ydoc_expect_map(l->d, l->doc, agent, "'agent'")) {
-		ydoc_check_keys(l->d, l->doc, agent, akeys);
-		l->p->agent_path = host_path(l, agent, "path");
-		l->p->agent_root = host_path(l, agent, "root");
-	}
-	if (service == NULL ||
-	    !ydoc_expect_map(l->d, l->doc, service, "'service'"))
-		goto out;
-	ydoc_check_keys(l->d, l->doc, service, skeys);
-	ydoc_get_str(&manager, l->d, l->doc, service, "manager", false);
-	if (strcmp(manager, "supervisor") && strcmp(manager, "systemd"))
-		ydoc_problem(l->d, l->doc, ydoc_get(service, "manager"),
-			     "service manager '%s' is not supervisor or "
-			     "systemd",
-			     manager);
-	l->p->service_unit = get_dup(l, service, "unit", false);
-	if (strcmp(manager, "systemd") == 0 && l->p->service_unit == NULL)
-		ydoc_problem(l->d, l->doc, service,
-			     "the systemd manager needs 'unit'");
-	ydoc_get_duration(&l->p->stop_timeout_ms, l->d, l->doc, service,
-			  "stop_timeout", false, 0, CAPS_WAIT_MAX_MS);
-out:
-	l->p->service_manager = strdup(manager);
-}
-
-static char *
-url_template(struct loader *l, const struct ydoc_node *s, const char *key,
-	     bool required)
-{
-	char *v = get_dup(l, s, key, required);
-
-	if (v == NULL)
-		return NULL;
-	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
-		ydoc_problem(l->d, l->doc, ydoc_get(s, key),
-			     "'%s' must be an http:// or https:// URL", key);
-	check_template(l, ydoc_get(s, key), key);
-	return v;
-}
-
-static void
-load_health(struct loader *l, const struct ydoc_node *s)
-{
-	static const char *const keys[] = { "url",	"calls_url",
-					    "interval", "timeout",
-					    "deadline", "min_healthy",
-					    NULL };
-
-	if (!ydoc_expect_map(l->d, l->doc, s, "'health'"))
-		return;
-	ydoc_check_keys(l->d, l->doc, s, keys);
-	l->p->health_url = url_template(l, s, "url", true);
-	/* A drain waits for the runtime's own count of calls in progress:
-	 * the balancer sees requests, not calls (a caller thinking between
-	 * two steps holds no connection), so there is nothing to fall back
-	 * to, and a plan without it would swap hosts under live calls. */
-	l->p->calls_url = url_template(l, s, "calls_url", false);
-	if (ydoc_get(s, "calls_url") == NULL)
-		ydoc_problem(l->d, l->doc, s,
-			     "'health' needs 'calls_url' (the runtime's "
-			     "/calls): without it a drain cannot tell when a "
-			     "host's calls have ended, and would swap it under "
-			     "live calls");
-	ydoc_get_duration(&l->p->health_interval_ms, l->d, l->doc, s,
-			  "interval", false, CAPS_INTERVAL_MIN_MS,
-			  CAPS_INTERVAL_MAX_MS);
-	ydoc_get_duration(&l->p->health_timeout_ms, l->d, l->doc, s, "timeout",
-			  false, CAPS_PROBE_MIN_MS, CAPS_PROBE_MAX_MS);
-	ydoc_get_duration(&l->p->health_deadline_ms, l->d, l->doc, s,
-			  "deadline", false, 0, CAPS_WAIT_MAX_MS);
-	ydoc_get_duration(&l->p->min_healthy_ms, l->d, l->doc, s, "min_healthy",
-			  false, 0, HOUR_MS);
-	if (l->p->min_healthy_ms > l->p->health_deadline_ms)
-		ydoc_problem(l->d, l->doc,
-			     ydoc_get(s, "min_healthy")
-				     ? ydoc_get(s, "min_healthy")
-				     : ydoc_get(s, "deadline"),
-			     "'min_healthy' is longer than 'deadline'");
-}
-
-static void
-load_phase(struct loader *l, struct plan_phase *ph, const struct ydoc_node *n)
-{
-	static const char *const keys[] = { "name",  "hosts",	 "batch",
-					    "pause", "approval", NULL };
-
-	if (!ydoc_expect_map(l->d, l->doc, n, "a phase"))
-		return;
-	ydoc_check_keys(l->d, l->doc, n, keys);
-	ph->name = get_dup(l, n, "name", true);
-	if (get_size(&ph->hosts, l, n, "hosts", true, true) &&
-	    !ph->hosts.rest && ph->hosts.count == 0 && ph->hosts.percent == 0)
-		ydoc_problem(l->d, l->doc, ydoc_get(n, "hosts"),
-			     "a phase needs at least one host");
-	ph->batch = (struct plan_size){ .count = 1 };
-	if (get_size(&ph->batch, l, n, "batch", false, false) &&
-	    ph->batch.count == 0 && ph->batch.percent == 0)
-		ydoc_problem(l->d, l->doc, ydoc_get(n, "batch"),
-			     "a batch needs at least one host");
-	ydoc_get_duration(&ph->pause_ms, l->d, l->doc, n, "pause", false, 0,
-			  24 * HOUR_MS);
-	ydoc_get_bool(&ph->approval, l->d, l->doc, n, "approval", false);
-}
-
-/* The phases must cover the whole fleet; "rest" only last; names unique. */
-static void
-check_phases(struct loader *l, const struct ydoc_node *list)
-{
-	size_t covered = 0, n = l->p->nhosts;
-
-	for (size_t i = 0; i < l->p->nphases; i++) {
-		const struct plan_phase *ph = &l->p->phases[i];
-
-		for (size_t j = 0; j < i && ph->name; j++)
-			if (l->p->phases[j].name &&
-			    strcmp(ph->name, l->p->phases[j].name) == 0)
-				ydoc_problem(l->d, l->doc, list->items[i],
-					     "phase name '%s' is used twice",
-					     ph->name);
-		if (ph->hosts.rest && i + 1 < l->p->nphases)
-			ydoc_problem(l->d, l->doc, list->items[i],
-				     "only the last phase may take 'rest'");
-		covered += plan_size_hosts(&ph->hosts, n, n - covered);
-	}
-	if (n > 0 && covered < n)
-		ydoc_problem(l->d, l->doc, list,
-			     "the phases cover %zu of %zu hosts: end with a "
-			     "phase of 'hosts: rest'",
-			     covered, n);
-}
-
-static void
-load_rollout(struct loader *l, const struct ydoc_node *s)
-{
-	static const char *const keys[] = { "phases", "drain_deadline",
-					    "failure_budget", "capacity_floor",
-					    NULL };
-	const struct ydoc_node *list;
-	struct plan_size floor = { .percent = 0 };
-
-	if (!ydoc_expect_map(l->d, l->doc, s, "'rollout'"))
-		return;
-	ydoc_check_keys(l->d, l->doc, s, keys);
-	ydoc_get_duration(&l->p->drain_deadline_ms, l->d, l->doc, s,
-			  "drain_deadline", false, 0, CAPS_WAIT_MAX_MS);
-	get_size(&l->p->failure_budget, l, s, "failure_budget", false, false);
-	if (l->p->failure_budget.count > (int)l->p->nhosts && l->p->nhosts)
-		ydoc_problem(l->d, l->doc, ydoc_get(s, "failure_budget"),
-			     "'failure_budget' (%d) is larger than the fleet "
-			     "(%zu hosts)",
-			     l->p->failure_budget.count, l->p->nhosts);
-	if (get_size(&floor, l, s, "capacity_floor", false, false)) {
-		if (floor.count > 0)
-			ydoc_problem(l->d, l->doc,
-				     ydoc_get(s, "capacity_floor"),
-				     "'capacity_floor' must be a percentage, "
-				     "such as 50%%");
-		l->p->capacity_floor_percent = floor.percent;
-	}
-	if (l->p->capacity_floor_percent == 100)
-		ydoc_problem(l->d, l->doc, ydoc_get(s, "capacity_floor"),
-			     "a capacity floor of 100%% leaves no host to "
-			     "update");
-	list = ydoc_get(s, "phases");
-	if (list == NULL) {
-		ydoc_problem(l->d, l->doc, s, "missing key 'phases'");
-		return;
-	}
-	if (!ydoc_expect_seq(l->d, l->doc, list, "'phases'"))
-		return;
-	if (list->count == 0 || list->count > PLAN_MAX_PHASES) {
-		ydoc_problem(l->d, l->doc, list,
-			     "a rollout needs 1 to %d phases", PLAN_MAX_PHASES);
-		return;
-	}
-	l->p->nphases = list->count;
-	for (size_t i = 0; i < list->count; i++)
-		load_phase(l, &l->p->phases[i], list->items[i]);
-	check_phases(l, list);
 }
 
 static void
@@ -806,7 +278,7 @@ load_top(struct loader *l)
 
 	ydoc_check_keys(l->d, l->doc, root, top_keys);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "environment", true)) {
-		if (!valid_name(v))
+		if (!plan_valid_name(v))
 			ydoc_problem(l->d, l->doc,
 				     ydoc_get(root, "environment"),
 				     "environment '%s' must be 1-64 of "
@@ -815,21 +287,21 @@ load_top(struct loader *l)
 		l->p->environment = strdup(v);
 	}
 	if ((s = section(l, "inventory")) != NULL)
-		load_inventory(l, s);
+		plan_load_inventory(l, s);
 	if ((s = ydoc_get(root, "load_balancer")) != NULL)
-		load_lb(l, s);
+		plan_load_lb(l, s);
 	if ((s = section(l, "ssh")) != NULL)
-		load_ssh(l, s);
+		plan_load_ssh(l, s);
 	if ((s = section(l, "agent")) != NULL)
-		load_agent_service(l, s, ydoc_get(root, "service"));
+		plan_load_agent_service(l, s, ydoc_get(root, "service"));
 	if ((s = section(l, "health")) != NULL)
-		load_health(l, s);
+		plan_load_health(l, s);
 	if ((s = section(l, "rollout")) != NULL)
-		load_rollout(l, s);
+		plan_load_rollout(l, s);
 	if (ydoc_get(root, "artifact") != NULL)
-		l->p->artifact = readable_file(l, root, "artifact", false);
+		l->p->artifact = plan_readable_file(l, root, "artifact", false);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "journal", false))
-		l->p->journal = resolve(l, v);
+		l->p->journal = plan_resolve(l, v);
 	check_durations(l);
 }
 

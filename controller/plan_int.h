@@ -1,0 +1,52 @@
+/*
+ * plan_int: what the files of the plan module share (not for use outside
+ * it).  plan.c loads the file and its top level, plan_hosts.c the
+ * inventory and the balancer, plan_sections.c the other sections; each
+ * records every problem it finds in the loader's list.
+ */
+#ifndef IVR_CONTROLLER_PLAN_INT_H
+#define IVR_CONTROLLER_PLAN_INT_H
+
+#include <stdbool.h>
+
+#include "plan.h"
+#include "ydoc.h"
+
+#define HOUR_MS (3600 * 1000LL)
+
+struct loader {
+	struct plan *p;
+	struct ydoc *doc;
+	struct diag_list *d;
+};
+
+/* plan.c: helpers for every section */
+
+/* A path in the plan, relative to its folder, made absolute (new). */
+char *plan_resolve(struct loader *l, const char *path);
+
+/* The file named by map's key, resolved and checked readable (a problem
+ * otherwise); NULL when absent or unreadable. */
+char *plan_readable_file(struct loader *l, const struct ydoc_node *map,
+			 const char *key, bool required);
+
+/* True when s is 1-64 of [A-Za-z0-9._-]. */
+bool plan_valid_name(const char *s);
+
+/* A copy of the string at map's key (a problem when required and
+ * missing); NULL when absent. */
+char *plan_get_dup(struct loader *l, const struct ydoc_node *map,
+		   const char *key, bool required);
+
+/* plan_hosts.c */
+void plan_load_inventory(struct loader *l, const struct ydoc_node *inv);
+void plan_load_lb(struct loader *l, const struct ydoc_node *s);
+
+/* plan_sections.c */
+void plan_load_ssh(struct loader *l, const struct ydoc_node *s);
+void plan_load_agent_service(struct loader *l, const struct ydoc_node *agent,
+			     const struct ydoc_node *service);
+void plan_load_health(struct loader *l, const struct ydoc_node *s);
+void plan_load_rollout(struct loader *l, const struct ydoc_node *s);
+
+#endif
