@@ -24,7 +24,6 @@
 
 #define PLAN_FILE_MAX (1024 * 1024)
 
-
 void
 plan_free(struct plan *p)
 {
