@@ -3,9 +3,13 @@
  */
 #include "host.h"
 
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "buf.h"
 
@@ -280,4 +284,36 @@ host_close(struct host_session *s)
 	stop_agent(s);
 	ssh_close(s->c);
 	s->c = NULL;
+}
+
+int
+host_find_bundle(struct agent_bundle *out, char *path, size_t size,
+		 char *version, size_t vsize)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int p[2], status;
+	pid_t pid;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	snprintf(path, size, "%s/ivr-agent", dirname(exe));
+	if (access(path, X_OK) != 0 || pipe(p) < 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		dup2(p[1], STDOUT_FILENO);
+		execl(path, "ivr-agent", "--version", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read(p[0], version, vsize - 1);
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	version[n > 0 ? n : 0] = '\0';
+	if (n <= 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -1;
+	out->path = path;
+	out->version = version;
+	return 0;
 }

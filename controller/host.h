@@ -25,6 +25,15 @@ struct agent_bundle {
 	const char *version; /* "ivr-agent 0.2.1 (protocol 2)\n" */
 };
 
+/*
+ * The agent bundled beside the running program (ivr-agent next to
+ * /proc/self/exe) and the version it prints, into path and version
+ * (caller's buffers, which out then borrows).  Returns 0, or -1 when there
+ * is none or it does not run.
+ */
+int host_find_bundle(struct agent_bundle *out, char *path, size_t size,
+		     char *version, size_t vsize);
+
 /* host_open's flags */
 #define HOST_PROBE_HEALTH 1u /* the hello asks the runtime's readiness */
 #define HOST_READ_ONLY	  2u /* the agent changes nothing under its root */

@@ -14,13 +14,11 @@
  * return and exits with a code from exitcode.h (docs/runbook.md).
  */
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -92,14 +90,16 @@ static const char usage[] =
 	"history) or one JSON object per line (deploy, resume, rollback,\n"
 	"promote); docs/runbook.md and schemas/ivrctl-output.schema.json.\n";
 
-/* The flags each command takes. */
+/* The flags each command takes (an option's bit is its getopt value). */
 enum {
 	F_OUTPUT = 1 << 0,
 	F_ARTIFACT = 1 << 1,
-	F_GATES = 1 << 2, /* --yes, --approve */
-	F_BREAK_LOCK = 1 << 3,
-	F_TO = 1 << 4,
-	F_FROM = 1 << 5,
+	F_YES = 1 << 2,
+	F_APPROVE = 1 << 3,
+	F_BREAK_LOCK = 1 << 4,
+	F_TO = 1 << 5,
+	F_FROM = 1 << 7, /* not 1 << 6: that is '@', and '?' is 63 */
+	F_GATES = F_YES | F_APPROVE,
 };
 
 struct cli {
@@ -112,52 +112,29 @@ struct cli {
 static char agent_path[PATH_MAX], agent_version[128];
 
 static const struct option long_options[] = {
-	{ "output", required_argument, NULL, 'o' },
-	{ "artifact", required_argument, NULL, 'a' },
-	{ "yes", no_argument, NULL, 'y' },
-	{ "approve", required_argument, NULL, 'p' },
-	{ "break-lock", no_argument, NULL, 'b' },
-	{ "to", required_argument, NULL, 't' },
-	{ "from", required_argument, NULL, 'f' },
+	{ "output", required_argument, NULL, F_OUTPUT },
+	{ "artifact", required_argument, NULL, F_ARTIFACT },
+	{ "yes", no_argument, NULL, F_YES },
+	{ "approve", required_argument, NULL, F_APPROVE },
+	{ "break-lock", no_argument, NULL, F_BREAK_LOCK },
+	{ "to", required_argument, NULL, F_TO },
+	{ "from", required_argument, NULL, F_FROM },
 	{ NULL, 0, NULL, 0 },
 };
-
-/* The flag bit an option needs. */
-static int
-flag_of(int opt)
-{
-	switch (opt) {
-	case 'o':
-		return F_OUTPUT;
-	case 'a':
-		return F_ARTIFACT;
-	case 'y':
-	case 'p':
-		return F_GATES;
-	case 'b':
-		return F_BREAK_LOCK;
-	case 't':
-		return F_TO;
-	case 'f':
-		return F_FROM;
-	default:
-		return 0;
-	}
-}
 
 static bool
 take_option(struct cli *c, int opt)
 {
-	if (opt == 'o' && strcmp(optarg, "json") != 0 &&
+	if (opt == F_OUTPUT && strcmp(optarg, "json") != 0 &&
 	    strcmp(optarg, "text") != 0)
 		return false;
-	c->o.json = opt == 'o' ? strcmp(optarg, "json") == 0 : c->o.json;
-	c->o.artifact = opt == 'a' ? optarg : c->o.artifact;
-	c->o.yes = c->o.yes || opt == 'y';
-	c->o.break_lock = c->o.break_lock || opt == 'b';
-	c->to = opt == 't' ? optarg : c->to;
-	c->from = opt == 'f' ? optarg : c->from;
-	if (opt == 'p')
+	c->o.json = opt == F_OUTPUT ? strcmp(optarg, "json") == 0 : c->o.json;
+	c->o.artifact = opt == F_ARTIFACT ? optarg : c->o.artifact;
+	c->o.yes = c->o.yes || opt == F_YES;
+	c->o.break_lock = c->o.break_lock || opt == F_BREAK_LOCK;
+	c->to = opt == F_TO ? optarg : c->to;
+	c->from = opt == F_FROM ? optarg : c->from;
+	if (opt == F_APPROVE)
 		c->o.approve[c->o.napprove++] = optarg;
 	return true;
 }
@@ -176,7 +153,7 @@ parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
 	opterr = 0;
 	while ((opt = getopt_long(argc - 1, argv + 1, "", long_options,
 				  NULL)) != -1)
-		if (opt == '?' || (flag_of(opt) & allowed) == 0 ||
+		if (opt == '?' || (opt & allowed) != opt ||
 		    !take_option(c, opt))
 			goto bad;
 	if (positional && optind == argc - 2)
@@ -240,47 +217,6 @@ load_plan(const char *path)
 	return p;
 }
 
-/* The problems of a plan as JSON, sorted by place. */
-static json_t *
-problems_json(struct diag_list *d)
-{
-	json_t *list = json_array();
-	struct buf sorted;
-
-	buf_init(&sorted, OUT_MAX);
-	diag_format(&sorted, d, NULL); /* sorts the list */
-	buf_release(&sorted);
-	for (size_t i = 0; i < d->count; i++)
-		json_array_append_new(list,
-				      json_pack("{s:s, s:i, s:i, s:s}", "path",
-						d->items[i].path, "line",
-						(int)d->items[i].line, "column",
-						(int)d->items[i].col, "message",
-						d->items[i].msg));
-	return list;
-}
-
-static json_t *
-validate_json(const char *path, const struct plan *p, struct diag_list *d,
-	      const struct err *e)
-{
-	json_t *o = json_pack("{s:s, s:b}", "path", path, "valid", p != NULL);
-
-	if (p != NULL) {
-		json_object_set_new(o, "environment",
-				    json_string(p->environment));
-		json_object_set_new(o, "hosts", json_integer((int)p->nhosts));
-		json_object_set_new(o, "phases", json_integer((int)p->nphases));
-		json_object_set_new(o, "plan_sha256", json_string(p->sha256));
-	} else if (diag_total(d) == 0) {
-		json_object_set_new(o, "error", json_string(e->msg));
-	}
-	json_object_set_new(o, "problems", problems_json(d));
-	json_object_set_new(o, "total_problems",
-			    json_integer((json_int_t)diag_total(d)));
-	return o;
-}
-
 static int
 cmd_validate(int argc, char **argv)
 {
@@ -303,7 +239,7 @@ cmd_validate(int argc, char **argv)
 			fprintf(stderr, "ivrctl: %s\n", e.msg);
 		}
 	} else if (c.o.json) {
-		print_json(validate_json(c.plan, p, &d, &e));
+		print_json(plan_validation_json(c.plan, p, &d, &e));
 	} else {
 		printf("%s: valid: environment '%s', %zu hosts, %zu phases, "
 		       "plan sha256 %.12s\n",
@@ -316,42 +252,14 @@ cmd_validate(int argc, char **argv)
 	return rc;
 }
 
-/* The agent bundled beside this program, and what it says it is. */
-static int
-find_agent(char *path, size_t size, char *version, size_t vsize)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	int p[2], status;
-	pid_t pid;
-
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	snprintf(path, size, "%s/ivr-agent", dirname(exe));
-	if (access(path, X_OK) != 0 || pipe(p) < 0)
-		return -1;
-	if ((pid = fork()) == 0) {
-		dup2(p[1], STDOUT_FILENO);
-		execl(path, "ivr-agent", "--version", (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
-	n = read(p[0], version, vsize - 1);
-	close(p[0]);
-	waitpid(pid, &status, 0);
-	version[n > 0 ? n : 0] = '\0';
-	return n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
 /* The bundled agent and SSH, for the commands that reach hosts. */
 static int
 prepare_fleet(struct agent_bundle *bundle)
 {
 	struct err e;
 
-	if (find_agent(agent_path, sizeof(agent_path), agent_version,
-		       sizeof(agent_version)) < 0) {
+	if (host_find_bundle(bundle, agent_path, sizeof(agent_path),
+			     agent_version, sizeof(agent_version)) < 0) {
 		fprintf(stderr,
 			"ivrctl: no ivr-agent beside ivrctl to bundle\n");
 		return -1;
@@ -360,8 +268,6 @@ prepare_fleet(struct agent_bundle *bundle)
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
 		return -1;
 	}
-	bundle->path = agent_path;
-	bundle->version = agent_version;
 	return 0;
 }
 
@@ -407,53 +313,54 @@ run_deploy(struct cli *c, const struct plan *p, run_fn fn)
 	return rc;
 }
 
-/* deploy, resume and rollback. */
+/* A command on one plan: PLAN and flags parsed, the plan loaded. */
 static int
-cmd_run(int argc, char **argv, int flags, run_fn fn)
+on_plan(int argc, char **argv, int flags,
+	int (*fn)(struct cli *c, const struct plan *p))
 {
 	const char **approve = calloc((size_t)argc, sizeof(*approve));
 	struct cli c = { .o.approve = approve };
 	struct plan *p = NULL;
 	int rc = EXITCODE_BAD_INPUT;
 
-	if (approve == NULL || parse(&c, argc, argv, flags, true) < 0 ||
-	    (p = load_plan(c.plan)) == NULL)
-		goto out;
-	c.o.to = c.to;
-	if (fn == deploy_run && c.o.artifact == NULL)
-		c.o.artifact = p->artifact;
-	if (fn == deploy_run && c.o.artifact == NULL)
-		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
-				"'artifact' in the plan\n");
-	else
-		rc = run_deploy(&c, p, fn);
-out:
+	if (approve != NULL && parse(&c, argc, argv, flags, true) == 0 &&
+	    (p = load_plan(c.plan)) != NULL)
+		rc = fn(&c, p);
 	plan_free(p);
 	free(approve);
 	return rc;
 }
 
-static int
-cmd_deploy(int argc, char **argv)
+/* The release to deploy or dry-run: --artifact, else the plan's. */
+static bool
+artifact_named(struct cli *c, const struct plan *p)
 {
-	return cmd_run(argc, argv,
-		       F_OUTPUT | F_ARTIFACT | F_GATES | F_BREAK_LOCK,
-		       deploy_run);
+	if (c->o.artifact == NULL)
+		c->o.artifact = p->artifact;
+	if (c->o.artifact == NULL)
+		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
+				"'artifact' in the plan\n");
+	return c->o.artifact != NULL;
 }
 
 static int
-cmd_resume(int argc, char **argv)
+do_deploy(struct cli *c, const struct plan *p)
 {
-	return cmd_run(argc, argv,
-		       F_OUTPUT | F_ARTIFACT | F_GATES | F_BREAK_LOCK,
-		       deploy_resume);
+	return artifact_named(c, p) ? run_deploy(c, p, deploy_run)
+				    : EXITCODE_BAD_INPUT;
 }
 
 static int
-cmd_rollback(int argc, char **argv)
+do_resume(struct cli *c, const struct plan *p)
 {
-	return cmd_run(argc, argv, F_OUTPUT | F_TO | F_BREAK_LOCK,
-		       deploy_rollback);
+	return run_deploy(c, p, deploy_resume);
+}
+
+static int
+do_rollback(struct cli *c, const struct plan *p)
+{
+	c->o.to = c->to;
+	return run_deploy(c, p, deploy_rollback);
 }
 
 /* Staging live and healthy on one release, into release; else says why. */
@@ -575,72 +482,57 @@ history(const struct cli *c, const struct plan *p, struct err *err)
 		return rc;
 	}
 	buf_init(&b, OUT_MAX);
-	if ((rc = journal_history(&b, j.path, err)) == 0)
-		fputs(buf_cstr(&b), stdout);
-	buf_release(&b);
+	rc = journal_history(&b, j.path, err);
+	print_buf(&b, rc, err);
 	return rc;
 }
 
 static int
-cmd_history(int argc, char **argv)
+do_history(struct cli *c, const struct plan *p)
 {
-	struct cli c = { 0 };
-	struct plan *p = NULL;
 	struct err e;
-	int rc = EXITCODE_BAD_INPUT;
 
-	if (parse(&c, argc, argv, F_OUTPUT, true) < 0 ||
-	    (p = load_plan(c.plan)) == NULL)
-		goto out;
-	rc = EXITCODE_DONE;
-	if (history(&c, p, &e) < 0) {
+	if (history(c, p, &e) == 0)
+		return EXITCODE_DONE;
+	if (c->o.json)
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		rc = EXITCODE_ERROR;
-	}
-out:
-	plan_free(p);
-	return rc;
+	return EXITCODE_ERROR;
 }
 
 static int
-cmd_status(int argc, char **argv)
+do_status(struct cli *c, const struct plan *p)
 {
-	struct cli c = { 0 };
 	struct fleet_status s;
-	struct plan *p;
 	struct buf b;
 	struct err e;
 	int rc;
 
-	if (parse(&c, argc, argv, F_OUTPUT, true) < 0)
-		return EXITCODE_BAD_INPUT;
-	if ((p = load_plan(c.plan)) == NULL)
-		return EXITCODE_BAD_INPUT;
-	if (prepare_fleet(&c.agent) < 0) {
-		plan_free(p);
+	if (prepare_fleet(&c->agent) < 0)
 		return EXITCODE_ERROR;
-	}
-	status_collect(&s, p, &c.agent);
+	status_collect(&s, p, &c->agent);
 	buf_init(&b, OUT_MAX);
-	if (c.o.json)
+	if (c->o.json)
 		print_json(status_json(&s, p));
 	else
 		print_buf(&b, status_format(&b, &s, p, &e), &e);
 	rc = s.consistent ? EXITCODE_DONE : EXITCODE_INCONSISTENT;
 	buf_release(&b);
 	status_release(&s);
-	plan_free(p);
 	return rc;
 }
 
 static int
-dry_run(const struct cli *c, const struct plan *p)
+do_plan(struct cli *c, const struct plan *p)
 {
 	struct dryrun d;
 	struct buf b;
 	struct err e;
 	int rc = EXITCODE_DONE;
 
+	if (!artifact_named(c, p))
+		return EXITCODE_BAD_INPUT;
+	if (prepare_fleet(&c->agent) < 0)
+		return EXITCODE_ERROR;
 	buf_init(&b, OUT_MAX);
 	if (dryrun_collect(&d, p, c->o.artifact, &c->agent, &e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
@@ -657,38 +549,24 @@ dry_run(const struct cli *c, const struct plan *p)
 	return rc;
 }
 
-static int
-cmd_plan(int argc, char **argv)
-{
-	struct cli c = { 0 };
-	struct plan *p = NULL;
-	int rc = EXITCODE_BAD_INPUT;
+#define DEPLOY_FLAGS (F_OUTPUT | F_ARTIFACT | F_GATES | F_BREAK_LOCK)
 
-	if (parse(&c, argc, argv, F_OUTPUT | F_ARTIFACT, true) < 0 ||
-	    (p = load_plan(c.plan)) == NULL)
-		goto out;
-	if (c.o.artifact == NULL)
-		c.o.artifact = p->artifact;
-	if (c.o.artifact == NULL)
-		fprintf(stderr, "ivrctl: name the release: --artifact FILE, or "
-				"'artifact' in the plan\n");
-	else if (prepare_fleet(&c.agent) < 0)
-		rc = EXITCODE_ERROR;
-	else
-		rc = dry_run(&c, p);
-out:
-	plan_free(p);
-	return rc;
-}
-
+/* The commands: most run on one PLAN with these flags (on_plan), the
+ * others parse their own arguments (whole). */
 static const struct command {
 	const char *name;
-	int (*fn)(int argc, char **argv);
+	int flags;
+	int (*on_plan)(struct cli *c, const struct plan *p);
+	int (*whole)(int argc, char **argv);
 } commands[] = {
-	{ "validate", cmd_validate }, { "status", cmd_status },
-	{ "plan", cmd_plan },	      { "deploy", cmd_deploy },
-	{ "resume", cmd_resume },     { "rollback", cmd_rollback },
-	{ "promote", cmd_promote },   { "history", cmd_history },
+	{ "validate", 0, NULL, cmd_validate },
+	{ "status", F_OUTPUT, do_status, NULL },
+	{ "plan", F_OUTPUT | F_ARTIFACT, do_plan, NULL },
+	{ "deploy", DEPLOY_FLAGS, do_deploy, NULL },
+	{ "resume", DEPLOY_FLAGS, do_resume, NULL },
+	{ "rollback", F_OUTPUT | F_TO | F_BREAK_LOCK, do_rollback, NULL },
+	{ "promote", 0, NULL, cmd_promote },
+	{ "history", F_OUTPUT, do_history, NULL },
 };
 
 int
@@ -703,9 +581,14 @@ main(int argc, char **argv)
 		return EXITCODE_DONE;
 	}
 	for (size_t i = 0;
-	     argc >= 2 && i < sizeof(commands) / sizeof(*commands); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc, argv);
+	     argc >= 2 && i < sizeof(commands) / sizeof(*commands); i++) {
+		const struct command *c = &commands[i];
+
+		if (strcmp(argv[1], c->name) != 0)
+			continue;
+		return c->on_plan ? on_plan(argc, argv, c->flags, c->on_plan)
+				  : c->whole(argc, argv);
+	}
 	fputs(usage, stderr);
 	return EXITCODE_BAD_INPUT;
 }

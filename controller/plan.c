@@ -392,3 +392,44 @@ out:
 	buf_release(&text);
 	return rc;
 }
+
+/* The problems of a plan as JSON, sorted by place. */
+static json_t *
+problems_json(struct diag_list *d)
+{
+	json_t *list = json_array();
+	struct buf sorted;
+
+	buf_init(&sorted, 64 * 1024 * 1024);
+	diag_format(&sorted, d, NULL); /* sorts the list */
+	buf_release(&sorted);
+	for (size_t i = 0; i < d->count; i++)
+		json_array_append_new(list,
+				      json_pack("{s:s, s:i, s:i, s:s}", "path",
+						d->items[i].path, "line",
+						(int)d->items[i].line, "column",
+						(int)d->items[i].col, "message",
+						d->items[i].msg));
+	return list;
+}
+
+json_t *
+plan_validation_json(const char *path, const struct plan *p,
+		     struct diag_list *d, const struct err *e)
+{
+	json_t *o = json_pack("{s:s, s:b}", "path", path, "valid", p != NULL);
+
+	if (p != NULL) {
+		json_object_set_new(o, "environment",
+				    json_string(p->environment));
+		json_object_set_new(o, "hosts", json_integer((int)p->nhosts));
+		json_object_set_new(o, "phases", json_integer((int)p->nphases));
+		json_object_set_new(o, "plan_sha256", json_string(p->sha256));
+	} else if (diag_total(d) == 0) {
+		json_object_set_new(o, "error", json_string(e->msg));
+	}
+	json_object_set_new(o, "problems", problems_json(d));
+	json_object_set_new(o, "total_problems",
+			    json_integer((json_int_t)diag_total(d)));
+	return o;
+}

@@ -11,6 +11,7 @@
 #ifndef IVR_CONTROLLER_PLAN_H
 #define IVR_CONTROLLER_PLAN_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -145,5 +146,14 @@ struct plan_slice plan_phase_slice(const struct plan *p, size_t i);
  */
 int plan_expand(char *out, size_t size, const char *tmpl,
 		const struct plan_host *h, struct err *err);
+
+/*
+ * `ivrctl validate --output json` for the plan at path: p when it loaded
+ * (NULL when not), its problems d (sorted by place here) or, without
+ * problems, e's message.  A new reference; the shape is
+ * schemas/ivrctl-output.schema.json's "validate".
+ */
+json_t *plan_validation_json(const char *path, const struct plan *p,
+			     struct diag_list *d, const struct err *e);
 
 #endif
