@@ -278,11 +278,8 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	deploy_journal_start(&r, "deploy", r.art.version);
 	deploy_say(&r, "deployment %s: %s to %s (%zu hosts)", r.id,
 		   r.art.version, p->environment, p->nhosts);
-	if (!deploy_open_fleet(&r)) {
-		deploy_say(&r,
-			   "cannot reach the whole fleet: nothing was changed");
+	if (!deploy_open_fleet(&r))
 		return deploy_run_finish(&r, rc);
-	}
 	if ((rc = preflight(&r)) >= 0)
 		return deploy_run_finish(&r, rc);
 	deploy_say(&r, "from %s to %s", r.from[0] ? r.from : "nothing",

@@ -64,14 +64,17 @@ deploy_open_fleet(struct run *r)
 		}
 	}
 	r->has_lb = p->lb.kind != PLAN_LB_NONE;
-	if (!r->has_lb)
-		return ok;
-	host_balancer(&r->lb_host, p);
-	r->lb.h = &r->lb_host;
-	if (open_host(r, &r->lb, p->lb.agent_root, &e) < 0) {
-		deploy_say(r, "load balancer: %s", e.msg);
-		ok = false;
+	if (r->has_lb) {
+		host_balancer(&r->lb_host, p);
+		r->lb.h = &r->lb_host;
+		if (open_host(r, &r->lb, p->lb.agent_root, &e) < 0) {
+			deploy_say(r, "load balancer: %s", e.msg);
+			ok = false;
+		}
 	}
+	if (!ok)
+		deploy_say(r, "cannot reach the whole fleet: nothing was "
+			      "changed");
 	return ok;
 }
 

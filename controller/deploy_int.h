@@ -104,8 +104,8 @@ bool deploy_ask(struct run *r, const char *phase);
 int deploy_call(struct hostrun *hr, const char *method, json_t *params,
 		json_t **result, struct err *err);
 
-/* Sessions with every host and the balancer; false (said why) when one
- * cannot be opened. */
+/* Sessions with every host and the balancer; false (said for each, and
+ * that nothing was changed) when one cannot be opened. */
 bool deploy_open_fleet(struct run *r);
 
 /* Closes every session and frees the run's host lists. */

@@ -142,11 +142,8 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 				    r.id, "operator", who));
 	deploy_say(&r, "resuming deployment %s: %s to %s (%zu hosts)", r.id,
 		   r.art.version, p->environment, p->nhosts);
-	if (!deploy_open_fleet(&r)) {
-		deploy_say(&r,
-			   "cannot reach the whole fleet: nothing was changed");
+	if (!deploy_open_fleet(&r))
 		return deploy_run_finish(&r, EXITCODE_INCONSISTENT);
-	}
 	/* Killed before it read the fleet: it changed nothing. */
 	if (!had_from) {
 		if (!deploy_fleet_release(&r, r.from, sizeof(r.from)))

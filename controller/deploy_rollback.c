@@ -191,11 +191,8 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 	if ((rc = deploy_take_lock(&r, err)) != 0)
 		return deploy_run_finish(&r, rc);
 	rc = EXITCODE_INCONSISTENT;
-	if (!deploy_open_fleet(&r)) {
-		deploy_say(&r,
-			   "cannot reach the whole fleet: nothing was changed");
+	if (!deploy_open_fleet(&r))
 		goto out;
-	}
 	if (!rollback_target(&r, target, sizeof(target)) ||
 	    !target_on_disk(&r, target)) {
 		rc = EXITCODE_BAD_INPUT;

@@ -146,6 +146,33 @@ write_lock(struct journal *j, struct err *err)
 	return rc;
 }
 
+/* The lock is held (by a live process), or was left by a dead one:
+ * ERR_BUSY saying by whom.  Frees holder. */
+static int
+held(struct err *err, json_t *holder)
+{
+	const char *user = json_string_value(json_object_get(holder, "user"));
+	const char *host = json_string_value(json_object_get(holder, "host"));
+	const char *since = json_string_value(json_object_get(holder, "since"));
+	long long pid = json_integer_value(json_object_get(holder, "pid"));
+	int rc;
+
+	if (holder_alive(holder))
+		rc = err_set(err, ERR_BUSY,
+			     "the environment is locked by %s@%s, pid %lld, "
+			     "since %s",
+			     user, host, pid, since);
+	else
+		rc = err_set(
+			err, ERR_BUSY,
+			"the environment's lock was left by pid %lld on "
+			"this host, which is gone (since %s): check no "
+			"deployment runs, then run again with --break-lock",
+			pid, since);
+	json_decref(holder);
+	return rc;
+}
+
 int
 journal_lock(struct journal *j, bool break_stale, struct err *err)
 {
@@ -160,35 +187,8 @@ journal_lock(struct journal *j, bool break_stale, struct err *err)
 				       "the environment is locked ('%s' "
 				       "exists but cannot be read)",
 				       j->lock);
-		if (holder_alive(holder)) {
-			rc = err_set(
-				err, ERR_BUSY,
-				"the environment is locked by %s@%s, pid %lld, "
-				"since %s",
-				json_string_value(
-					json_object_get(holder, "user")),
-				json_string_value(
-					json_object_get(holder, "host")),
-				(long long)json_integer_value(
-					json_object_get(holder, "pid")),
-				json_string_value(
-					json_object_get(holder, "since")));
-			json_decref(holder);
-			return rc;
-		}
-		if (!break_stale) {
-			rc = err_set(err, ERR_BUSY,
-				     "the environment's lock was left by pid "
-				     "%lld on this host, which is gone (since "
-				     "%s): check no deployment runs, then run "
-				     "again with --break-lock",
-				     (long long)json_integer_value(
-					     json_object_get(holder, "pid")),
-				     json_string_value(
-					     json_object_get(holder, "since")));
-			json_decref(holder);
-			return rc;
-		}
+		if (holder_alive(holder) || !break_stale)
+			return held(err, holder);
 		json_decref(holder);
 		unlink(j->lock);
 	}

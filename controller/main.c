@@ -176,15 +176,28 @@ print_json(json_t *o)
 	json_decref(o);
 }
 
-/* Prints buffered text, or the error that kept it from being made. */
+/* What a command shows: its text, or why the text could not be made. */
+struct report {
+	struct buf text;
+	int rc;
+	struct err e;
+};
+
+/* The report's JSON (taken) with --output json, else its text (or why
+ * it could not be made); frees the text. */
 static void
-print_buf(struct buf *b, int rc, const struct err *e)
+print_report(const struct cli *c, json_t *json, struct report *r)
 {
-	if (rc == 0)
-		fputs(buf_cstr(b), stdout);
-	else
-		fprintf(stderr, "ivrctl: %s\n", e->msg);
-	buf_release(b);
+	if (c->o.json)
+		print_json(json);
+	else {
+		json_decref(json);
+		if (r->rc == 0)
+			fputs(buf_cstr(&r->text), stdout);
+		else
+			fprintf(stderr, "ivrctl: %s\n", r->e.msg);
+	}
+	buf_release(&r->text);
 }
 
 static void
@@ -469,7 +482,7 @@ history(const struct cli *c, const struct plan *p, struct err *err)
 {
 	struct journal j;
 	json_t *runs = NULL;
-	struct buf b;
+	struct report r;
 	int rc;
 
 	if ((rc = journal_paths(&j, p, err)) < 0)
@@ -481,10 +494,11 @@ history(const struct cli *c, const struct plan *p, struct err *err)
 					     "runs", runs));
 		return rc;
 	}
-	buf_init(&b, OUT_MAX);
-	rc = journal_history(&b, j.path, err);
-	print_buf(&b, rc, err);
-	return rc;
+	buf_init(&r.text, OUT_MAX);
+	if ((r.rc = journal_history(&r.text, j.path, err)) < 0)
+		r.e = *err;
+	print_report(c, NULL, &r);
+	return r.rc;
 }
 
 static int
@@ -502,51 +516,41 @@ do_history(struct cli *c, const struct plan *p)
 static int
 do_status(struct cli *c, const struct plan *p)
 {
+	struct report r = { .rc = 0 };
 	struct fleet_status s;
-	struct buf b;
-	struct err e;
-	int rc;
+	int code = EXITCODE_ERROR;
 
-	if (prepare_fleet(&c->agent) < 0)
-		return EXITCODE_ERROR;
-	status_collect(&s, p, &c->agent);
-	buf_init(&b, OUT_MAX);
-	if (c->o.json)
-		print_json(status_json(&s, p));
-	else
-		print_buf(&b, status_format(&b, &s, p, &e), &e);
-	rc = s.consistent ? EXITCODE_DONE : EXITCODE_INCONSISTENT;
-	buf_release(&b);
-	status_release(&s);
-	return rc;
+	if (prepare_fleet(&c->agent) == 0) {
+		status_collect(&s, p, &c->agent);
+		buf_init(&r.text, OUT_MAX);
+		r.rc = status_format(&r.text, &s, p, &r.e);
+		print_report(c, status_json(&s, p), &r);
+		code = s.consistent ? EXITCODE_DONE : EXITCODE_INCONSISTENT;
+		status_release(&s);
+	}
+	return code;
 }
 
 static int
 do_plan(struct cli *c, const struct plan *p)
 {
+	struct report r;
 	struct dryrun d;
-	struct buf b;
-	struct err e;
-	int rc = EXITCODE_DONE;
+	int code;
 
-	if (!artifact_named(c, p))
+	if (!artifact_named(c, p) || prepare_fleet(&c->agent) < 0)
+		return c->o.artifact ? EXITCODE_ERROR : EXITCODE_BAD_INPUT;
+	if (dryrun_collect(&d, p, c->o.artifact, &c->agent, &r.e) < 0) {
+		fprintf(stderr, "ivrctl: %s\n", r.e.msg);
+		dryrun_release(&d);
 		return EXITCODE_BAD_INPUT;
-	if (prepare_fleet(&c->agent) < 0)
-		return EXITCODE_ERROR;
-	buf_init(&b, OUT_MAX);
-	if (dryrun_collect(&d, p, c->o.artifact, &c->agent, &e) < 0) {
-		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		rc = EXITCODE_BAD_INPUT;
-	} else if (c->o.json) {
-		print_json(dryrun_json(&d));
-	} else {
-		print_buf(&b, dryrun_format(&b, &d, &e), &e);
 	}
-	if (rc == EXITCODE_DONE && d.unread > 0)
-		rc = EXITCODE_INCONSISTENT;
-	buf_release(&b);
+	buf_init(&r.text, OUT_MAX);
+	r.rc = dryrun_format(&r.text, &d, &r.e);
+	print_report(c, dryrun_json(&d), &r);
+	code = d.unread > 0 ? EXITCODE_INCONSISTENT : EXITCODE_DONE;
 	dryrun_release(&d);
-	return rc;
+	return code;
 }
 
 #define DEPLOY_FLAGS (F_OUTPUT | F_ARTIFACT | F_GATES | F_BREAK_LOCK)

@@ -24,6 +24,39 @@
 
 #define PLAN_FILE_MAX (1024 * 1024)
 
+/* The plan's own strings outside its hosts and phases. */
+static void
+free_strings(struct plan *p)
+{
+	char *owned[] = {
+		p->lb.name,
+		p->lb.address,
+		p->lb.user,
+		p->lb.agent_root,
+		p->lb.backend,
+		p->lb.socket,
+		p->lb.upstream_file,
+		p->lb.nginx_conf,
+		p->lb.nginx_pid,
+		p->path,
+		p->dir,
+		p->environment,
+		p->identity_file,
+		p->known_hosts,
+		p->agent_path,
+		p->agent_root,
+		p->service_manager,
+		p->service_unit,
+		p->health_url,
+		p->calls_url,
+		p->artifact,
+		p->journal,
+	};
+
+	for (size_t i = 0; i < sizeof(owned) / sizeof(*owned); i++)
+		free(owned[i]);
+}
+
 void
 plan_free(struct plan *p)
 {
@@ -44,28 +77,7 @@ plan_free(struct plan *p)
 	free(p->hosts);
 	for (size_t i = 0; i < p->nphases; i++)
 		free(p->phases[i].name);
-	free(p->lb.name);
-	free(p->lb.address);
-	free(p->lb.user);
-	free(p->lb.agent_root);
-	free(p->lb.backend);
-	free(p->lb.socket);
-	free(p->lb.upstream_file);
-	free(p->lb.nginx_conf);
-	free(p->lb.nginx_pid);
-	free(p->path);
-	free(p->dir);
-	free(p->environment);
-	free(p->identity_file);
-	free(p->known_hosts);
-	free(p->agent_path);
-	free(p->agent_root);
-	free(p->service_manager);
-	free(p->service_unit);
-	free(p->health_url);
-	free(p->calls_url);
-	free(p->artifact);
-	free(p->journal);
+	free_strings(p);
 	free(p);
 }
 
@@ -191,6 +203,28 @@ plan_get_dup(struct loader *l, const struct ydoc_node *map, const char *key,
 
 	return ydoc_get_str(&v, l->d, l->doc, map, key, required) ? strdup(v)
 								  : NULL;
+}
+
+const struct ydoc_node *
+plan_get_list(struct loader *l, const struct ydoc_node *map, const char *key,
+	      const char *whole, size_t max)
+{
+	const struct ydoc_node *list = ydoc_get(map, key);
+	char what[64];
+
+	snprintf(what, sizeof(what), "'%s'", key);
+	if (list == NULL) {
+		ydoc_problem(l->d, l->doc, map, "missing key '%s'", key);
+		return NULL;
+	}
+	if (!ydoc_expect_seq(l->d, l->doc, list, what))
+		return NULL;
+	if (list->count == 0 || list->count > max) {
+		ydoc_problem(l->d, l->doc, list, "%s needs 1 to %zu %s", whole,
+			     max, key);
+		return NULL;
+	}
+	return list;
 }
 
 static void

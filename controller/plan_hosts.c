@@ -141,11 +141,9 @@ plan_load_inventory(struct loader *l, const struct ydoc_node *inv)
 	ydoc_check_keys(l->d, l->doc, inv, keys);
 	ydoc_get_str(&user, l->d, l->doc, inv, "user", false);
 	ydoc_get_int(&port, l->d, l->doc, inv, "port", false, 1, 65535);
-	list = ydoc_get(inv, "hosts");
-	if (list == NULL) {
-		ydoc_problem(l->d, l->doc, inv, "missing key 'hosts'");
+	if ((list = plan_get_list(l, inv, "hosts", "the inventory",
+				  PLAN_MAX_HOSTS)) == NULL)
 		return;
-	}
 	if (!ydoc_expect_seq(l->d, l->doc, list, "'hosts'"))
 		return;
 	if (list->count == 0 || list->count > PLAN_MAX_HOSTS) {

@@ -38,6 +38,16 @@ bool plan_valid_name(const char *s);
 char *plan_get_dup(struct loader *l, const struct ydoc_node *map,
 		   const char *key, bool required);
 
+/*
+ * The sequence at map's key holding 1 to max items; NULL (and a problem:
+ * "missing key 'hosts'", "the inventory needs 1 to 1000 hosts", where
+ * whole is "the inventory") when it does not.
+ */
+const struct ydoc_node *plan_get_list(struct loader *l,
+				      const struct ydoc_node *map,
+				      const char *key, const char *whole,
+				      size_t max);
+
 /* plan_hosts.c */
 void plan_load_inventory(struct loader *l, const struct ydoc_node *inv);
 void plan_load_lb(struct loader *l, const struct ydoc_node *s);

@@ -303,18 +303,9 @@ plan_load_rollout(struct loader *l, const struct ydoc_node *s)
 		ydoc_problem(l->d, l->doc, ydoc_get(s, "capacity_floor"),
 			     "a capacity floor of 100%% leaves no host to "
 			     "update");
-	list = ydoc_get(s, "phases");
-	if (list == NULL) {
-		ydoc_problem(l->d, l->doc, s, "missing key 'phases'");
+	if ((list = plan_get_list(l, s, "phases", "a rollout",
+				  PLAN_MAX_PHASES)) == NULL)
 		return;
-	}
-	if (!ydoc_expect_seq(l->d, l->doc, list, "'phases'"))
-		return;
-	if (list->count == 0 || list->count > PLAN_MAX_PHASES) {
-		ydoc_problem(l->d, l->doc, list,
-			     "a rollout needs 1 to %d phases", PLAN_MAX_PHASES);
-		return;
-	}
 	l->p->nphases = list->count;
 	for (size_t i = 0; i < list->count; i++)
 		load_phase(l, &l->p->phases[i], list->items[i]);
