@@ -748,12 +748,67 @@ test_agent__two_agents_on_one_root_never_disagree(void **state)
 	assert_int_equal(access(young, F_OK), 0);
 }
 
+static void
+test_agent__read_only_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct ts_agent ro;
+	char old[600], missing[600];
+	json_t *o;
+
+	json_decref(stage(f, 1, 0));
+	snprintf(old, sizeof(old), "%s/.state.json.tmp.Old123", f->root);
+	assert_int_equal(fileio_write_atomic(old, "{", 1, 0600, NULL), 0);
+	age(old, 3600);
+	assert_int_equal(ts_agent_start_flag(&ro, IVR_AGENT_BIN, f->root,
+					     "--read-only", f->log),
+			 0);
+	o = ts_agent_call(&ro, "releases.list", NULL);
+	assert_int_equal(json_array_size(json_object_get(
+				 json_object_get(o, "result"), "incoming")),
+			 4);
+	assert_int_equal(json_array_size(json_object_get(
+				 json_object_get(o, "result"), "releases")),
+			 1);
+	json_decref(o);
+	o = ts_agent_call(&ro, "stage",
+			  json_pack("{s:s, s:s}", "version", "1.1.0", "sha256",
+				    f->sha[2]));
+	assert_non_null(strstr(json_string_value(json_object_get(
+				       json_object_get(o, "error"), "message")),
+			       "this agent is read-only: 'stage' would change "
+			       "the host"));
+	json_decref(o);
+	ts_agent_stop(&ro);
+	/* a read-only agent cleans nothing up */
+	assert_int_equal(access(old, F_OK), 0);
+
+	/* A host never deployed to reads as one with nothing on it, and
+	 * its root is not created. */
+	snprintf(missing, sizeof(missing), "%s/never", f->dir);
+	assert_int_equal(ts_agent_start_flag(&ro, IVR_AGENT_BIN, missing,
+					     "--read-only", f->log),
+			 0);
+	o = ts_agent_call(&ro, "hello", NULL);
+	assert_true(json_is_null(
+		json_object_get(json_object_get(o, "result"), "current")));
+	json_decref(o);
+	o = ts_agent_call(&ro, "releases.list", NULL);
+	assert_int_equal(json_array_size(json_object_get(
+				 json_object_get(o, "result"), "releases")),
+			 0);
+	json_decref(o);
+	ts_agent_stop(&ro);
+	assert_int_equal(access(missing, F_OK), -1);
+}
+
 int
 main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_agent__stages_activates_runs_and_rolls_back),
+		T(test_agent__read_only_changes_nothing),
 		T(test_agent__broken_release_never_turns_ready),
 		T(test_agent__waits_for_a_live_call_to_end),
 		T(test_agent__answers_bad_requests_and_keeps_serving),

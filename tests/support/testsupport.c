@@ -270,7 +270,14 @@ int
 ts_agent_start(struct ts_agent *a, const char *bin, const char *root,
 	       const char *log)
 {
-	const char *argv[] = { bin, "serve", "--root", root, NULL };
+	return ts_agent_start_flag(a, bin, root, NULL, log);
+}
+
+int
+ts_agent_start_flag(struct ts_agent *a, const char *bin, const char *root,
+		    const char *flag, const char *log)
+{
+	const char *argv[] = { bin, "serve", "--root", root, flag, NULL };
 	struct jsonrpc_reader *r = calloc(1, sizeof(*r));
 
 	memset(a, 0, sizeof(*a));

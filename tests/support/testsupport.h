@@ -78,6 +78,10 @@ struct ts_agent {
 int ts_agent_start(struct ts_agent *a, const char *bin, const char *root,
 		   const char *log);
 
+/* ts_agent_start with one more argument (flag; NULL for none). */
+int ts_agent_start_flag(struct ts_agent *a, const char *bin, const char *root,
+			const char *flag, const char *log);
+
 /* Closes its stdin and waits for it (SIGKILL after 5 s). */
 void ts_agent_stop(struct ts_agent *a);
 
