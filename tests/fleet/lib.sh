@@ -52,3 +52,14 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall((sys.argv[2] + '\n').encode()); print(s.recv(4096).decode().strip())" "$1" "$2"
 }
+
+# fits DEF [--lines]: standard input fits $defs/DEF of ivrctl's output
+# schema (one document, or one per line); says what does not.  Needs top.
+fits() {
+	local def=$1 doc out
+	shift
+	doc=$(cat)
+	out=$("$top/scripts/validate-schema.py" --def "$def" "$@" \
+		"$top/schemas/ivrctl-output.schema.json" - <<<"$doc") ||
+		{ echo "$out" | head -5; return 1; }
+}

@@ -70,6 +70,7 @@ assert [h["name"] for h in s["hosts"] if h["touched"]] == ["ivr-01"], s
 assert all(e["id"] == s["id"] for e in evs), "ids differ"
 ' <<<"$out" || fail "broken release: --output json: $out"
 grep -q "ivr-01: FAILED" <<<"$out" || fail "broken release: the canary did not fail: $out"
+fits event --lines <<<"$out" || fail "broken release: the events do not fit the output schema"
 grep -q "rolled back: every host on 1.1.0 and ready" <<<"$out" || fail "broken release: $out"
 grep -q "ivr-02: activate" <<<"$out" && fail "the broken release went past its canary"
 fleet_on 1.1.0 || fail "after the broken release the fleet is not back on 1.1.0"
@@ -119,6 +120,16 @@ out=$("$ivrctl" history "$plan")
 [ "$(grep -c ' rollback ' <<<"$out")" -eq 3 ] || fail "history: not 3 rollbacks: $out"
 grep -q "(nothing) -> 1.0.0 *done" <<<"$out" || fail "history: the first install: $out"
 grep -q "1.1.0 -> 1.2.0 *rolled_back" <<<"$out" || fail "history: the broken release: $out"
+# The same runs as JSON, in the same order.
+out=$("$ivrctl" history "$plan" --output json); rc=$?
+[ "$rc" -eq 0 ] || fail "history --output json: exit $rc"
+fits history <<<"$out" || fail "history --output json does not fit the schema: $out"
+[ "$(/usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join(r["kind"] + ":" + r["to"] + ":" + r.get("end", {}).get("outcome", "interrupted") for r in d["runs"]))' <<<"$out")" = \
+	"$("$ivrctl" history "$plan" | awk 'NR > 1 { print $2 ":" $7 ":" $8 }' | paste -sd' ')" ] ||
+	fail "history --output json and the table disagree: $out"
 steps=$(grep -c '"event":"step"' "$dir/state/ivr-deploy/sandbox.journal")
 [ "$steps" -gt 20 ] || fail "the journal holds only $steps host steps"
 

@@ -113,6 +113,14 @@ grep -q "^ivr-03 .*1.0.0 *-> 1.1.0 *staged already: activate$" <<<"$out" ||
 	fail "plan: ivr-03's line: $out"
 grep -q "^  1. canary: 1 host$" <<<"$out" || fail "plan: no canary phase: $out"
 grep -q "^     batch 2: ivr-03$" <<<"$out" || fail "plan: no batch with ivr-03: $out"
+# The same dry run as JSON, which fits the output schema.
+out=$("$ivrctl" plan "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" --output json); rc=$?
+[ "$rc" -eq 0 ] || fail "plan --output json: exit $rc"
+[ "$(snapshot)" = "$before" ] || fail "plan --output json changed files on the hosts"
+fits plan <<<"$out" || fail "plan --output json does not fit the schema: $out"
+[ "$(field '[h["action"] for h in d["hosts"]], d["phases"][1]["batches"], d["complete"]' <<<"$out")" = \
+	"['upload', 'upload', 'activate'] [['ivr-02'], ['ivr-03']] True" ] || fail "plan --output json: $out"
+json "$plan" | fits status || fail "status --output json does not fit the schema"
 
 # An unknown host key: known_hosts without ivr-02's line.
 cp "$plan" "$dir/fleet/plan-unknown.yaml"

@@ -8,9 +8,20 @@ ivrctl=$1
 cd "$(dirname "$0")/../data/plans" || exit 1
 failed=0
 count=0
+top=$(cd ../../.. && pwd)
+# fits: standard input is a `validate --output json` document.
+fits() {
+	"$top/scripts/validate-schema.py" --def validate \
+		"$top/schemas/ivrctl-output.schema.json" - >/dev/null
+}
 
 if ! "$ivrctl" validate good.yaml >/dev/null; then
 	echo "FAIL: good.yaml does not validate"
+	failed=1
+fi
+json=$("$ivrctl" validate good.yaml --output json)
+if [ $? -ne 0 ] || ! fits <<<"$json" || ! grep -q '"valid":true,"environment":"corpus","hosts":4,"phases":3' <<<"$json"; then
+	echo "FAIL: good.yaml --output json: $json"
 	failed=1
 fi
 for plan in ../../../playbooks/*.yaml; do
@@ -32,6 +43,26 @@ for plan in bad/*.yaml; do
 		diff -u "$want" <(printf '%s\n' "$got")
 		failed=1
 	fi
+	# --output json: the same problems, in the same order, and a
+	# document that fits the output schema.
+	json=$("$ivrctl" validate "$plan" --output json 2>/dev/null)
+	rc=$?
+	if [ "$rc" -ne 2 ] || ! fits <<<"$json"; then
+		echo "FAIL: $plan: --output json: exit $rc: $json"
+		failed=1
+	elif ! diff -u <(grep -v '^\.\.\. and\|problems\?; nothing was done$' <<<"$got") \
+		<(/usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert not d["valid"]
+for p in d["problems"]:
+    print("%s:%d:%d: %s" % (p["path"], p["line"], p["column"], p["message"])
+          if p["line"] else "%s: %s" % (p["path"], p["message"]))
+if "error" in d:
+    print("ivrctl: " + d["error"])' <<<"$json"); then
+		echo "FAIL: $plan: --output json says other problems than the text"
+		failed=1
+	fi
 done
 # A 10 MB plan (made here, not kept in the tree): placed where it passes
 # the 1 MiB cap, nothing else read.
@@ -48,5 +79,5 @@ if [ "$rc" -ne 2 ] || ! grep -qxF "$want" <<<"$got"; then
 	failed=1
 fi
 
-[ "$failed" -eq 0 ] && echo "bad plans: $count refused with the expected messages; good.yaml and the playbooks valid"
+[ "$failed" -eq 0 ] && echo "bad plans: $count refused with the expected messages (and the same problems with --output json); good.yaml and the playbooks valid"
 exit "$failed"
