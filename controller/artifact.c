@@ -54,7 +54,7 @@ artifact_read(struct artifact *a, const char *path, struct err *err)
 		return err_set(err, ERR_INVAL,
 			       "cannot read the artifact '%s': not a file",
 			       path);
-	if ((rc = hash_sha256_file(digest, path, err)) < 0)
+	if (hash_sha256_file(digest, path, err) < 0)
 		return err_prefix(err, "cannot read the artifact: ");
 	hash_hex(a->sha256, digest, sizeof(digest));
 	a->size = (long long)st.st_size;

@@ -210,7 +210,6 @@ bootstrap(struct host_session *s, const struct agent_bundle *agent, bool probe,
 	  struct err *err)
 {
 	json_t *hello = NULL;
-	int rc;
 
 	if (start_agent(s, err) == 0 &&
 	    host_call(&hello, s, "hello", hello_params(s, probe), err) == 0 &&
@@ -222,12 +221,11 @@ bootstrap(struct host_session *s, const struct agent_bundle *agent, bool probe,
 	json_decref(hello);
 	hello = NULL;
 	stop_agent(s);
-	if ((rc = ssh_upload(s->c, agent->path, s->agent_path, 0755, err)) < 0)
+	if (ssh_upload(s->c, agent->path, s->agent_path, 0755, err) < 0)
 		return err_prefix(err, "uploading the agent: ");
 	s->uploaded = true;
-	if ((rc = start_agent(s, err)) < 0 ||
-	    (rc = host_call(&hello, s, "hello", hello_params(s, probe), err)) <
-		    0)
+	if (start_agent(s, err) < 0 ||
+	    host_call(&hello, s, "hello", hello_params(s, probe), err) < 0)
 		return err_prefix(err,
 				  "the agent did not start with its root "
 				  "'%s' (writable? see agent.log there): ",

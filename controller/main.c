@@ -427,6 +427,7 @@ promote(struct cli *c, const struct plan *staging, const struct plan *prod)
 	struct promote_source src;
 	char release[65];
 	struct err e;
+	int rc;
 
 	if (strcmp(staging->environment, prod->environment) == 0) {
 		fprintf(stderr,
@@ -448,7 +449,9 @@ promote(struct cli *c, const struct plan *staging, const struct plan *prod)
 	print_promote(c, staging, release, &src);
 	c->o.artifact = src.artifact;
 	c->o.promoted_from = staging->environment;
-	return run_deploy(c, prod, deploy_run);
+	rc = run_deploy(c, prod, deploy_run);
+	c->o.artifact = NULL; /* src ends here */
+	return rc;
 }
 
 static int

@@ -19,10 +19,9 @@ recorded_sha(char *sha, size_t size, struct host_session *s,
 {
 	json_t *res = NULL, *rel;
 	size_t k;
-	int rc;
 
 	sha[0] = '\0';
-	if ((rc = host_call(&res, s, "releases.list", NULL, err)) < 0)
+	if (host_call(&res, s, "releases.list", NULL, err) < 0)
 		return err_prefix(err, "staging: ");
 	json_array_foreach (json_object_get(res, "releases"), k, rel) {
 		const char *v =
@@ -54,10 +53,11 @@ staging_sha(char *sha, size_t size, struct host_session *first,
 	int rc = 0;
 
 	for (size_t i = 0; i < p->nhosts && rc == 0; i++) {
-		struct host_session other, *s = i == 0 ? first : &other;
+		struct host_session other = { 0 };
+		struct host_session *s = i == 0 ? first : &other;
 
-		if ((rc = host_open(s, p, &p->hosts[i], p->agent_root, agent, 0,
-				    err)) < 0)
+		if (host_open(s, p, &p->hosts[i], p->agent_root, agent, 0,
+			      err) < 0)
 			rc = err_prefix(err, "staging: ");
 		else if ((rc = recorded_sha(found, sizeof(found), s, release,
 					    err)) == 0 &&
@@ -113,7 +113,6 @@ download(struct promote_source *out, struct host_session *s,
 	 const char *journal, const char *release, struct err *err)
 {
 	char dir[4200], remote[4200], *slash;
-	int rc;
 
 	snprintf(dir, sizeof(dir), "%s", journal);
 	if ((slash = strrchr(dir, '/')) != NULL)
@@ -124,10 +123,10 @@ download(struct promote_source *out, struct host_session *s,
 				     dir);
 	snprintf(out->artifact, sizeof(out->artifact),
 		 "%s/ivr-runtime-%s.tar.gz", dir, release);
-	if ((rc = artifact_remote_path(remote, sizeof(remote), s->root,
-				       out->sha256, err)) < 0 ||
-	    (rc = ssh_download(s->c, remote, out->artifact, ARTIFACT_MAX_BYTES,
-			       err)) < 0)
+	if (artifact_remote_path(remote, sizeof(remote), s->root, out->sha256,
+				 err) < 0 ||
+	    ssh_download(s->c, remote, out->artifact, ARTIFACT_MAX_BYTES, err) <
+		    0)
 		return err_prefix(
 			err,
 			"cannot fetch %s's artifact from staging: ", release);
@@ -152,6 +151,8 @@ promote_find(struct promote_source *out, const struct plan *staging,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (staging->nhosts == 0)
+		return err_set(err, ERR_INVAL, "staging has no hosts");
 	if ((rc = staging_sha(out->sha256, sizeof(out->sha256), &first, staging,
 			      agent, release, err)) < 0 ||
 	    (rc = journal_paths(&j, staging, err)) < 0)
