@@ -90,15 +90,16 @@ static const char usage[] =
 	"history) or one JSON object per line (deploy, resume, rollback,\n"
 	"promote); docs/runbook.md and schemas/ivrctl-output.schema.json.\n";
 
-/* The flags each command takes (an option's bit is its getopt value). */
+/* The flags each command takes (an option's bit is its getopt value:
+ * never 1, which getopt returns for an argument that is not an option). */
 enum {
-	F_OUTPUT = 1 << 0,
-	F_ARTIFACT = 1 << 1,
-	F_YES = 1 << 2,
-	F_APPROVE = 1 << 3,
-	F_BREAK_LOCK = 1 << 4,
-	F_TO = 1 << 5,
-	F_FROM = 1 << 7, /* not 1 << 6: that is '@', and '?' is 63 */
+	F_OUTPUT = 1 << 1,
+	F_ARTIFACT = 1 << 2,
+	F_YES = 1 << 3,
+	F_APPROVE = 1 << 4,
+	F_BREAK_LOCK = 1 << 5,
+	F_TO = 1 << 6,
+	F_FROM = 1 << 7,
 	F_GATES = F_YES | F_APPROVE,
 };
 
@@ -151,16 +152,18 @@ parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
 	c->o.out = stdout;
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc - 1, argv + 1, "", long_options,
-				  NULL)) != -1)
-		if (opt == '?' || (opt & allowed) != opt ||
-		    !take_option(c, opt))
+	/* "-": arguments come back in order (1 for one that is not an
+	 * option), whatever POSIXLY_CORRECT says. */
+	while ((opt = getopt_long(argc - 1, argv + 1, "-", long_options,
+				  NULL)) != -1) {
+		if (opt == 1 && positional && c->plan == NULL)
+			c->plan = optarg;
+		else if (opt == 1 || opt == '?' || (opt & allowed) != opt ||
+			 !take_option(c, opt))
 			goto bad;
-	if (positional && optind == argc - 2)
-		c->plan = argv[1 + optind];
-	else if (positional || optind != argc - 1)
-		goto bad;
-	return 0;
+	}
+	if (!positional || c->plan != NULL)
+		return 0;
 bad:
 	fputs(usage, stderr);
 	return -1;
@@ -290,12 +293,7 @@ approvals_known(const struct plan *p, const struct deploy_opts *o,
 		const char *path)
 {
 	for (size_t i = 0; i < o->napprove; i++) {
-		size_t k = 0;
-
-		while (k < p->nphases &&
-		       strcmp(p->phases[k].name, o->approve[i]) != 0)
-			k++;
-		if (k == p->nphases) {
+		if (plan_phase_named(p, o->approve[i]) == NULL) {
 			fprintf(stderr,
 				"ivrctl: --approve %s: %s has no phase of "
 				"that name\n",

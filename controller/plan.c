@@ -102,6 +102,15 @@ plan_max_down(const struct plan *p)
 	return p->nhosts > keep ? p->nhosts - keep : 1;
 }
 
+const struct plan_phase *
+plan_phase_named(const struct plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->nphases; i++)
+		if (strcmp(p->phases[i].name, name) == 0)
+			return &p->phases[i];
+	return NULL;
+}
+
 struct plan_slice
 plan_phase_slice(const struct plan *p, size_t i)
 {

@@ -130,6 +130,10 @@ size_t plan_size_hosts(const struct plan_size *s, size_t total,
  */
 size_t plan_max_down(const struct plan *p);
 
+/* The phase of p called name, or NULL. */
+const struct plan_phase *plan_phase_named(const struct plan *p,
+					  const char *name);
+
 /* Where a phase falls in the inventory. */
 struct plan_slice {
 	size_t first; /* index of its first host */

@@ -41,6 +41,8 @@ test_plan_load__reads_every_section(void **state)
 	assert_int_equal(p->phases[1].pause_ms, 1000);
 	assert_true(p->phases[2].hosts.rest);
 	assert_true(p->phases[2].approval);
+	assert_ptr_equal(plan_phase_named(p, p->phases[1].name), &p->phases[1]);
+	assert_null(plan_phase_named(p, "nosuch"));
 	assert_int_equal(p->capacity_floor_percent, 50);
 	assert_int_equal(strlen(p->sha256), 64);
 	assert_null(p->artifact);
