@@ -126,17 +126,19 @@ static const struct option long_options[] = {
 static bool
 take_option(struct cli *c, int opt)
 {
-	if (opt == F_OUTPUT && strcmp(optarg, "json") != 0 &&
-	    strcmp(optarg, "text") != 0)
+	const char *arg = optarg ? optarg : ""; /* NULL: takes none */
+
+	if (opt == F_OUTPUT && strcmp(arg, "json") != 0 &&
+	    strcmp(arg, "text") != 0)
 		return false;
-	c->o.json = opt == F_OUTPUT ? strcmp(optarg, "json") == 0 : c->o.json;
-	c->o.artifact = opt == F_ARTIFACT ? optarg : c->o.artifact;
+	c->o.json = opt == F_OUTPUT ? strcmp(arg, "json") == 0 : c->o.json;
+	c->o.artifact = opt == F_ARTIFACT ? arg : c->o.artifact;
 	c->o.yes = c->o.yes || opt == F_YES;
 	c->o.break_lock = c->o.break_lock || opt == F_BREAK_LOCK;
-	c->to = opt == F_TO ? optarg : c->to;
-	c->from = opt == F_FROM ? optarg : c->from;
+	c->to = opt == F_TO ? arg : c->to;
+	c->from = opt == F_FROM ? arg : c->from;
 	if (opt == F_APPROVE)
-		c->o.approve[c->o.napprove++] = optarg;
+		c->o.approve[c->o.napprove++] = arg;
 	return true;
 }
 
@@ -152,8 +154,7 @@ parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
 	c->o.out = stdout;
 	optind = 1;
 	opterr = 0;
-	/* "-": arguments come back in order (1 for one that is not an
-	 * option), whatever POSIXLY_CORRECT says. */
+	/* "-": in order, whatever POSIXLY_CORRECT says (1: not an option) */
 	while ((opt = getopt_long(argc - 1, argv + 1, "-", long_options,
 				  NULL)) != -1) {
 		if (opt == 1 && positional && c->plan == NULL)
@@ -172,10 +173,8 @@ bad:
 static void
 print_json(json_t *o)
 {
-	char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-
-	printf("%s\n", text ? text : "{}");
-	free(text);
+	if (json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) == 0)
+		putchar('\n');
 	json_decref(o);
 }
 
