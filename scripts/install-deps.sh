@@ -18,6 +18,9 @@ packages=(
 	haproxy nginx-light
 	# the sandbox fleet: one real sshd per simulated host
 	openssh-server openssh-client
+	# the bank on PostgreSQL 15: the server for the sandbox and the tests,
+	# libpq for the runtime
+	postgresql libpq-dev
 	# JSON Schema checks of flows and plans (Debian's python3, not another)
 	python3 python3-jsonschema python3-yaml
 )
