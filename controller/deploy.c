@@ -4,6 +4,7 @@
  * the phases with their approval gates and failure budget, and the
  * automatic rollback; the steps themselves are deploy_batch.c's.
  */
+#include "deploy.h"
 #include "deploy_int.h"
 
 #include <stdlib.h>

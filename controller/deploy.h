@@ -37,8 +37,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "plan.h"
-#include "host.h"
+struct agent_bundle; /* host.h */
+struct err;
+struct plan;
 
 struct deploy_opts {
 	const char *artifact; /* deploy: the release to roll out */

@@ -5,6 +5,7 @@
  * READY), batches run in parallel within the capacity floor, staging,
  * and the final verification.
  */
+#include "deploy.h"
 #include "deploy_int.h"
 
 #include <stdlib.h>

@@ -4,6 +4,7 @@
  * environment's lock and the operator's answer at an approval gate.  The
  * one file of the controller, with main.c, that writes to the terminal.
  */
+#include "deploy.h"
 #include "deploy_int.h"
 
 #include <stdarg.h>

@@ -27,9 +27,10 @@
 #include <stdbool.h>
 
 #include "artifact.h"
-#include "deploy.h"
 #include "host.h"
 #include "journal.h"
+
+struct deploy_opts; /* deploy.h */
 
 /* One host (or the balancer host) for the whole run. */
 struct hostrun {

@@ -2,6 +2,7 @@
  * deploy_resume: `ivrctl resume` (deploy.h): the journal's open
  * deployment continued with its id, plan and artifact.
  */
+#include "deploy.h"
 #include "deploy_int.h"
 
 #include <stdlib.h>

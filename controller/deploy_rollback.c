@@ -3,6 +3,7 @@
  * the journal or the hosts), checked on disk everywhere, then the fleet
  * moved back within the capacity floor.
  */
+#include "deploy.h"
 #include "deploy_int.h"
 
 #include <stdlib.h>

@@ -26,6 +26,7 @@
 #include "diag.h"
 #include "dryrun.h"
 #include "exitcode.h"
+#include "host.h"
 #include "journal.h"
 #include "plan.h"
 #include "promote.h"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The controller's shape, checked: what docs/architecture.md promises.
 
-- its module graph is at most MAX_FLOORS floors deep (main.c at the top);
+- its module graph is at most MAX_FLOORS floors deep (main.c at the top),
+  and so is its #include nesting, file by file;
 - no file is longer than MAX_FILE_LINES lines;
 - no function is longer than MAX_FUNCTION_LINES lines;
 - only main.c and the run's events (deploy_events.c) print.
@@ -82,6 +83,28 @@ def floors(m, seen=()):
     return memo[m]
 
 
+includes = {}
+for f in files:
+    text = open(os.path.join(ctl, f)).read()
+    includes[f] = [i for i in re.findall(r'^#include "([^"]+)"', text, re.M)
+                   if i in files]
+nest_memo = {}
+
+
+def nesting(f):
+    if f not in nest_memo:
+        nest_memo[f] = (1, [f])
+        best = (0, [])
+        for i in includes[f]:
+            best = max(best, nesting(i), key=lambda x: x[0])
+        nest_memo[f] = (best[0] + 1, [f] + best[1])
+    return nest_memo[f]
+
+
+nest, nest_chain = max((nesting(f) for f in files), key=lambda x: x[0])
+if nest > MAX_FLOORS:
+    problems.append(f"#include nests {nest} files deep (at most "
+                    f"{MAX_FLOORS}): " + " -> ".join(nest_chain))
 depth, chain = max((floors(m) for m in deps), key=lambda x: x[0])
 if depth > MAX_FLOORS:
     problems.append(f"the module graph is {depth} floors deep "
@@ -90,6 +113,7 @@ biggest = max((len(open(os.path.join(ctl, f)).read().split("\n")) - 1, f)
               for f in files)
 print(f"controller: {len(files)} files, {len(deps)} modules; "
       f"deepest chain {depth} floors: {' -> '.join(chain)}; "
+      f"deepest #include nesting {nest}: {' -> '.join(nest_chain)}; "
       f"longest file {biggest[1]} ({biggest[0]} lines); "
       f"longest function {longest_fn[1]} ({longest_fn[0]} lines)")
 for p in problems:
