@@ -113,9 +113,9 @@ revoked(const char *line, const char *b64)
  * base64 is b64); "@cert-authority" lines are skipped (no certificates
  * here); the other lines are taken by libssh2.  Returns 0 or ERR_IO.
  */
-static int
-read_known_hosts(LIBSSH2_KNOWNHOSTS *kh, bool *is_revoked, const char *path,
-		 const char *b64)
+int
+ssh_known_hosts_read(LIBSSH2_KNOWNHOSTS *kh, bool *is_revoked, const char *path,
+		     const char *b64)
 {
 	struct buf text;
 	char *line, *save = NULL;
@@ -193,7 +193,7 @@ ssh_check_host_key(struct ssh_conn *c, struct err *err)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	}
 	hash_base64(b64, (const unsigned char *)key, len);
-	rc = read_known_hosts(kh, &is_revoked, c->t->known_hosts, b64);
+	rc = ssh_known_hosts_read(kh, &is_revoked, c->t->known_hosts, b64);
 	free(b64);
 	if (rc < 0) {
 		libssh2_knownhost_free(kh);

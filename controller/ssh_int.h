@@ -8,6 +8,7 @@
 #define IVR_CONTROLLER_SSH_INT_H
 
 #include <libssh2.h>
+#include <stdbool.h>
 
 #include "ssh.h"
 
@@ -29,6 +30,16 @@ const char *ssh_last_error(struct ssh_conn *c);
 /* Sets err for a failed step ("<where>: <what>: <libssh2's error>"), as
  * ERR_TIMEOUT when the session timed out, else code.  Returns the code. */
 int ssh_fail(struct err *err, struct ssh_conn *c, int code, const char *what);
+
+/*
+ * Reads the known_hosts file at path (at most 4 MiB) into kh, as OpenSSH
+ * writes it: comments and other markers skipped, and *is_revoked set when
+ * an @revoked line names the key b64 (base64).  Returns 0 or the error of
+ * reading the file.  (The fuzz target's way in: the file crosses a trust
+ * boundary.)
+ */
+int ssh_known_hosts_read(LIBSSH2_KNOWNHOSTS *kh, bool *is_revoked,
+			 const char *path, const char *b64);
 
 /* Checks the session's host key against t->known_hosts.  Returns 0 or
  * ERR_AUTH (unknown, changed or revoked key), ERR_IO, ERR_NOMEM. */
