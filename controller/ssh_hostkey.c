@@ -113,6 +113,40 @@ revoked(const char *line, const char *b64)
  * base64 is b64); "@cert-authority" lines are skipped (no certificates
  * here); the other lines are taken by libssh2.  Returns 0 or ERR_IO.
  */
+/* 20 bytes in base64 as OpenSSH writes them: 27 characters and "=". */
+static bool
+b64_20(const char *s, size_t n)
+{
+	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl"
+				       "mnopqrstuvwxyz0123456789+/";
+
+	if (n != 28 || s[27] != '=')
+		return false;
+	for (size_t i = 0; i < 27; i++)
+		if (s[i] == '\0' || strchr(alphabet, s[i]) == NULL)
+			return false;
+	return true;
+}
+
+/*
+ * A hashed host ("|1|<salt>|<hash> ...") whose salt or hash is not a
+ * SHA-1's 20 bytes is skipped, as OpenSSH skips it: libssh2 1.10 takes
+ * such a line and leaks an HMAC context on every check against it.
+ */
+static bool
+usable_host_field(const char *line)
+{
+	const char *salt, *bar;
+
+	if (strncmp(line, "|1|", 3) != 0)
+		return true;
+	salt = line + 3;
+	if ((bar = strchr(salt, '|')) == NULL)
+		return false;
+	return b64_20(salt, (size_t)(bar - salt)) &&
+	       b64_20(bar + 1, strcspn(bar + 1, " \t"));
+}
+
 int
 ssh_known_hosts_read(LIBSSH2_KNOWNHOSTS *kh, bool *is_revoked, const char *path,
 		     const char *b64)
@@ -133,7 +167,8 @@ ssh_known_hosts_read(LIBSSH2_KNOWNHOSTS *kh, bool *is_revoked, const char *path,
 		line += strspn(line, " \t");
 		if (strncmp(line, "@revoked", 8) == 0)
 			*is_revoked = *is_revoked || revoked(line, b64);
-		else if (line[0] != '@' && line[0] != '#' && line[0] != '\0')
+		else if (line[0] != '@' && line[0] != '#' && line[0] != '\0' &&
+			 usable_host_field(line))
 			libssh2_knownhost_readline(
 				kh, line, strlen(line),
 				LIBSSH2_KNOWNHOST_FILE_OPENSSH);
