@@ -28,6 +28,7 @@ plan="$dir/fleet/plan.yaml"
 json() { "$ivrctl" status "$1" --output json 2>/dev/null; }
 field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
+
 # A fresh fleet: reachable, no release, not consistent; agents uploaded.
 out=$(json "$plan"); rc=$?
 [ "$rc" -eq 3 ] || fail "fresh fleet: exit $rc, not 3"
@@ -40,6 +41,20 @@ out=$(json "$plan"); rc=$?
 out=$(json "$plan")
 [ "$(field '[h["agent_uploaded"] for h in d["hosts"]]' <<<"$out")" = "[False, False, False]" ] ||
 	fail "the agent was uploaded again: $out"
+
+# The dry run on hosts never deployed to (a root not made yet): read-only
+# agents read each as empty and create nothing.
+package 1.0.0
+sed "s|^  root: \(.*\)/root$|  root: \\1/root-dry|" "$plan" > "$dir/fleet/plan-dry.yaml"
+grep -q "^  root: .*/root-dry$" "$dir/fleet/plan-dry.yaml" || fail "no plan with another root"
+out=$("$ivrctl" plan "$dir/fleet/plan-dry.yaml" --artifact "$dir/dist/ivr-runtime-1.0.0.tar.gz" --output json); rc=$?
+[ "$rc" -eq 0 ] || fail "dry run on a fresh root: exit $rc: $out"
+[ "$(field '[(h["current"], h["action"]) for h in d["hosts"]]' <<<"$out")" = \
+	"[(None, 'upload'), (None, 'upload'), (None, 'upload')]" ] ||
+	fail "dry run on a fresh root: $out"
+for n in 01 02 03; do
+	[ -e "$dir/fleet/hosts/ivr-$n/root-dry" ] && fail "the dry run created ivr-$n's root"
+done
 
 # Releases put on the hosts through their agents, by hand.
 for v in 1.0.0 1.1.0; do
