@@ -86,8 +86,10 @@ err_prefix(struct err *err, const char *fmt, ...)
 	size_t len;
 	int n;
 
+	/* Called on a failure path: without an err to read the code from,
+	 * still a failure, never 0. */
 	if (err == NULL)
-		return 0;
+		return ERR_INTERNAL;
 	memcpy(old, err->msg, sizeof(old));
 	va_start(ap, fmt);
 	n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);

@@ -63,7 +63,9 @@ int err_set_errno(struct err *err, int code, int errnum, const char *fmt, ...)
 
 /*
  * Puts context in front of the current message: "loading 'x.yaml': " +
- * old message.  Returns err's code (0 when err is NULL).
+ * old message.  Returns err's code; with err NULL (a caller that wants no
+ * message) ERR_INTERNAL, so that `return err_prefix(err, ...)` on a
+ * failure path never returns success.
  */
 int err_prefix(struct err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

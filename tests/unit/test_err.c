@@ -28,7 +28,9 @@ test_err_set__accepts_null_err(void **state)
 	(void)state;
 	assert_int_equal(err_set(NULL, ERR_IO, "x"), ERR_IO);
 	assert_int_equal(err_set_errno(NULL, ERR_IO, ENOENT, "x"), ERR_IO);
-	assert_int_equal(err_prefix(NULL, "x"), 0);
+	/* still a failure: `return err_prefix(err, ...)` once returned 0,
+	 * success, to a caller that passed no err */
+	assert_int_equal(err_prefix(NULL, "x"), ERR_INTERNAL);
 }
 
 static void

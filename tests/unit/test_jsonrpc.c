@@ -229,6 +229,9 @@ test_jsonrpc_encode__respects_the_cap(void **state)
 	assert_string_equal(e.msg, "cannot send message: content exceeds "
 				   "the limit of 10 bytes");
 	assert_int_equal(b.len, 0);
+	/* Without an err the failure is still one (it once returned 0). */
+	assert_true(jsonrpc_encode(&b, msg, NULL) < 0);
+	assert_int_equal(b.len, 0);
 	buf_release(&b);
 	json_decref(msg);
 }
