@@ -32,64 +32,13 @@
 #include "promote.h"
 #include "ssh.h"
 #include "status.h"
+#include "usage.h"
 
 #ifndef IVR_VERSION
 #define IVR_VERSION "0.0.0"
 #endif
 
 #define OUT_MAX (64 * 1024 * 1024)
-
-static const char usage[] =
-	"usage: ivrctl validate PLAN [--output text|json]\n"
-	"       ivrctl status PLAN [--output text|json]\n"
-	"       ivrctl plan PLAN [--artifact FILE] [--output text|json]\n"
-	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--approve "
-	"PHASE]...\n"
-	"                          [--break-lock] [--output text|json]\n"
-	"       ivrctl resume PLAN [--artifact FILE] [--yes] [--approve "
-	"PHASE]...\n"
-	"                          [--break-lock] [--output text|json]\n"
-	"       ivrctl rollback PLAN [--to VERSION] [--break-lock]\n"
-	"                            [--output text|json]\n"
-	"       ivrctl promote --from STAGING_PLAN --to PROD_PLAN [--yes]\n"
-	"                          [--approve PHASE]... [--break-lock]\n"
-	"                          [--output text|json]\n"
-	"       ivrctl history PLAN [--output text|json]\n"
-	"       ivrctl --help | --version\n"
-	"\n"
-	"validate  load the plan and report every problem as "
-	"path:line:col;\n"
-	"          exit 0 when it is sound, 2 when it is not. Touches no "
-	"host.\n"
-	"status    read every host (over SSH, through its agent) and the\n"
-	"          load balancer: current and previous release, health, pool\n"
-	"          state. Exit 0 when the fleet is consistent, 3 when not.\n"
-	"plan      the dry run: per host current -> target release and what\n"
-	"          would be done, the phases and batches in order. Reads the\n"
-	"          hosts through a read-only agent and changes nothing.\n"
-	"deploy    roll the release out in the plan's phases; on failure\n"
-	"          roll every touched host back. --yes passes every approval\n"
-	"          gate, --approve PHASE that phase's; without them and\n"
-	"          without a terminal the deployment stops at the gate.\n"
-	"          Exit 0 done, 1 failed and rolled back, 3 the fleet is not\n"
-	"          consistent or waits at a gate.\n"
-	"resume    continue the deployment the journal holds open (the\n"
-	"          controller was killed, or it stopped at a gate) with the\n"
-	"          same plan and artifact; ivrctl rollback undoes it instead.\n"
-	"rollback  the whole fleet back to the release before the last\n"
-	"          deployment (from the journal or the hosts), or to --to\n"
-	"          VERSION. deploy and rollback hold the environment's lock\n"
-	"          on this machine (exit 4 when another holds it;\n"
-	"          --break-lock removes one left by a process that is gone)\n"
-	"          and write the journal.\n"
-	"promote   deploy to production, with its plan, the release live on\n"
-	"          staging: staging must run one release everywhere, healthy\n"
-	"          and READY; the artifact is the one staging's hosts staged\n"
-	"          (sha256 checked), from staging's journal or a host.\n"
-	"history   the deployments and rollbacks in the journal.\n"
-	"--output json prints one JSON document (validate, status, plan,\n"
-	"history) or one JSON object per line (deploy, resume, rollback,\n"
-	"promote); docs/runbook.md and schemas/ivrctl-output.schema.json.\n";
 
 /* The flags each command takes (an option's bit is its getopt value:
  * never 1, which getopt returns for an argument that is not an option). */
@@ -167,7 +116,7 @@ parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
 	if (!positional || c->plan != NULL)
 		return 0;
 bad:
-	fputs(usage, stderr);
+	fputs(usage_text, stderr);
 	return -1;
 }
 
@@ -466,7 +415,7 @@ cmd_promote(int argc, char **argv)
 		  F_OUTPUT | F_GATES | F_BREAK_LOCK | F_TO | F_FROM, false) < 0)
 		goto out;
 	if (c.from == NULL || c.to == NULL)
-		fputs(usage, stderr);
+		fputs(usage_text, stderr);
 	else if ((staging = load_plan(c.from)) != NULL &&
 		 (prod = load_plan(c.to)) != NULL)
 		rc = promote(&c, staging, prod);
@@ -578,7 +527,7 @@ int
 main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(usage, stdout);
+		fputs(usage_text, stdout);
 		return EXITCODE_DONE;
 	}
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -594,6 +543,6 @@ main(int argc, char **argv)
 		return c->on_plan ? on_plan(argc, argv, c->flags, c->on_plan)
 				  : c->whole(argc, argv);
 	}
-	fputs(usage, stderr);
+	fputs(usage_text, stderr);
 	return EXITCODE_BAD_INPUT;
 }
