@@ -15,8 +15,8 @@
  *
  * Threads: the batch executor moves the hosts of a batch in parallel.  A
  * host's session is used only by the thread moving it; the balancer's
- * session is shared under lb_lock; output and the journal under out_lock
- * (the journal also writes each line whole).
+ * session is shared under lb_lock; lines on the output are written under
+ * out_lock; the journal writes each event whole with one write(2).
  */
 #ifndef IVR_CONTROLLER_DEPLOY_INT_H
 #define IVR_CONTROLLER_DEPLOY_INT_H
