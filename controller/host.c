@@ -45,8 +45,9 @@ host_target(struct ssh_target *t, const struct plan *p,
 	};
 }
 
-/* `PATH serve --root ROOT` on a new channel; its log goes to a file, as
- * nothing reads its stderr here. */
+/* `PATH serve --root ROOT` on a new channel.  Nothing reads its stderr
+ * here: its log goes to a file under the root, or, read-only (which
+ * writes nothing there), to /dev/null. */
 static int
 start_agent(struct host_session *s, struct err *err)
 {
@@ -194,10 +195,12 @@ host_hello(struct host_session *s, bool probe, struct err *err)
 static bool
 same_version(json_t *hello, const char *want)
 {
+	const char *v =
+		json_string_value(json_object_get(hello, "agent_version"));
 	char version[256];
 
 	snprintf(version, sizeof(version), "ivr-agent %s (protocol %lld)\n",
-		 json_string_value(json_object_get(hello, "agent_version")),
+		 v ? v : "?",
 		 (long long)json_integer_value(
 			 json_object_get(hello, "protocol_version")));
 	return strcmp(version, want) == 0;
