@@ -27,6 +27,8 @@ trap cleanup EXIT
 plan="$dir/fleet/plan.yaml"
 json() { "$ivrctl" status "$1" --output json 2>/dev/null; }
 field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# The bundled agent's version, as a JSON string ("0.2.1").
+build_agent_version() { "$build/bin/ivr-agent" --version | awk '{print "\"" $2 "\""}'; }
 
 
 # A fresh fleet: reachable, no release, not consistent; agents uploaded.
@@ -136,6 +138,31 @@ fits plan <<<"$out" || fail "plan --output json does not fit the schema: $out"
 [ "$(field '[h["action"] for h in d["hosts"]], d["phases"][1]["batches"], d["complete"]' <<<"$out")" = \
 	"['upload', 'upload', 'activate'] [['ivr-02'], ['ivr-03']] True" ] || fail "plan --output json: $out"
 json "$plan" | fits status || fail "status --output json does not fit the schema"
+
+# An agent that answers what no real one would (a release without a
+# version; its own version as the controller expects it): read as having
+# nothing, refused cleanly, never a crash.
+fake="$dir/fleet/hosts/ivr-03/bin/ivr-agent"
+cp "$fake" "$dir/real-agent"
+cat > "$fake" <<PY
+#!/usr/bin/python3
+import json, sys
+for line in sys.stdin:
+    req = json.loads(line)
+    m = req.get("method")
+    if m == "hello":
+        r = {"agent_version": $(build_agent_version), "protocol_version": 2, "current": "1.0.0", "runtime": {}}
+    elif m == "releases.list":
+        r = {"releases": [{"current": True}, {"version": None}], "incoming": []}
+    else:
+        print(json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32000, "message": "no"}}), flush=True)
+        continue
+    print(json.dumps({"jsonrpc": "2.0", "id": req["id"], "result": r}), flush=True)
+PY
+out=$(XDG_STATE_HOME="$dir/state" "$ivrctl" rollback "$plan" --to 1.0.0 2>&1); rc=$?
+[ "$rc" -eq 2 ] && grep -q "ivr-03 does not have 1.0.0 on disk" <<<"$out" ||
+	fail "an agent listing a release without a version: exit $rc: $out"
+cp "$dir/real-agent" "$fake"
 
 # An unknown host key: known_hosts without ivr-02's line.
 cp "$plan" "$dir/fleet/plan-unknown.yaml"
