@@ -129,9 +129,7 @@ lb_member_ok(struct run *r, struct hostrun *hr, bool serving)
 		return true;
 	ready = lb_call(r, "lb.get_state", host_member_params(r->p, hr->h),
 			&res, &e) == 0 &&
-		json_is_string(json_object_get(res, "state")) &&
-		strcmp(json_string_value(json_object_get(res, "state")),
-		       "ready") == 0 &&
+		strcmp(host_str(res, "state"), "ready") == 0 &&
 		!(serving && json_is_false(json_object_get(res, "up")));
 	json_decref(res);
 	return ready;
@@ -199,14 +197,13 @@ wait_ready(struct run *r, struct hostrun *hr, const char *target,
 			  (json_int_t)p->health_deadline_ms),
 		&res, err);
 	if (rc == 0 && !json_is_true(json_object_get(res, "ready")))
-		rc = err_set(
-			err, ERR_TIMEOUT,
-			"%s: not ready with %s within %lld ms (%s)",
-			hr->h->name, target, (long long)p->health_deadline_ms,
-			json_string_value(json_object_get(res, "last_error"))
-				? json_string_value(
-					  json_object_get(res, "last_error"))
-				: "no answer");
+		rc = err_set(err, ERR_TIMEOUT,
+			     "%s: not ready with %s within %lld ms (%s)",
+			     hr->h->name, target,
+			     (long long)p->health_deadline_ms,
+			     host_str(res, "last_error")[0] != '\0'
+				     ? host_str(res, "last_error")
+				     : "no answer");
 	json_decref(res);
 	until = clock_now_ms() + p->min_healthy_ms;
 	while (rc == 0 && clock_now_ms() < until) {

@@ -144,12 +144,9 @@ check_on_disk(void *ctx, size_t i)
 		snprintf(hr->error, sizeof(hr->error), "%s", e.msg);
 		return;
 	}
-	json_array_foreach (json_object_get(res, "releases"), k, rel) {
-		const char *v =
-			json_string_value(json_object_get(rel, "version"));
-
-		found = found || (v != NULL && strcmp(v, r->target) == 0);
-	}
+	json_array_foreach (json_object_get(res, "releases"), k, rel)
+		found = found ||
+			strcmp(host_str(rel, "version"), r->target) == 0;
 	json_decref(res);
 	if (!found) {
 		hr->failed = true;

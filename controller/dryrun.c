@@ -21,8 +21,7 @@ has(json_t *list, const char *key, const char *want)
 	json_t *v;
 
 	json_array_foreach (list, i, v) {
-		const char *s =
-			json_string_value(key ? json_object_get(v, key) : v);
+		const char *s = key ? host_str(v, key) : json_string_value(v);
 
 		if (s != NULL && strcmp(s, want) == 0)
 			return true;

@@ -149,12 +149,18 @@ host_call(json_t **result, struct host_session *s, const char *method,
 				s->p->command_timeout_ms, err);
 }
 
-static void
-copy_str(char *dst, size_t size, json_t *o, const char *key)
+const char *
+host_str(const json_t *o, const char *key)
 {
 	const char *v = json_string_value(json_object_get(o, key));
 
-	snprintf(dst, size, "%s", v ? v : "");
+	return v != NULL ? v : "";
+}
+
+static void
+copy_str(char *dst, size_t size, json_t *o, const char *key)
+{
+	snprintf(dst, size, "%s", host_str(o, key));
 }
 
 /* What a hello answered: the host's releases and runtime. */
@@ -195,12 +201,10 @@ host_hello(struct host_session *s, bool probe, struct err *err)
 static bool
 same_version(json_t *hello, const char *want)
 {
-	const char *v =
-		json_string_value(json_object_get(hello, "agent_version"));
 	char version[256];
 
 	snprintf(version, sizeof(version), "ivr-agent %s (protocol %lld)\n",
-		 v ? v : "?",
+		 host_str(hello, "agent_version"),
 		 (long long)json_integer_value(
 			 json_object_get(hello, "protocol_version")));
 	return strcmp(version, want) == 0;

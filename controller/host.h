@@ -99,6 +99,13 @@ int host_call_within(json_t **result, struct host_session *s,
  */
 int host_hello(struct host_session *s, bool probe, struct err *err);
 
+/*
+ * The string at key of an agent's answer o (borrowed from o), or "" when
+ * it is absent or not a string: an answer is input from the host, and
+ * none of its fields is trusted to be there.
+ */
+const char *host_str(const json_t *o, const char *key);
+
 /* The lb.* params that name h's member in p's balancer (a new object). */
 json_t *host_member_params(const struct plan *p, const struct plan_host *h);
 

@@ -24,12 +24,10 @@ recorded_sha(char *sha, size_t size, struct host_session *s,
 	if (host_call(&res, s, "releases.list", NULL, err) < 0)
 		return err_prefix(err, "staging: ");
 	json_array_foreach (json_object_get(res, "releases"), k, rel) {
-		const char *v =
-			json_string_value(json_object_get(rel, "version"));
-		const char *h =
-			json_string_value(json_object_get(rel, "sha256"));
+		const char *h = host_str(rel, "sha256");
 
-		if (v != NULL && h != NULL && strcmp(v, release) == 0)
+		if (h[0] != '\0' &&
+		    strcmp(host_str(rel, "version"), release) == 0)
 			snprintf(sha, size, "%s", h);
 	}
 	json_decref(res);

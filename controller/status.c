@@ -49,7 +49,6 @@ read_member(struct fleet_status *fs, struct host_session *lb,
 	    struct host_status *hs)
 {
 	json_t *r = NULL, *up, *sessions;
-	const char *state;
 	struct err e;
 
 	if (host_call_within(&r, lb, "lb.get_state",
@@ -61,11 +60,10 @@ read_member(struct fleet_status *fs, struct host_session *lb,
 				 e.msg);
 		return;
 	}
-	state = json_string_value(json_object_get(r, "state"));
 	up = json_object_get(r, "up");
 	sessions = json_object_get(r, "sessions");
 	snprintf(hs->pool_state, sizeof(hs->pool_state), "%s",
-		 state ? state : "");
+		 host_str(r, "state"));
 	hs->pool_up = json_is_boolean(up) ? json_is_true(up) : -1;
 	hs->sessions =
 		json_is_integer(sessions) ? json_integer_value(sessions) : -1;

@@ -42,7 +42,7 @@ up() {
 	case "$address" in 127.*) ;; *) die "the sandbox listens on loopback only, not '$address'" ;; esac
 	[ ! -e "$dir/data" ] || die "'$dir/data' exists: down it, or choose another folder"
 	mkdir -p "$dir/run"
-	chmod 0755 "$dir"
+	chmod 0711 "$dir" # the postgres account passes through, lists nothing
 	chown postgres: "$dir/run"
 	chmod 0700 "$dir/run"
 	install -d -o postgres -g postgres -m 0700 "$dir/data"
