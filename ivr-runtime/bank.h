@@ -1,12 +1,16 @@
 /*
- * bank: the bank's data in SQLite, the only module that speaks SQL.
+ * bank: the bank's data, in SQLite (one host) or PostgreSQL (a fleet
+ * sharing one database server); the only module that speaks SQL.
  *
  * One struct bank is one database connection, used by one thread at a
- * time.  Every query is a prepared statement with bound parameters.  Money
- * is integer cents.  A transfer is one IMMEDIATE transaction keyed by a
- * one-time token, so replaying it returns the first confirmation and moves
- * no money; balances never go negative; the sum of all balances never
- * changes, whatever runs concurrently in this or another process.
+ * time; struct bank_pool lends connections to threads.  Every query is a
+ * prepared statement with bound parameters.  Money is integer cents.  A
+ * transfer is one transaction keyed by a one-time token under a unique
+ * constraint, so replaying it returns the first confirmation and moves no
+ * money; the two accounts' rows are locked in id order, so opposite
+ * transfers never deadlock, and a conflict the database reports is retried
+ * here; balances never go negative; the sum of all balances never changes,
+ * whatever runs concurrently in this or another process or host.
  */
 #ifndef IVR_RUNTIME_BANK_H
 #define IVR_RUNTIME_BANK_H
@@ -24,16 +28,54 @@
 
 struct bank;
 
+enum bank_backend_kind {
+	BANK_SQLITE,
+	BANK_POSTGRESQL,
+};
+
+struct bank_config {
+	enum bank_backend_kind backend;
+	const char *path; /* SQLite: the database file */
+	int busy_ms;	  /* SQLite: how long a write waits for another */
+	/* PostgreSQL: libpq's "key=value ..." (host, port, dbname, user,
+	 * passfile, sslmode, ...) */
+	const char *conninfo;
+	int statement_timeout_ms; /* PostgreSQL: per statement, server-side */
+	int connect_timeout_ms;	  /* PostgreSQL: connecting, and pings */
+};
+
 /*
- * Opens (creating if needed) the database at path: WAL journal, a busy
- * timeout of busy_ms, foreign keys on, full sync.  Returns 0 with *out set
- * (free with bank_close) or ERR_IO.
+ * Connects to the database cfg names.  SQLite: opens (creating if needed)
+ * the file: WAL journal, busy timeout, foreign keys on, full sync.
+ * PostgreSQL: connects within connect_timeout_ms and sets the statement
+ * timeout; a connection that breaks later is made again by the next query.
+ * Returns 0 with *out set (free with bank_close), ERR_IO or ERR_TIMEOUT.
  */
+int bank_connect(struct bank **out, const struct bank_config *cfg,
+		 struct err *err);
+
+/* bank_connect for the SQLite file at path. */
 int bank_open(struct bank **out, const char *path, int busy_ms,
 	      struct err *err);
 
 /* Closes the connection; NULL is a no-op. */
 void bank_close(struct bank *b);
+
+/* "sqlite" or "postgresql". */
+const char *bank_backend_name(enum bank_backend_kind kind);
+
+/*
+ * Connections for a server's threads: at most size, made when first
+ * needed.  bank_pool_get waits up to wait_ms for one to be free (ERR_BUSY
+ * after that), or makes one (its error); give it back with bank_pool_put.
+ */
+struct bank_pool;
+int bank_pool_new(struct bank_pool **out, const struct bank_config *cfg,
+		  int size, struct err *err);
+int bank_pool_get(struct bank **out, struct bank_pool *p, int64_t wait_ms,
+		  struct err *err);
+void bank_pool_put(struct bank_pool *p, struct bank *b);
+void bank_pool_free(struct bank_pool *p);
 
 /*
  * Applies, in order, every migration file NNN_name.sql in dir that the
@@ -45,6 +87,15 @@ void bank_close(struct bank *b);
  */
 int bank_migrate(struct bank *b, const char *dir, int *applied,
 		 struct err *err);
+
+/*
+ * The migration files in dir that schema_migrations does not list: their
+ * count in *pending and the first one's name in first (may be NULL).  A
+ * runtime whose role may not change the schema (PostgreSQL) checks this
+ * instead of migrating.  Returns 0, ERR_IO or ERR_NOMEM.
+ */
+int bank_pending(int *pending, char *first, size_t size, struct bank *b,
+		 const char *dir, struct err *err);
 
 /* Runs a trivial query: 0 when the database answers, else ERR_IO. */
 int bank_ping(struct bank *b, struct err *err);

@@ -3,12 +3,16 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <libgen.h>
+#include <libpq-fe.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "buf.h"
 #include "ydoc.h"
 
 #define CONFIG_FILE_MAX (256 * 1024)
@@ -41,6 +45,9 @@ config_defaults(struct config *c, const char *release_root, struct err *err)
 	c->max_body_bytes = 16 * 1024;
 	c->connection_timeout_ms = 30000;
 	c->db_busy_ms = 5000;
+	c->db_backend = BANK_SQLITE;
+	c->db_statement_timeout_ms = 5000;
+	c->db_connect_timeout_ms = 1000;
 	c->max_calls = 1000;
 	c->idle_ms = 120000;
 	c->max_call_ms = 1800000;
@@ -72,6 +79,7 @@ config_release(struct config *c)
 	free(c->agent_uri);
 	free(c->affinity_cookie);
 	free(c->db_path);
+	free(c->db_conninfo);
 	free(c->migrations_dir);
 	free(c->flows_path);
 	free(c->log_file);
@@ -164,17 +172,260 @@ read_listen(struct reader *r)
 			  "request_deadline", false, 100, HOUR_MS);
 }
 
+/* Keys each backend reads; the other backend's keys are refused. */
+static const char *const sqlite_keys[] = { "path", "busy_timeout", NULL };
+static const char *const pg_keys[] = {
+	"conninfo",
+	"host",
+	"port",
+	"dbname",
+	"user",
+	"password_file",
+	"sslmode",
+	"sslrootcert",
+	"pool_size",
+	"statement_timeout",
+	"connect_timeout",
+	NULL,
+};
+
+/* Appends " key='value'" to a libpq conninfo (quotes and backslashes
+ * escaped as libpq reads them). */
+static void
+conninfo_add(struct buf *ci, const char *key, const char *value)
+{
+	buf_appendf(ci, NULL, "%s%s='", ci->len ? " " : "", key);
+	for (const char *p = value; *p != '\0'; p++)
+		buf_appendf(ci, NULL, "%s%c",
+			    *p == '\'' || *p == '\\' ? "\\" : "", *p);
+	buf_append(ci, "'", 1, NULL);
+}
+
+/* Whether a libpq conninfo parses and carries no password. */
+static bool
+conninfo_ok(struct reader *r, const struct ydoc_node *at, const char *text)
+{
+	PQconninfoOption *opts;
+	char *msg = NULL;
+	bool ok = true;
+
+	if ((opts = PQconninfoParse(text, &msg)) == NULL) {
+		size_t n = msg ? strlen(msg) : 0;
+
+		while (n > 0 && msg[n - 1] == '\n')
+			msg[--n] = '\0';
+		ydoc_problem(r->diags, r->doc, at, "'conninfo': %s",
+			     msg ? msg : "out of memory");
+		PQfreemem(msg);
+		return false;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL) {
+			ydoc_problem(r->diags, r->doc, at,
+				     "a password does not belong in the "
+				     "configuration: give 'password_file' "
+				     "(a pgpass file readable by its owner "
+				     "only)");
+			ok = false;
+		}
+	}
+	PQconninfoFree(opts);
+	return ok;
+}
+
+int
+config_use_conninfo(struct config *c, const char *text, struct err *err)
+{
+	PQconninfoOption *opts;
+	char *msg = NULL, dir[PATH_MAX];
+	struct buf ci;
+	bool password = false;
+
+	if ((opts = PQconninfoParse(text, &msg)) == NULL) {
+		err_set(err, ERR_INVAL, "%s", msg ? msg : "out of memory");
+		PQfreemem(msg);
+		return ERR_INVAL;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		password = password || (strcmp(o->keyword, "password") == 0 &&
+					o->val != NULL);
+	PQconninfoFree(opts);
+	if (password)
+		return err_set(err, ERR_INVAL,
+			       "a password does not belong on the command "
+			       "line: give passfile=FILE");
+	if (c->db_backend != BANK_POSTGRESQL) {
+		c->db_backend = BANK_POSTGRESQL;
+		if (snprintf(dir, sizeof(dir), "%s/postgresql",
+			     c->migrations_dir) < (int)sizeof(dir))
+			config_set_str(&c->migrations_dir, dir, NULL);
+	}
+	buf_init(&ci, 16384);
+	buf_appendf(&ci, NULL, "%s%s%s", c->db_conninfo ? c->db_conninfo : "",
+		    c->db_conninfo && c->db_conninfo[0] ? " " : "", text);
+	config_set_str(&c->db_conninfo, buf_cstr(&ci), NULL);
+	buf_release(&ci);
+	return 0;
+}
+
+void
+config_bank(struct bank_config *out, const struct config *c)
+{
+	*out = (struct bank_config){
+		.backend = c->db_backend,
+		.path = c->db_path,
+		.busy_ms = (int)c->db_busy_ms,
+		.conninfo = c->db_conninfo,
+		.statement_timeout_ms = (int)c->db_statement_timeout_ms,
+		.connect_timeout_ms = (int)c->db_connect_timeout_ms,
+	};
+}
+
+/* A password file: a pgpass file that only its owner may read. */
+static bool
+password_file_ok(struct reader *r, const struct ydoc_node *at, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		ydoc_problem(r->diags, r->doc, at,
+			     "'password_file': cannot read '%s': %s", path,
+			     strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+		ydoc_problem(r->diags, r->doc, at,
+			     "'password_file': '%s' must be a file readable "
+			     "by its owner only (chmod 600)",
+			     path);
+		return false;
+	}
+	return true;
+}
+
+static void
+read_sslmode(struct reader *r, struct buf *ci, const struct ydoc_node *s)
+{
+	static const char *const modes[] = { "disable",	  "allow",
+					     "prefer",	  "require",
+					     "verify-ca", "verify-full",
+					     NULL };
+	const char *v = NULL;
+
+	if (!ydoc_get_str(&v, r->diags, r->doc, s, "sslmode", false))
+		return;
+	for (size_t i = 0; modes[i] != NULL; i++) {
+		if (strcmp(v, modes[i]) == 0) {
+			conninfo_add(ci, "sslmode", v);
+			return;
+		}
+	}
+	ydoc_problem(r->diags, r->doc, ydoc_get(s, "sslmode"),
+		     "'sslmode' must be one of disable, allow, prefer, "
+		     "require, verify-ca, verify-full");
+}
+
+/* The PostgreSQL keys: one conninfo from the string and its parts. */
+static void
+read_postgresql(struct reader *r, const struct ydoc_node *s)
+{
+	static const char *const parts[] = { "host", "dbname", "user", NULL };
+	struct buf ci;
+	const char *v = NULL;
+	char *path = NULL;
+	int64_t port;
+
+	buf_init(&ci, 8192);
+	if (ydoc_get_str(&v, r->diags, r->doc, s, "conninfo", false) &&
+	    conninfo_ok(r, ydoc_get(s, "conninfo"), v))
+		buf_appendf(&ci, NULL, "%s", v);
+	for (size_t i = 0; parts[i] != NULL; i++)
+		if (ydoc_get_str(&v, r->diags, r->doc, s, parts[i], false))
+			conninfo_add(&ci, parts[i], v);
+	if (ydoc_get_int(&port, r->diags, r->doc, s, "port", false, 1, 65535))
+		buf_appendf(&ci, NULL, "%sport=%lld", ci.len ? " " : "",
+			    (long long)port);
+	read_sslmode(r, &ci, s);
+	get_path(r, &path, s, "sslrootcert");
+	if (path != NULL)
+		conninfo_add(&ci, "sslrootcert", path);
+	free(path);
+	path = NULL;
+	get_path(r, &path, s, "password_file");
+	if (path != NULL &&
+	    password_file_ok(r, ydoc_get(s, "password_file"), path))
+		conninfo_add(&ci, "passfile", path);
+	free(path);
+	config_set_str(&r->c->db_conninfo, buf_cstr(&ci), NULL);
+	buf_release(&ci);
+	get_int(r, &r->c->db_pool_size, s, "pool_size", 1, 1024);
+	ydoc_get_duration(&r->c->db_statement_timeout_ms, r->diags, r->doc, s,
+			  "statement_timeout", false, 100, 600000);
+	ydoc_get_duration(&r->c->db_connect_timeout_ms, r->diags, r->doc, s,
+			  "connect_timeout", false, 100, 60000);
+}
+
+/* Refuses, in s, the keys that belong to the other backend. */
+static void
+refuse_keys(struct reader *r, const struct ydoc_node *s,
+	    const char *const *keys, const char *backend)
+{
+	for (size_t i = 0; keys[i] != NULL; i++)
+		if (ydoc_get(s, keys[i]) != NULL)
+			ydoc_problem(r->diags, r->doc, ydoc_get(s, keys[i]),
+				     "'%s' is not a setting of backend "
+				     "'%s'",
+				     keys[i], backend);
+}
+
 static void
 read_database(struct reader *r)
 {
-	static const char *const keys[] = { "path", "busy_timeout",
-					    "migrations", NULL };
-	const struct ydoc_node *s = section(r, "database", keys);
+	static const char *const keys[] = {
+		"backend",
+		"migrations",
+		"path",
+		"busy_timeout",
+		"conninfo",
+		"host",
+		"port",
+		"dbname",
+		"user",
+		"password_file",
+		"sslmode",
+		"sslrootcert",
+		"pool_size",
+		"statement_timeout",
+		"connect_timeout",
+		NULL,
+	};
+	const struct ydoc_node *s;
+	const char *v = NULL;
+	char dir[PATH_MAX];
 
-	if (s == NULL)
+	if ((s = section(r, "database", keys)) == NULL)
 		return;
+	if (ydoc_get_str(&v, r->diags, r->doc, s, "backend", false)) {
+		if (strcmp(v, "postgresql") == 0)
+			r->c->db_backend = BANK_POSTGRESQL;
+		else if (strcmp(v, "sqlite") != 0)
+			ydoc_problem(r->diags, r->doc, ydoc_get(s, "backend"),
+				     "'backend' must be sqlite or "
+				     "postgresql");
+	}
+	if (ydoc_get(s, "migrations") != NULL)
+		get_path(r, &r->c->migrations_dir, s, "migrations");
+	else if (r->c->db_backend == BANK_POSTGRESQL &&
+		 snprintf(dir, sizeof(dir), "%s/postgresql",
+			  r->c->migrations_dir) < (int)sizeof(dir))
+		config_set_str(&r->c->migrations_dir, dir, NULL);
+	if (r->c->db_backend == BANK_POSTGRESQL) {
+		refuse_keys(r, s, sqlite_keys, "postgresql");
+		read_postgresql(r, s);
+		return;
+	}
+	refuse_keys(r, s, pg_keys, "sqlite");
 	get_path(r, &r->c->db_path, s, "path");
-	get_path(r, &r->c->migrations_dir, s, "migrations");
 	ydoc_get_duration(&r->c->db_busy_ms, r->diags, r->doc, s,
 			  "busy_timeout", false, 0, 60000);
 }

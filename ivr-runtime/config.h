@@ -6,7 +6,11 @@
  *   listen:    { address, port, threads, max_connections,
  *                max_connections_per_client, max_body_bytes,
  *                connection_timeout, request_deadline }
- *   database:  { path, busy_timeout, migrations }
+ *   database:  { backend: sqlite | postgresql, migrations,
+ *                sqlite: path, busy_timeout;
+ *                postgresql: conninfo, host, port, dbname, user,
+ *                password_file, sslmode, sslrootcert, pool_size,
+ *                statement_timeout, connect_timeout }
  *   flows:     path of the call-flow file
  *   calls:     { max_concurrent, idle_timeout, max_duration, agent_uri,
  *                affinity_cookie }
@@ -24,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bank.h"
 #include "diag.h"
 #include "err.h"
 #include "log.h"
@@ -37,8 +42,13 @@ struct config {
 	int64_t max_body_bytes;
 	int64_t connection_timeout_ms;
 	int64_t request_deadline_ms; /* a request's headers, and its body */
-	char *db_path;
+	enum bank_backend_kind db_backend;
+	char *db_path; /* SQLite */
 	int64_t db_busy_ms;
+	char *db_conninfo; /* PostgreSQL: libpq's, built from the keys */
+	int db_pool_size;  /* 0: one per HTTP thread */
+	int64_t db_statement_timeout_ms;
+	int64_t db_connect_timeout_ms;
 	char *migrations_dir;
 	char *flows_path;
 	int max_calls;
@@ -74,6 +84,16 @@ int config_load(struct config *c, const char *path, struct diag_list *diags,
 
 /* Replaces a string setting (copies value).  0 or ERR_NOMEM. */
 int config_set_str(char **field, const char *value, struct err *err);
+
+/*
+ * Adds libpq "key=value" settings to the database's (a later key wins)
+ * and makes PostgreSQL the backend.  A password is refused.  0 or
+ * ERR_INVAL.
+ */
+int config_use_conninfo(struct config *c, const char *text, struct err *err);
+
+/* The bank's settings from c (pointing into c). */
+void config_bank(struct bank_config *out, const struct config *c);
 
 /* Frees the strings; c can be filled again by config_defaults. */
 void config_release(struct config *c);

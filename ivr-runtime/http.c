@@ -19,6 +19,8 @@
 #include "vxml.h"
 
 #define RETRY_AFTER_S "5"
+/* How long a call step waits for a database connection of the pool. */
+#define POOL_WAIT_MS 2000
 
 /* The fields a voice browser submits to /vxml/step. */
 struct form {
@@ -75,25 +77,30 @@ now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void
-close_bank(void *p)
+/*
+ * Whether the database answers, on readiness's own connection (so that
+ * busy call steps never make a server look down): within the connect
+ * timeout, and a second more when another check holds it.
+ */
+static bool
+database_ready(struct http_server *srv, struct err *err)
 {
-	bank_close(p);
-}
+	struct bank_config bc;
+	struct timespec until;
+	bool ok;
 
-/* This thread's database connection, opened on first use. */
-static struct bank *
-thread_bank(struct http_server *srv, struct err *err)
-{
-	struct bank *b = pthread_getspecific(srv->bank_key);
-
-	if (b != NULL)
-		return b;
-	if (bank_open(&b, srv->cfg->db_path, (int)srv->cfg->db_busy_ms, err) <
-	    0)
-		return NULL;
-	pthread_setspecific(srv->bank_key, b);
-	return b;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	if (pthread_mutex_timedlock(&srv->probe_lock, &until) != 0) {
+		err_set(err, ERR_BUSY, "a readiness check is still waiting");
+		return false;
+	}
+	config_bank(&bc, srv->cfg);
+	if (srv->probe == NULL)
+		(void)bank_connect(&srv->probe, &bc, err);
+	ok = srv->probe != NULL && bank_ping(srv->probe, err) == 0;
+	pthread_mutex_unlock(&srv->probe_lock);
+	return ok;
 }
 
 static enum MHD_Result
@@ -168,13 +175,12 @@ get_healthz(struct exchange *x, struct http_server *srv)
 static enum MHD_Result
 get_readyz(struct exchange *x, struct http_server *srv)
 {
-	struct bank *b;
 	struct err e;
 	const char *why = NULL;
 
 	if (http_draining(srv))
 		why = "draining";
-	else if ((b = thread_bank(srv, &e)) == NULL || bank_ping(b, &e) < 0)
+	else if (!database_ready(srv, &e))
 		why = "database unavailable";
 	return send_json(x, srv, METRICS_ROUTE_READYZ,
 			 why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
@@ -277,13 +283,15 @@ static int
 run_step(struct http_server *srv, struct call *c, const struct step_input *in,
 	 struct engine_out *out, struct err *err)
 {
-	struct bank *b = thread_bank(srv, err);
+	struct bank *b = NULL;
 	int rc;
 
-	if (b == NULL)
-		return ERR_IO;
-	if ((rc = engine_out_init(out, err)) < 0)
+	if ((rc = bank_pool_get(&b, srv->pool, POOL_WAIT_MS, err)) < 0)
 		return rc;
+	if ((rc = engine_out_init(out, err)) < 0) {
+		bank_pool_put(srv->pool, b);
+		return rc;
+	}
 	if (in->digits != NULL)
 		rc = engine_digits(&srv->engine, &c->st, b, in->digits,
 				   in->token, out, err);
@@ -293,6 +301,7 @@ run_step(struct http_server *srv, struct call *c, const struct step_input *in,
 		rc = engine_noinput(&srv->engine, &c->st, b, out, err);
 	else
 		rc = engine_nomatch(&srv->engine, &c->st, b, out, err);
+	bank_pool_put(srv->pool, b);
 	__atomic_store_n(&c->last_ms, calls_now_ms(), __ATOMIC_RELAXED);
 	if (rc < 0)
 		engine_out_release(out);
@@ -307,6 +316,31 @@ finish_step(struct http_server *srv, struct call *c)
 		return;
 	calls_remove(&srv->calls, c);
 	metrics_call_ended(&srv->metrics, outcome_of(&c->st));
+}
+
+/* Whether a failed step failed because the bank could not be reached
+ * in time (the caller may try again later; nothing was half done). */
+static bool
+bank_fault(int rc)
+{
+	return rc == ERR_IO || rc == ERR_TIMEOUT || rc == ERR_BUSY;
+}
+
+static const char *const try_later =
+	"We cannot reach your accounts right now. Nothing has been "
+	"changed. Please try again later. Goodbye.";
+
+/* The answer to a step the bank failed: the call ends with an apology. */
+static enum MHD_Result
+send_unavailable(struct exchange *x, struct http_server *srv,
+		 enum metrics_route route, const char *call_id)
+{
+	metrics_call_ended(&srv->metrics, METRICS_CALL_UNAVAILABLE);
+	return send_json(x, srv, route, MHD_HTTP_SERVICE_UNAVAILABLE,
+			 json_pack("{s:s, s:s, s:[s], s:b, s:s}", "error",
+				   "the bank is unavailable: try again later",
+				   "call_id", call_id, "prompts", try_later,
+				   "ended", 1, "end", "unavailable"));
 }
 
 /* Runs a step and renders it as JSON into *body. */
@@ -332,9 +366,9 @@ post_calls(struct exchange *x, struct http_server *srv,
 	static const char *const keys[] = { "caller", NULL };
 	const struct step_input start = { NULL, NULL, NULL };
 	json_t *in, *body = NULL, *v;
+	char why[256], id[CALLS_ID_LEN + 1];
 	struct call *c;
 	const char *key;
-	char why[256];
 	struct err e;
 	int rc;
 
@@ -366,6 +400,7 @@ post_calls(struct exchange *x, struct http_server *srv,
 				  e.msg);
 	}
 	pthread_mutex_lock(&c->lock);
+	snprintf(id, sizeof(id), "%s", c->id);
 	rc = json_step(srv, c, &start, &body, &e);
 	if (rc < 0)
 		calls_remove(&srv->calls, c);
@@ -375,6 +410,9 @@ post_calls(struct exchange *x, struct http_server *srv,
 		log_kv(srv->log, LOG_LEVEL_ERROR, "call start failed",
 		       LOG_STR("error", e.msg));
 		json_decref(body);
+		if (bank_fault(rc))
+			return send_unavailable(x, srv, METRICS_ROUTE_CALLS,
+						id);
 		return send_error(x, srv, METRICS_ROUTE_CALLS,
 				  MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "the call could not start");
@@ -461,6 +499,11 @@ locked_input(struct exchange *x, struct http_server *srv, struct call *c,
 	if (rc < 0) {
 		log_kv(srv->log, LOG_LEVEL_ERROR, "call step failed",
 		       LOG_STR("error", e.msg));
+		/* the call stopped inside a step: it cannot go on */
+		calls_remove(&srv->calls, c);
+		if (bank_fault(rc))
+			return send_unavailable(
+				x, srv, METRICS_ROUTE_CALL_INPUT, c->id);
 		return send_error(x, srv, METRICS_ROUTE_CALL_INPUT,
 				  MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "the step could not be completed");
@@ -655,6 +698,13 @@ vxml_answer(struct exchange *x, struct http_server *srv, struct call *c,
 		if (rc != ERR_INVAL && rc != ERR_BADSTATE)
 			log_kv(srv->log, LOG_LEVEL_ERROR, "call step failed",
 			       LOG_STR("error", e.msg));
+		if (bank_fault(rc)) {
+			metrics_call_ended(&srv->metrics,
+					   METRICS_CALL_UNAVAILABLE);
+			return send_vxml_message(x, srv,
+						 MHD_HTTP_SERVICE_UNAVAILABLE,
+						 try_later);
+		}
 		return send_vxml_message(
 			x, srv,
 			rc == ERR_INVAL ? MHD_HTTP_BAD_REQUEST
@@ -959,10 +1009,21 @@ make_addr(struct sockaddr_storage *ss, const char *address, int port)
 	return 0;
 }
 
+static void
+release_banks(struct http_server *srv)
+{
+	bank_pool_free(srv->pool);
+	srv->pool = NULL;
+	bank_close(srv->probe);
+	srv->probe = NULL;
+	pthread_mutex_destroy(&srv->probe_lock);
+}
+
 static int
 setup(struct http_server *srv, const struct config *cfg,
       const struct flow *flow, struct log *log, struct err *err)
 {
+	struct bank_config bc;
 	int rc;
 
 	srv->cfg = cfg;
@@ -982,10 +1043,15 @@ setup(struct http_server *srv, const struct config *cfg,
 	if ((rc = calls_init(&srv->calls, (unsigned)cfg->max_calls,
 			     &srv->engine, err)) < 0)
 		return rc;
-	if (pthread_key_create(&srv->bank_key, close_bank) != 0) {
+	config_bank(&bc, cfg);
+	if ((rc = bank_pool_new(&srv->pool, &bc,
+				cfg->db_pool_size > 0 ? cfg->db_pool_size
+						      : cfg->threads,
+				err)) < 0) {
 		calls_release(&srv->calls);
-		return err_set(err, ERR_INTERNAL, "cannot create a thread key");
+		return rc;
 	}
+	pthread_mutex_init(&srv->probe_lock, NULL);
 	return 0;
 }
 
@@ -1093,7 +1159,7 @@ http_start(struct http_server *srv, const struct config *cfg,
 		MHD_OPTION_END);
 	if (srv->mhd == NULL) {
 		conns_release(&srv->conns);
-		pthread_key_delete(srv->bank_key);
+		release_banks(srv);
 		calls_release(&srv->calls);
 		return err_set_errno(err, ERR_IO, errno,
 				     "cannot listen on %s:%d",
@@ -1121,6 +1187,6 @@ http_stop(struct http_server *srv)
 		MHD_stop_daemon(srv->mhd);
 	srv->mhd = NULL;
 	conns_release(&srv->conns);
-	pthread_key_delete(srv->bank_key);
+	release_banks(srv);
 	calls_release(&srv->calls);
 }

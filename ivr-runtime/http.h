@@ -37,7 +37,9 @@ struct http_server {
 	struct calls calls;
 	struct metrics metrics;
 	struct MHD_Daemon *mhd;
-	pthread_key_t bank_key; /* this thread's struct bank * */
+	struct bank_pool *pool;	    /* connections for call steps */
+	struct bank *probe;	    /* readiness's own connection */
+	pthread_mutex_t probe_lock; /* one readiness check at a time */
 	atomic_int draining;
 	struct conns conns; /* every connection and its deadline */
 	char version[64];

@@ -3,6 +3,7 @@
  *
  *   ivr-runtime [serve] [--config FILE] [flags]   run the server
  *   ivr-runtime check [--config FILE] [flags]     check config and flows
+ *   ivr-runtime migrate [--config FILE] [flags]   apply the schema's migrations
  *   ivr-runtime seed --db FILE --customers N --seed S --credentials-out F
  *
  * Exit codes: 0 done (also after a graceful drain), 1 a runtime failure,
@@ -41,6 +42,7 @@ enum opt {
 	OPT_LISTEN,
 	OPT_PORT,
 	OPT_DB,
+	OPT_CONNINFO,
 	OPT_FLOWS,
 	OPT_MIGRATIONS,
 	OPT_MAX_CALLS,
@@ -64,6 +66,7 @@ static const struct option options[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "db", required_argument, NULL, OPT_DB },
+	{ "conninfo", required_argument, NULL, OPT_CONNINFO },
 	{ "flows", required_argument, NULL, OPT_FLOWS },
 	{ "migrations", required_argument, NULL, OPT_MIGRATIONS },
 	{ "max-calls", required_argument, NULL, OPT_MAX_CALLS },
@@ -84,12 +87,14 @@ static const struct option options[] = {
 };
 
 static const char usage[] =
-	"usage: ivr-runtime [serve|check] [options]\n"
+	"usage: ivr-runtime [serve|check|migrate] [options]\n"
 	"       ivr-runtime seed --db FILE --customers N --seed S "
 	"--credentials-out FILE\n"
 	"\n"
 	"serve (the default) runs the banking IVR server; check loads the\n"
 	"config and the call flows and exits 0 when they are sound, 2 if not.\n"
+	"migrate applies the release's schema migrations (on PostgreSQL, run\n"
+	"it as the migration role: the runtime's role cannot change tables).\n"
 	"seed fills a new database with deterministic demo customers and\n"
 	"writes their account numbers and PINs to a JSON file (test data).\n"
 	"\n"
@@ -98,6 +103,8 @@ static const char usage[] =
 	"  --listen ADDRESS         address to listen on (127.0.0.1)\n"
 	"  --port N                 TCP port (8080)\n"
 	"  --db FILE                SQLite database (bank.db)\n"
+	"  --conninfo 'K=V ...'     PostgreSQL: libpq settings added to the\n"
+	"                           config's (user=, passfile=, ...)\n"
 	"  --flows FILE             call-flow file (share/flows/banking.yaml)\n"
 	"  --migrations DIR         SQL migrations (share/db)\n"
 	"  --max-calls N            calls at once before 503 (1000)\n"
@@ -214,6 +221,10 @@ apply_flag(struct ctx *x, const struct flag *f)
 		return flag_int(&c->port, "port", f->arg, 1, 65535);
 	case OPT_DB:
 		return config_set_str(&c->db_path, f->arg, NULL);
+	case OPT_CONNINFO:
+		return config_use_conninfo(c, f->arg, &e) < 0
+			       ? bad_flag("conninfo", &e)
+			       : 0;
 	case OPT_FLOWS:
 		return config_set_str(&c->flows_path, f->arg, NULL);
 	case OPT_MIGRATIONS:
@@ -356,9 +367,12 @@ load_config(struct ctx *x, const struct flag *flags, size_t nflags)
 		rc = EXIT_BAD_INPUT;
 	}
 	diag_list_release(&d);
-	for (size_t i = 0; i < nflags && rc == 0; i++)
-		if (apply_flag(x, &flags[i]) < 0)
-			rc = EXIT_BAD_INPUT;
+	/* --migrations after the rest: --conninfo moves the default */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < nflags && rc == 0; i++)
+			if ((flags[i].opt == OPT_MIGRATIONS) == (pass == 1) &&
+			    apply_flag(x, &flags[i]) < 0)
+				rc = EXIT_BAD_INPUT;
 	return rc;
 }
 
@@ -404,9 +418,18 @@ write_credentials(const char *path, json_t *cred, struct err *err)
 	return rc;
 }
 
+/* Where the bank is, for messages: a file, or PostgreSQL's settings. */
+static const char *
+db_where(const struct ctx *x)
+{
+	return x->cfg.db_backend == BANK_POSTGRESQL ? x->cfg.db_conninfo
+						    : x->cfg.db_path;
+}
+
 static int
 cmd_seed(struct ctx *x)
 {
+	struct bank_config bc;
 	struct bank *b = NULL;
 	json_t *cred = NULL;
 	struct err e;
@@ -417,7 +440,8 @@ cmd_seed(struct ctx *x)
 				"--credentials-out FILE\n");
 		return EXIT_BAD_INPUT;
 	}
-	if (bank_open(&b, x->cfg.db_path, (int)x->cfg.db_busy_ms, &e) < 0 ||
+	config_bank(&bc, &x->cfg);
+	if (bank_connect(&b, &bc, &e) < 0 ||
 	    bank_migrate(b, x->cfg.migrations_dir, NULL, &e) < 0 ||
 	    bank_seed(&cred, b, x->customers, (uint64_t)x->seed,
 		      x->kdf_iterations, &e) < 0 ||
@@ -427,7 +451,7 @@ cmd_seed(struct ctx *x)
 	}
 	printf("seeded %d customers into '%s' (total %lld cents); "
 	       "credentials in '%s'\n",
-	       x->customers, x->cfg.db_path,
+	       x->customers, db_where(x),
 	       (long long)json_integer_value(
 		       json_object_get(cred, "total_cents")),
 	       x->credentials_out);
@@ -484,18 +508,58 @@ open_log(struct ctx *x)
 	return 0;
 }
 
+/*
+ * SQLite: applies the release's migrations (the runtime owns its file).
+ * PostgreSQL: the runtime's role may not change the schema, so it only
+ * checks that every migration of this release has been applied.
+ */
 static int
 prepare_db(struct ctx *x, struct err *err)
 {
+	struct bank_config bc;
 	struct bank *b = NULL;
-	int applied = 0, rc;
+	char first[256];
+	int applied = 0, pending = 0, rc;
 
-	if ((rc = bank_open(&b, x->cfg.db_path, (int)x->cfg.db_busy_ms, err)) ==
-		    0 &&
-	    (rc = bank_migrate(b, x->cfg.migrations_dir, &applied, err)) == 0)
+	config_bank(&bc, &x->cfg);
+	if ((rc = bank_connect(&b, &bc, err)) < 0)
+		return rc;
+	if (x->cfg.db_backend == BANK_SQLITE)
+		rc = bank_migrate(b, x->cfg.migrations_dir, &applied, err);
+	else if ((rc = bank_pending(&pending, first, sizeof(first), b,
+				    x->cfg.migrations_dir, err)) == 0 &&
+		 pending > 0)
+		rc = err_set(err, ERR_BADSTATE,
+			     "the database lacks %d migration(s) of this "
+			     "release, first %s: apply them with "
+			     "`ivr-runtime migrate` as the migration role",
+			     pending, first);
+	if (rc == 0)
 		log_kv(&x->log, LOG_LEVEL_INFO, "database ready",
-		       LOG_STR("path", x->cfg.db_path),
+		       LOG_STR("backend", bank_backend_name(x->cfg.db_backend)),
+		       LOG_STR("where", db_where(x)),
 		       LOG_INT("migrations_applied", applied));
+	bank_close(b);
+	return rc;
+}
+
+static int
+cmd_migrate(struct ctx *x)
+{
+	struct bank_config bc;
+	struct bank *b = NULL;
+	int applied = 0, rc = 0;
+	struct err e;
+
+	config_bank(&bc, &x->cfg);
+	if (bank_connect(&b, &bc, &e) < 0 ||
+	    bank_migrate(b, x->cfg.migrations_dir, &applied, &e) < 0) {
+		fprintf(stderr, "ivr-runtime: migrate: %s\n", e.msg);
+		rc = EXIT_FAIL;
+	} else {
+		printf("applied %d migration(s) from '%s' to %s\n", applied,
+		       x->cfg.migrations_dir, db_where(x));
+	}
 	bank_close(b);
 	return rc;
 }
@@ -643,10 +707,12 @@ main(int argc, char **argv)
 		rc = cmd_check(&x);
 	else if (strcmp(x.command, "seed") == 0)
 		rc = cmd_seed(&x);
+	else if (strcmp(x.command, "migrate") == 0)
+		rc = cmd_migrate(&x);
 	else {
 		fprintf(stderr,
 			"ivr-runtime: unknown command '%s' (serve, "
-			"check or seed; see --help)\n",
+			"check, migrate or seed; see --help)\n",
 			x.command);
 		rc = EXIT_BAD_INPUT;
 	}

@@ -8,7 +8,7 @@
 
 static const char *const outcome_names[] = {
 	"hangup",  "agent", "caller_hangup", "abandoned",
-	"timeout", "cut",   "rejected",
+	"timeout", "cut",   "rejected",	     "unavailable",
 };
 static const char *const transfer_names[] = {
 	"ok", "replayed", "insufficient", "refused", "failed",

@@ -14,13 +14,14 @@
 #include "err.h"
 
 enum metrics_outcome {
-	METRICS_CALL_HANGUP,	/* the flow said goodbye */
-	METRICS_CALL_AGENT,	/* handed to an adviser */
-	METRICS_CALL_CALLER,	/* the caller hung up */
-	METRICS_CALL_ABANDONED, /* reaped after the idle timeout */
-	METRICS_CALL_TIMEOUT,	/* longer than the maximum duration */
-	METRICS_CALL_CUT,	/* still running at the drain deadline */
-	METRICS_CALL_REJECTED,	/* refused: capacity or draining */
+	METRICS_CALL_HANGUP,	  /* the flow said goodbye */
+	METRICS_CALL_AGENT,	  /* handed to an adviser */
+	METRICS_CALL_CALLER,	  /* the caller hung up */
+	METRICS_CALL_ABANDONED,	  /* reaped after the idle timeout */
+	METRICS_CALL_TIMEOUT,	  /* longer than the maximum duration */
+	METRICS_CALL_CUT,	  /* still running at the drain deadline */
+	METRICS_CALL_REJECTED,	  /* refused: capacity or draining */
+	METRICS_CALL_UNAVAILABLE, /* ended: the bank could not be reached */
 	METRICS_CALL_OUTCOMES
 };
 

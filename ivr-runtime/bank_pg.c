@@ -1,0 +1,419 @@
+/*
+ * bank_pg: the bank's PostgreSQL backend (see bank_int.h), over libpq.
+ *
+ * Every wait has a deadline: connecting gets connect_timeout_ms, a
+ * statement statement_timeout_ms on the server (it cancels) and one second
+ * more here (the connection is dropped, for a server that went silent).
+ * A connection found broken is closed; the next statement connects again,
+ * so the runtime comes back by itself when the server does.
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bank_int.h"
+
+#define PG_STMT_CACHE	  48
+#define DEADLINE_SLACK_MS 1000
+
+static bool pg_lost(struct bank *b);
+
+struct pg {
+	PGconn *c;
+	bool broken;
+	struct {
+		const char *sql;
+		char name[8];
+	} cache[PG_STMT_CACHE];
+	size_t ncache;
+};
+
+static struct pg *
+pg(struct bank *b)
+{
+	return b->conn;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until the socket is ready for events, or the deadline. */
+static int
+wait_socket(PGconn *c, short events, int64_t deadline, struct err *err)
+{
+	struct pollfd p = { .fd = PQsocket(c), .events = events };
+	int64_t left;
+	int rc;
+
+	for (;;) {
+		if ((left = deadline - now_ms()) <= 0)
+			return err_set(err, ERR_TIMEOUT,
+				       "the database did not answer in time");
+		rc = poll(&p, 1, (int)left);
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return err_set_errno(err, ERR_IO, errno, "poll");
+	}
+}
+
+static void
+drop(struct bank *b)
+{
+	struct pg *p = pg(b);
+
+	if (p->c != NULL)
+		PQfinish(p->c);
+	p->c = NULL;
+	p->broken = false;
+	p->ncache = 0;
+}
+
+/* A libpq message without its trailing newline. */
+static const char *
+message(const char *m, char *buf, size_t size)
+{
+	size_t n;
+
+	snprintf(buf, size, "%s", m != NULL && m[0] != '\0' ? m : "no answer");
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	return buf;
+}
+
+static int
+open_conn(struct bank *b, struct err *err)
+{
+	struct pg *p = pg(b);
+	char options[64], msg[256];
+	const char *keys[] = { "dbname", "options", "application_name",
+			       "client_encoding", NULL };
+	const char *vals[] = { b->conninfo, options, "ivr-runtime", "UTF8",
+			       NULL };
+	int64_t deadline = now_ms() + b->connect_timeout_ms;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	snprintf(options, sizeof(options), "-c statement_timeout=%d",
+		 b->statement_timeout_ms);
+	drop(b);
+	if ((p->c = PQconnectStartParams(keys, vals, 1)) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED &&
+	       PQstatus(p->c) != CONNECTION_BAD) {
+		int rc = wait_socket(
+			p->c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+			deadline, err);
+		if (rc < 0) {
+			drop(b);
+			return err_prefix(err, "cannot connect to the "
+					       "database: ");
+		}
+		st = PQconnectPoll(p->c);
+	}
+	if (st != PGRES_POLLING_OK) {
+		err_set(err, ERR_IO, "cannot connect to the database: %s",
+			message(PQerrorMessage(p->c), msg, sizeof(msg)));
+		drop(b);
+		return ERR_IO;
+	}
+	if (PQsetnonblocking(p->c, 1) != 0) {
+		drop(b);
+		return err_set(err, ERR_IO, "cannot connect to the database");
+	}
+	return 0;
+}
+
+/* Sends what libpq has buffered and waits for the whole answer. */
+static int
+wait_result(PGconn *c, int64_t deadline, struct err *err)
+{
+	int rc, f;
+
+	while ((f = PQflush(c)) == 1)
+		if ((rc = wait_socket(c, POLLOUT | POLLIN, deadline, err)) <
+			    0 ||
+		    (PQconsumeInput(c) == 0))
+			return rc < 0 ? rc : ERR_IO;
+	if (f < 0)
+		return ERR_IO;
+	while (PQisBusy(c)) {
+		if ((rc = wait_socket(c, POLLIN, deadline, err)) < 0)
+			return rc;
+		if (PQconsumeInput(c) == 0)
+			return ERR_IO;
+	}
+	return 0;
+}
+
+/* The error a failed result (or connection) stands for. */
+static int
+result_error(struct bank *b, PGresult *r, struct err *err)
+{
+	struct pg *p = pg(b);
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	char msg[256];
+	int code = ERR_IO;
+
+	if (PQstatus(p->c) == CONNECTION_BAD || state == NULL ||
+	    strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+		p->broken = true;
+	if (state != NULL && strcmp(state, "23505") == 0)
+		code = ERR_EXISTS;
+	else if (state != NULL &&
+		 (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+		  strcmp(state, "55P03") == 0))
+		code = ERR_BUSY;
+	else if (state != NULL && strcmp(state, "57014") == 0)
+		code = ERR_TIMEOUT;
+	return err_set(
+		err, code, "%s",
+		message(r ? PQresultErrorMessage(r) : PQerrorMessage(p->c), msg,
+			sizeof(msg)));
+}
+
+/*
+ * Reads every result of the query sent: rows to fn.  Returns 0 or the
+ * first error (later results are still read, so that the connection is
+ * ready for the next query).
+ */
+static int
+read_results(struct bank *b, db_row_fn fn, void *ctx, struct err *err)
+{
+	const char *v[BANK_COLS_MAX];
+	PGresult *r;
+	int rc = 0, n;
+
+	while ((r = PQgetResult(pg(b)->c)) != NULL) {
+		ExecStatusType s = PQresultStatus(r);
+
+		if (rc == 0 && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+			rc = result_error(b, r, err);
+		n = PQnfields(r);
+		n = n > BANK_COLS_MAX ? BANK_COLS_MAX : n;
+		for (int row = 0; rc == 0 && fn != NULL && row < PQntuples(r);
+		     row++) {
+			for (int i = 0; i < n; i++)
+				v[i] = PQgetisnull(r, row, i)
+					       ? NULL
+					       : PQgetvalue(r, row, i);
+			if ((rc = fn(ctx, n, v)) < 0)
+				err_set(err, rc, "a row did not fit");
+		}
+		PQclear(r);
+	}
+	return rc;
+}
+
+/* Waits for and reads the answer; a connection that fails is dropped. */
+static int
+finish(struct bank *b, int64_t deadline, db_row_fn fn, void *ctx,
+       struct err *err)
+{
+	int rc = wait_result(pg(b)->c, deadline, err);
+
+	if (rc == ERR_TIMEOUT) {
+		drop(b); /* a query still running: the connection is lost */
+		return err_prefix(err, "database: ");
+	}
+	if (rc < 0) {
+		result_error(b, NULL, err);
+		drop(b);
+		return ERR_IO;
+	}
+	rc = read_results(b, fn, ctx, err);
+	if (pg(b)->broken)
+		drop(b);
+	return rc;
+}
+
+static int
+ready(struct bank *b, struct err *err)
+{
+	struct pg *p = pg(b);
+
+	if (p->c != NULL && PQstatus(p->c) == CONNECTION_BAD)
+		drop(b);
+	return p->c != NULL ? 0 : open_conn(b, err);
+}
+
+/* The name of sql's prepared statement on this connection; prepares it. */
+static int
+prepared(const char **name, struct bank *b, const char *sql, int nparams,
+	 int64_t deadline, struct err *err)
+{
+	struct pg *p = pg(b);
+	int rc;
+
+	for (size_t i = 0; i < p->ncache; i++) {
+		if (p->cache[i].sql == sql) {
+			*name = p->cache[i].name;
+			return 0;
+		}
+	}
+	if (p->ncache == PG_STMT_CACHE) {
+		*name = ""; /* the unnamed statement, prepared each time */
+	} else {
+		snprintf(p->cache[p->ncache].name,
+			 sizeof(p->cache[p->ncache].name), "s%zu", p->ncache);
+		*name = p->cache[p->ncache].name;
+	}
+	if (!PQsendPrepare(p->c, *name, sql, nparams, NULL)) {
+		result_error(b, NULL, err);
+		drop(b);
+		return ERR_IO;
+	}
+	if ((rc = finish(b, deadline, NULL, NULL, err)) < 0)
+		return rc;
+	if (*name[0] != '\0') {
+		p->cache[p->ncache].sql = sql;
+		p->ncache++;
+	}
+	return 0;
+}
+
+static int
+pg_run(struct bank *b, const char *sql, const char *types,
+       const struct db_arg *args, db_row_fn fn, void *ctx, struct err *err)
+{
+	char ints[BANK_COLS_MAX][24];
+	const char *values[BANK_COLS_MAX];
+	int n = (int)strlen(types), rc;
+	int64_t deadline =
+		now_ms() + b->statement_timeout_ms + DEADLINE_SLACK_MS;
+	const char *name;
+
+	if (n > BANK_COLS_MAX)
+		return err_set(err, ERR_INTERNAL, "too many parameters");
+	if ((rc = ready(b, err)) < 0 ||
+	    (rc = prepared(&name, b, sql, n, deadline, err)) < 0)
+		return rc;
+	for (int i = 0; i < n; i++) {
+		if (types[i] == 'i') {
+			snprintf(ints[i], sizeof(ints[i]), "%lld",
+				 (long long)args[i].i);
+			values[i] = ints[i];
+		} else {
+			values[i] = args[i].t;
+		}
+	}
+	if (!PQsendQueryPrepared(pg(b)->c, name, n, values, NULL, NULL, 0)) {
+		result_error(b, NULL, err);
+		drop(b);
+		return ERR_IO;
+	}
+	return finish(b, deadline, fn, ctx, err);
+}
+
+static int
+pg_script(struct bank *b, const char *name, const char *sql, struct err *err)
+{
+	int64_t deadline =
+		now_ms() + b->statement_timeout_ms + DEADLINE_SLACK_MS;
+	int rc;
+
+	if ((rc = ready(b, err)) < 0)
+		return rc;
+	if (!PQsendQuery(pg(b)->c, sql)) {
+		result_error(b, NULL, err);
+		drop(b);
+		return err_prefix(err, "%s: ", name);
+	}
+	if ((rc = finish(b, deadline, NULL, NULL, err)) < 0) {
+		if (rc == ERR_IO && !pg_lost(b))
+			rc = ERR_PARSE; /* the SQL failed, not the link */
+		if (err != NULL) {
+			char msg[ERR_MSG_MAX];
+
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			err_set(err, rc, "%s: %s", name, msg);
+		}
+		return rc;
+	}
+	return 0;
+}
+
+static int
+is_true(void *ctx, int ncols, const char *const *v)
+{
+	*(bool *)ctx = ncols > 0 && v[0] != NULL && strcmp(v[0], "t") == 0;
+	return 0;
+}
+
+static int
+pg_migrations_table(struct bank *b, struct err *err)
+{
+	static const char *const sql =
+		"CREATE TABLE IF NOT EXISTS schema_migrations ("
+		"version integer PRIMARY KEY, name text NOT NULL, "
+		"applied_at timestamptz NOT NULL DEFAULT now())";
+	static const char *const exists =
+		"SELECT to_regclass('schema_migrations') IS NOT NULL";
+	bool found = false;
+	int rc;
+
+	/* CREATE ... IF NOT EXISTS needs the right to create even when the
+	 * table is there: a role without it only checks. */
+	if ((rc = pg_run(b, exists, "", NULL, is_true, &found, err)) < 0)
+		return rc;
+	return found ? 0 : pg_run(b, sql, "", NULL, NULL, NULL, err);
+}
+
+static bool
+pg_in_transaction(struct bank *b)
+{
+	struct pg *p = pg(b);
+
+	return p->c != NULL && PQtransactionStatus(p->c) != PQTRANS_IDLE;
+}
+
+static bool
+pg_lost(struct bank *b)
+{
+	return pg(b)->c == NULL;
+}
+
+static void
+pg_disconnect(struct bank *b)
+{
+	if (pg(b) == NULL)
+		return;
+	drop(b);
+	free(b->conn);
+	b->conn = NULL;
+}
+
+static int
+pg_connect(struct bank *b, struct err *err)
+{
+	int rc;
+
+	if ((b->conn = calloc(1, sizeof(struct pg))) == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if ((rc = open_conn(b, err)) < 0)
+		pg_disconnect(b);
+	return rc;
+}
+
+const struct bank_backend bank_pg_backend = {
+	.name = "postgresql",
+	.begin_sql = "BEGIN",
+	.migration_lock_sql = "SELECT pg_advisory_xact_lock(7201207)",
+	.connect = pg_connect,
+	.disconnect = pg_disconnect,
+	.run = pg_run,
+	.script = pg_script,
+	.migrations_table = pg_migrations_table,
+	.in_transaction = pg_in_transaction,
+	.lost = pg_lost,
+};

@@ -1,0 +1,282 @@
+/*
+ * bank_sqlite: the bank's SQLite backend (see bank_int.h).
+ */
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bank_int.h"
+
+/* Prepared statements kept for the connection's life, keyed by the
+ * address of their SQL text (every query here is a string constant). */
+#ifndef BANK_STMT_CACHE
+#define BANK_STMT_CACHE 48 /* tests build with a smaller one */
+#endif
+
+#define SQL_MAX 4096
+
+struct lite {
+	sqlite3 *db;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} cache[BANK_STMT_CACHE];
+	size_t ncache;
+};
+
+static struct lite *
+lite(struct bank *b)
+{
+	return b->conn;
+}
+
+static int
+db_error(struct err *err, struct bank *b, int rc, const char *what)
+{
+	int code = ERR_IO;
+
+	if (rc == SQLITE_CONSTRAINT_UNIQUE ||
+	    rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		code = ERR_EXISTS;
+	else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		code = ERR_BUSY;
+	return err_set(err, code, "%s: %s", what, sqlite3_errmsg(lite(b)->db));
+}
+
+/* sql with $N parameters written ?N, which SQLite binds by number. */
+static int
+translate(char *out, size_t size, const char *sql)
+{
+	size_t n = strlen(sql);
+
+	if (n >= size)
+		return -1;
+	for (size_t i = 0; i <= n; i++)
+		out[i] = sql[i] == '$' ? '?' : sql[i];
+	return 0;
+}
+
+static int
+prepare(sqlite3_stmt **st, struct bank *b, const char *sql, struct err *err)
+{
+	struct lite *l = lite(b);
+	char text[SQL_MAX];
+	int rc;
+
+	for (size_t i = 0; i < l->ncache; i++) {
+		if (l->cache[i].sql == sql) {
+			*st = l->cache[i].st;
+			return 0;
+		}
+	}
+	if (translate(text, sizeof(text), sql) < 0)
+		return err_set(err, ERR_INTERNAL, "query too long");
+	if ((rc = sqlite3_prepare_v3(l->db, text, -1, SQLITE_PREPARE_PERSISTENT,
+				     st, NULL)) != SQLITE_OK)
+		return db_error(err, b, rc, "cannot prepare query");
+	if (l->ncache < BANK_STMT_CACHE) {
+		l->cache[l->ncache].sql = sql;
+		l->cache[l->ncache++].st = *st;
+	}
+	return 0;
+}
+
+/* Gives a statement from prepare() back: reset if cached, else freed. */
+static void
+done(struct bank *b, sqlite3_stmt *st)
+{
+	struct lite *l = lite(b);
+
+	for (size_t i = 0; i < l->ncache; i++) {
+		if (l->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	}
+	sqlite3_finalize(st); /* prepared when the cache was full */
+}
+
+static int
+lite_run(struct bank *b, const char *sql, const char *types,
+	 const struct db_arg *args, db_row_fn fn, void *ctx, struct err *err)
+{
+	const char *v[BANK_COLS_MAX];
+	sqlite3_stmt *st;
+	int rc, stop = 0, n;
+
+	if ((rc = prepare(&st, b, sql, err)) < 0)
+		return rc;
+	for (int i = 0; types[i] != '\0'; i++) {
+		if (types[i] == 'i')
+			sqlite3_bind_int64(st, i + 1, args[i].i);
+		else
+			sqlite3_bind_text(st, i + 1, args[i].t, -1,
+					  SQLITE_STATIC);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n = sqlite3_column_count(st);
+		n = n > BANK_COLS_MAX ? BANK_COLS_MAX : n;
+		for (int i = 0; i < n; i++)
+			v[i] = (const char *)sqlite3_column_text(st, i);
+		if (fn != NULL && (stop = fn(ctx, n, v)) < 0)
+			break;
+	}
+	if (stop < 0) {
+		done(b, st);
+		return err_set(err, stop, "a row did not fit");
+	}
+	if (rc != SQLITE_DONE) {
+		rc = db_error(err, b, sqlite3_extended_errcode(lite(b)->db),
+			      "query failed");
+		done(b, st);
+		return rc;
+	}
+	done(b, st);
+	return 0;
+}
+
+static int
+lite_script(struct bank *b, const char *name, const char *sql, struct err *err)
+{
+	sqlite3 *db = lite(b)->db;
+	const char *tail = sql;
+	sqlite3_stmt *st;
+	int rc;
+
+	while (*tail != '\0') {
+		if (sqlite3_prepare_v2(db, tail, -1, &st, &tail) != SQLITE_OK)
+			return err_set(err, ERR_PARSE, "%s: %s", name,
+				       sqlite3_errmsg(db));
+		if (st == NULL)
+			continue; /* only whitespace or comments left */
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+			return err_set(err, ERR_PARSE, "%s: %s", name,
+				       sqlite3_errmsg(db));
+	}
+	return 0;
+}
+
+static int
+lite_migrations_table(struct bank *b, struct err *err)
+{
+	static const char *const sql =
+		"CREATE TABLE IF NOT EXISTS schema_migrations ("
+		"version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+		"applied_at TEXT NOT NULL DEFAULT "
+		"(strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))";
+
+	return lite_run(b, sql, "", NULL, NULL, NULL, err);
+}
+
+static bool
+lite_in_transaction(struct bank *b)
+{
+	return !sqlite3_get_autocommit(lite(b)->db);
+}
+
+static bool
+lite_lost(struct bank *b)
+{
+	(void)b;
+	return false; /* a file does not go away */
+}
+
+/*
+ * The database holds PIN hashes: it is created 0600, and SQLite gives its
+ * -wal and -shm files the database's own mode.  A file left readable by
+ * others (an older release made them 0644) is tightened.  By path only:
+ * closing any descriptor of a file drops every POSIX lock this process
+ * holds on it, and other connections of this process may hold SQLite's.
+ */
+static void
+owner_only(const char *path)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char p[4096];
+	struct stat st;
+	int fd;
+
+	if (strcmp(path, ":memory:") == 0 || path[0] == '\0')
+		return;
+	/* O_EXCL: only a file that did not exist, which no one has open */
+	if ((fd = open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600)) >= 0)
+		close(fd);
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		if (snprintf(p, sizeof(p), "%s%s", path, suffix[i]) >=
+		    (int)sizeof(p))
+			return;
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_mode & 077) != 0)
+			(void)chmod(p, st.st_mode & 0700);
+	}
+}
+
+static void
+lite_disconnect(struct bank *b)
+{
+	struct lite *l = lite(b);
+
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->ncache; i++)
+		sqlite3_finalize(l->cache[i].st);
+	sqlite3_close_v2(l->db);
+	free(l);
+	b->conn = NULL;
+}
+
+static int
+lite_connect(struct bank *b, struct err *err)
+{
+	static const char *const pragmas[] = { "PRAGMA journal_mode=WAL",
+					       "PRAGMA synchronous=FULL",
+					       "PRAGMA foreign_keys=ON" };
+	struct lite *l = calloc(1, sizeof(*l));
+	int rc;
+
+	if (l == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	b->conn = l;
+	owner_only(b->path);
+	rc = sqlite3_open_v2(b->path, &l->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				     SQLITE_OPEN_NOMUTEX,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		err_set(err, ERR_IO, "cannot open database '%s': %s", b->path,
+			l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
+		lite_disconnect(b);
+		return ERR_IO;
+	}
+	sqlite3_busy_timeout(l->db, b->busy_ms);
+	sqlite3_extended_result_codes(l->db, 1);
+	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
+		if ((rc = lite_run(b, pragmas[i], "", NULL, NULL, NULL, err)) <
+		    0) {
+			err_prefix(err, "cannot open database '%s': ", b->path);
+			lite_disconnect(b);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+const struct bank_backend bank_sqlite_backend = {
+	.name = "sqlite",
+	.begin_sql = "BEGIN IMMEDIATE",
+	.migration_lock_sql = NULL,
+	.connect = lite_connect,
+	.disconnect = lite_disconnect,
+	.run = lite_run,
+	.script = lite_script,
+	.migrations_table = lite_migrations_table,
+	.in_transaction = lite_in_transaction,
+	.lost = lite_lost,
+};
