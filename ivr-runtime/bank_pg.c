@@ -86,8 +86,11 @@ message(const char *m, char *buf, size_t size)
 	size_t n;
 
 	snprintf(buf, size, "%s", m != NULL && m[0] != '\0' ? m : "no answer");
+	for (char *p = buf; *p != '\0'; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 	n = strlen(buf);
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+	while (n > 0 && buf[n - 1] == ' ')
 		buf[--n] = '\0';
 	return buf;
 }

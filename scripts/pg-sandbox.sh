@@ -4,6 +4,7 @@
 #
 #   pg-sandbox.sh up DIR --port PORT [--address 127.0.0.1]
 #   pg-sandbox.sh down DIR
+#   pg-sandbox.sh start DIR
 #
 # up: initdb into DIR/data (owned by the postgres account: PostgreSQL does
 # not run as root), listening on ADDRESS:PORT only (TCP with
@@ -20,6 +21,9 @@
 # that uses it.  Prints the postmaster's pid.
 # down: stops the postmaster by the pid in DIR/data/postmaster.pid (fast
 # shutdown: SIGINT), waits up to 10 s (then SIGKILL), and leaves DIR.
+# start: starts a cluster that up made and down stopped, as it was (the
+# fault tests stop the bank's server under load and start it again).
+# Prints the postmaster's pid.
 set -euo pipefail
 
 bin=/usr/lib/postgresql/15/bin
@@ -119,8 +123,17 @@ down() {
 	kill -KILL "$pid" 2>/dev/null || true
 }
 
+start() {
+	local dir=$1
+	[ -d "$dir/data" ] || die "'$dir/data' does not exist: use up"
+	as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 30 start >/dev/null ||
+		die "the server did not start: $(tail -5 "$dir/data/server.log")"
+	head -n1 "$dir/data/postmaster.pid"
+}
+
 case "${1:-}" in
 up) shift; [ $# -ge 1 ] || die "usage: pg-sandbox.sh up DIR --port PORT"; up "$@" ;;
 down) [ $# -eq 2 ] || die "usage: pg-sandbox.sh down DIR"; down "$2" ;;
-*) die "usage: pg-sandbox.sh up DIR --port PORT [--address A] | down DIR" ;;
+start) [ $# -eq 2 ] || die "usage: pg-sandbox.sh start DIR"; start "$2" ;;
+*) die "usage: pg-sandbox.sh up DIR --port PORT [--address A] | down DIR | start DIR" ;;
 esac

@@ -2,10 +2,12 @@
  * ivr-ledger: checks the bank's books after a run of callers.
  *
  *   ivr-ledger --db bank.db [--acks FILE]
+ *   ivr-ledger --conninfo 'host=... dbname=bank user=... passfile=...'
+ *              [--acks FILE]
  *
- * Reads the database (never writes it) and reports: the total of all
- * balances against the total recorded when the data was seeded; accounts
- * whose balance is not the sum of their transactions; the transfers
+ * Reads the database, SQLite or PostgreSQL (never writes it) and reports: the
+ * total of all balances against the total recorded when the data was seeded;
+ * accounts whose balance is not the sum of their transactions; the transfers
  * recorded; and, with --acks (one confirmation number per line, as
  * ivr-callers writes them), how many acknowledged transfers are in the
  * books exactly once, and which are missing.  Exit 0 when money is
@@ -23,14 +25,17 @@
 static int
 usage(void)
 {
-	fputs("usage: ivr-ledger --db FILE [--acks FILE]\n", stderr);
+	fputs("usage: ivr-ledger (--db FILE | --conninfo 'K=V ...') "
+	      "[--acks FILE]\n",
+	      stderr);
 	return 2;
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *db = NULL, *acks = NULL;
+	const char *db = NULL, *acks = NULL, *conninfo = NULL;
+	struct bank_config bc = { .backend = BANK_SQLITE, .busy_ms = 5000 };
 	struct bank_ledger l;
 	struct bank *b = NULL;
 	char line[64];
@@ -42,15 +47,24 @@ main(int argc, char **argv)
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--db") == 0)
 			db = argv[i + 1];
+		else if (strcmp(argv[i], "--conninfo") == 0)
+			conninfo = argv[i + 1];
 		else if (strcmp(argv[i], "--acks") == 0)
 			acks = argv[i + 1];
 		else
 			return usage();
 	}
-	if (db == NULL || argc % 2 == 0)
+	if ((db == NULL) == (conninfo == NULL) || argc % 2 == 0)
 		return usage();
-	/* bank_open would create a missing database: check first. */
-	if (access(db, R_OK) != 0) {
+	bc.path = db;
+	if (conninfo != NULL) {
+		bc.backend = BANK_POSTGRESQL;
+		bc.conninfo = conninfo;
+		bc.connect_timeout_ms = 5000;
+		bc.statement_timeout_ms = 60000;
+	}
+	/* SQLite would create a missing database: check first. */
+	if (db != NULL && access(db, R_OK) != 0) {
 		fprintf(stderr, "ivr-ledger: no database at '%s'\n", db);
 		return 2;
 	}
@@ -58,7 +72,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "ivr-ledger: cannot read '%s'\n", acks);
 		return 2;
 	}
-	if (bank_open(&b, db, 5000, &e) < 0 || bank_ledger(&l, b, &e) < 0) {
+	if (bank_connect(&b, &bc, &e) < 0 || bank_ledger(&l, b, &e) < 0) {
 		fprintf(stderr, "ivr-ledger: %s\n", e.msg);
 		bank_close(b);
 		if (f != NULL)

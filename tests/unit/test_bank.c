@@ -10,11 +10,22 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 
 #include "bank.h"
 
-#define MIGRATIONS IVR_SOURCE_DIR "/ivr-runtime/share/db"
-#define KDF	   1000
+/*
+ * The same tests run on SQLite (a file per test) and, when IVR_TEST_PG_DIR
+ * names a running scripts/pg-sandbox.sh cluster, on PostgreSQL: each test
+ * then starts from an empty schema, migrates and seeds as the migration
+ * role, and runs as the runtime's role.
+ */
+#define SQLITE_MIGRATIONS IVR_SOURCE_DIR "/ivr-runtime/share/db"
+#define PG_MIGRATIONS	  IVR_SOURCE_DIR "/ivr-runtime/share/db/postgresql"
+#define KDF		  1000
+
+static const char *pg_dir; /* NULL: SQLite */
+static const char *MIGRATIONS = SQLITE_MIGRATIONS;
 
 struct fixture {
 	char dir[64];
@@ -22,6 +33,81 @@ struct fixture {
 	struct bank *b;
 	json_t *cred;
 };
+
+/* A role's conninfo from the sandbox (DIR/<role>.conninfo). */
+static void
+pg_conninfo(char *out, size_t size, const char *role)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s.conninfo", pg_dir, role);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(out, (int)size, fp));
+	out[strcspn(out, "\n")] = '\0';
+	fclose(fp);
+}
+
+/* PostgreSQL: the schema emptied, as the migration role. */
+static int
+pg_reset(void)
+{
+	static const char *const sql =
+		"DROP TABLE IF EXISTS transactions, transfers, lockouts, "
+		"accounts, customers, bank_meta, extra, schema_migrations "
+		"CASCADE";
+	char ci[1024];
+	PGresult *r;
+	PGconn *c;
+	int ok;
+
+	pg_conninfo(ci, sizeof(ci), "ivr_migrate");
+	c = PQconnectdb(ci);
+	r = PQexec(c, sql);
+	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		fprintf(stderr, "reset: %s", PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return ok ? 0 : -1;
+}
+
+/* A connection as role ("ivr_migrate" or "ivr_app"), or to path. */
+static int
+connect_as(struct bank **b, const char *role, const char *path, struct err *err)
+{
+	struct bank_config bc = {
+		.backend = pg_dir ? BANK_POSTGRESQL : BANK_SQLITE,
+		.path = path,
+		.busy_ms = 5000,
+		.statement_timeout_ms = 5000,
+		.connect_timeout_ms = 2000,
+	};
+	char ci[1024];
+
+	if (pg_dir != NULL) {
+		pg_conninfo(ci, sizeof(ci), role);
+		bc.conninfo = ci;
+	}
+	return bank_connect(b, &bc, err);
+}
+
+/* An empty bank, migrated and seeded, as the migration role. */
+static int
+fresh_bank(json_t **cred, const char *path, struct err *err)
+{
+	struct bank *m = NULL;
+	int rc;
+
+	if (pg_dir != NULL && pg_reset() < 0)
+		return err_set(err, ERR_IO, "cannot empty the schema");
+	if ((rc = connect_as(&m, "ivr_migrate", path, err)) == 0 &&
+	    (rc = bank_migrate(m, MIGRATIONS, NULL, err)) == 0)
+		rc = bank_seed(cred, m, 3, 42, KDF, err);
+	bank_close(m);
+	return rc;
+}
 
 static int
 setup(void **state)
@@ -33,9 +119,8 @@ setup(void **state)
 	if (mkdtemp(f->dir) == NULL)
 		return -1;
 	snprintf(f->path, sizeof(f->path), "%s/bank.db", f->dir);
-	if (bank_open(&f->b, f->path, 5000, &e) < 0 ||
-	    bank_migrate(f->b, MIGRATIONS, NULL, &e) < 0 ||
-	    bank_seed(&f->cred, f->b, 3, 42, KDF, &e) < 0) {
+	if (fresh_bank(&f->cred, f->path, &e) < 0 ||
+	    connect_as(&f->b, "ivr_app", f->path, &e) < 0) {
 		fprintf(stderr, "setup: %s\n", e.msg);
 		return -1;
 	}
@@ -103,32 +188,82 @@ test_bank_migrate__applies_each_migration_once(void **state)
 	assert_int_equal(bank_ping(f->b, NULL), 0);
 }
 
+/* A migrations folder in the test's folder: 001 and one more file. */
 static void
-test_bank_migrate__rolls_back_a_broken_migration(void **state)
+migrations_with(char *dir, size_t size, struct fixture *f, const char *name,
+		const char *sql)
 {
-	struct fixture *f = *state;
-	char dir[160], path[512];
-	struct err e;
+	char path[512];
 	FILE *fp;
 
-	snprintf(dir, sizeof(dir), "%s/db", f->dir);
+	snprintf(dir, size, "%s/db", f->dir);
 	snprintf(path, sizeof(path), "mkdir -p '%s'", dir);
 	assert_int_equal(system(path), 0);
-	snprintf(path, sizeof(path), "%s/002_broken.sql", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	fp = fopen(path, "w");
-	fputs("CREATE TABLE extra (x INTEGER);\nCREAT TABLE oops;\n", fp);
+	assert_non_null(fp);
+	fputs(sql, fp);
 	fclose(fp);
 	snprintf(path, sizeof(path), "cp '%s/001_initial.sql' '%s/'",
 		 MIGRATIONS, dir);
 	assert_int_equal(system(path), 0);
-	assert_int_equal(bank_migrate(f->b, dir, NULL, &e), ERR_PARSE);
-	assert_string_equal(e.msg,
-			    "002_broken.sql: near \"CREAT\": syntax error");
+}
+
+static void
+test_bank_migrate__rolls_back_a_broken_migration(void **state)
+{
+	struct fixture *f = *state;
+	char dir[160], path[512], first[64];
+	struct bank *m = NULL;
+	int pending = 0;
+	struct err e;
+
+	migrations_with(dir, sizeof(dir), f, "002_broken.sql",
+			"CREATE TABLE extra (x INTEGER);\nCREAT TABLE oops;\n");
+	assert_int_equal(connect_as(&m, "ivr_migrate", f->path, &e), 0);
+	assert_int_equal(bank_migrate(m, dir, NULL, &e), ERR_PARSE);
+	if (pg_dir == NULL)
+		assert_string_equal(
+			e.msg, "002_broken.sql: near \"CREAT\": syntax error");
+	else
+		assert_non_null(strstr(e.msg, "002_broken.sql: ERROR:  "
+					      "syntax error at or near "
+					      "\"CREAT\""));
 	/* The half-applied migration left nothing behind. */
-	assert_int_equal(bank_migrate(f->b, MIGRATIONS, NULL, &e), 0);
+	assert_int_equal(bank_migrate(m, MIGRATIONS, NULL, &e), 0);
+	assert_int_equal(
+		bank_pending(&pending, first, sizeof(first), f->b, dir, &e), 0);
+	assert_int_equal(pending, 1);
+	assert_string_equal(first, "002_broken.sql");
 	snprintf(path, sizeof(path), "%s/absent", f->dir);
-	assert_int_equal(bank_migrate(f->b, path, NULL, &e), ERR_IO);
+	assert_int_equal(bank_migrate(m, path, NULL, &e), ERR_IO);
 	assert_non_null(strstr(e.msg, "cannot open migrations folder"));
+	bank_close(m);
+}
+
+/*
+ * PostgreSQL: the runtime's role reads and writes rows and cannot change
+ * the schema; a release whose migration is not applied is seen pending.
+ */
+static void
+test_bank_migrate__needs_the_migration_role(void **state)
+{
+	struct fixture *f = *state;
+	char dir[160], first[64];
+	int pending = 0;
+	struct err e;
+
+	if (pg_dir == NULL)
+		skip(); /* SQLite: the runtime owns its file */
+	migrations_with(dir, sizeof(dir), f, "002_extra.sql",
+			"CREATE TABLE extra (x integer);\n");
+	assert_int_equal(bank_migrate(f->b, dir, NULL, &e), ERR_PARSE);
+	assert_non_null(strstr(e.msg, "002_extra.sql: ERROR:  permission "
+				      "denied for schema bank"));
+	assert_int_equal(
+		bank_pending(&pending, first, sizeof(first), f->b, dir, &e), 0);
+	assert_int_equal(pending, 1);
+	assert_string_equal(first, "002_extra.sql");
 }
 
 static void
@@ -136,20 +271,20 @@ test_bank_seed__is_deterministic_and_refuses_a_seeded_database(void **state)
 {
 	struct fixture *f = *state;
 	char path[160];
-	struct bank *other;
+	struct bank *m = NULL;
 	json_t *again = NULL;
 	struct err e;
 
 	snprintf(path, sizeof(path), "%s/other.db", f->dir);
-	assert_int_equal(bank_open(&other, path, 5000, &e), 0);
-	assert_int_equal(bank_migrate(other, MIGRATIONS, NULL, &e), 0);
-	assert_int_equal(bank_seed(&again, other, 3, 42, KDF, &e), 0);
+	assert_int_equal(fresh_bank(&again, path, &e), 0);
 	assert_true(json_equal(again, f->cred));
 	json_decref(again);
-	assert_int_equal(bank_seed(&again, other, 3, 42, KDF, &e), ERR_EXISTS);
+	again = NULL;
+	assert_int_equal(connect_as(&m, "ivr_migrate", path, &e), 0);
+	assert_int_equal(bank_seed(&again, m, 3, 42, KDF, &e), ERR_EXISTS);
 	assert_string_equal(e.msg, "the database already has 3 customers: "
 				   "seed only a new database");
-	bank_close(other);
+	bank_close(m);
 	assert_true(json_array_size(
 			    json_object_get(customer(f, 0), "accounts")) >= 2);
 	assert_int_equal(strlen(pin_of(f, 0)), 4);
@@ -180,6 +315,32 @@ test_bank_authenticate__locks_after_three_failures(void **state)
 	assert_int_equal(id, -1);
 	/* Another customer is not affected. */
 	login(f, 1);
+}
+
+/*
+ * The failure count is the database's, not a connection's: failures on
+ * two connections (two hosts' runtimes) add up to the lockout, and the
+ * other connection sees it.
+ */
+static void
+test_bank_authenticate__counts_failures_across_connections(void **state)
+{
+	struct fixture *f = *state;
+	const char *number = number_of(f, 0, 0);
+	struct bank *other = NULL;
+	enum bank_auth r;
+	int64_t id = -1;
+
+	assert_int_equal(connect_as(&other, "ivr_app", f->path, NULL), 0);
+	bank_authenticate(&r, &id, f->b, number, "xxxx", 3, NULL);
+	assert_int_equal(r, BANK_AUTH_FAILED);
+	bank_authenticate(&r, &id, other, number, "xxxx", 3, NULL);
+	assert_int_equal(r, BANK_AUTH_FAILED);
+	bank_authenticate(&r, &id, f->b, number, "xxxx", 3, NULL);
+	assert_int_equal(r, BANK_AUTH_LOCKED);
+	bank_authenticate(&r, &id, other, number, pin_of(f, 0), 3, NULL);
+	assert_int_equal(r, BANK_AUTH_LOCKED);
+	bank_close(other);
 }
 
 static void
@@ -256,6 +417,8 @@ test_bank_open__creates_the_database_for_its_owner_only(void **state)
 	char p[160];
 	struct stat st;
 
+	if (pg_dir != NULL)
+		skip(); /* the server keeps its files */
 	for (size_t i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s%s", f->path, suffix[i]);
 		assert_int_equal(stat(p, &st), 0);
@@ -368,11 +531,33 @@ test_bank_open__reports_an_unusable_path(void **state)
 	struct err e;
 
 	(void)state;
+	if (pg_dir != NULL)
+		skip();
 	assert_int_equal(bank_open(&b, "/nonexistent/dir/bank.db", 100, &e),
 			 ERR_IO);
 	assert_string_equal(e.msg, "cannot open database "
 				   "'/nonexistent/dir/bank.db': unable to "
 				   "open database file");
+	assert_null(b);
+}
+
+/* PostgreSQL: a server that is not there fails within the connect
+ * timeout, with its reason. */
+static void
+test_bank_connect__gives_up_in_time(void **state)
+{
+	const struct bank_config bc = {
+		.backend = BANK_POSTGRESQL,
+		.conninfo = "host=127.0.62.9 port=9 dbname=bank user=nobody",
+		.connect_timeout_ms = 500,
+	};
+	struct bank *b = NULL;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(bank_connect(&b, &bc, &e), ERR_IO);
+	assert_non_null(strstr(e.msg, "cannot connect to the database: "));
+	assert_non_null(strstr(e.msg, "Connection refused"));
 	assert_null(b);
 }
 
@@ -383,15 +568,24 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_bank_migrate__applies_each_migration_once),
 		T(test_bank_migrate__rolls_back_a_broken_migration),
+		T(test_bank_migrate__needs_the_migration_role),
 		T(test_bank_seed__is_deterministic_and_refuses_a_seeded_database),
 		T(test_bank_authenticate__locks_after_three_failures),
+		T(test_bank_authenticate__counts_failures_across_connections),
 		T(test_bank_authenticate__fails_an_unknown_number_the_same_way),
 		T(test_bank_authenticate__costs_the_same_for_an_unknown_number),
 		T(test_bank_open__creates_the_database_for_its_owner_only),
 		T(test_bank_transfer__moves_money_once_per_token),
 		T(test_bank_transfer__refuses_what_it_must),
 		cmocka_unit_test(test_bank_open__reports_an_unusable_path),
+		cmocka_unit_test(test_bank_connect__gives_up_in_time),
 	};
 
+	pg_dir = getenv("IVR_TEST_PG_DIR");
+	if (pg_dir != NULL && pg_dir[0] == '\0')
+		pg_dir = NULL;
+	if (pg_dir != NULL)
+		MIGRATIONS = PG_MIGRATIONS;
+	printf("backend: %s\n", pg_dir ? "postgresql" : "sqlite");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
