@@ -10,22 +10,20 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <libpq-fe.h>
 
 #include "bank.h"
+#include "bankfix.h"
 
 /*
  * The same tests run on SQLite (a file per test) and, when IVR_TEST_PG_DIR
  * names a running scripts/pg-sandbox.sh cluster, on PostgreSQL: each test
  * then starts from an empty schema, migrates and seeds as the migration
- * role, and runs as the runtime's role.
+ * role, and runs as the runtime's role (bankfix.h).
  */
-#define SQLITE_MIGRATIONS IVR_SOURCE_DIR "/ivr-runtime/share/db"
-#define PG_MIGRATIONS	  IVR_SOURCE_DIR "/ivr-runtime/share/db/postgresql"
-#define KDF		  1000
+#define KDF 1000
 
 static const char *pg_dir; /* NULL: SQLite */
-static const char *MIGRATIONS = SQLITE_MIGRATIONS;
+static const char *MIGRATIONS;
 
 struct fixture {
 	char dir[64];
@@ -34,79 +32,12 @@ struct fixture {
 	json_t *cred;
 };
 
-/* A role's conninfo from the sandbox (DIR/<role>.conninfo). */
-static void
-pg_conninfo(char *out, size_t size, const char *role)
-{
-	char path[512];
-	FILE *fp;
+#define connect_as bankfix_connect
 
-	snprintf(path, sizeof(path), "%s/%s.conninfo", pg_dir, role);
-	fp = fopen(path, "r");
-	assert_non_null(fp);
-	assert_non_null(fgets(out, (int)size, fp));
-	out[strcspn(out, "\n")] = '\0';
-	fclose(fp);
-}
-
-/* PostgreSQL: the schema emptied, as the migration role. */
-static int
-pg_reset(void)
-{
-	static const char *const sql =
-		"DROP TABLE IF EXISTS transactions, transfers, lockouts, "
-		"accounts, customers, bank_meta, extra, schema_migrations "
-		"CASCADE";
-	char ci[1024];
-	PGresult *r;
-	PGconn *c;
-	int ok;
-
-	pg_conninfo(ci, sizeof(ci), "ivr_migrate");
-	c = PQconnectdb(ci);
-	r = PQexec(c, sql);
-	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!ok)
-		fprintf(stderr, "reset: %s", PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
-	return ok ? 0 : -1;
-}
-
-/* A connection as role ("ivr_migrate" or "ivr_app"), or to path. */
-static int
-connect_as(struct bank **b, const char *role, const char *path, struct err *err)
-{
-	struct bank_config bc = {
-		.backend = pg_dir ? BANK_POSTGRESQL : BANK_SQLITE,
-		.path = path,
-		.busy_ms = 5000,
-		.statement_timeout_ms = 5000,
-		.connect_timeout_ms = 2000,
-	};
-	char ci[1024];
-
-	if (pg_dir != NULL) {
-		pg_conninfo(ci, sizeof(ci), role);
-		bc.conninfo = ci;
-	}
-	return bank_connect(b, &bc, err);
-}
-
-/* An empty bank, migrated and seeded, as the migration role. */
 static int
 fresh_bank(json_t **cred, const char *path, struct err *err)
 {
-	struct bank *m = NULL;
-	int rc;
-
-	if (pg_dir != NULL && pg_reset() < 0)
-		return err_set(err, ERR_IO, "cannot empty the schema");
-	if ((rc = connect_as(&m, "ivr_migrate", path, err)) == 0 &&
-	    (rc = bank_migrate(m, MIGRATIONS, NULL, err)) == 0)
-		rc = bank_seed(cred, m, 3, 42, KDF, err);
-	bank_close(m);
-	return rc;
+	return bankfix_fresh(cred, path, 3, KDF, err);
 }
 
 static int
@@ -581,11 +512,8 @@ main(void)
 		cmocka_unit_test(test_bank_connect__gives_up_in_time),
 	};
 
-	pg_dir = getenv("IVR_TEST_PG_DIR");
-	if (pg_dir != NULL && pg_dir[0] == '\0')
-		pg_dir = NULL;
-	if (pg_dir != NULL)
-		MIGRATIONS = PG_MIGRATIONS;
+	pg_dir = bankfix_pg_dir();
+	MIGRATIONS = bankfix_migrations();
 	printf("backend: %s\n", pg_dir ? "postgresql" : "sqlite");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
