@@ -18,6 +18,7 @@
 
 #define MIGRATION_MAX_BYTES (1024 * 1024)
 #define MIGRATIONS_MAX	    256
+#define BANK_PING_MS	    800
 
 const char *
 bank_backend_name(enum bank_backend_kind kind)
@@ -180,9 +181,19 @@ int
 bank_ping(struct bank *b, struct err *err)
 {
 	int64_t n;
+	int rc;
 
-	return bank_q_int(&n, NULL, b, err,
-			  "SELECT count(*) FROM schema_migrations", "");
+	/* a readiness check answers within 800 ms (or the connect timeout
+	 * if shorter), also when the server went silent on an open
+	 * connection: a balancer must see a server without its database
+	 * turn unready within a second */
+	b->ping_ms = b->connect_timeout_ms < BANK_PING_MS
+			     ? b->connect_timeout_ms
+			     : BANK_PING_MS;
+	rc = bank_q_int(&n, NULL, b, err,
+			"SELECT count(*) FROM schema_migrations", "");
+	b->ping_ms = 0;
+	return rc;
 }
 
 /* True for names like 001_initial.sql; sets *version. */

@@ -68,7 +68,8 @@ struct bank {
 	char *conninfo; /* PostgreSQL */
 	int statement_timeout_ms;
 	int connect_timeout_ms;
-	void *conn; /* the backend's */
+	int ping_ms; /* > 0: the next statement's whole deadline (a ping) */
+	void *conn;  /* the backend's */
 	/* A stored PIN hash that an unknown number is checked against, so
 	 * that it costs what a wrong PIN costs (same iteration count). */
 	char decoy[HASH_PASSWORD_MAX];

@@ -104,7 +104,8 @@ open_conn(struct bank *b, struct err *err)
 			       "client_encoding", NULL };
 	const char *vals[] = { b->conninfo, options, "ivr-runtime", "UTF8",
 			       NULL };
-	int64_t deadline = now_ms() + b->connect_timeout_ms;
+	int64_t deadline = now_ms() + (b->ping_ms > 0 ? b->ping_ms
+						      : b->connect_timeout_ms);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
 	snprintf(options, sizeof(options), "-c statement_timeout=%d",
@@ -293,7 +294,9 @@ pg_run(struct bank *b, const char *sql, const char *types,
 	const char *values[BANK_COLS_MAX];
 	int n = (int)strlen(types), rc;
 	int64_t deadline =
-		now_ms() + b->statement_timeout_ms + DEADLINE_SLACK_MS;
+		now_ms() +
+		(b->ping_ms > 0 ? b->ping_ms
+				: b->statement_timeout_ms + DEADLINE_SLACK_MS);
 	const char *name;
 
 	if (n > BANK_COLS_MAX)

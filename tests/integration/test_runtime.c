@@ -1,7 +1,9 @@
 /*
- * The real ivr-runtime binary on a loopback port with a real SQLite file:
- * whole calls through the JSON API, lockout, idempotent confirms,
- * concurrent transfers and the ledger, draining, metrics, bad config.
+ * The real ivr-runtime binary on a loopback port with a real SQLite file
+ * or, when IVR_TEST_PG_DIR names a scripts/pg-sandbox.sh cluster, a real
+ * PostgreSQL: whole calls through the JSON API, lockout, idempotent
+ * confirms, concurrent transfers and the ledger, draining, metrics, bad
+ * config; on PostgreSQL also the database going away and coming back.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bank.h"
+#include "bankfix.h"
 #include "testsupport.h"
 
 #define CUSTOMERS 10
@@ -25,38 +29,62 @@
 struct server {
 	char dir[64];
 	char db[128];
+	char conninfo[1024]; /* PostgreSQL, as the runtime's role */
+	char migrator[1024]; /* and as the migration role (seed) */
 	char log[128];
 	char base[64];
 	pid_t pid;
 	json_t *cred;
 };
 
+/* The flags naming the database: --db FILE, or --conninfo (the role's). */
+static void
+db_flags(const char **argv, int *n, struct server *s, const char *role)
+{
+	if (bankfix_pg_dir() == NULL) {
+		argv[(*n)++] = "--db";
+		argv[(*n)++] = s->db;
+		return;
+	}
+	char *ci = strcmp(role, "ivr_app") == 0 ? s->conninfo : s->migrator;
+
+	assert_int_equal(bankfix_conninfo(ci, sizeof(s->conninfo), role), 0);
+	argv[(*n)++] = "--conninfo";
+	argv[(*n)++] = ci;
+}
+
+/* A connection to the server's database, as the runtime's role. */
+static struct bank *
+server_bank(struct server *s)
+{
+	struct bank *b = NULL;
+
+	assert_int_equal(bankfix_connect(&b, "ivr_app", s->db, NULL), 0);
+	return b;
+}
+
 /* Seeds a database and starts the runtime with extra flags. */
 static void
 server_start(struct server *s, const char *const *extra)
 {
 	char cred[160], port[16];
-	const char *seed[] = { IVR_RUNTIME_BIN,
-			       "seed",
-			       "--db",
-			       s->db,
-			       "--customers",
-			       "10",
-			       "--seed",
-			       "11",
-			       "--credentials-out",
-			       cred,
-			       "--kdf-iterations",
-			       "1000",
-			       NULL };
-	const char *argv[32] = {
-		IVR_RUNTIME_BIN,    "--db", s->db, "--port", port,
-		"--drain-deadline", "3s"
+	const char *seed[16] = {
+		IVR_RUNTIME_BIN,    "seed", "--customers",	 "10",
+		"--seed",	    "11",   "--credentials-out", cred,
+		"--kdf-iterations", "1000"
 	};
-	int n = 7;
+	const char *argv[32] = { IVR_RUNTIME_BIN, "--port", port,
+				 "--drain-deadline", "3s" };
+	int n = 5, k = 10;
 
 	ts_tmpdir(s->dir, "runtime");
 	snprintf(s->db, sizeof(s->db), "%s/bank.db", s->dir);
+	/* PostgreSQL: an empty schema; seed migrates it as the migration
+	 * role, and the runtime logs in as its own */
+	if (bankfix_pg_dir() != NULL)
+		assert_int_equal(bankfix_reset(), 0);
+	db_flags(seed, &k, s, "ivr_migrate");
+	db_flags(argv, &n, s, "ivr_app");
 	snprintf(s->log, sizeof(s->log), "%s/runtime.log", s->dir);
 	snprintf(cred, sizeof(cred), "%s/cred.json", s->dir);
 	assert_int_equal(ts_run(seed, s->log), 0);
@@ -82,12 +110,12 @@ static void
 peer_start(struct server *peer, const struct server *s)
 {
 	char port[16], url[128];
-	const char *argv[] = {
-		IVR_RUNTIME_BIN,    "--db", s->db, "--port", port,
-		"--drain-deadline", "3s",   NULL
-	};
+	const char *argv[16] = { IVR_RUNTIME_BIN, "--port", port,
+				 "--drain-deadline", "3s" };
+	int n = 5;
 
 	*peer = *s;
+	db_flags(argv, &n, peer, "ivr_app");
 	snprintf(peer->log, sizeof(peer->log), "%s/peer.log", s->dir);
 	snprintf(port, sizeof(port), "%d", ts_free_port());
 	snprintf(peer->base, sizeof(peer->base), "http://127.0.0.1:%s", port);
@@ -324,7 +352,7 @@ test_runtime__replayed_confirm_gives_the_same_answer(void **state)
 	assert_true(json_is_true(data_of(r, "replayed")));
 	assert_non_null(
 		strstr(first, json_string_value(data_of(r, "confirmation"))));
-	assert_int_equal(bank_open(&b, s->db, 5000, NULL), 0);
+	b = server_bank(s);
 	assert_int_equal(bank_ledger(&l, b, NULL), 0);
 	assert_int_equal(l.transfers, 1);
 	assert_int_equal(l.total_cents, l.seeded_total_cents);
@@ -417,7 +445,7 @@ test_runtime__concurrent_transfers_conserve_money(void **state)
 	for (int i = 0; i < CALLERS; i++)
 		pthread_join(threads[i], NULL);
 	ts_stop(peer.pid, SIGTERM, 10000);
-	assert_int_equal(bank_open(&b, s->db, 5000, NULL), 0);
+	b = server_bank(s);
 	for (int i = 0; i < CALLERS; i++) {
 		for (int k = 0; k < callers[i].acknowledged; k++) {
 			int64_t n = 0;
@@ -844,6 +872,133 @@ test_runtime__reaps_abandoned_calls(void **state)
 	server_stop(&s);
 }
 
+/* Runs scripts/pg-sandbox.sh VERB on the cluster under test. */
+static void
+pg_sandbox(const char *verb)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "%s/scripts/pg-sandbox.sh %s '%s' >/dev/null", IVR_SOURCE_DIR,
+		 verb, bankfix_pg_dir());
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Stops (SIGSTOP) or resumes (SIGCONT) every process of the cluster: a
+ * server that is there but does not answer, as behind a cut link. */
+static void
+pg_freeze(const char *sig)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+		 "pid=$(head -n1 '%s/data/postmaster.pid') && "
+		 "pkill -%s -P \"$pid\"; kill -%s \"$pid\"",
+		 bankfix_pg_dir(), sig, sig);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Milliseconds until /readyz answers want (200 or 503), or -1. */
+static double
+readiness_turns(struct server *s, int want, int within_ms)
+{
+	struct timespec a, b;
+	char url[128];
+
+	snprintf(url, sizeof(url), "%s/readyz", s->base);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (;;) {
+		int got = ts_http("GET", url, NULL, NULL, NULL);
+		double ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
+		     (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+		if (got == want)
+			return ms;
+		if (ms > within_ms)
+			return -1;
+		usleep(20 * 1000);
+	}
+}
+
+/*
+ * PostgreSQL stopped under a live server: readiness turns false within a
+ * second; a call whose step needs the bank hears "try again later" and
+ * ends (JSON and VoiceXML), nothing half done; when the server is back,
+ * the runtime reconnects by itself and turns ready, and calls work.
+ */
+static void
+test_runtime__database_outage_says_try_later_and_recovers(void **state)
+{
+	struct server *s = *state;
+	struct vxml_call v = { .s = s };
+	char url[128], body[160], *id, *doc = NULL, *metrics = NULL;
+	double down_ms, up_ms;
+	json_t *o;
+
+	if (bankfix_pg_dir() == NULL)
+		skip(); /* SQLite is a file beside the runtime */
+	id = login(s, 2);
+	snprintf(url, sizeof(url), "%s/vxml", s->base);
+	assert_int_equal(ts_http_text("GET", url, NULL, NULL, &doc), 200);
+	keep_doc(&v, doc);
+	vxml_keys(&v, cred(s, 3, "number", 0));
+	pg_sandbox("down");
+	down_ms = readiness_turns(s, 503, 1000);
+	assert_true(down_ms >= 0);
+	/* JSON: the balances need the bank */
+	snprintf(url, sizeof(url), "%s/calls/%s/input", s->base, id);
+	assert_int_equal(ts_http("POST", url, "{\"digits\":\"1\"}", NULL, &o),
+			 503);
+	assert_true(json_is_true(json_object_get(o, "ended")));
+	assert_string_equal(json_string_value(json_object_get(o, "end")),
+			    "unavailable");
+	assert_non_null(strstr(json_string_value(json_array_get(
+				       json_object_get(o, "prompts"), 0)),
+			       "Please try again later."));
+	json_decref(o);
+	/* the call has ended */
+	assert_int_equal(ts_http("POST", url, "{\"digits\":\"1\"}", NULL, NULL),
+			 404);
+	/* VoiceXML: the PIN check needs the bank */
+	snprintf(url, sizeof(url), "%s/vxml/step", s->base);
+	snprintf(body, sizeof(body), "call_id=%s&digits=%s", v.id,
+		 cred(s, 3, "pin", 0));
+	assert_int_equal(ts_http_text("POST", url, body, FORM, &doc), 503);
+	keep_doc(&v, doc);
+	assert_non_null(strstr(v.doc, "Please try again later."));
+	assert_non_null(strstr(v.doc, "<disconnect"));
+	assert_valid_vxml(s->dir, v.files);
+	pg_sandbox("start");
+	up_ms = readiness_turns(s, 200, 10000);
+	assert_true(up_ms >= 0);
+	printf("database stopped: not ready after %.0f ms; started: ready "
+	       "again after %.0f ms\n",
+	       down_ms, up_ms);
+	/* A server that stops answering: the open connection's ping gives
+	 * up within the connect timeout (1 s) */
+	pg_freeze("STOP");
+	down_ms = readiness_turns(s, 503, 2500);
+	pg_freeze("CONT");
+	assert_true(down_ms >= 0);
+	up_ms = readiness_turns(s, 200, 10000);
+	assert_true(up_ms >= 0);
+	printf("database silent: not ready after %.0f ms; answering: ready "
+	       "again after %.0f ms\n",
+	       down_ms, up_ms);
+	free(id);
+	id = login(s, 2);
+	json_decref(step(s, id, "1", NULL, 200));
+	snprintf(url, sizeof(url), "%s/metrics", s->base);
+	assert_int_equal(ts_http_text("GET", url, NULL, NULL, &metrics), 200);
+	assert_non_null(strstr(metrics,
+			       "ivr_calls_total{outcome=\"unavailable\"} 2\n"));
+	free(metrics);
+	free(id);
+	free(v.doc);
+}
+
 int
 main(void)
 {
@@ -858,6 +1013,7 @@ main(void)
 		T(test_runtime__drain_deadline_reports_cut_calls),
 		T(test_runtime__voicexml_call_validates_at_every_step),
 		T(test_runtime__answers_bad_requests_with_json_errors),
+		T(test_runtime__database_outage_says_try_later_and_recovers),
 		cmocka_unit_test(test_runtime__refuses_calls_past_capacity),
 		T(test_runtime__metrics_pass_promtool),
 		cmocka_unit_test(test_runtime__admin_drain_needs_the_token),

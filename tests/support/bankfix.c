@@ -41,11 +41,11 @@ bankfix_conninfo(char *out, size_t size, const char *role)
 	return rc;
 }
 
-/* PostgreSQL: the schema emptied, as the migration role. */
-static int
-pg_reset(void)
+int
+bankfix_reset(void)
 {
 	static const char *const sql =
+		"SET client_min_messages = warning; "
 		"DROP TABLE IF EXISTS transactions, transfers, lockouts, "
 		"accounts, customers, bank_meta, extra, schema_migrations "
 		"CASCADE";
@@ -94,7 +94,7 @@ bankfix_fresh(json_t **cred, const char *path, int customers,
 	struct bank *m = NULL;
 	int rc;
 
-	if (bankfix_pg_dir() != NULL && pg_reset() < 0)
+	if (bankfix_pg_dir() != NULL && bankfix_reset() < 0)
 		return err_set(err, ERR_IO, "cannot empty the schema");
 	if ((rc = bankfix_connect(&m, "ivr_migrate", path, err)) == 0 &&
 	    (rc = bank_migrate(m, bankfix_migrations(), NULL, err)) == 0)

@@ -22,6 +22,9 @@ const char *bankfix_migrations(void);
 /* A role's conninfo from the sandbox (DIR/<role>.conninfo); 0 or -1. */
 int bankfix_conninfo(char *out, size_t size, const char *role);
 
+/* PostgreSQL: drops the bank's tables, as the migration role; 0 or -1. */
+int bankfix_reset(void);
+
 /*
  * A connection as role ("ivr_migrate" or "ivr_app") on PostgreSQL, or to
  * the SQLite file at path.
