@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -194,11 +195,103 @@ test_config_load__reports_an_unreadable_file(void **state)
 	diag_list_release(&d);
 }
 
+/* PostgreSQL: one libpq conninfo from the string and its parts. */
+static void
+test_config_load__builds_the_postgresql_conninfo(void **state)
+{
+	struct fixture *f = *state;
+	char out[2048], pass[160], text[1024];
+	FILE *fp;
+
+	snprintf(pass, sizeof(pass), "%s/app.pgpass", f->dir);
+	fp = fopen(pass, "w");
+	fputs("*:*:bank:ivr_app:secret\n", fp);
+	fclose(fp);
+	assert_int_equal(chmod(pass, 0600), 0);
+	snprintf(text, sizeof(text),
+		 "database:\n"
+		 "  backend: postgresql\n"
+		 "  conninfo: \"application_name=x connect_timeout=3\"\n"
+		 "  host: 127.0.0.5\n"
+		 "  port: 5433\n"
+		 "  dbname: bank\n"
+		 "  user: \"o'brien\"\n"
+		 "  password_file: app.pgpass\n"
+		 "  sslmode: verify-full\n"
+		 "  pool_size: 16\n"
+		 "  statement_timeout: 2s\n"
+		 "  connect_timeout: 500ms\n");
+	assert_int_equal(load(f, text, out, sizeof(out)), 0);
+	assert_int_equal(f->c.db_backend, BANK_POSTGRESQL);
+	snprintf(text, sizeof(text),
+		 "application_name=x connect_timeout=3 host='127.0.0.5' "
+		 "dbname='bank' user='o\\'brien' port=5433 "
+		 "sslmode='verify-full' passfile='%s'",
+		 pass);
+	assert_string_equal(f->c.db_conninfo, text);
+	assert_int_equal(f->c.db_pool_size, 16);
+	assert_int_equal(f->c.db_statement_timeout_ms, 2000);
+	assert_int_equal(f->c.db_connect_timeout_ms, 500);
+	assert_string_equal(f->c.migrations_dir,
+			    "/opt/ivr/current/share/db/postgresql");
+	unlink(pass);
+}
+
+/* A password in the file, a password file others can read, the other
+ * backend's keys and a wrong sslmode are refused, each at its place. */
+static void
+test_config_load__refuses_unsafe_database_settings(void **state)
+{
+	struct fixture *f = *state;
+	char out[4096], pass[160];
+	FILE *fp;
+
+	snprintf(pass, sizeof(pass), "%s/open.pgpass", f->dir);
+	fp = fopen(pass, "w");
+	fputs("*:*:*:*:secret\n", fp);
+	fclose(fp);
+	assert_int_equal(chmod(pass, 0644), 0);
+	assert_int_equal(load(f,
+			      "database:\n"
+			      "  backend: postgresql\n"
+			      "  conninfo: \"host=db password=hunter2\"\n"
+			      "  password_file: open.pgpass\n"
+			      "  sslmode: sometimes\n"
+			      "  path: bank.db\n",
+			      out, sizeof(out)),
+			 ERR_PARSE);
+	assert_non_null(strstr(out, "f.yaml:3:13: a password does not "
+				    "belong in the configuration"));
+	assert_non_null(strstr(out, "f.yaml:4:18: 'password_file': '"));
+	assert_non_null(strstr(out, "must be a file readable by its owner "
+				    "only (chmod 600)"));
+	assert_non_null(strstr(out, "f.yaml:5:12: 'sslmode' must be one of"));
+	assert_non_null(strstr(out, "f.yaml:6:9: 'path' is not a setting of "
+				    "backend 'postgresql'"));
+	config_release(&f->c);
+	assert_int_equal(config_defaults(&f->c, "/opt/ivr/current", NULL), 0);
+	assert_int_equal(load(f,
+			      "database:\n"
+			      "  backend: oracle\n"
+			      "  conninfo: \"host=db\"\n",
+			      out, sizeof(out)),
+			 ERR_PARSE);
+	assert_non_null(strstr(out, "f.yaml:2:12: 'backend' must be sqlite or "
+				    "postgresql"));
+	assert_non_null(strstr(out, "f.yaml:3:13: 'conninfo' is not a "
+				    "setting of backend 'sqlite'"));
+	assert_int_equal(config_use_conninfo(&f->c, "user=x password=y", NULL),
+			 ERR_INVAL);
+	unlink(pass);
+}
+
 int
 main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
+		T(test_config_load__builds_the_postgresql_conninfo),
+		T(test_config_load__refuses_unsafe_database_settings),
 		T(test_config_defaults__are_safe_and_complete),
 		T(test_config_load__overrides_and_resolves_paths),
 		T(test_config_load__reports_every_problem_with_its_place),
