@@ -14,6 +14,7 @@ build=${1:-$here/build}
 hosts=${2:-20}
 net=127.0.61
 dir=$(mktemp -d /tmp/ivr-bench-deploy.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 trap '"$here/tests/fleet/fleet" down --dir "$dir/fleet" >/dev/null; rm -rf "$dir"' EXIT
 export XDG_STATE_HOME="$dir/state"
 ivrctl="$build/bin/ivrctl"

@@ -9,6 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build}
 hosts=${2:-50}
 dir=$(mktemp -d /tmp/ivr-bench-status.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 trap '"$here/tests/fleet/fleet" down --dir "$dir" --purge >/dev/null' EXIT
 
 "$here/tests/fleet/fleet" up "$hosts" --dir "$dir" --net 127.0.60 >/dev/null

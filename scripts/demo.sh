@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The sandbox-fleet demo (make demo): 4 hosts (sshd each, 127.0.1.1-4)
-# behind HAProxy (127.0.1.5), the runtime on SQLite.  Seeds the bank,
+# behind HAProxy (127.0.1.5), the bank on PostgreSQL 15 (127.0.1.250; or
+# SQLite with IVR_DEMO_DB=sqlite).  Seeds the bank,
 # installs release 1.0.0, starts 30 simulated callers through the
 # balancer, goes live with 1.1.0 (canary, 50%, the rest), tries a broken
 # 1.2.0 whose canary fails and is rolled back automatically, stops the
@@ -12,6 +13,8 @@
 set -uo pipefail
 build=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
+db=${IVR_DEMO_DB:-postgresql}
+. "$top/tests/fleet/lib.sh" # fleet_bank; the fleet migrates with $build's runtime
 fleet="$top/tests/fleet/fleet"
 ivrctl="$build/bin/ivrctl"
 dir=${IVR_DEMO_DIR:-/tmp/ivr-demo}
@@ -43,12 +46,14 @@ if [ -d "$dir/fleet/hosts" ]; then
 fi
 rm -rf "$dir"
 mkdir -p "$dir"
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 
-step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.5)"
-"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 || give_up "the fleet did not start"
+step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.5), the bank on $db"
+"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 --db "$db" || give_up "the fleet did not start"
 
-step "the bank: 40 demo customers in the shared SQLite database"
-"$build/ivr-runtime/bin/ivr-runtime" seed --db "$dir/fleet/bank.db" --customers 40 --seed 7 \
+step "the bank: 40 demo customers in the shared $db database (as the migration role)"
+fleet_bank "$dir/fleet" ivr_migrate
+"$build/ivr-runtime/bin/ivr-runtime" seed "${BANK[@]}" --customers 40 --seed 7 \
 	--credentials-out "$dir/credentials.json" --kdf-iterations 1000 || give_up "seeding failed"
 for v in 1.0.0 1.1.0; do
 	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null ||
@@ -85,7 +90,8 @@ cat "$dir/callers.out"
 [ "$callers_rc" -eq 0 ] || give_up "some calls failed (ivr-callers exit $callers_rc)"
 
 step "the ledger: money conserved, every acknowledged transfer in the books once"
-run 0 "$build/bin/ivr-ledger" --db "$dir/fleet/bank.db" --acks "$dir/acks"
+fleet_bank "$dir/fleet" ivr_app
+run 0 "$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/acks"
 
 step "the fleet and its history"
 run 0 "$ivrctl" status "$plan"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packages a built ivr-runtime as a release artifact:
 #   <out>/ivr-runtime-<version>.tar.gz and <out>/ivr-runtime-<version>.tar.gz.sha256
-# holding bin/ivr-runtime, share/flows/, share/db/ and release.json (version,
+# holding bin/ivr-runtime, share/flows/, share/db/ (SQLite; PostgreSQL's in
+# share/db/postgresql/) and release.json (version,
 # build id, sha256 of every file).  The same build can be stamped with any
 # version, and --broken ships a call flow with a dangling reference (the
 # runtime then refuses to start, so it never turns ready): tests and demos
@@ -56,7 +57,7 @@ epoch="${SOURCE_DATE_EPOCH:-$(git -C "$here" log -1 --format=%ct 2>/dev/null || 
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/bin" "$stage/share/flows" "$stage/share/db"
+mkdir -p "$stage/bin" "$stage/share/flows" "$stage/share/db/postgresql"
 install -m 0755 "$runtime/bin/ivr-runtime" "$stage/bin/ivr-runtime"
 if ! [[ "$pad" =~ ^[0-9]{1,4}$ ]]; then
 	echo "package-runtime: --pad takes a number of MiB" >&2
@@ -80,6 +81,7 @@ WRAP
 fi
 install -m 0644 "$here"/ivr-runtime/share/flows/*.yaml "$stage/share/flows/"
 install -m 0644 "$here"/ivr-runtime/share/db/*.sql "$stage/share/db/"
+install -m 0644 "$here"/ivr-runtime/share/db/postgresql/*.sql "$stage/share/db/postgresql/"
 if [ "$broken" -eq 1 ]; then
 	sed -i 's/^start: welcome$/start: welcom/' "$stage/share/flows/banking.yaml"
 	grep -q '^start: welcom$' "$stage/share/flows/banking.yaml"

@@ -60,7 +60,7 @@ up() {
 		unix_socket_permissions = 0700
 		fsync = on
 		synchronous_commit = on
-		max_connections = 200
+		max_connections = 400
 		log_destination = 'stderr'
 		logging_collector = off
 	EOF

@@ -3,6 +3,20 @@
 
 fail() { echo "FAIL: $*"; failed=1; }
 
+# The fleet migrates the bank with this build's runtime.
+if [ -n "${build:-}" ]; then export IVR_RUNTIME_BIN="$build/ivr-runtime/bin/ivr-runtime"; fi
+
+# fleet_bank FLEET_DIR ROLE: sets the array BANK to the flags that name the
+# fleet's bank for ivr-runtime seed and ivr-ledger: PostgreSQL as ROLE
+# (ivr_migrate, ivr_app), or the SQLite file.
+fleet_bank() {
+	if [ -f "$1/pg/$2.conninfo" ]; then
+		BANK=(--conninfo "$(cat "$1/pg/$2.conninfo")")
+	else
+		BANK=(--db "$1/bank.db")
+	fi
+}
+
 # fleet_on VERSION: every host of $plan on it, ready, READY in the pool.
 fleet_on() {
 	"$ivrctl" status "$plan" --output json | /usr/bin/python3 -c "

@@ -13,6 +13,7 @@ ivrctl="$build/bin/ivrctl"
 net=127.0.98
 front="http://$net.4:8080" # the balancer: the address after the 3 hosts
 dir=$(mktemp -d /tmp/ivr-deploy-nginx.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 failed=0
 load=""
 . "$here/lib.sh"

@@ -2,11 +2,13 @@
 # The sandbox fleet comes up for real (sshd per host, HAProxy or nginx),
 # takes strict key-only SSH logins, writes a plan that validates, keeps a
 # call on its server through either balancer, coexists with a second
-# fleet, and stops every process it started.
+# fleet, and stops every process it started.  Fleet a keeps the bank on
+# PostgreSQL (the default), fleet b on SQLite (--db sqlite).
 # usage: test_fleet.sh IVRCTL
 set -uo pipefail
 ivrctl=$1
 runtime="$(dirname "$(dirname "$ivrctl")")/ivr-runtime/bin/ivr-runtime"
+export IVR_RUNTIME_BIN=$runtime
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 fleet="$here/fleet"
@@ -23,7 +25,12 @@ cleanup() {
 trap cleanup EXIT
 
 "$fleet" up 3 --dir "$a" --net 127.0.21 >/dev/null || fail "fleet up (a)"
-"$fleet" up 2 --dir "$b" --net 127.0.22 --lb nginx >/dev/null || fail "fleet up (b, nginx)"
+"$fleet" up 2 --dir "$b" --net 127.0.22 --lb nginx --db sqlite >/dev/null || fail "fleet up (b, nginx)"
+# Fleet a's bank: PostgreSQL, the runtime's role on every host, its
+# password file readable by the host's owner only.
+grep -q "backend: postgresql" "$a/hosts/ivr-02/root/shared/runtime.yaml" || fail "fleet a's runtimes are not on PostgreSQL"
+[ "$(stat -c %a "$a/hosts/ivr-02/root/shared/db.pgpass")" = 600 ] || fail "a host's password file is not 0600"
+grep -q "path: $b/bank.db" "$b/hosts/ivr-01/root/shared/runtime.yaml" || fail "fleet b's runtimes are not on SQLite"
 
 "$ivrctl" validate "$a/plan.yaml" >/dev/null || fail "the fleet's plan does not validate"
 "$top/scripts/validate-schema.py" "$top/schemas/plan.schema.json" "$a/plan.yaml" >/dev/null ||
@@ -102,7 +109,7 @@ for p in "${runtimes[@]}"; do wait "$p" 2>/dev/null; done
 runtimes=()
 
 pids=$("$fleet" ps --dir "$a" | cut -d' ' -f1)
-[ "$(wc -w <<<"$pids")" -eq 5 ] || fail "fleet a runs $(wc -w <<<"$pids") processes, not 5"
+[ "$(wc -w <<<"$pids")" -eq 6 ] || fail "fleet a runs $(wc -w <<<"$pids") processes, not 6 (4 sshd, HAProxy, PostgreSQL)"
 "$fleet" down --dir "$a" >/dev/null
 for pid in $pids; do
 	if [ -e "/proc/$pid" ] && ! grep -q '^[^)]*) Z' "/proc/$pid/stat" 2>/dev/null; then
@@ -114,5 +121,5 @@ out=$("$ivrctl" status "$b/plan.yaml" --output json)
 [ "$(/usr/bin/python3 -c 'import json,sys; print([h["pool_state"] for h in json.load(sys.stdin)["hosts"]])' <<<"$out")" = "['ready', 'ready']" ] ||
 	fail "status through the nginx balancer: $out"
 
-[ "$failed" -eq 0 ] && echo "fleet: 3 hosts behind HAProxy and 2 behind nginx, strict key-only SSH, plans valid, every call kept on its server, all stopped by pid"
+[ "$failed" -eq 0 ] && echo "fleet: 3 hosts behind HAProxy (bank on PostgreSQL) and 2 behind nginx (SQLite), strict key-only SSH, plans valid, every call kept on its server, all stopped by pid"
 exit "$failed"

@@ -15,6 +15,7 @@ fleet="$here/fleet"
 ivrctl="$build/bin/ivrctl"
 net=127.0.93
 dir=$(mktemp -d /tmp/ivr-interrupt.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 failed=0
 . "$here/lib.sh"
 trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; [ "$failed" -eq 0 ] || "$ivrctl" history "$plan"; rm -rf "$dir"' EXIT

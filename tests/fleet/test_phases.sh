@@ -19,6 +19,7 @@ fleet="$here/fleet"
 ivrctl="$build/bin/ivrctl"
 net=127.0.95
 dir=$(mktemp -d /tmp/ivr-phases.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 failed=0
 . "$here/lib.sh"
 bg=""

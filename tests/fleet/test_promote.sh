@@ -14,6 +14,7 @@ top=$(cd "$here/../.." && pwd)
 fleet="$here/fleet"
 ivrctl="$build/bin/ivrctl"
 dir=$(mktemp -d /tmp/ivr-promote.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 failed=0
 . "$here/lib.sh"
 trap '"$fleet" down --dir "$dir/staging" >/dev/null 2>&1; "$fleet" down --dir "$dir/prod" >/dev/null 2>&1; rm -rf "$dir"' EXIT

@@ -19,6 +19,7 @@ fleet="$here/fleet"
 ivrctl="$build/bin/ivrctl"
 net=127.0.88
 dir=$(mktemp -d /tmp/ivr-rollback.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 failed=0
 . "$here/lib.sh"
 trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT

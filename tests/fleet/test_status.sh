@@ -13,6 +13,7 @@ fleet="$here/fleet"
 ivrctl="$build/bin/ivrctl"
 net=127.0.41
 dir=$(mktemp -d /tmp/ivr-status.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 failed=0
 pids=()
 . "$here/lib.sh"

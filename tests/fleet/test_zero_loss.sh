@@ -16,6 +16,7 @@ fleet="$here/fleet"
 ivrctl="$build/bin/ivrctl"
 net=127.0.99
 dir=$(mktemp -d /tmp/ivr-zero-loss.XXXXXX)
+chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 failed=0
 . "$here/lib.sh"
 callers_pid=""
@@ -24,7 +25,8 @@ export XDG_STATE_HOME="$dir/state"
 
 "$fleet" up 4 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
 plan="$dir/fleet/plan.yaml"
-"$build/ivr-runtime/bin/ivr-runtime" seed --db "$dir/fleet/bank.db" --customers 30 --seed 11 \
+fleet_bank "$dir/fleet" ivr_migrate
+"$build/ivr-runtime/bin/ivr-runtime" seed "${BANK[@]}" --customers 30 --seed 11 \
 	--credentials-out "$dir/cred.json" --kdf-iterations 1000 >/dev/null || { echo "FAIL: seed"; exit 1; }
 for v in 1.0.0 1.1.0; do
 	package $v
@@ -61,7 +63,8 @@ fleet_on 1.0.0 || fail "the fleet is not back on 1.0.0 and READY"
 [ "$(figure calm retried)" -eq 0 ] || fail "requests were retried under a deploy and a rollback: $(cat "$dir/calm.out")"
 [ "$(figure calm completed)" -ge 60 ] || fail "too few calls completed: $(cat "$dir/calm.out")"
 [ "$(figure calm transfers)" -gt 0 ] || fail "no transfers: $(cat "$dir/calm.out")"
-ledger=$("$build/bin/ivr-ledger" --db "$dir/fleet/bank.db" --acks "$dir/calm.acks") ||
+fleet_bank "$dir/fleet" ivr_app
+ledger=$("$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/calm.acks") ||
 	fail "ledger after the calm run: $ledger"
 
 # A drain deadline too short for the calls in progress: cuts, reported.
@@ -77,7 +80,7 @@ short_failed=$(figure short failed)
 [ "$cut" -gt 0 ] || fail "a 100 ms drain under 30 callers reported no cut call: $out"
 [ "$short_failed" -le "$cut" ] ||
 	fail "$short_failed calls failed but ivrctl reported $cut cut: $(cat "$dir/short.out") $out"
-ledger2=$("$build/bin/ivr-ledger" --db "$dir/fleet/bank.db" --acks "$dir/short.acks") ||
+ledger2=$("$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/short.acks") ||
 	fail "ledger after the short-drain run: $ledger2"
 
 [ "$failed" -eq 0 ] && {

@@ -80,6 +80,8 @@ test_package__holds_the_release_with_verified_hashes(void **state)
 	assert_non_null(json_object_get(files, "bin/ivr-runtime"));
 	assert_non_null(json_object_get(files, "share/flows/banking.yaml"));
 	assert_non_null(json_object_get(files, "share/db/001_initial.sql"));
+	assert_non_null(
+		json_object_get(files, "share/db/postgresql/001_initial.sql"));
 	json_object_foreach (files, file, v) {
 		snprintf(path, sizeof(path), "%s/a/x/%s", f->dir, file);
 		assert_int_equal(hash_sha256_file(digest, path, NULL), 0);
