@@ -5,6 +5,9 @@
 #    requests per second and p99 latency, for the menu-repeat step (engine
 #    only) and the balances step (a SQLite read), beside nginx serving a
 #    static file of the same size in the same run;
+#  - the balances step and a whole transfer (5 steps, one moving money) on
+#    SQLite and on PostgreSQL 15 (scripts/pg-sandbox.sh on 127.0.65.1)
+#    side by side, 50 connections each;
 #  - the memory held by 10,000 concurrent call sessions.
 # usage: bench-runtime.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
@@ -14,11 +17,12 @@ build=${1:-$here/build}
 seconds=${2:-10}
 bin="$build/ivr-runtime/bin/ivr-runtime"
 dir=$(mktemp -d /tmp/ivr-bench.XXXXXX)
-chmod 755 "$dir" # nginx's workers run as an unprivileged user
+chmod 755 "$dir" # nginx's workers (and PostgreSQL) run as other users
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	"$here/scripts/pg-sandbox.sh" down "$dir/pg" 2>/dev/null || true
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -46,22 +50,29 @@ pids+=("$rt")
 base="http://127.0.0.1:$port"
 wait_ok "$base/readyz"
 
-# 50 callers logged in, waiting at the main menu.
-/usr/bin/python3 - "$dir/cred.json" "$base" > "$dir/ids" <<'PY'
+# login BASE CRED IDS: the 50 customers logged in, waiting at the main
+# menu; IDS gets a call id per line, IDS.tx "id from_last4 to_last4".
+login() {
+	/usr/bin/python3 - "$2" "$1" "$3" <<'PY'
 import json, sys, urllib.request
 cred = json.load(open(sys.argv[1]))
 def post(url, body):
     req = urllib.request.Request(url, json.dumps(body).encode(),
                                  {"Content-Type": "application/json"})
     return json.load(urllib.request.urlopen(req))
-for c in cred["customers"]:
-    call = post(sys.argv[2] + "/calls", {})
-    cid = call["call_id"]
-    post(f"{sys.argv[2]}/calls/{cid}/input", {"digits": c["accounts"][0]["number"] + "#"})
-    r = post(f"{sys.argv[2]}/calls/{cid}/input", {"digits": c["pin"]})
-    assert r["node"] == "main_menu", r
-    print(cid)
+with open(sys.argv[3], "w") as ids, open(sys.argv[3] + ".tx", "w") as tx:
+    for c in cred["customers"]:
+        call = post(sys.argv[2] + "/calls", {})
+        cid = call["call_id"]
+        acc = [a["number"] for a in c["accounts"]]
+        post(f"{sys.argv[2]}/calls/{cid}/input", {"digits": acc[0] + "#"})
+        r = post(f"{sys.argv[2]}/calls/{cid}/input", {"digits": c["pin"]})
+        assert r["node"] == "main_menu", r
+        print(cid, file=ids)
+        print(cid, acc[0][4:], acc[1][4:], file=tx)
 PY
+}
+login "$base" "$dir/cred.json" "$dir/ids"
 id=$(head -n1 "$dir/ids")
 size=$(curl -s -X POST -H 'Content-Type: application/json' -d '{"digits":"9"}' \
 	"$base/calls/$id/input" | wc -c)
@@ -99,6 +110,37 @@ read -r nrps np99 < <(wrk -t2 -c50 -d"${seconds}s" --latency \
 	"http://127.0.0.1:$nport/step.json" | wrk_figures)
 echo "nginx static file:         $nrps req/s, p99 $np99"
 awk -v a="$rps" -v b="$nrps" 'BEGIN {printf "menu step / nginx:         %.2f\n", a / b}'
+
+# backend_row NAME BASE IDS: the balances step and the transfer round.
+backend_row() {
+	local rps p99 trps tp99
+	read -r rps p99 < <(IDS="$3" DIGITS=1 wrk -t2 -c50 -d"${seconds}s" --latency \
+		-s "$here/tests/bench/step.lua" "$2" | wrk_figures)
+	read -r trps tp99 < <(IDS="$3.tx" wrk -t50 -c50 -d"${seconds}s" --latency \
+		-s "$here/tests/bench/transfer.lua" "$2" | wrk_figures)
+	printf '%-11s balances %8s req/s, p99 %-8s  transfer round %8s req/s (%s transfers/s), p99 %s\n' \
+		"$1" "$rps" "$p99" "$trps" "$(awk -v r="$trps" 'BEGIN { printf "%.0f", r / 5 }')" "$tp99"
+	echo "$rps" > "$dir/$1.rps"
+}
+
+echo "backends: 50 connections, ${seconds}s each; runtime 8 threads (8 database connections)"
+backend_row sqlite "$base" "$dir/ids"
+# The same on PostgreSQL: a cluster of its own, the runtime as its role.
+"$here/scripts/pg-sandbox.sh" up "$dir/pg" --port 55465 --address 127.0.65.1 >/dev/null
+"$bin" seed --conninfo "$(cat "$dir/pg/ivr_migrate.conninfo")" --customers 50 --seed 3 \
+	--credentials-out "$dir/pg-cred.json" --kdf-iterations 1000 >/dev/null
+pgport=$(free_port)
+"$bin" --conninfo "$(cat "$dir/pg/ivr_app.conninfo")" --port "$pgport" \
+	--drain-deadline 1s --log-level warn 2>"$dir/runtime-pg.log" &
+pgrt=$!
+pids+=("$pgrt")
+wait_ok "http://127.0.0.1:$pgport/readyz"
+login "http://127.0.0.1:$pgport" "$dir/pg-cred.json" "$dir/pg-ids"
+backend_row postgresql "http://127.0.0.1:$pgport" "$dir/pg-ids"
+awk -v a="$(cat "$dir/postgresql.rps")" -v b="$(cat "$dir/sqlite.rps")" \
+	'BEGIN {printf "balances postgresql / sqlite: %.2f\n", a / b}'
+kill "$pgrt"
+wait "$pgrt" 2>/dev/null || true
 
 before=$(rss_kb "$rt")
 wrk -t2 -c20 -d5s -s "$here/tests/bench/new_call.lua" "$base/calls" >/dev/null
