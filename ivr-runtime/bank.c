@@ -161,13 +161,19 @@ bank_q_int(int64_t *out, bool *found, struct bank *b, struct err *err,
 int
 bank_begin(struct bank *b, struct err *err)
 {
-	return bank_q(b, err, NULL, NULL, b->be->begin_sql, "");
+	int rc = bank_q(b, err, NULL, NULL, b->be->begin_sql, "");
+
+	b->in_tx = rc == 0;
+	return rc;
 }
 
 int
 bank_commit(struct bank *b, struct err *err)
 {
-	return bank_q(b, err, NULL, NULL, "COMMIT", "");
+	int rc = bank_q(b, err, NULL, NULL, "COMMIT", "");
+
+	b->in_tx = false;
+	return rc;
 }
 
 void
@@ -175,6 +181,7 @@ bank_rollback(struct bank *b)
 {
 	if (b->conn != NULL && !b->be->lost(b) && b->be->in_transaction(b))
 		bank_q(b, NULL, NULL, NULL, "ROLLBACK", "");
+	b->in_tx = false;
 }
 
 int
@@ -345,7 +352,7 @@ bank_pending(int *pending, char *first, size_t size, struct bank *b,
 	char **names = NULL;
 	size_t n = 0;
 	bool applied;
-	int rc, version;
+	int rc, version = 0;
 
 	*pending = 0;
 	if (first != NULL && size > 0)

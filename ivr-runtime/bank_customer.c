@@ -84,10 +84,9 @@ record_attempt(bool *locked, struct bank *b, const char *number, bool ok,
 		"UPDATE lockouts SET failures = 0 WHERE account_number = $1 "
 		"AND locked_at IS NULL";
 	char now[32];
-	int rc;
 
 	utc_now(now);
-	if ((rc = bank_begin(b, err)) < 0)
+	if (bank_begin(b, err) < 0)
 		return err_prefix(err, "cannot record login attempt: ");
 	if (bank_q(b, err, NULL, NULL, ok ? ok_sql : fail_sql, "t", number) <
 		    0 ||
@@ -113,15 +112,13 @@ decoy_hash(const char **out, struct bank *b, struct err *err)
 		"00000000000000000000000000000000000000000000000000000000000000"
 		"00";
 	struct login l = { 0 };
-	int rc;
 
 	*out = b->decoy;
 	if (b->decoy[0] != '\0')
 		return 0;
-	if ((rc = bank_q(b, err, login_row, &l,
-			 "SELECT id, pin_hash FROM customers ORDER BY id "
-			 "LIMIT 1",
-			 "")) < 0)
+	if (bank_q(b, err, login_row, &l,
+		   "SELECT id, pin_hash FROM customers ORDER BY id LIMIT 1",
+		   "") < 0)
 		return err_prefix(err, "cannot look up account: ");
 	if (l.found && l.pin_hash[0] != '\0')
 		memcpy(b->decoy, l.pin_hash, sizeof(b->decoy));
@@ -148,11 +145,11 @@ bank_authenticate(enum bank_auth *result, int64_t *customer_id, struct bank *b,
 		*result = BANK_AUTH_LOCKED;
 		return 0;
 	}
-	if ((rc = bank_q(b, err, login_row, &l,
-			 "SELECT c.id, c.pin_hash FROM accounts a JOIN "
-			 "customers c ON c.id = a.customer_id WHERE a.number "
-			 "= $1",
-			 "t", number)) < 0)
+	if (bank_q(b, err, login_row, &l,
+		   "SELECT c.id, c.pin_hash FROM accounts a JOIN customers c "
+		   "ON "
+		   "c.id = a.customer_id WHERE a.number = $1",
+		   "t", number) < 0)
 		return err_prefix(err, "cannot look up account: ");
 	if (!l.found && (rc = decoy_hash(&decoy, b, err)) < 0)
 		return rc;

@@ -69,7 +69,10 @@ struct bank {
 	int statement_timeout_ms;
 	int connect_timeout_ms;
 	int ping_ms; /* > 0: the next statement's whole deadline (a ping) */
-	void *conn;  /* the backend's */
+	/* Between bank_begin and its commit or rollback: a backend must not
+	 * reconnect then (the statement would run outside the transaction). */
+	bool in_tx;
+	void *conn; /* the backend's */
 	/* A stored PIN hash that an unknown number is checked against, so
 	 * that it costs what a wrong PIN costs (same iteration count). */
 	char decoy[HASH_PASSWORD_MAX];

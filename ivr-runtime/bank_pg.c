@@ -248,7 +248,15 @@ ready(struct bank *b, struct err *err)
 
 	if (p->c != NULL && PQstatus(p->c) == CONNECTION_BAD)
 		drop(b);
-	return p->c != NULL ? 0 : open_conn(b, err);
+	if (p->c != NULL)
+		return 0;
+	/* A new connection would run the statement outside the caller's
+	 * transaction, which the server has rolled back with the old one. */
+	if (b->in_tx)
+		return err_set(err, ERR_IO,
+			       "the database connection was lost inside a "
+			       "transaction");
+	return open_conn(b, err);
 }
 
 /* The name of sql's prepared statement on this connection; prepares it. */
