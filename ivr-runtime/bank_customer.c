@@ -84,17 +84,19 @@ record_attempt(bool *locked, struct bank *b, const char *number, bool ok,
 		"UPDATE lockouts SET failures = 0 WHERE account_number = $1 "
 		"AND locked_at IS NULL";
 	char now[32];
+	int rc;
 
 	utc_now(now);
-	if (bank_begin(b, err) < 0)
-		return err_prefix(err, "cannot record login attempt: ");
-	if (bank_q(b, err, NULL, NULL, ok ? ok_sql : fail_sql, "t", number) <
-		    0 ||
-	    (!ok && bank_q(b, err, NULL, NULL, lock_sql, "tit", number,
-			   (int64_t)max_failures, now) < 0) ||
-	    is_locked(locked, b, number, err) < 0 || bank_commit(b, err) < 0) {
+	if ((rc = bank_begin(b, err)) < 0)
+		return BANK_FAIL(rc, err, "cannot record login attempt: ");
+	if ((rc = bank_q(b, err, NULL, NULL, ok ? ok_sql : fail_sql, "t",
+			 number)) < 0 ||
+	    (!ok && (rc = bank_q(b, err, NULL, NULL, lock_sql, "tit", number,
+				 (int64_t)max_failures, now)) < 0) ||
+	    (rc = is_locked(locked, b, number, err)) < 0 ||
+	    (rc = bank_commit(b, err)) < 0) {
 		bank_rollback(b);
-		return err_prefix(err, "cannot record login attempt: ");
+		return BANK_FAIL(rc, err, "cannot record login attempt: ");
 	}
 	return 0;
 }
@@ -112,14 +114,16 @@ decoy_hash(const char **out, struct bank *b, struct err *err)
 		"00000000000000000000000000000000000000000000000000000000000000"
 		"00";
 	struct login l = { 0 };
+	int rc;
 
 	*out = b->decoy;
 	if (b->decoy[0] != '\0')
 		return 0;
-	if (bank_q(b, err, login_row, &l,
-		   "SELECT id, pin_hash FROM customers ORDER BY id LIMIT 1",
-		   "") < 0)
-		return err_prefix(err, "cannot look up account: ");
+	if ((rc = bank_q(b, err, login_row, &l,
+			 "SELECT id, pin_hash FROM customers ORDER BY id "
+			 "LIMIT 1",
+			 "")) < 0)
+		return BANK_FAIL(rc, err, "cannot look up account: ");
 	if (l.found && l.pin_hash[0] != '\0')
 		memcpy(b->decoy, l.pin_hash, sizeof(b->decoy));
 	else
@@ -145,20 +149,20 @@ bank_authenticate(enum bank_auth *result, int64_t *customer_id, struct bank *b,
 		*result = BANK_AUTH_LOCKED;
 		return 0;
 	}
-	if (bank_q(b, err, login_row, &l,
-		   "SELECT c.id, c.pin_hash FROM accounts a JOIN customers c "
-		   "ON "
-		   "c.id = a.customer_id WHERE a.number = $1",
-		   "t", number) < 0)
-		return err_prefix(err, "cannot look up account: ");
+	if ((rc = bank_q(b, err, login_row, &l,
+			 "SELECT c.id, c.pin_hash FROM accounts a JOIN "
+			 "customers c ON c.id = a.customer_id WHERE a.number "
+			 "= $1",
+			 "t", number)) < 0)
+		return BANK_FAIL(rc, err, "cannot look up account: ");
 	if (!l.found && (rc = decoy_hash(&decoy, b, err)) < 0)
 		return rc;
 	rc = hash_password_verify(&match, l.found ? l.pin_hash : decoy, pin,
 				  err);
 	explicit_bzero(l.pin_hash, sizeof(l.pin_hash));
 	if (rc < 0 && l.found)
-		return err_prefix(err,
-				  "customer %lld: ", (long long)l.customer_id);
+		return BANK_FAIL(rc, err,
+				 "customer %lld: ", (long long)l.customer_id);
 	match = match && l.found;
 	if ((rc = record_attempt(&locked, b, number, match, max_failures,
 				 err)) < 0)
@@ -207,7 +211,7 @@ bank_accounts(struct bank_account *out, size_t max, size_t *n, struct bank *b,
 		    "WHERE customer_id = $1 ORDER BY id",
 		    "i", customer_id);
 	*n = r.n;
-	return rc < 0 ? err_prefix(err, "cannot read accounts: ") : 0;
+	return rc < 0 ? BANK_FAIL(rc, err, "cannot read accounts: ") : 0;
 }
 
 struct txn_rows {
@@ -260,7 +264,7 @@ bank_recent(struct bank_txn *out, size_t max, size_t *n, struct bank *b,
 	rc = bank_q(b, err, txn_row, &r, bank_sql(b, q), "ii", customer_id,
 		    (int64_t)max);
 	*n = r.n;
-	return rc < 0 ? err_prefix(err, "cannot read transactions: ") : 0;
+	return rc < 0 ? BANK_FAIL(rc, err, "cannot read transactions: ") : 0;
 }
 
 /* A transfer row as read back by its token. */
@@ -477,7 +481,7 @@ bank_transfer(enum bank_transfer_result *result,
 			break;
 		bank_rollback(b);
 		if (!again(b, rc, attempt, start, &lost))
-			return err_prefix(err, "transfer: ");
+			return BANK_FAIL(rc, err, "transfer: ");
 	}
 	if (rc > 0) { /* nothing moved now */
 		bank_rollback(b);

@@ -104,6 +104,10 @@ void bank_col(char *dst, size_t size, const char *v);
 /* A column as an integer (NULL and garbage read as 0). */
 int64_t bank_col_int(const char *v);
 
+/* Prefixes err's message and yields rc, also when err is NULL (whose
+ * err_prefix yields ERR_INTERNAL). */
+#define BANK_FAIL(rc, err, ...) (err_prefix((err), __VA_ARGS__), (rc))
+
 /* The SQL for this backend: q[0] SQLite, q[1] PostgreSQL. */
 static inline const char *
 bank_sql(const struct bank *b, const char *const q[2])

@@ -120,8 +120,8 @@ open_conn(struct bank *b, struct err *err)
 			deadline, err);
 		if (rc < 0) {
 			drop(b);
-			return err_prefix(err, "cannot connect to the "
-					       "database: ");
+			return BANK_FAIL(rc, err,
+					 "cannot connect to the database: ");
 		}
 		st = PQconnectPoll(p->c);
 	}
@@ -228,7 +228,7 @@ finish(struct bank *b, int64_t deadline, db_row_fn fn, void *ctx,
 
 	if (rc == ERR_TIMEOUT) {
 		drop(b); /* a query still running: the connection is lost */
-		return err_prefix(err, "database: ");
+		return BANK_FAIL(rc, err, "database: ");
 	}
 	if (rc < 0) {
 		result_error(b, NULL, err);
@@ -341,7 +341,7 @@ pg_script(struct bank *b, const char *name, const char *sql, struct err *err)
 	if (!PQsendQuery(pg(b)->c, sql)) {
 		result_error(b, NULL, err);
 		drop(b);
-		return err_prefix(err, "%s: ", name);
+		return BANK_FAIL(ERR_IO, err, "%s: ", name);
 	}
 	if ((rc = finish(b, deadline, NULL, NULL, err)) < 0) {
 		if (rc == ERR_IO && !pg_lost(b))

@@ -1,4 +1,5 @@
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +32,7 @@ struct fixture {
 	char path[128];
 	struct bank *b;
 	json_t *cred;
+	pid_t proxy; /* a helper a test started, stopped by teardown */
 };
 
 #define connect_as bankfix_connect
@@ -65,6 +68,10 @@ teardown(void **state)
 	struct fixture *f = *state;
 	char cmd[128];
 
+	if (f->proxy > 0) {
+		kill(f->proxy, SIGTERM);
+		waitpid(f->proxy, NULL, 0);
+	}
 	bank_close(f->b);
 	json_decref(f->cred);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
@@ -472,6 +479,106 @@ test_bank_open__reports_an_unusable_path(void **state)
 	assert_null(b);
 }
 
+/* Starts tests/support/pg-cut-proxy.py on 127.0.62.3:port in front of the
+ * sandbox's server; returns its pid once it listens. */
+static pid_t
+start_cut_proxy(int port, const char *arm)
+{
+	char ports[16], line[16] = "";
+	int fds[2];
+	pid_t pid;
+	FILE *out;
+
+	snprintf(ports, sizeof(ports), "%d", port);
+	assert_int_equal(pipe(fds), 0);
+	if ((pid = fork()) == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execlp("python3", "python3",
+		       IVR_SOURCE_DIR "/tests/support/pg-cut-proxy.py",
+		       "127.0.62.3", ports, "127.0.62.3", "55463", arm,
+		       (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	out = fdopen(fds[0], "r");
+	assert_non_null(fgets(line, sizeof(line), out));
+	fclose(out);
+	assert_string_equal(line, "ready\n");
+	return pid;
+}
+
+/*
+ * PostgreSQL: the connection is lost after COMMIT reached the server and
+ * before its answer came back, so the runtime cannot know whether the
+ * transfer happened.  It reconnects and asks again with the same token:
+ * the transfer is found, answered with its confirmation number, and is in
+ * the books once.  (Before, the caller got an error and a transfer it
+ * could not see.)
+ */
+static void
+test_bank_transfer__settles_a_commit_whose_answer_was_lost(void **state)
+{
+	struct fixture *f = *state;
+	char ci[1024], pass[160], arm[160], line[256], conf[16];
+	struct bank_account a[BANK_ACCOUNTS_MAX], after[BANK_ACCOUNTS_MAX];
+	struct bank_config bc = { .backend = BANK_POSTGRESQL,
+				  .statement_timeout_ms = 5000,
+				  .connect_timeout_ms = 2000 };
+	struct bank_transfer_req req = { .token = "lost-commit" };
+	enum bank_transfer_result r;
+	struct bank_ledger l;
+	struct bank *b = NULL;
+	bool replayed = true;
+	int64_t count;
+	FILE *in, *out;
+	size_t n;
+
+	if (pg_dir == NULL)
+		skip(); /* SQLite has no connection to lose */
+	/* the role's password file, for the proxy's port */
+	snprintf(pass, sizeof(pass), "%s/app.pgpass", f->dir);
+	snprintf(line, sizeof(line), "%s/ivr_app.pgpass", pg_dir);
+	in = fopen(line, "r");
+	assert_non_null(in);
+	assert_non_null(fgets(line, sizeof(line), in));
+	fclose(in);
+	out = fopen(pass, "w");
+	assert_non_null(out);
+	fprintf(out, "127.0.62.3:55464:%s",
+		strchr(strchr(line, ':') + 1, ':') + 1);
+	fclose(out);
+	assert_int_equal(chmod(pass, 0600), 0);
+	snprintf(ci, sizeof(ci),
+		 "host=127.0.62.3 port=55464 dbname=bank user=ivr_app "
+		 "passfile=%s",
+		 pass);
+	bc.conninfo = ci;
+	snprintf(arm, sizeof(arm), "%s/arm", f->dir);
+	f->proxy = start_cut_proxy(55464, arm);
+	assert_int_equal(bank_connect(&b, &bc, NULL), 0);
+	req.customer_id = login(f, 0);
+	accounts_of(a, &n, f, req.customer_id);
+	req.from_account_id = a[0].id;
+	req.to_account_id = a[1].id;
+	req.amount_cents = 777;
+	out = fopen(arm, "w");
+	fclose(out);
+	assert_int_equal(bank_transfer(&r, conf, &replayed, b, &req, NULL), 0);
+	assert_int_not_equal(access(arm, F_OK), 0); /* the cut happened */
+	assert_int_equal(r, BANK_TRANSFER_OK);
+	assert_false(replayed); /* the first answer this caller gets */
+	assert_int_equal(bank_transfer_count(&count, f->b, conf, NULL), 0);
+	assert_int_equal(count, 1);
+	accounts_of(after, &n, f, req.customer_id);
+	assert_int_equal(after[0].balance_cents, a[0].balance_cents - 777);
+	assert_int_equal(after[1].balance_cents, a[1].balance_cents + 777);
+	assert_int_equal(bank_ledger(&l, f->b, NULL), 0);
+	assert_int_equal(l.transfers, 1);
+	assert_int_equal(l.total_cents, l.seeded_total_cents);
+	bank_close(b);
+}
+
 /* PostgreSQL: a server that is not there fails within the connect
  * timeout, with its reason. */
 static void
@@ -508,6 +615,7 @@ main(void)
 		T(test_bank_open__creates_the_database_for_its_owner_only),
 		T(test_bank_transfer__moves_money_once_per_token),
 		T(test_bank_transfer__refuses_what_it_must),
+		T(test_bank_transfer__settles_a_commit_whose_answer_was_lost),
 		cmocka_unit_test(test_bank_open__reports_an_unusable_path),
 		cmocka_unit_test(test_bank_connect__gives_up_in_time),
 	};
