@@ -158,21 +158,28 @@ bank_q_int(int64_t *out, bool *found, struct bank *b, struct err *err,
 	return rc;
 }
 
-int
-bank_begin(struct bank *b, struct err *err)
+/* The transaction is over: its place in the writer queue is given back. */
+static void
+end_tx(struct bank *b)
 {
-	int rc = bank_q(b, err, NULL, NULL, b->be->begin_sql, "");
-
-	b->in_tx = rc == 0;
-	return rc;
+	if (b->writer_held)
+		b->be->writer(b, false);
+	b->writer_held = false;
+	b->in_tx = false;
 }
 
 int
-bank_commit(struct bank *b, struct err *err)
+bank_begin(struct bank *b, struct err *err)
 {
-	int rc = bank_q(b, err, NULL, NULL, "COMMIT", "");
+	int rc;
 
-	b->in_tx = false;
+	if (b->be->writer != NULL) {
+		b->be->writer(b, true);
+		b->writer_held = true;
+	}
+	if ((rc = bank_q(b, err, NULL, NULL, b->be->begin_sql, "")) < 0)
+		end_tx(b);
+	b->in_tx = rc == 0;
 	return rc;
 }
 
@@ -181,7 +188,18 @@ bank_rollback(struct bank *b)
 {
 	if (b->conn != NULL && !b->be->lost(b) && b->be->in_transaction(b))
 		bank_q(b, NULL, NULL, NULL, "ROLLBACK", "");
-	b->in_tx = false;
+	end_tx(b);
+}
+
+int
+bank_commit(struct bank *b, struct err *err)
+{
+	int rc = bank_q(b, err, NULL, NULL, "COMMIT", "");
+
+	if (rc < 0)
+		bank_rollback(b); /* what did not commit is undone */
+	end_tx(b);
+	return rc;
 }
 
 int

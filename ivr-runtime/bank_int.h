@@ -53,6 +53,10 @@ struct bank_backend {
 	/* Creates schema_migrations if it is not there. */
 	int (*migrations_table)(struct bank *b, struct err *err);
 	bool (*in_transaction)(struct bank *b);
+	/* Taken before the write transaction begins and given back when it
+	 * ends, or NULL: writers of one process queue here instead of in
+	 * the database's busy handler. */
+	void (*writer)(struct bank *b, bool take);
 	/* The connection broke; the next run reconnects. */
 	bool (*lost)(struct bank *b);
 };
@@ -72,7 +76,8 @@ struct bank {
 	/* Between bank_begin and its commit or rollback: a backend must not
 	 * reconnect then (the statement would run outside the transaction). */
 	bool in_tx;
-	void *conn; /* the backend's */
+	bool writer_held; /* this connection holds the backend's writer queue */
+	void *conn;	  /* the backend's */
 	/* A stored PIN hash that an unknown number is checked against, so
 	 * that it costs what a wrong PIN costs (same iteration count). */
 	char decoy[HASH_PASSWORD_MAX];
@@ -93,7 +98,8 @@ int bank_q(struct bank *b, struct err *err, db_row_fn fn, void *ctx,
 int bank_q_int(int64_t *out, bool *found, struct bank *b, struct err *err,
 	       const char *sql, const char *types, ...);
 
-/* Starts the backend's write transaction; ends one; undoes one if open. */
+/* Starts the backend's write transaction; ends one (a COMMIT that fails
+ * is rolled back); undoes one if open. */
 int bank_begin(struct bank *b, struct err *err);
 int bank_commit(struct bank *b, struct err *err);
 void bank_rollback(struct bank *b);
