@@ -202,7 +202,7 @@ test_transfers__race_on_shared_accounts_and_tokens(void **state)
 	snprintf(dir, sizeof(dir), "/tmp/ivr-test-race.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/bank.db", dir);
-	if (bankfix_fresh(&cred, path, CUSTOMERS, 1000, &e) < 0)
+	if (bankfix_fresh(&cred, path, CUSTOMERS, 42, 1000, &e) < 0)
 		fail_msg("fresh bank: %s", e.msg);
 	read_plan(&p, path, cred);
 	/* the children write their outcomes where the parent reads them */

@@ -88,7 +88,7 @@ bankfix_connect(struct bank **b, const char *role, const char *path,
 }
 
 int
-bankfix_fresh(json_t **cred, const char *path, int customers,
+bankfix_fresh(json_t **cred, const char *path, int customers, uint64_t seed,
 	      int kdf_iterations, struct err *err)
 {
 	struct bank *m = NULL;
@@ -98,7 +98,7 @@ bankfix_fresh(json_t **cred, const char *path, int customers,
 		return err_set(err, ERR_IO, "cannot empty the schema");
 	if ((rc = bankfix_connect(&m, "ivr_migrate", path, err)) == 0 &&
 	    (rc = bank_migrate(m, bankfix_migrations(), NULL, err)) == 0)
-		rc = bank_seed(cred, m, customers, 42, kdf_iterations, err);
+		rc = bank_seed(cred, m, customers, seed, kdf_iterations, err);
 	bank_close(m);
 	return rc;
 }

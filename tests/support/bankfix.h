@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bank.h"
 
@@ -33,10 +34,10 @@ int bankfix_connect(struct bank **b, const char *role, const char *path,
 		    struct err *err);
 
 /*
- * An empty bank, migrated and seeded with customers from seed 42 as the
+ * An empty bank, migrated and seeded with customers from seed as the
  * migration role (PostgreSQL: the schema is emptied first).
  */
-int bankfix_fresh(json_t **cred, const char *path, int customers,
+int bankfix_fresh(json_t **cred, const char *path, int customers, uint64_t seed,
 		  int kdf_iterations, struct err *err);
 
 #endif

@@ -40,7 +40,7 @@ struct fixture {
 static int
 fresh_bank(json_t **cred, const char *path, struct err *err)
 {
-	return bankfix_fresh(cred, path, 3, KDF, err);
+	return bankfix_fresh(cred, path, 3, 42, KDF, err);
 }
 
 static int

@@ -9,11 +9,13 @@
 
 #include <cmocka.h>
 
+#include "bankfix.h"
 #include "engine.h"
 #include "metrics.h"
 
-#define BANKING	   IVR_SOURCE_DIR "/ivr-runtime/share/flows/banking.yaml"
-#define MIGRATIONS IVR_SOURCE_DIR "/ivr-runtime/share/db"
+/* The engine over the bank on SQLite, or on PostgreSQL when
+ * IVR_TEST_PG_DIR names a scripts/pg-sandbox.sh cluster (bankfix.h). */
+#define BANKING IVR_SOURCE_DIR "/ivr-runtime/share/flows/banking.yaml"
 
 struct fixture {
 	char dir[64];
@@ -39,9 +41,8 @@ setup(void **state)
 		return -1;
 	snprintf(path, sizeof(path), "%s/bank.db", f->dir);
 	diag_list_init(&d, 10);
-	if (bank_open(&f->bank, path, 5000, &e) < 0 ||
-	    bank_migrate(f->bank, MIGRATIONS, NULL, &e) < 0 ||
-	    bank_seed(&f->cred, f->bank, 2, 7, 1000, &e) < 0 ||
+	if (bankfix_fresh(&f->cred, path, 2, 7, 1000, &e) < 0 ||
+	    bankfix_connect(&f->bank, "ivr_app", path, &e) < 0 ||
 	    flow_load(&f->flow, BANKING, &d, &e) < 0) {
 		fprintf(stderr, "setup: %s\n", e.msg);
 		return -1;
