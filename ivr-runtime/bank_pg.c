@@ -95,12 +95,28 @@ message(const char *m, char *buf, size_t size)
 	return buf;
 }
 
+/* The conninfo's own server options, and the statement timeout after
+ * them (a later -c wins on the server). */
+static void
+server_options(char *out, size_t size, const struct bank *b)
+{
+	PQconninfoOption *opts = PQconninfoParse(b->conninfo, NULL);
+	const char *mine = "";
+
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "options") == 0 && o->val != NULL)
+			mine = o->val;
+	snprintf(out, size, "%s%s-c statement_timeout=%d", mine,
+		 mine[0] != '\0' ? " " : "", b->statement_timeout_ms);
+	PQconninfoFree(opts);
+}
+
 static int
 open_conn(struct bank *b, struct err *err)
 {
 	struct pg *p = pg(b);
-	char options[64], msg[256];
-	const char *keys[] = { "dbname", "options", "application_name",
+	char options[1024], msg[256];
+	const char *keys[] = { "dbname", "options", "fallback_application_name",
 			       "client_encoding", NULL };
 	const char *vals[] = { b->conninfo, options, "ivr-runtime", "UTF8",
 			       NULL };
@@ -108,8 +124,7 @@ open_conn(struct bank *b, struct err *err)
 						      : b->connect_timeout_ms);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
-	snprintf(options, sizeof(options), "-c statement_timeout=%d",
-		 b->statement_timeout_ms);
+	server_options(options, sizeof(options), b);
 	drop(b);
 	if ((p->c = PQconnectStartParams(keys, vals, 1)) == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
@@ -138,9 +153,9 @@ open_conn(struct bank *b, struct err *err)
 	return 0;
 }
 
-/* Sends what libpq has buffered and waits for the whole answer. */
+/* Sends what libpq has buffered, by the deadline. */
 static int
-wait_result(PGconn *c, int64_t deadline, struct err *err)
+flush_out(PGconn *c, int64_t deadline, struct err *err)
 {
 	int rc, f;
 
@@ -149,8 +164,15 @@ wait_result(PGconn *c, int64_t deadline, struct err *err)
 			    0 ||
 		    (PQconsumeInput(c) == 0))
 			return rc < 0 ? rc : ERR_IO;
-	if (f < 0)
-		return ERR_IO;
+	return f < 0 ? ERR_IO : 0;
+}
+
+/* Reads until the next result is whole (PQgetResult will not block). */
+static int
+wait_result(PGconn *c, int64_t deadline, struct err *err)
+{
+	int rc;
+
 	while (PQisBusy(c)) {
 		if ((rc = wait_socket(c, POLLIN, deadline, err)) < 0)
 			return rc;
@@ -186,59 +208,68 @@ result_error(struct bank *b, PGresult *r, struct err *err)
 			sizeof(msg)));
 }
 
-/*
- * Reads every result of the query sent: rows to fn.  Returns 0 or the
- * first error (later results are still read, so that the connection is
- * ready for the next query).
- */
+/* Hands a result's rows to fn; 0 or fn's error. */
 static int
-read_results(struct bank *b, db_row_fn fn, void *ctx, struct err *err)
+rows(PGresult *r, db_row_fn fn, void *ctx, struct err *err)
 {
 	const char *v[BANK_COLS_MAX];
-	PGresult *r;
-	int rc = 0, n;
+	int n = PQnfields(r), rc;
 
-	while ((r = PQgetResult(pg(b)->c)) != NULL) {
-		ExecStatusType s = PQresultStatus(r);
-
-		if (rc == 0 && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-			rc = result_error(b, r, err);
-		n = PQnfields(r);
-		n = n > BANK_COLS_MAX ? BANK_COLS_MAX : n;
-		for (int row = 0; rc == 0 && fn != NULL && row < PQntuples(r);
-		     row++) {
-			for (int i = 0; i < n; i++)
-				v[i] = PQgetisnull(r, row, i)
-					       ? NULL
-					       : PQgetvalue(r, row, i);
-			if ((rc = fn(ctx, n, v)) < 0)
-				err_set(err, rc, "a row did not fit");
-		}
-		PQclear(r);
+	n = n > BANK_COLS_MAX ? BANK_COLS_MAX : n;
+	for (int row = 0; fn != NULL && row < PQntuples(r); row++) {
+		for (int i = 0; i < n; i++)
+			v[i] = PQgetisnull(r, row, i) ? NULL
+						      : PQgetvalue(r, row, i);
+		if ((rc = fn(ctx, n, v)) < 0)
+			return err_set(err, rc, "a row did not fit");
 	}
-	return rc;
+	return 0;
 }
 
-/* Waits for and reads the answer; a connection that fails is dropped. */
+/* A link that failed or ran out of time: the connection is dropped. */
 static int
-finish(struct bank *b, int64_t deadline, db_row_fn fn, void *ctx,
-       struct err *err)
+link_failed(struct bank *b, int rc, struct err *err)
 {
-	int rc = wait_result(pg(b)->c, deadline, err);
-
 	if (rc == ERR_TIMEOUT) {
 		drop(b); /* a query still running: the connection is lost */
 		return BANK_FAIL(rc, err, "database: ");
 	}
-	if (rc < 0) {
-		result_error(b, NULL, err);
-		drop(b);
-		return ERR_IO;
+	result_error(b, NULL, err);
+	drop(b);
+	return ERR_IO;
+}
+
+/*
+ * Sends what is buffered, then reads every result of the query, each
+ * waited for by the deadline: rows to fn.  Returns 0 or the first error
+ * (later results are still read, so that the connection is ready for the
+ * next query); a connection that fails is dropped.
+ */
+static int
+finish(struct bank *b, int64_t deadline, db_row_fn fn, void *ctx,
+       struct err *err)
+{
+	PGconn *c = pg(b)->c;
+	PGresult *r;
+	int rc, first = 0;
+
+	if ((rc = flush_out(c, deadline, err)) < 0)
+		return link_failed(b, rc, err);
+	for (;;) {
+		if ((rc = wait_result(c, deadline, err)) < 0)
+			return link_failed(b, rc, err);
+		if ((r = PQgetResult(c)) == NULL)
+			break;
+		if (first == 0 && PQresultStatus(r) != PGRES_COMMAND_OK &&
+		    PQresultStatus(r) != PGRES_TUPLES_OK)
+			first = result_error(b, r, err);
+		else if (first == 0)
+			first = rows(r, fn, ctx, err);
+		PQclear(r);
 	}
-	rc = read_results(b, fn, ctx, err);
 	if (pg(b)->broken)
 		drop(b);
-	return rc;
+	return first;
 }
 
 static int
