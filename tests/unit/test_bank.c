@@ -494,10 +494,10 @@ start_cut_proxy(int port, const char *arm)
 	if ((pid = fork()) == 0) {
 		dup2(fds[1], 1);
 		close(fds[0]);
-		execlp("python3", "python3",
-		       IVR_SOURCE_DIR "/tests/support/pg-cut-proxy.py",
-		       "127.0.62.3", ports, "127.0.62.3", "55463", arm,
-		       (char *)NULL);
+		execl("/usr/bin/python3", "python3",
+		      IVR_SOURCE_DIR "/tests/support/pg-cut-proxy.py",
+		      "127.0.62.3", ports, "127.0.62.3", "55463", arm,
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(fds[1]);
