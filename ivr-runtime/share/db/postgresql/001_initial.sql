@@ -19,7 +19,7 @@ CREATE TABLE accounts (
 	kind          text NOT NULL CHECK (kind IN ('current', 'savings', 'isa')),
 	balance_cents bigint NOT NULL CHECK (balance_cents >= 0)
 );
-CREATE INDEX accounts_customer ON accounts(customer_id);
+CREATE INDEX accounts_customer ON accounts(customer_id, id);
 
 -- One row per transfer, keyed by the one-time token of its confirm step:
 -- a replayed confirm finds its row and moves no money.  The unique index
