@@ -59,6 +59,9 @@ m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 		json_object_set_new(runtime, "version",
 				    h.version[0] ? json_string(h.version)
 						 : json_null());
+		if (!h.ready && h.last_error[0] != '\0')
+			json_object_set_new(runtime, "not_ready",
+					    json_string(h.last_error));
 	}
 	*result =
 		json_pack("{s:s, s:i, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:o}",

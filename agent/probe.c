@@ -69,6 +69,24 @@ get_json(json_t **body, const char *url, int64_t timeout_ms, char *error)
 	return status;
 }
 
+/*
+ * "answered 503", and the runtime's reason when it gave one ("answered
+ * 503: database unavailable"): at most 80 printable ASCII characters of
+ * it, the rest dropped (the answer comes from the network).
+ */
+static void
+reason_of(char *out, size_t size, long status, const char *reason)
+{
+	char clean[81];
+	size_t n = 0;
+
+	for (const char *p = reason; p != NULL && *p != '\0' && n < 80; p++)
+		if (*p >= ' ' && *p <= '~')
+			clean[n++] = *p;
+	clean[n] = '\0';
+	snprintf(out, size, "answered %ld%s%s", status, n ? ": " : "", clean);
+}
+
 /* One readiness attempt; true when ready with the right version. */
 static bool
 health_once(struct probe_health *out, const struct probe_wait *w)
@@ -84,8 +102,8 @@ health_once(struct probe_health *out, const struct probe_wait *w)
 	if (status == 0) {
 		/* last_error says why */
 	} else if (status != 200) {
-		snprintf(out->last_error, sizeof(out->last_error),
-			 "answered %ld", status);
+		reason_of(out->last_error, sizeof(out->last_error), status,
+			  json_string_value(json_object_get(body, "reason")));
 	} else if (w->expect_version != NULL &&
 		   (version == NULL || strcmp(version, w->expect_version))) {
 		snprintf(out->last_error, sizeof(out->last_error),

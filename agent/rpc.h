@@ -19,7 +19,7 @@
 /* Bumped with every change a controller relies on: ivrctl uploads its own
  * agent to a host whose agent answers another version, so an older agent
  * (which refuses rollback's "undoes" and keeps no lineage) is replaced. */
-#define AGENT_VERSION  "0.2.1"
+#define AGENT_VERSION  "0.2.2"
 #define AGENT_PROTOCOL 2
 #define AGENT_LINE_MAX (1024 * 1024)
 

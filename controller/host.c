@@ -177,6 +177,7 @@ record_hello(struct host_session *s, json_t *hello)
 	s->disk_free = json_is_integer(disk) ? json_integer_value(disk) : -1;
 	s->running = json_is_true(json_object_get(runtime, "running"));
 	s->ready = json_is_true(json_object_get(runtime, "ready"));
+	copy_str(s->not_ready, sizeof(s->not_ready), runtime, "not_ready");
 }
 
 static json_t *

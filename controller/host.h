@@ -22,7 +22,7 @@
 /* Where the bundled agent is, and the version it answers. */
 struct agent_bundle {
 	const char *path;
-	const char *version; /* "ivr-agent 0.2.1 (protocol 2)\n" */
+	const char *version; /* "ivr-agent 0.2.2 (protocol 2)\n" */
 };
 
 /*
@@ -54,6 +54,7 @@ struct host_session {
 	char current[65], previous[65], deployment_id[129];
 	long long disk_free; /* -1 unknown */
 	bool running, ready; /* the runtime (ready: asked with the probe) */
+	char not_ready[128]; /* why not, as the agent's probe heard it */
 };
 
 /* The balancer's host as a host of p, for sessions and messages. */

@@ -40,6 +40,7 @@ read_host(void *ctx, size_t i)
 		 hsn.deployment_id);
 	hs->running = hsn.running;
 	hs->healthy = hsn.ready;
+	snprintf(hs->not_ready, sizeof(hs->not_ready), "%s", hsn.not_ready);
 	host_close(&hsn);
 }
 
@@ -120,9 +121,17 @@ decide(struct fleet_status *s, bool has_lb)
 		const char *why = host_fault(s, i, has_lb);
 
 		if (why != NULL) {
+			/* a runtime that runs and is not ready: why */
+			const char *detail =
+				s->hosts[i].running && !s->hosts[i].healthy
+					? s->hosts[i].not_ready
+					: "";
+
 			s->consistent = false;
-			snprintf(s->why_not, sizeof(s->why_not), "%s %s",
-				 s->hosts[i].host->name, why);
+			snprintf(s->why_not, sizeof(s->why_not), "%s %s%s%s%s",
+				 s->hosts[i].host->name, why,
+				 detail[0] ? " (" : "", detail,
+				 detail[0] ? ")" : "");
 		}
 	}
 	if (s->consistent && has_lb && s->lb_error[0]) {
@@ -186,6 +195,9 @@ status_json(const struct fleet_status *s, const struct plan *p)
 
 		if (hs->error[0])
 			json_object_set_new(h, "error", json_string(hs->error));
+		if (!hs->healthy && hs->not_ready[0])
+			json_object_set_new(h, "not_ready",
+					    json_string(hs->not_ready));
 		json_object_set_new(h, "agent_uploaded",
 				    json_boolean(hs->agent_uploaded));
 		if (hs->sessions >= 0)

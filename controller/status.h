@@ -27,6 +27,7 @@ struct host_status {
 	long long sessions;  /* -1 unknown */
 	int pool_up;	     /* the balancer's health check: 1, 0, -1 unknown */
 	char error[512];     /* why the host could not be read */
+	char not_ready[128]; /* why its runtime is not ready, as probed */
 };
 
 struct fleet_status {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The bank's PostgreSQL stopped for 3 s under 30 callers through HAProxy on
 # a 3-host fleet: every runtime turns unready within a second and ready
-# again by itself once the server is back; calls caught in the outage end
+# again by itself once the server is back; `ivrctl status` says why (exit
+# 3, "its runtime is not ready (answered 503: database unavailable)");
+# calls caught in the outage end
 # with "try again later" (HTTP 503), never another error; calls placed after
 # it all complete; and the ledger check passes (no lost, no doubled
 # transfer: every acknowledged transfer in the books once, money
@@ -64,7 +66,15 @@ sleep 3
 stopped=$(now_ms)
 "$top/scripts/pg-sandbox.sh" down "$pg" || fail "the bank's server did not stop"
 down_ms=$(until_ready 503 1000) || fail "a runtime was still ready 1 s after the database stopped"
-sleep $(awk "BEGIN { print (3000 - ($(now_ms) - $stopped)) / 1000 }")
+# On-call's view: every host unready, and why.
+status=$("$ivrctl" status "$plan" --output json)
+status_rc=$?
+[ "$status_rc" -eq 3 ] || fail "status during the outage exited $status_rc, not 3"
+fits status <<<"$status" || fail "status during the outage does not fit the schema"
+why=$(/usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["not_consistent_because"]); print(*sorted({h.get("not_ready") for h in d["hosts"]}))' <<<"$status")
+[ "$why" = "ivr-01 its runtime is not ready (answered 503: database unavailable)
+answered 503: database unavailable" ] || fail "status during the outage says: $why"
+sleep "$(awk "BEGIN { t = (3000 - ($(now_ms) - $stopped)) / 1000; print (t > 0 ? t : 0) }")"
 "$top/scripts/pg-sandbox.sh" start "$pg" >/dev/null || fail "the bank's server did not start again"
 outage_ms=$(($(now_ms) - stopped))
 up_ms=$(until_ready 200 10000) || fail "the runtimes did not turn ready again within 10 s"
@@ -88,6 +98,7 @@ unavailable=$(curl -s "http://$net.1:8080/metrics" "http://$net.2:8080/metrics" 
 [ "$failed" -eq 0 ] && {
 	echo "database outage: PostgreSQL stopped for $outage_ms ms under 30 callers on 3 hosts:"
 	echo "  every runtime unready after $down_ms ms, ready again $up_ms ms after the server was back"
+	echo "  ivrctl status meanwhile: exit 3, $(head -n1 <<<"$why")"
 	echo "  calls the runtimes ended with try-again-later: $unavailable"
 	sed 's/^/  /' "$dir/outage.out"
 	echo "after it:"

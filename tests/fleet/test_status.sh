@@ -28,7 +28,7 @@ trap cleanup EXIT
 plan="$dir/fleet/plan.yaml"
 json() { "$ivrctl" status "$1" --output json 2>/dev/null; }
 field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-# The bundled agent's version, as a JSON string ("0.2.1").
+# The bundled agent's version, as a JSON string ("0.2.2").
 build_agent_version() { "$build/bin/ivr-agent" --version | awk '{print "\"" $2 "\""}'; }
 
 

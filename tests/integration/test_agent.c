@@ -241,7 +241,7 @@ test_agent__stages_activates_runs_and_rolls_back(void **state)
 	json_t *o;
 
 	o = call(f, "hello", NULL, 0);
-	assert_string_equal(str(o, "agent_version"), "0.2.1");
+	assert_string_equal(str(o, "agent_version"), "0.2.2");
 	assert_true(json_is_null(json_object_get(o, "current")));
 	assert_true(json_integer_value(json_object_get(o, "disk_free_bytes")) >
 		    0);
