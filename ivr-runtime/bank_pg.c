@@ -25,6 +25,7 @@ static bool pg_lost(struct bank *b);
 struct pg {
 	PGconn *c;
 	bool broken;
+	bool answered; /* this statement's rows (or success) came back */
 	struct {
 		const char *sql;
 		char name[8];
@@ -261,10 +262,12 @@ finish(struct bank *b, int64_t deadline, db_row_fn fn, void *ctx,
 		if ((r = PQgetResult(c)) == NULL)
 			break;
 		if (first == 0 && PQresultStatus(r) != PGRES_COMMAND_OK &&
-		    PQresultStatus(r) != PGRES_TUPLES_OK)
+		    PQresultStatus(r) != PGRES_TUPLES_OK) {
 			first = result_error(b, r, err);
-		else if (first == 0)
+		} else if (first == 0) {
+			pg(b)->answered = true; /* rows may have gone to fn */
 			first = rows(r, fn, ctx, err);
+		}
 		PQclear(r);
 	}
 	if (pg(b)->broken)
@@ -325,6 +328,26 @@ prepared(const char **name, struct bank *b, const char *sql, int nparams,
 	return 0;
 }
 
+/* One try of a statement on the connection (made now if there is none). */
+static int
+run_once(struct bank *b, const char *sql, int n, const char *const *values,
+	 int64_t deadline, db_row_fn fn, void *ctx, struct err *err)
+{
+	const char *name;
+	int rc;
+
+	pg(b)->answered = false;
+	if ((rc = ready(b, err)) < 0 ||
+	    (rc = prepared(&name, b, sql, n, deadline, err)) < 0)
+		return rc;
+	if (!PQsendQueryPrepared(pg(b)->c, name, n, values, NULL, NULL, 0)) {
+		result_error(b, NULL, err);
+		drop(b);
+		return ERR_IO;
+	}
+	return finish(b, deadline, fn, ctx, err);
+}
+
 static int
 pg_run(struct bank *b, const char *sql, const char *types,
        const struct db_arg *args, db_row_fn fn, void *ctx, struct err *err)
@@ -336,13 +359,10 @@ pg_run(struct bank *b, const char *sql, const char *types,
 		now_ms() +
 		(b->ping_ms > 0 ? b->ping_ms
 				: b->statement_timeout_ms + DEADLINE_SLACK_MS);
-	const char *name;
+	bool had = pg(b)->c != NULL;
 
 	if (n > BANK_COLS_MAX)
 		return err_set(err, ERR_INTERNAL, "too many parameters");
-	if ((rc = ready(b, err)) < 0 ||
-	    (rc = prepared(&name, b, sql, n, deadline, err)) < 0)
-		return rc;
 	for (int i = 0; i < n; i++) {
 		if (types[i] == 'i') {
 			snprintf(ints[i], sizeof(ints[i]), "%lld",
@@ -352,12 +372,16 @@ pg_run(struct bank *b, const char *sql, const char *types,
 			values[i] = args[i].t;
 		}
 	}
-	if (!PQsendQueryPrepared(pg(b)->c, name, n, values, NULL, NULL, 0)) {
-		result_error(b, NULL, err);
-		drop(b);
-		return ERR_IO;
-	}
-	return finish(b, deadline, fn, ctx, err);
+	rc = run_once(b, sql, n, values, deadline, fn, ctx, err);
+	/*
+	 * A pooled connection the server closed while it sat idle (a restart)
+	 * fails the first statement sent on it.  Outside a transaction every
+	 * statement here is a read, BEGIN, or idempotent, so one more try on
+	 * a new connection is safe, as long as no answer (no row) came back.
+	 */
+	if (rc == ERR_IO && had && pg_lost(b) && !b->in_tx && !pg(b)->answered)
+		rc = run_once(b, sql, n, values, deadline, fn, ctx, err);
+	return rc;
 }
 
 static int

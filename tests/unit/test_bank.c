@@ -579,6 +579,34 @@ test_bank_transfer__settles_a_commit_whose_answer_was_lost(void **state)
 	bank_close(b);
 }
 
+/*
+ * PostgreSQL: a connection that sat idle while the server restarted (a
+ * pooled one, between calls) is found closed by the next statement, which
+ * runs on a new connection instead of failing a caller's step.
+ */
+static void
+test_bank_connect__comes_back_after_a_server_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct bank_account a[BANK_ACCOUNTS_MAX];
+	char cmd[512];
+	struct err e;
+	int64_t cid;
+	size_t n;
+
+	if (pg_dir == NULL)
+		skip(); /* SQLite has no server */
+	cid = login(f, 0);
+	snprintf(cmd, sizeof(cmd),
+		 "%s/scripts/pg-sandbox.sh down '%s' && "
+		 "%s/scripts/pg-sandbox.sh start '%s' >/dev/null",
+		 IVR_SOURCE_DIR, pg_dir, IVR_SOURCE_DIR, pg_dir);
+	assert_int_equal(system(cmd), 0);
+	if (bank_accounts(a, BANK_ACCOUNTS_MAX, &n, f->b, cid, &e) < 0)
+		fail_msg("after the restart: %s", e.msg);
+	assert_true(n >= 2);
+}
+
 /* PostgreSQL: a server that is not there fails within the connect
  * timeout, with its reason. */
 static void
@@ -617,6 +645,7 @@ main(void)
 		T(test_bank_transfer__refuses_what_it_must),
 		T(test_bank_transfer__settles_a_commit_whose_answer_was_lost),
 		cmocka_unit_test(test_bank_open__reports_an_unusable_path),
+		T(test_bank_connect__comes_back_after_a_server_restart),
 		cmocka_unit_test(test_bank_connect__gives_up_in_time),
 	};
 
