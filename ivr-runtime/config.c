@@ -201,65 +201,86 @@ conninfo_add(struct buf *ci, const char *key, const char *value)
 	buf_append(ci, "'", 1, NULL);
 }
 
-/* Whether a libpq conninfo parses and carries no password. */
+enum conninfo_fault {
+	CONNINFO_OK,
+	CONNINFO_BAD,	   /* libpq cannot parse it: why says how */
+	CONNINFO_PASSWORD, /* it carries a password */
+};
+
+/* Checks a libpq conninfo with libpq's own parser. */
+static enum conninfo_fault
+conninfo_check(const char *text, char *why, size_t size)
+{
+	enum conninfo_fault fault = CONNINFO_OK;
+	PQconninfoOption *opts;
+	char *msg = NULL;
+
+	if ((opts = PQconninfoParse(text, &msg)) == NULL) {
+		snprintf(why, size, "%s", msg ? msg : "out of memory");
+		why[strcspn(why, "\n")] = '\0';
+		PQfreemem(msg);
+		return CONNINFO_BAD;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+		if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
+			fault = CONNINFO_PASSWORD;
+	PQconninfoFree(opts);
+	return fault;
+}
+
+/* PostgreSQL becomes the backend: the default migrations move with it
+ * (share/db/postgresql); a "migrations" setting read later still wins. */
+static void
+use_postgresql(struct config *c)
+{
+	char dir[PATH_MAX];
+
+	if (c->db_backend == BANK_POSTGRESQL)
+		return;
+	c->db_backend = BANK_POSTGRESQL;
+	if (snprintf(dir, sizeof(dir), "%s/postgresql", c->migrations_dir) <
+	    (int)sizeof(dir))
+		config_set_str(&c->migrations_dir, dir, NULL);
+}
+
+/* Whether the file's conninfo parses and carries no password. */
 static bool
 conninfo_ok(struct reader *r, const struct ydoc_node *at, const char *text)
 {
-	PQconninfoOption *opts;
-	char *msg = NULL;
-	bool ok = true;
+	char why[256];
 
-	if ((opts = PQconninfoParse(text, &msg)) == NULL) {
-		size_t n = msg ? strlen(msg) : 0;
-
-		while (n > 0 && msg[n - 1] == '\n')
-			msg[--n] = '\0';
-		ydoc_problem(r->diags, r->doc, at, "'conninfo': %s",
-			     msg ? msg : "out of memory");
-		PQfreemem(msg);
+	switch (conninfo_check(text, why, sizeof(why))) {
+	case CONNINFO_BAD:
+		ydoc_problem(r->diags, r->doc, at, "'conninfo': %s", why);
 		return false;
+	case CONNINFO_PASSWORD:
+		ydoc_problem(r->diags, r->doc, at,
+			     "a password does not belong in the "
+			     "configuration: give 'password_file' (a pgpass "
+			     "file readable by its owner only)");
+		return false;
+	default:
+		return true;
 	}
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-		if (strcmp(o->keyword, "password") == 0 && o->val != NULL) {
-			ydoc_problem(r->diags, r->doc, at,
-				     "a password does not belong in the "
-				     "configuration: give 'password_file' "
-				     "(a pgpass file readable by its owner "
-				     "only)");
-			ok = false;
-		}
-	}
-	PQconninfoFree(opts);
-	return ok;
 }
 
 int
 config_use_conninfo(struct config *c, const char *text, struct err *err)
 {
-	PQconninfoOption *opts;
-	char *msg = NULL, dir[PATH_MAX];
 	struct buf ci;
-	bool password = false;
+	char why[256];
 
-	if ((opts = PQconninfoParse(text, &msg)) == NULL) {
-		err_set(err, ERR_INVAL, "%s", msg ? msg : "out of memory");
-		PQfreemem(msg);
-		return ERR_INVAL;
-	}
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-		password = password || (strcmp(o->keyword, "password") == 0 &&
-					o->val != NULL);
-	PQconninfoFree(opts);
-	if (password)
+	switch (conninfo_check(text, why, sizeof(why))) {
+	case CONNINFO_BAD:
+		return err_set(err, ERR_INVAL, "%s", why);
+	case CONNINFO_PASSWORD:
 		return err_set(err, ERR_INVAL,
 			       "a password does not belong on the command "
 			       "line: give passfile=FILE");
-	if (c->db_backend != BANK_POSTGRESQL) {
-		c->db_backend = BANK_POSTGRESQL;
-		if (snprintf(dir, sizeof(dir), "%s/postgresql",
-			     c->migrations_dir) < (int)sizeof(dir))
-			config_set_str(&c->migrations_dir, dir, NULL);
+	default:
+		break;
 	}
+	use_postgresql(c);
 	buf_init(&ci, 16384);
 	buf_appendf(&ci, NULL, "%s%s%s", c->db_conninfo ? c->db_conninfo : "",
 		    c->db_conninfo && c->db_conninfo[0] ? " " : "", text);
@@ -378,36 +399,33 @@ refuse_keys(struct reader *r, const struct ydoc_node *s,
 				     keys[i], backend);
 }
 
+/* The database section's keys: both backends' and the common ones. */
+static void
+database_keys(const char **keys, size_t max)
+{
+	static const char *const common[] = { "backend", "migrations", NULL };
+	const char *const *lists[] = { common, sqlite_keys, pg_keys };
+	size_t n = 0;
+
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++)
+		for (size_t i = 0; lists[l][i] != NULL && n + 1 < max; i++)
+			keys[n++] = lists[l][i];
+	keys[n] = NULL;
+}
+
 static void
 read_database(struct reader *r)
 {
-	static const char *const keys[] = {
-		"backend",
-		"migrations",
-		"path",
-		"busy_timeout",
-		"conninfo",
-		"host",
-		"port",
-		"dbname",
-		"user",
-		"password_file",
-		"sslmode",
-		"sslrootcert",
-		"pool_size",
-		"statement_timeout",
-		"connect_timeout",
-		NULL,
-	};
+	const char *keys[32];
 	const struct ydoc_node *s;
 	const char *v = NULL;
-	char dir[PATH_MAX];
 
+	database_keys(keys, sizeof(keys) / sizeof(keys[0]));
 	if ((s = section(r, "database", keys)) == NULL)
 		return;
 	if (ydoc_get_str(&v, r->diags, r->doc, s, "backend", false)) {
 		if (strcmp(v, "postgresql") == 0)
-			r->c->db_backend = BANK_POSTGRESQL;
+			use_postgresql(r->c);
 		else if (strcmp(v, "sqlite") != 0)
 			ydoc_problem(r->diags, r->doc, ydoc_get(s, "backend"),
 				     "'backend' must be sqlite or "
@@ -415,10 +433,6 @@ read_database(struct reader *r)
 	}
 	if (ydoc_get(s, "migrations") != NULL)
 		get_path(r, &r->c->migrations_dir, s, "migrations");
-	else if (r->c->db_backend == BANK_POSTGRESQL &&
-		 snprintf(dir, sizeof(dir), "%s/postgresql",
-			  r->c->migrations_dir) < (int)sizeof(dir))
-		config_set_str(&r->c->migrations_dir, dir, NULL);
 	if (r->c->db_backend == BANK_POSTGRESQL) {
 		refuse_keys(r, s, sqlite_keys, "postgresql");
 		read_postgresql(r, s);
