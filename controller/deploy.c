@@ -7,6 +7,7 @@
 #include "deploy.h"
 #include "deploy_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -53,7 +54,10 @@ approve(struct run *r, const struct plan_phase *ph)
 	else if (flagged)
 		by = "--approve";
 	else if (isatty(STDIN_FILENO)) {
-		if (!deploy_ask(r, ph->name)) {
+		char q[128];
+
+		snprintf(q, sizeof(q), "Start phase %s?", ph->name);
+		if (!deploy_ask(r, q)) {
 			deploy_say(r, "phase %s: not approved: stopping",
 				   ph->name);
 			return GATE_NO;
@@ -217,6 +221,10 @@ deploy_go_live(struct run *r)
 			   "pre-staging failed: nothing serving was changed");
 		return EXITCODE_ROLLED_BACK;
 	}
+	/* The database step: its failure changes nothing serving (expand
+	 * migrations are one transaction), unless a resume had moved hosts. */
+	if ((rc = deploy_db_step(r)) >= 0)
+		return touched ? roll_back_touched(r) : rc;
 	switch (run_phases(r)) {
 	case GATE_NO:
 		return roll_back_touched(r);
@@ -256,6 +264,9 @@ deploy_run_finish(struct run *r, int rc)
 {
 	deploy_journal_end(r, rc);
 	deploy_close_fleet(r);
+	bank_close(r->db);
+	r->db = NULL;
+	bank_migrations_free(&r->mig);
 	json_decref(r->approved);
 	return rc;
 }
@@ -287,5 +298,7 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 		   r.art.version);
 	deploy_record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
 				    r.id, "from", r.from));
+	if ((rc = deploy_db_check(&r)) >= 0)
+		return deploy_run_finish(&r, rc);
 	return deploy_run_finish(&r, deploy_go_live(&r));
 }

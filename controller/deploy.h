@@ -34,8 +34,11 @@
 #ifndef IVR_CONTROLLER_DEPLOY_H
 #define IVR_CONTROLLER_DEPLOY_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
+
+#include "buf.h"
 
 struct agent_bundle; /* host.h */
 struct err;
@@ -48,6 +51,9 @@ struct deploy_opts {
 	const char **approve; /* --approve PHASE: these gates pass */
 	size_t napprove;
 	bool break_lock;	   /* remove a lock left by a dead process */
+	bool defer_contract;	   /* deploy a release whose contract
+				      migrations wait for `ivrctl db contract` */
+	const char *backup;	   /* db restore: the backup's id */
 	bool json;		   /* --output json: one JSON object per line */
 	const char *promoted_from; /* promote: staging's environment */
 	FILE *out;		   /* progress lines or JSON events */
@@ -66,6 +72,35 @@ int deploy_run(const struct plan *p, const struct agent_bundle *agent,
  */
 int deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 		  const struct deploy_opts *o, struct err *err);
+
+/*
+ * `ivrctl db contract`: once every host runs the artifact's release, backs
+ * the database up and applies the release's pending contract migrations
+ * (journaled, under the environment's lock).  Returns the exit code.
+ */
+int deploy_db_contract(const struct plan *p, const struct agent_bundle *agent,
+		       const struct deploy_opts *o, struct err *err);
+
+/*
+ * `ivrctl db restore --backup ID`: restores a backup of the plan's
+ * database (its sha256 checked against the journal), after the operator
+ * confirms (or --yes); journaled, under the lock.  Returns the exit code.
+ */
+int deploy_db_restore(const struct plan *p, const struct agent_bundle *agent,
+		      const struct deploy_opts *o, struct err *err);
+
+/*
+ * `ivrctl db status`: into *out (a new object) the migrations applied
+ * (when, by which deployment), those of artifact (may be NULL) still
+ * pending, and the backups the journal records (each "present" or not).
+ * Returns the exit code (err set when not 0).
+ */
+int deploy_db_status(json_t **out, const struct plan *p, const char *artifact,
+		     struct err *err);
+
+/* deploy_db_status's object as text, appended to b.  0 or b's error. */
+int deploy_db_status_format(struct buf *b, const json_t *st,
+			    const char *artifact, struct err *err);
 
 /* `ivrctl rollback`: returns the exit code. */
 int deploy_rollback(const struct plan *p, const struct agent_bundle *agent,

@@ -208,13 +208,13 @@ deploy_journal_end(struct run *r, int code)
 }
 
 bool
-deploy_ask(struct run *r, const char *phase)
+deploy_ask(struct run *r, const char *question)
 {
 	FILE *tty = r->o->json ? stderr : r->o->out;
 	char answer[16] = "";
 
 	pthread_mutex_lock(&r->out_lock);
-	fprintf(tty, "Start phase %s? [y/N] ", phase);
+	fprintf(tty, "%s [y/N] ", question);
 	fflush(tty);
 	pthread_mutex_unlock(&r->out_lock);
 	return fgets(answer, sizeof(answer), stdin) != NULL &&

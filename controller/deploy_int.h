@@ -27,6 +27,7 @@
 #include <stdbool.h>
 
 #include "artifact.h"
+#include "bank.h"
 #include "host.h"
 #include "journal.h"
 
@@ -66,6 +67,10 @@ struct run {
 	bool rollback;
 	json_t *approved;    /* phases whose gate passed, journal included */
 	const char *waiting; /* the phase whose gate stopped the run */
+	bool resumed;	     /* a resume of an interrupted deployment */
+	/* the database step (deploy_db.c) */
+	struct bank *db;
+	struct bank_migrations mig;
 };
 
 /* deploy_events.c */
@@ -96,8 +101,8 @@ void deploy_journal_start(struct run *r, const char *kind, const char *to);
 /* The run's end in the journal, the lock released, and the summary. */
 void deploy_journal_end(struct run *r, int code);
 
-/* Asks the operator at the terminal whether phase may start. */
-bool deploy_ask(struct run *r, const char *phase);
+/* Asks the operator at the terminal a yes-or-no question. */
+bool deploy_ask(struct run *r, const char *question);
 
 /* deploy_batch.c */
 
@@ -146,6 +151,22 @@ int deploy_restore_drained(struct run *r);
 bool deploy_fleet_release(struct run *r, char *out, size_t size);
 
 /* deploy.c */
+
+/* deploy_db.c */
+
+/*
+ * Before anything is staged: the release's migrations against the
+ * database (checksums; a pending contract migration is refused unless
+ * --defer-contract, or a resume).  -1 to go on, else an exit code.
+ */
+int deploy_db_check(struct run *r);
+
+/*
+ * After pre-staging, before the first host swaps: the backup, then the
+ * pending expand migrations in one transaction with the run's id.  -1 to
+ * go on, else an exit code (nothing serving was changed).
+ */
+int deploy_db_step(struct run *r);
 
 /* Sets a run up; undo with deploy_run_finish. */
 void deploy_run_init(struct run *r, const struct plan *p,

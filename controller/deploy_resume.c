@@ -156,5 +156,8 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 		   r.art.version);
 	if (!resume_hosts(&r))
 		return deploy_run_finish(&r, EXITCODE_INCONSISTENT);
+	r.resumed = true;
+	if ((rc = deploy_db_check(&r)) >= 0)
+		return deploy_run_finish(&r, rc);
 	return deploy_run_finish(&r, deploy_go_live(&r));
 }

@@ -361,8 +361,10 @@ replay(json_t *stack, json_t *run)
 		json_object_get(json_object_get(run, "end"), "outcome"));
 	size_t n = json_array_size(stack), i;
 
+	/* database runs (db-contract, db-restore) move no release */
 	if (kind == NULL || to == NULL || outcome == NULL ||
-	    strcmp(outcome, "done") != 0)
+	    strcmp(outcome, "done") != 0 ||
+	    (strcmp(kind, "deploy") != 0 && strcmp(kind, "rollback") != 0))
 		return;
 	if (strcmp(kind, "rollback") == 0) {
 		for (i = n; i-- > 0;)
@@ -421,6 +423,9 @@ journal_open_run(const char *path)
 	 * before they read it (refused, locked) are passed over. */
 	for (n = json_array_size(runs); n > 0; n--) {
 		run = json_array_get(runs, n - 1);
+		kind = json_string_value(json_object_get(run, "kind"));
+		if (kind != NULL && strncmp(kind, "db-", 3) == 0)
+			continue; /* database runs move no host */
 		if (json_object_get(run, "end") == NULL ||
 		    json_is_string(json_object_get(run, "from")))
 			break;

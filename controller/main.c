@@ -1,15 +1,5 @@
 /*
- * ivrctl: the deployment controller.
- *
- *   ivrctl validate PLAN [--output json]   check the plan, touch nothing
- *   ivrctl status PLAN [--output json]     what every host runs
- *   ivrctl plan PLAN [--artifact F] [--output json]   the dry run
- *   ivrctl deploy PLAN [--artifact F] [--yes] [--approve PHASE]...
- *   ivrctl resume PLAN [--artifact F] [--yes] [--approve PHASE]...
- *   ivrctl rollback PLAN [--to VERSION] [--output json]
- *   ivrctl promote --from STAGING_PLAN --to PROD_PLAN [deploy's flags]
- *   ivrctl history PLAN [--output json]
- *
+ * ivrctl: the deployment controller (its commands and flags: usage.c).
  * This file parses the arguments, calls the modules, prints what they
  * return and exits with a code from exitcode.h (docs/runbook.md).
  */
@@ -38,7 +28,8 @@
 #define IVR_VERSION "0.0.0"
 #endif
 
-#define OUT_MAX (64 * 1024 * 1024)
+#define OUT_MAX	 (64 * 1024 * 1024)
+#define COUNT(a) (sizeof(a) / sizeof(*(a)))
 
 /* The flags each command takes (an option's bit is its getopt value:
  * never 1, which getopt returns for an argument that is not an option). */
@@ -50,6 +41,8 @@ enum {
 	F_BREAK_LOCK = 1 << 5,
 	F_TO = 1 << 6,
 	F_FROM = 1 << 7,
+	F_DEFER_CONTRACT = 1 << 8,
+	F_BACKUP = 1 << 9,
 	F_GATES = F_YES | F_APPROVE,
 };
 
@@ -70,6 +63,8 @@ static const struct option long_options[] = {
 	{ "break-lock", no_argument, NULL, F_BREAK_LOCK },
 	{ "to", required_argument, NULL, F_TO },
 	{ "from", required_argument, NULL, F_FROM },
+	{ "defer-contract", no_argument, NULL, F_DEFER_CONTRACT },
+	{ "backup", required_argument, NULL, F_BACKUP },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -85,6 +80,8 @@ take_option(struct cli *c, int opt)
 	c->o.artifact = opt == F_ARTIFACT ? arg : c->o.artifact;
 	c->o.yes = c->o.yes || opt == F_YES;
 	c->o.break_lock = c->o.break_lock || opt == F_BREAK_LOCK;
+	c->o.defer_contract = c->o.defer_contract || opt == F_DEFER_CONTRACT;
+	c->o.backup = opt == F_BACKUP ? arg : c->o.backup;
 	c->to = opt == F_TO ? arg : c->to;
 	c->from = opt == F_FROM ? arg : c->from;
 	if (opt == F_APPROVE)
@@ -253,6 +250,13 @@ approvals_known(const struct plan *p, const struct deploy_opts *o,
 	return true;
 }
 
+struct command {
+	const char *name;
+	int flags;
+	int (*on_plan)(struct cli *c, const struct plan *p);
+	int (*whole)(int argc, char **argv);
+};
+
 typedef int (*run_fn)(const struct plan *p, const struct agent_bundle *agent,
 		      const struct deploy_opts *o, struct err *err);
 
@@ -410,9 +414,10 @@ cmd_promote(int argc, char **argv)
 	int rc = EXITCODE_BAD_INPUT;
 
 	/* deploy's flags; no --artifact: it is staging's. */
-	if (approve == NULL ||
-	    parse(&c, argc, argv,
-		  F_OUTPUT | F_GATES | F_BREAK_LOCK | F_TO | F_FROM, false) < 0)
+	if (approve == NULL || parse(&c, argc, argv,
+				     F_OUTPUT | F_GATES | F_BREAK_LOCK | F_TO |
+					     F_FROM | F_DEFER_CONTRACT,
+				     false) < 0)
 		goto out;
 	if (c.from == NULL || c.to == NULL)
 		fputs(usage_text, stderr);
@@ -503,16 +508,70 @@ do_plan(struct cli *c, const struct plan *p)
 	return code;
 }
 
-#define DEPLOY_FLAGS (F_OUTPUT | F_ARTIFACT | F_GATES | F_BREAK_LOCK)
+#define DEPLOY_FLAGS \
+	(F_OUTPUT | F_ARTIFACT | F_GATES | F_BREAK_LOCK | F_DEFER_CONTRACT)
 
-/* The commands: most run on one PLAN with these flags (on_plan), the
- * others parse their own arguments (whole). */
-static const struct command {
-	const char *name;
-	int flags;
-	int (*on_plan)(struct cli *c, const struct plan *p);
-	int (*whole)(int argc, char **argv);
-} commands[] = {
+static int
+do_db_status(struct cli *c, const struct plan *p)
+{
+	const char *art = c->o.artifact ? c->o.artifact : p->artifact;
+	struct report r = { .rc = -1 };
+	json_t *st = NULL;
+	int code = deploy_db_status(&st, p, art, &r.e);
+
+	buf_init(&r.text, OUT_MAX);
+	if (code == 0 &&
+	    (r.rc = deploy_db_status_format(&r.text, st, art, &r.e)) < 0)
+		code = EXITCODE_ERROR;
+	if (code != 0 && c->o.json)
+		fprintf(stderr, "ivrctl: %s\n", r.e.msg);
+	print_report(c, st, &r);
+	return code;
+}
+
+static int
+do_db_contract(struct cli *c, const struct plan *p)
+{
+	return artifact_named(c, p) ? run_deploy(c, p, deploy_db_contract)
+				    : EXITCODE_BAD_INPUT;
+}
+
+static int
+do_db_restore(struct cli *c, const struct plan *p)
+{
+	return run_deploy(c, p, deploy_db_restore);
+}
+
+#define DB_FLAGS (F_OUTPUT | F_BREAK_LOCK)
+static const struct command db_commands[] = {
+	{ "status", F_OUTPUT | F_ARTIFACT, do_db_status, NULL },
+	{ "contract", DB_FLAGS | F_ARTIFACT, do_db_contract, NULL },
+	{ "restore", DB_FLAGS | F_BACKUP | F_YES, do_db_restore, NULL },
+};
+
+/* argv[1] among n commands, run; else the usage. */
+static int
+dispatch(const struct command *cmds, size_t n, int argc, char **argv)
+{
+	for (size_t i = 0; argc >= 2 && i < n; i++)
+		if (strcmp(argv[1], cmds[i].name) == 0)
+			return cmds[i].on_plan
+				       ? on_plan(argc, argv, cmds[i].flags,
+						 cmds[i].on_plan)
+				       : cmds[i].whole(argc, argv);
+	fputs(usage_text, stderr);
+	return EXITCODE_BAD_INPUT;
+}
+
+/* `ivrctl db SUBCOMMAND PLAN ...`: the bank's database (deploy_db.c). */
+static int
+cmd_db(int argc, char **argv)
+{
+	return dispatch(db_commands, COUNT(db_commands), argc - 1, argv + 1);
+}
+
+/* Most run on one PLAN with these flags; the others parse their own. */
+static const struct command commands[] = {
 	{ "validate", 0, NULL, cmd_validate },
 	{ "status", F_OUTPUT, do_status, NULL },
 	{ "plan", F_OUTPUT | F_ARTIFACT, do_plan, NULL },
@@ -521,6 +580,7 @@ static const struct command {
 	{ "rollback", F_OUTPUT | F_TO | F_BREAK_LOCK, do_rollback, NULL },
 	{ "promote", 0, NULL, cmd_promote },
 	{ "history", F_OUTPUT, do_history, NULL },
+	{ "db", 0, NULL, cmd_db },
 };
 
 int
@@ -534,15 +594,5 @@ main(int argc, char **argv)
 		printf("ivrctl %s\n", IVR_VERSION);
 		return EXITCODE_DONE;
 	}
-	for (size_t i = 0;
-	     argc >= 2 && i < sizeof(commands) / sizeof(*commands); i++) {
-		const struct command *c = &commands[i];
-
-		if (strcmp(argv[1], c->name) != 0)
-			continue;
-		return c->on_plan ? on_plan(argc, argv, c->flags, c->on_plan)
-				  : c->whole(argc, argv);
-	}
-	fputs(usage_text, stderr);
-	return EXITCODE_BAD_INPUT;
+	return dispatch(commands, COUNT(commands), argc, argv);
 }

@@ -51,6 +51,9 @@ free_strings(struct plan *p)
 		p->calls_url,
 		p->artifact,
 		p->journal,
+		p->db.conninfo,
+		p->db.path,
+		p->db.backups,
 	};
 
 	for (size_t i = 0; i < sizeof(owned) / sizeof(*owned); i++)
@@ -250,12 +253,15 @@ defaults(struct plan *p)
 	p->min_healthy_ms = 5000;
 	p->drain_deadline_ms = 60000;
 	p->capacity_floor_percent = 50;
+	p->db.lock_timeout_ms = 2000;
+	p->db.statement_timeout_ms = 60000;
+	p->db.backup_timeout_ms = 600000;
 }
 
 static const char *const top_keys[] = {
-	"environment", "inventory", "load_balancer", "ssh",	 "agent",
-	"service",     "health",    "rollout",	     "artifact", "journal",
-	NULL,
+	"environment", "inventory", "load_balancer", "ssh",
+	"agent",       "service",   "health",	     "rollout",
+	"artifact",    "journal",   "database",	     NULL,
 };
 
 /* A section that must be there: problem at the top when missing. */
@@ -340,6 +346,8 @@ load_top(struct loader *l)
 		plan_load_health(l, s);
 	if ((s = section(l, "rollout")) != NULL)
 		plan_load_rollout(l, s);
+	if ((s = ydoc_get(root, "database")) != NULL)
+		plan_load_database(l, s);
 	if (ydoc_get(root, "artifact") != NULL)
 		l->p->artifact = plan_readable_file(l, root, "artifact", false);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "journal", false))

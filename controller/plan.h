@@ -71,6 +71,27 @@ struct plan_phase {
 	bool approval;		/* ask before the phase starts */
 };
 
+/*
+ * The bank's database, for the deploy's database step (backup, expand
+ * migrations) and `ivrctl db`: reached from the controller as the
+ * migration role.  Absent (backend PLAN_DB_NONE): no database step.
+ */
+enum plan_db_backend {
+	PLAN_DB_NONE,
+	PLAN_DB_POSTGRESQL,
+	PLAN_DB_SQLITE,
+};
+
+struct plan_db {
+	enum plan_db_backend backend;
+	char *conninfo; /* postgresql: libpq's, passfile= added */
+	char *path;	/* sqlite: the file, resolved */
+	char *backups;	/* the folder for backups, resolved */
+	int64_t lock_timeout_ms;
+	int64_t statement_timeout_ms;
+	int64_t backup_timeout_ms;
+};
+
 struct plan {
 	char *path; /* the file, as given */
 	char *dir;  /* its folder: relative paths start here */
@@ -103,6 +124,7 @@ struct plan {
 	int64_t drain_deadline_ms;
 	struct plan_size failure_budget;
 	int capacity_floor_percent;
+	struct plan_db db;
 	/* other */
 	char *artifact;	 /* resolved; NULL when the plan names none */
 	char *journal;	 /* resolved; NULL: the default location */

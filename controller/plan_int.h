@@ -59,4 +59,7 @@ void plan_load_agent_service(struct loader *l, const struct ydoc_node *agent,
 void plan_load_health(struct loader *l, const struct ydoc_node *s);
 void plan_load_rollout(struct loader *l, const struct ydoc_node *s);
 
+/* plan_database.c */
+void plan_load_database(struct loader *l, const struct ydoc_node *s);
+
 #endif

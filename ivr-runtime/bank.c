@@ -1,6 +1,7 @@
 /*
  * bank: see bank.h.  Connections, the query helpers the other bank_*.c
- * files share (bank_int.h), migrations and the ledger's figures.
+ * files share (bank_int.h) and the ledger's figures (migrations:
+ * bank_migrate.c).
  */
 #include "bank.h"
 
@@ -16,9 +17,7 @@
 #include "buf.h"
 #include "fileio.h"
 
-#define MIGRATION_MAX_BYTES (1024 * 1024)
-#define MIGRATIONS_MAX	    256
-#define BANK_PING_MS	    800
+#define BANK_PING_MS 800
 
 const char *
 bank_backend_name(enum bank_backend_kind kind)
@@ -221,174 +220,6 @@ bank_ping(struct bank *b, struct err *err)
 	return rc;
 }
 
-/* True for names like 001_initial.sql; sets *version. */
-static bool
-migration_name(const char *name, int *version)
-{
-	size_t n = strlen(name);
-
-	if (n < 9 || strcmp(name + n - 4, ".sql") != 0 || name[3] != '_')
-		return false;
-	for (int i = 0; i < 3; i++)
-		if (name[i] < '0' || name[i] > '9')
-			return false;
-	*version =
-		(name[0] - '0') * 100 + (name[1] - '0') * 10 + (name[2] - '0');
-	return true;
-}
-
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-free_names(char **names, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
-/* The migration file names in dir, sorted; free with free_names. */
-static int
-list_migrations(char ***out, size_t *n, const char *dir, struct err *err)
-{
-	char **names = calloc(MIGRATIONS_MAX, sizeof(*names));
-	struct dirent *de;
-	DIR *d;
-	int v;
-
-	*n = 0;
-	if (names == NULL)
-		return err_set(err, ERR_NOMEM, "out of memory");
-	if ((d = opendir(dir)) == NULL) {
-		free(names);
-		return err_set_errno(err, ERR_IO, errno,
-				     "cannot open migrations folder '%s'", dir);
-	}
-	while ((de = readdir(d)) != NULL && *n < MIGRATIONS_MAX) {
-		if (!migration_name(de->d_name, &v))
-			continue;
-		if ((names[*n] = strdup(de->d_name)) == NULL) {
-			closedir(d);
-			free_names(names, *n);
-			return err_set(err, ERR_NOMEM, "out of memory");
-		}
-		(*n)++;
-	}
-	closedir(d);
-	qsort(names, *n, sizeof(*names), cmp_names);
-	if (*n == 0) {
-		free_names(names, *n);
-		return err_set(err, ERR_IO,
-			       "no migrations (NNN_name.sql) in '%s'", dir);
-	}
-	*out = names;
-	return 0;
-}
-
-static int
-is_applied(bool *applied, struct bank *b, int version, struct err *err)
-{
-	int64_t one;
-
-	return bank_q_int(&one, applied, b, err,
-			  "SELECT 1 FROM schema_migrations WHERE version = $1",
-			  "i", (int64_t)version);
-}
-
-/* Applies one migration unless present; *done says if it ran now. */
-static int
-apply_one(struct bank *b, const char *dir, const char *name, bool *done,
-	  struct err *err)
-{
-	char path[PATH_MAX];
-	struct buf sql;
-	bool applied = false;
-	int version = 0, rc;
-
-	*done = false;
-	migration_name(name, &version);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	buf_init(&sql, MIGRATION_MAX_BYTES);
-	if ((rc = fileio_read_all(&sql, path, err)) < 0)
-		goto out;
-	if ((rc = bank_begin(b, err)) < 0)
-		goto out;
-	if (b->be->migration_lock_sql != NULL &&
-	    (rc = bank_q(b, err, NULL, NULL, b->be->migration_lock_sql, "")) <
-		    0)
-		goto end;
-	if ((rc = is_applied(&applied, b, version, err)) < 0 || applied)
-		goto end;
-	if ((rc = b->be->script(b, name, buf_cstr(&sql), err)) < 0 ||
-	    (rc = bank_q(b, err, NULL, NULL,
-			 "INSERT INTO schema_migrations (version, name) "
-			 "VALUES ($1, $2)",
-			 "it", (int64_t)version, name)) < 0)
-		goto end;
-	rc = bank_commit(b, err);
-	*done = rc == 0;
-	goto out;
-end:
-	if (rc == 0)
-		rc = bank_commit(b, err);
-	else
-		bank_rollback(b);
-out:
-	buf_release(&sql);
-	return rc;
-}
-
-int
-bank_migrate(struct bank *b, const char *dir, int *applied, struct err *err)
-{
-	char **names = NULL;
-	size_t n = 0;
-	bool done;
-	int rc, count = 0;
-
-	if ((rc = b->be->migrations_table(b, err)) < 0 ||
-	    (rc = list_migrations(&names, &n, dir, err)) < 0)
-		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		rc = apply_one(b, dir, names[i], &done, err);
-		count += done;
-	}
-	free_names(names, n);
-	if (applied != NULL)
-		*applied = count;
-	return rc;
-}
-
-int
-bank_pending(int *pending, char *first, size_t size, struct bank *b,
-	     const char *dir, struct err *err)
-{
-	char **names = NULL;
-	size_t n = 0;
-	bool applied;
-	int rc, version = 0;
-
-	*pending = 0;
-	if (first != NULL && size > 0)
-		first[0] = '\0';
-	if ((rc = list_migrations(&names, &n, dir, err)) < 0)
-		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		migration_name(names[i], &version);
-		if ((rc = is_applied(&applied, b, version, err)) < 0 || applied)
-			continue;
-		if (*pending == 0 && first != NULL && size > 0)
-			snprintf(first, size, "%s", names[i]);
-		(*pending)++;
-	}
-	free_names(names, n);
-	return rc;
-}
-
 int
 bank_ledger(struct bank_ledger *out, struct bank *b, struct err *err)
 {
@@ -421,4 +252,61 @@ bank_transfer_count(int64_t *count, struct bank *b, const char *confirmation,
 			  "SELECT count(*) FROM transfers WHERE confirmation = "
 			  "$1",
 			  "t", confirmation);
+}
+
+int
+bank_table_counts(json_t **out, struct bank *b, struct err *err)
+{
+	json_t *o = json_object();
+	int rc;
+
+	if (o == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	if ((rc = b->be->table_counts(b, o, err)) < 0) {
+		json_decref(o);
+		return BANK_FAIL(rc, err, "counting rows: ");
+	}
+	*out = o;
+	return 0;
+}
+
+static int
+text_col(void *ctx, int ncols, const char *const *v)
+{
+	char *out = ((char **)ctx)[0];
+	size_t size = (size_t)((char **)ctx)[1];
+
+	if (ncols > 0)
+		bank_col(out, size, v[0]);
+	return 0;
+}
+
+int
+bank_snapshot_begin(char *snapshot, size_t size, struct bank *b,
+		    struct err *err)
+{
+	void *ctx[2] = { snapshot, (void *)size };
+	int rc;
+
+	snapshot[0] = '\0';
+	if (b->kind != BANK_POSTGRESQL)
+		return err_set(err, ERR_INTERNAL, "not a PostgreSQL bank");
+	if ((rc = bank_q(b, err, NULL, NULL,
+			 "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+			 "")) < 0)
+		return rc;
+	b->in_tx = true;
+	if ((rc = bank_q(b, err, text_col, ctx, "SELECT pg_export_snapshot()",
+			 "")) < 0 ||
+	    snapshot[0] == '\0') {
+		bank_snapshot_end(b);
+		return rc < 0 ? rc : err_set(err, ERR_IO, "no snapshot");
+	}
+	return 0;
+}
+
+void
+bank_snapshot_end(struct bank *b)
+{
+	bank_rollback(b);
 }

@@ -78,24 +78,137 @@ void bank_pool_put(struct bank_pool *p, struct bank *b);
 void bank_pool_free(struct bank_pool *p);
 
 /*
- * Applies, in order, every migration file NNN_name.sql in dir that the
- * schema_migrations table does not list, each in its own transaction, and
- * records it.  Safe when several processes start at once.  Sets *applied
- * to the number applied now (may be NULL).  Returns 0, ERR_IO (folder or
- * file unreadable) or ERR_PARSE ("001_initial.sql: near ...": the SQL
- * failed; that migration is rolled back).
+ * Migrations: NNN_name.sql files (share/db/ for SQLite, share/db/postgresql/
+ * for PostgreSQL), each with a "-- kind: expand" or "-- kind: contract"
+ * line among its first comment lines.  expand is additive (the release
+ * before it runs on the result); contract removes or tightens, and runs
+ * only once every host runs the release that brought it.  schema_migrations
+ * records version, name, kind, checksum (sha256 of the file), when, and
+ * the deployment that applied it.  docs/database.md.
+ */
+enum bank_migration_kind {
+	BANK_EXPAND,
+	BANK_CONTRACT,
+};
+
+#define BANK_MIGRATIONS_MAX	 256
+#define BANK_MIGRATION_MAX_BYTES (1024 * 1024)
+#define BANK_MIGRATION_NAME_MAX	 96
+#define BANK_DEPLOYMENT_ID_MAX	 64
+
+struct bank_migration {
+	int version;
+	char name[BANK_MIGRATION_NAME_MAX];
+	enum bank_migration_kind kind;
+	char sha256[65];
+	char *sql;
+	/* From schema_migrations (bank_migrations_check): */
+	bool applied;
+	char applied_at[40];
+	char deployment_id[BANK_DEPLOYMENT_ID_MAX];
+};
+
+/* A release's migrations, in version order. */
+struct bank_migrations {
+	struct bank_migration *m;
+	size_t n;
+	/* Applied versions that are not in this set (a later release's). */
+	int unknown_applied;
+};
+
+/* "expand" or "contract". */
+const char *bank_migration_kind_name(enum bank_migration_kind k);
+
+/*
+ * Adds the migration called name (NNN_name.sql) with text (len bytes):
+ * its version, kind and sha256.  Returns 0; ERR_PARSE "002_x.sql: ..." (a
+ * name that is not NNN_name.sql, no kind line, a version already there)
+ * or ERR_NOMEM.
+ */
+int bank_migrations_add(struct bank_migrations *s, const char *name,
+			const char *text, size_t len, struct err *err);
+
+/* Reads every NNN_name.sql file of dir into s.  0, ERR_IO or ERR_PARSE. */
+int bank_migrations_load(struct bank_migrations *s, const char *dir,
+			 struct err *err);
+
+void bank_migrations_free(struct bank_migrations *s);
+
+/*
+ * Marks the migrations of s that schema_migrations lists as applied (with
+ * when and by which deployment), and counts the applied ones s does not
+ * know.  One applied with another checksum is refused: ERR_BADSTATE
+ * "002_x.sql was applied with sha256 1a2b... but the release's file hashes
+ * to 3c4d...: an applied migration never changes; add a new one".  A
+ * database without schema_migrations has nothing applied.  As the
+ * migration role (it brings schema_migrations' columns up to date).
+ */
+int bank_migrations_check(struct bank_migrations *s, struct bank *b,
+			  struct err *err);
+
+/*
+ * Appends schema_migrations' rows to out (a JSON array), in version order:
+ * {version, name, kind, checksum, applied_at, deployment_id}.  0, or the
+ * query's error (a database without the table appends nothing).
+ */
+int bank_migrations_list(json_t *out, struct bank *b, struct err *err);
+
+struct bank_migrate_opts {
+	bool expand, contract;	   /* the kinds to apply */
+	const char *deployment_id; /* recorded with each; NULL: none */
+	int lock_timeout_ms;	   /* PostgreSQL; 0: the server's */
+};
+
+/*
+ * Applies the pending migrations of the chosen kinds, in version order,
+ * in one transaction under the migration lock (two migrators apply each
+ * once), after checking s again inside it; each is recorded.  The
+ * statement timeout is the connection's.  *applied (may be NULL) gets how
+ * many ran.  Returns 0; ERR_PARSE "002_x.sql: ..." (its SQL failed;
+ * nothing of the transaction stays); ERR_BADSTATE (a checksum, above);
+ * ERR_TIMEOUT or ERR_BUSY (a lock not had in time) or ERR_IO.
+ */
+int bank_migrations_apply(struct bank_migrations *s, struct bank *b,
+			  const struct bank_migrate_opts *o, int *applied,
+			  struct err *err);
+
+/*
+ * A new bank: applies every migration of dir (both kinds), recording no
+ * deployment.  For seeding and tests, and for a new SQLite file.
  */
 int bank_migrate(struct bank *b, const char *dir, int *applied,
 		 struct err *err);
 
 /*
- * The migration files in dir that schema_migrations does not list: their
- * count in *pending and the first one's name in first (may be NULL).  A
- * runtime whose role may not change the schema (PostgreSQL) checks this
- * instead of migrating.  Returns 0, ERR_IO or ERR_NOMEM.
+ * What a runtime checks at start without the right to change the schema:
+ * the expand migrations of dir that schema_migrations does not list, their
+ * count in *pending and the first one's name in first (may be NULL); a
+ * database without schema_migrations sets *fresh (may be NULL) and counts
+ * every expand migration.  Returns 0, ERR_IO, ERR_PARSE or ERR_NOMEM.
  */
-int bank_pending(int *pending, char *first, size_t size, struct bank *b,
-		 const char *dir, struct err *err);
+int bank_pending(int *pending, bool *fresh, char *first, size_t size,
+		 struct bank *b, const char *dir, struct err *err);
+
+/* Each table of the bank's schema and its row count: a new JSON object
+ * in *out ({"accounts": 120, ...}).  0, or the query's error. */
+int bank_table_counts(json_t **out, struct bank *b, struct err *err);
+
+/*
+ * PostgreSQL: opens a read-only repeatable-read transaction and exports
+ * its snapshot's name into snapshot (for pg_dump --snapshot: the dump and
+ * bank_table_counts then see the same rows); bank_snapshot_end ends it.
+ */
+int bank_snapshot_begin(char *snapshot, size_t size, struct bank *b,
+			struct err *err);
+void bank_snapshot_end(struct bank *b);
+
+/*
+ * SQLite: copies b's database into the new file dest with the online
+ * backup API, in steps that a writer may hold up to timeout_ms in all.
+ * 0, ERR_IO or ERR_TIMEOUT.
+ */
+int bank_sqlite_backup(struct bank *b, const char *dest, int64_t timeout_ms,
+		       struct err *err);
 
 /* Runs a trivial query: 0 when the database answers, else ERR_IO. */
 int bank_ping(struct bank *b, struct err *err);

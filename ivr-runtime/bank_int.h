@@ -50,8 +50,15 @@ struct bank_backend {
 	 * transaction.  0 or ERR_PARSE "name: message". */
 	int (*script)(struct bank *b, const char *name, const char *sql,
 		      struct err *err);
-	/* Creates schema_migrations if it is not there. */
+	/* Creates schema_migrations if it is not there, or adds the
+	 * columns an older one lacks (the migration role's right). */
 	int (*migrations_table)(struct bank *b, struct err *err);
+	/* Whether schema_migrations exists (any role). */
+	int (*has_migrations_table)(struct bank *b, bool *found,
+				    struct err *err);
+	/* Each table of the bank's schema and its row count into out (a
+	 * JSON object), in the connection's current snapshot. */
+	int (*table_counts)(struct bank *b, json_t *out, struct err *err);
 	bool (*in_transaction)(struct bank *b);
 	/* Taken before the write transaction begins and given back when it
 	 * ends, or NULL: writers of one process queue here instead of in

@@ -420,22 +420,79 @@ is_true(void *ctx, int ncols, const char *const *v)
 }
 
 static int
-pg_migrations_table(struct bank *b, struct err *err)
+pg_has_migrations_table(struct bank *b, bool *found, struct err *err)
 {
-	static const char *const sql =
-		"CREATE TABLE IF NOT EXISTS schema_migrations ("
-		"version integer PRIMARY KEY, name text NOT NULL, "
-		"applied_at timestamptz NOT NULL DEFAULT now())";
 	static const char *const exists =
 		"SELECT to_regclass('schema_migrations') IS NOT NULL";
+
+	*found = false;
+	return pg_run(b, exists, "", NULL, is_true, found, err);
+}
+
+/*
+ * Creates schema_migrations, or adds the columns an older one lacks.
+ * CREATE ... IF NOT EXISTS needs the right to create even when the table
+ * is there: it only runs when the table or a column is missing.
+ */
+static int
+pg_migrations_table(struct bank *b, struct err *err)
+{
+	static const char *const create =
+		"CREATE TABLE IF NOT EXISTS schema_migrations ("
+		"version integer PRIMARY KEY, name text NOT NULL, "
+		"kind text, checksum text, deployment_id text, "
+		"applied_at timestamptz NOT NULL DEFAULT now())";
+	static const char *const complete =
+		"SELECT count(*) = 3 FROM information_schema.columns WHERE "
+		"table_schema = current_schema() AND table_name = "
+		"'schema_migrations' AND column_name IN ('kind', 'checksum', "
+		"'deployment_id')";
+	static const char *const add =
+		"ALTER TABLE schema_migrations "
+		"ADD COLUMN IF NOT EXISTS kind text, "
+		"ADD COLUMN IF NOT EXISTS checksum text, "
+		"ADD COLUMN IF NOT EXISTS deployment_id text";
 	bool found = false;
 	int rc;
 
-	/* CREATE ... IF NOT EXISTS needs the right to create even when the
-	 * table is there: a role without it only checks. */
-	if ((rc = pg_run(b, exists, "", NULL, is_true, &found, err)) < 0)
+	if ((rc = pg_has_migrations_table(b, &found, err)) < 0)
 		return rc;
-	return found ? 0 : pg_run(b, sql, "", NULL, NULL, NULL, err);
+	if (!found)
+		return pg_run(b, create, "", NULL, NULL, NULL, err);
+	if ((rc = pg_run(b, complete, "", NULL, is_true, &found, err)) < 0)
+		return rc;
+	return found ? 0 : pg_run(b, add, "", NULL, NULL, NULL, err);
+}
+
+struct counts {
+	json_t *out;
+};
+
+static int
+count_row(void *ctx, int ncols, const char *const *v)
+{
+	struct counts *c = ctx;
+
+	if (ncols < 2 || v[0] == NULL)
+		return ERR_INTERNAL;
+	json_object_set_new(c->out, v[0], json_integer(bank_col_int(v[1])));
+	return 0;
+}
+
+/* One statement counts every table of the schema (query_to_xml runs each
+ * count in the statement's snapshot). */
+static int
+pg_table_counts(struct bank *b, json_t *out, struct err *err)
+{
+	static const char *const sql =
+		"SELECT table_name::text, (xpath('/row/c/text()', "
+		"query_to_xml(format('SELECT count(*) AS c FROM %I.%I', "
+		"table_schema, table_name), false, true, '')))[1]::text "
+		"FROM information_schema.tables WHERE table_schema = "
+		"current_schema() AND table_type = 'BASE TABLE' ORDER BY 1";
+	struct counts c = { out };
+
+	return pg_run(b, sql, "", NULL, count_row, &c, err);
 }
 
 static bool
@@ -483,6 +540,8 @@ const struct bank_backend bank_pg_backend = {
 	.run = pg_run,
 	.script = pg_script,
 	.migrations_table = pg_migrations_table,
+	.has_migrations_table = pg_has_migrations_table,
+	.table_counts = pg_table_counts,
 	.in_transaction = pg_in_transaction,
 	.lost = pg_lost,
 };

@@ -165,15 +165,100 @@ lite_script(struct bank *b, const char *name, const char *sql, struct err *err)
 }
 
 static int
+lite_count(void *ctx, int ncols, const char *const *v)
+{
+	*(int64_t *)ctx = ncols > 0 ? bank_col_int(v[0]) : 0;
+	return 0;
+}
+
+static int
+lite_has_migrations_table(struct bank *b, bool *found, struct err *err)
+{
+	int64_t n = 0;
+	int rc = lite_run(b,
+			  "SELECT count(*) FROM sqlite_master WHERE type = "
+			  "'table' AND name = 'schema_migrations'",
+			  "", NULL, lite_count, &n, err);
+
+	*found = n > 0;
+	return rc;
+}
+
+/* Creates schema_migrations, or adds the columns an older one lacks. */
+static int
 lite_migrations_table(struct bank *b, struct err *err)
 {
-	static const char *const sql =
+	static const char *const create =
 		"CREATE TABLE IF NOT EXISTS schema_migrations ("
 		"version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+		"kind TEXT, checksum TEXT, deployment_id TEXT, "
 		"applied_at TEXT NOT NULL DEFAULT "
 		"(strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))";
+	static const char *const columns[][2] = {
+		{ "SELECT count(*) FROM pragma_table_info('schema_migrations') "
+		  "WHERE name = 'kind'",
+		  "ALTER TABLE schema_migrations ADD COLUMN kind TEXT" },
+		{ "SELECT count(*) FROM pragma_table_info('schema_migrations') "
+		  "WHERE name = 'checksum'",
+		  "ALTER TABLE schema_migrations ADD COLUMN checksum TEXT" },
+		{ "SELECT count(*) FROM pragma_table_info('schema_migrations') "
+		  "WHERE name = 'deployment_id'",
+		  "ALTER TABLE schema_migrations ADD COLUMN deployment_id "
+		  "TEXT" },
+	};
+	int64_t n;
+	int rc;
 
-	return lite_run(b, sql, "", NULL, NULL, NULL, err);
+	if ((rc = lite_run(b, create, "", NULL, NULL, NULL, err)) < 0)
+		return rc;
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+		if ((rc = lite_run(b, columns[i][0], "", NULL, lite_count, &n,
+				   err)) < 0 ||
+		    (n == 0 && (rc = lite_run(b, columns[i][1], "", NULL, NULL,
+					      NULL, err)) < 0))
+			return rc;
+	}
+	return 0;
+}
+
+/* Table names come from sqlite_master and are quoted as identifiers. */
+static int
+lite_table_counts(struct bank *b, json_t *out, struct err *err)
+{
+	sqlite3 *db = lite(b)->db;
+	sqlite3_stmt *list = NULL, *count = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT name FROM sqlite_master WHERE type = "
+			       "'table' AND name NOT LIKE 'sqlite_%' ORDER BY "
+			       "name",
+			       -1, &list, NULL) != SQLITE_OK)
+		return db_error(err, b, sqlite3_errcode(db), "table list");
+	while ((rc = sqlite3_step(list)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(list, 0);
+		char *sql =
+			sqlite3_mprintf("SELECT count(*) FROM \"%w\"", name);
+
+		if (sql == NULL ||
+		    sqlite3_prepare_v2(db, sql, -1, &count, NULL) !=
+			    SQLITE_OK ||
+		    sqlite3_step(count) != SQLITE_ROW) {
+			rc = db_error(err, b, sqlite3_errcode(db), "count");
+			sqlite3_free(sql);
+			sqlite3_finalize(count);
+			sqlite3_finalize(list);
+			return rc;
+		}
+		json_object_set_new(
+			out, name,
+			json_integer(sqlite3_column_int64(count, 0)));
+		sqlite3_free(sql);
+		sqlite3_finalize(count);
+		count = NULL;
+	}
+	sqlite3_finalize(list);
+	return rc == SQLITE_DONE ? 0 : db_error(err, b, rc, "table list");
 }
 
 static bool
@@ -297,7 +382,61 @@ const struct bank_backend bank_sqlite_backend = {
 	.run = lite_run,
 	.script = lite_script,
 	.migrations_table = lite_migrations_table,
+	.has_migrations_table = lite_has_migrations_table,
+	.table_counts = lite_table_counts,
 	.in_transaction = lite_in_transaction,
 	.writer = lite_writer,
 	.lost = lite_lost,
 };
+
+int
+bank_sqlite_backup(struct bank *b, const char *dest, int64_t timeout_ms,
+		   struct err *err)
+{
+	sqlite3 *to = NULL;
+	sqlite3_backup *bk;
+	int64_t waited = 0;
+	int rc;
+
+	if (b->kind != BANK_SQLITE)
+		return err_set(err, ERR_INTERNAL, "not an SQLite bank");
+	if (sqlite3_open_v2(dest, &to,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				    SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		rc = err_set(err, ERR_IO, "cannot create '%s': %s", dest,
+			     to ? sqlite3_errmsg(to) : "out of memory");
+		sqlite3_close(to);
+		return rc;
+	}
+	if ((bk = sqlite3_backup_init(to, "main", lite(b)->db, "main")) ==
+	    NULL) {
+		rc = err_set(err, ERR_IO, "cannot back up into '%s': %s", dest,
+			     sqlite3_errmsg(to));
+		sqlite3_close(to);
+		return rc;
+	}
+	/* Pages in steps; a writer holding the file makes a step wait. */
+	while ((rc = sqlite3_backup_step(bk, 256)) == SQLITE_OK ||
+	       rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+		if (rc != SQLITE_OK) {
+			if (waited >= timeout_ms)
+				break;
+			sqlite3_sleep(20);
+			waited += 20;
+		}
+	}
+	sqlite3_backup_finish(bk);
+	if (rc != SQLITE_DONE) {
+		rc = err_set(
+			err,
+			rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? ERR_TIMEOUT
+								 : ERR_IO,
+			"backing up into '%s': %s", dest, sqlite3_errstr(rc));
+		sqlite3_close(to);
+		return rc;
+	}
+	return sqlite3_close(to) == SQLITE_OK
+		       ? 0
+		       : err_set(err, ERR_IO, "closing '%s'", dest);
+}

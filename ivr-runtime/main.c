@@ -3,7 +3,7 @@
  *
  *   ivr-runtime [serve] [--config FILE] [flags]   run the server
  *   ivr-runtime check [--config FILE] [flags]     check config and flows
- *   ivr-runtime migrate [--config FILE] [flags]   apply the schema's migrations
+ *   ivr-runtime migrate [--config FILE] [--kind K] [flags]   apply migrations
  *   ivr-runtime seed --db FILE --customers N --seed S --credentials-out F
  *
  * Exit codes: 0 done (also after a graceful drain), 1 a runtime failure,
@@ -57,6 +57,8 @@ enum opt {
 	OPT_SEED,
 	OPT_CREDENTIALS_OUT,
 	OPT_KDF_ITERATIONS,
+	OPT_KIND,
+	OPT_DEPLOYMENT_ID,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -81,6 +83,8 @@ static const struct option options[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "credentials-out", required_argument, NULL, OPT_CREDENTIALS_OUT },
 	{ "kdf-iterations", required_argument, NULL, OPT_KDF_ITERATIONS },
+	{ "kind", required_argument, NULL, OPT_KIND },
+	{ "deployment-id", required_argument, NULL, OPT_DEPLOYMENT_ID },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -93,8 +97,11 @@ static const char usage[] =
 	"\n"
 	"serve (the default) runs the banking IVR server; check loads the\n"
 	"config and the call flows and exits 0 when they are sound, 2 if not.\n"
-	"migrate applies the release's schema migrations (on PostgreSQL, run\n"
-	"it as the migration role: the runtime's role cannot change tables).\n"
+	"migrate applies the release's pending schema migrations of one kind\n"
+	"(--kind expand, the default; contract; or all) in one transaction\n"
+	"(on PostgreSQL, as the migration role: the runtime's cannot change\n"
+	"tables).  serve never migrates an existing database: it refuses to\n"
+	"start while an expand migration of its release is missing.\n"
 	"seed fills a new database with deterministic demo customers and\n"
 	"writes their account numbers and PINs to a JSON file (test data).\n"
 	"\n"
@@ -115,6 +122,9 @@ static const char usage[] =
 	"  --log-level LEVEL        debug, info, warn or error (info)\n"
 	"  --log-format FORMAT      text or json (text)\n"
 	"  --admin-token-file FILE  enables POST /admin/drain with its token\n"
+	"Migrate options:\n"
+	"  --kind expand|contract|all  which migrations (expand)\n"
+	"  --deployment-id ID       recorded with each migration applied\n"
 	"Seed options:\n"
 	"  --customers N  --seed S  --credentials-out FILE\n"
 	"  --kdf-iterations N       PBKDF2 iterations per PIN (100000)\n"
@@ -133,6 +143,9 @@ struct ctx {
 	int64_t seed;
 	int kdf_iterations;
 	const char *credentials_out;
+	/* migrate */
+	const char *kind;
+	const char *deployment_id;
 };
 
 /* The release folder: the parent of the folder holding this binary. */
@@ -273,6 +286,27 @@ seed_flag(struct ctx *x, int opt, const char *arg)
 				10000000);
 	case OPT_CREDENTIALS_OUT:
 		x->credentials_out = arg;
+		return 0;
+	case OPT_KIND:
+		if (strcmp(arg, "expand") != 0 &&
+		    strcmp(arg, "contract") != 0 && strcmp(arg, "all") != 0) {
+			fprintf(stderr,
+				"ivr-runtime: --kind: '%s' is not "
+				"expand, contract or all\n",
+				arg);
+			return -1;
+		}
+		x->kind = arg;
+		return 0;
+	case OPT_DEPLOYMENT_ID:
+		if (strlen(arg) >= BANK_DEPLOYMENT_ID_MAX) {
+			fprintf(stderr,
+				"ivr-runtime: --deployment-id: longer "
+				"than %d bytes\n",
+				BANK_DEPLOYMENT_ID_MAX - 1);
+			return -1;
+		}
+		x->deployment_id = arg;
 		return 0;
 	default:
 		return 1;
@@ -509,9 +543,10 @@ open_log(struct ctx *x)
 }
 
 /*
- * SQLite: applies the release's migrations (the runtime owns its file).
- * PostgreSQL: the runtime's role may not change the schema, so it only
- * checks that every migration of this release has been applied.
+ * Checks that the database holds every expand migration of this release;
+ * a runtime never changes an existing schema (ivrctl's database step or
+ * `ivr-runtime migrate` does).  A new SQLite file is the one exception: the
+ * runtime owns it and makes the bank there.
  */
 static int
 prepare_db(struct ctx *x, struct err *err)
@@ -520,20 +555,31 @@ prepare_db(struct ctx *x, struct err *err)
 	struct bank *b = NULL;
 	char first[256];
 	int applied = 0, pending = 0, rc;
+	bool fresh = false;
 
 	config_bank(&bc, &x->cfg);
 	if ((rc = bank_connect(&b, &bc, err)) < 0)
 		return rc;
-	if (x->cfg.db_backend == BANK_SQLITE)
+	rc = bank_pending(&pending, &fresh, first, sizeof(first), b,
+			  x->cfg.migrations_dir, err);
+	if (rc == 0 && fresh && x->cfg.db_backend == BANK_SQLITE)
 		rc = bank_migrate(b, x->cfg.migrations_dir, &applied, err);
-	else if ((rc = bank_pending(&pending, first, sizeof(first), b,
-				    x->cfg.migrations_dir, err)) == 0 &&
-		 pending > 0)
+	else if (rc == 0 && fresh)
 		rc = err_set(err, ERR_BADSTATE,
-			     "the database lacks %d migration(s) of this "
-			     "release, first %s: apply them with "
-			     "`ivr-runtime migrate` as the migration role",
-			     pending, first);
+			     "the database holds no bank schema yet: apply "
+			     "this release's migrations first (ivrctl "
+			     "deploy's database step, or `ivr-runtime "
+			     "migrate` as the migration role)");
+	else if (rc == 0 && pending > 0)
+		rc = err_set(err, ERR_BADSTATE,
+			     "the database schema is older than this release "
+			     "needs: %d expand migration(s) missing, first %s; "
+			     "apply them first (ivrctl deploy's database "
+			     "step, or `ivr-runtime migrate`%s)",
+			     pending, first,
+			     x->cfg.db_backend == BANK_POSTGRESQL
+				     ? " as the migration role"
+				     : "");
 	if (rc == 0)
 		log_kv(&x->log, LOG_LEVEL_INFO, "database ready",
 		       LOG_STR("backend", bank_backend_name(x->cfg.db_backend)),
@@ -546,20 +592,34 @@ prepare_db(struct ctx *x, struct err *err)
 static int
 cmd_migrate(struct ctx *x)
 {
+	struct bank_migrations s = { 0 };
+	struct bank_migrate_opts o = { .deployment_id = x->deployment_id };
+	const char *kind = x->kind ? x->kind : "expand";
 	struct bank_config bc;
 	struct bank *b = NULL;
 	int applied = 0, rc = 0;
 	struct err e;
 
+	o.expand = strcmp(kind, "contract") != 0;
+	o.contract = strcmp(kind, "expand") != 0;
 	config_bank(&bc, &x->cfg);
-	if (bank_connect(&b, &bc, &e) < 0 ||
-	    bank_migrate(b, x->cfg.migrations_dir, &applied, &e) < 0) {
+	if (bank_migrations_load(&s, x->cfg.migrations_dir, &e) < 0 ||
+	    bank_connect(&b, &bc, &e) < 0 ||
+	    bank_migrations_apply(&s, b, &o, &applied, &e) < 0) {
 		fprintf(stderr, "ivr-runtime: migrate: %s\n", e.msg);
 		rc = EXIT_FAIL;
 	} else {
-		printf("applied %d migration(s) from '%s' to %s\n", applied,
-		       x->cfg.migrations_dir, db_where(x));
+		for (size_t i = 0; i < s.n; i++) {
+			const struct bank_migration *m = &s.m[i];
+
+			printf("%s %-8s %s\n", m->name,
+			       bank_migration_kind_name(m->kind),
+			       m->applied ? m->applied_at : "pending");
+		}
+		printf("applied %d %s migration(s) from '%s' to %s\n", applied,
+		       kind, x->cfg.migrations_dir, db_where(x));
 	}
+	bank_migrations_free(&s);
 	bank_close(b);
 	return rc;
 }

@@ -14,8 +14,14 @@
 # --pad MIB adds MIB mebibytes of random bytes (share/pad.bin), for
 # benchmarks that need an artifact of a bank's size.
 #
+# release.json also lists each backend's migrations in version order, with
+# the kind its "-- kind: expand|contract" line gives and its sha256: what
+# ivrctl's database step reads.  --extra-db DIR adds DIR/*.sql (SQLite) and
+# DIR/postgresql/*.sql to the release's own, for tests that need a release
+# bringing a migration.
+#
 # usage: package-runtime.sh --build DIR --version V [--out DIR] [--broken]
-#                           [--fail-if NAME] [--pad MIB]
+#                           [--fail-if NAME] [--pad MIB] [--extra-db DIR]
 set -euo pipefail
 
 build=""
@@ -24,6 +30,7 @@ out="dist"
 broken=0
 fail_if=""
 pad=0
+extra_db=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) build="$2"; shift 2 ;;
@@ -32,7 +39,8 @@ while [ $# -gt 0 ]; do
 	--broken) broken=1; shift ;;
 	--fail-if) fail_if="$2"; shift 2 ;;
 	--pad) pad="$2"; shift 2 ;;
-	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+	--extra-db) extra_db="$2"; shift 2 ;;
+	-h | --help) sed -n '2,24p' "$0"; exit 0 ;;
 	*) echo "package-runtime: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -82,6 +90,10 @@ fi
 install -m 0644 "$here"/ivr-runtime/share/flows/*.yaml "$stage/share/flows/"
 install -m 0644 "$here"/ivr-runtime/share/db/*.sql "$stage/share/db/"
 install -m 0644 "$here"/ivr-runtime/share/db/postgresql/*.sql "$stage/share/db/postgresql/"
+if [ -n "$extra_db" ]; then
+	install -m 0644 "$extra_db"/*.sql "$stage/share/db/"
+	install -m 0644 "$extra_db"/postgresql/*.sql "$stage/share/db/postgresql/"
+fi
 if [ "$broken" -eq 1 ]; then
 	sed -i 's/^start: welcome$/start: welcom/' "$stage/share/flows/banking.yaml"
 	grep -q '^start: welcom$' "$stage/share/flows/banking.yaml"
@@ -96,7 +108,30 @@ fi
 		first=0
 		printf '    "%s": "%s"' "$f" "$(sha256sum "$stage/$f" | cut -d' ' -f1)"
 	done < <(cd "$stage" && find bin share -type f | LC_ALL=C sort)
-	printf '\n  }\n}\n'
+	printf '\n  },\n  "migrations": {\n'
+	for backend in sqlite postgresql; do
+		dir="$stage/share/db"
+		[ "$backend" = sqlite ] || dir="$dir/$backend"
+		printf '    "%s": [' "$backend"
+		first=1
+		for f in $(cd "$dir" && ls -1 -- *.sql | LC_ALL=C sort); do
+			# the kind line comes before the first line of SQL
+			kind=$(awk '/^[ \t]*$/ {next} /^--/ {
+				if (match($0, /^--[ \t]*kind: (expand|contract)[ \t\r]*$/)) {
+					sub(/^--[ \t]*kind: /, ""); sub(/[ \t\r]*$/, ""); print; exit }
+				next } {exit}' "$dir/$f")
+			if [ -z "$kind" ]; then
+				echo "package-runtime: $dir/$f: no '-- kind: expand' or '-- kind: contract' line before its SQL" >&2
+				exit 2
+			fi
+			[ $first -eq 1 ] || printf ','
+			first=0
+			printf '\n      {"name": "%s", "kind": "%s", "sha256": "%s"}' \
+				"$f" "$kind" "$(sha256sum "$dir/$f" | cut -d' ' -f1)"
+		done
+		[ "$backend" = sqlite ] && printf '\n    ],\n' || printf '\n    ]\n'
+	done
+	printf '  }\n}\n'
 } > "$stage/release.json"
 
 mkdir -p "$out"

@@ -766,6 +766,67 @@ test_runtime__metrics_pass_promtool(void **state)
 	free(id);
 }
 
+/*
+ * A runtime never migrates an existing database: with an expand migration
+ * of its release missing it refuses to start, saying what to run; a
+ * pending contract migration does not stop it.  `ivr-runtime migrate`
+ * (the migration role) records the deployment that applied it.
+ */
+static void
+test_runtime__refuses_a_schema_older_than_it_needs(void **state)
+{
+	struct server *s = *state, peer = *s;
+	char dir[160], log[160], path[600], port[16], *out;
+	const char *argv[16] = { IVR_RUNTIME_BIN, "--port", port,
+				 "--migrations", dir };
+	const char *mig[16] = { IVR_RUNTIME_BIN,   "migrate",
+				"--migrations",	   dir,
+				"--deployment-id", "d-runtime-test" };
+	int n = 5, k = 6;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/db", s->dir);
+	snprintf(path, sizeof(path), "mkdir -p '%s' && cp '%s'/0*.sql '%s'/",
+		 dir, bankfix_migrations(), dir);
+	assert_int_equal(system(path), 0);
+	snprintf(path, sizeof(path), "%s/002_nickname.sql", dir);
+	f = fopen(path, "w");
+	fputs("-- kind: expand\nALTER TABLE accounts ADD COLUMN nickname "
+	      "text;\n",
+	      f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/003_drop_later.sql", dir);
+	f = fopen(path, "w");
+	fputs("-- kind: contract\nALTER TABLE accounts DROP COLUMN "
+	      "nickname;\n",
+	      f);
+	fclose(f);
+	db_flags(argv, &n, &peer, "ivr_app");
+	argv[n] = NULL;
+	snprintf(port, sizeof(port), "%d", ts_free_port());
+	snprintf(log, sizeof(log), "%s/older.log", s->dir);
+	assert_int_equal(ts_run(argv, log), 1);
+	out = ts_read_file(log);
+	assert_non_null(strstr(out, "the database schema is older than this "
+				    "release needs: 1 expand migration(s) "
+				    "missing, first 002_nickname.sql"));
+	free(out);
+	db_flags(mig, &k, &peer, "ivr_migrate");
+	mig[k] = NULL;
+	assert_int_equal(ts_run(mig, log), 0);
+	out = ts_read_file(log);
+	assert_non_null(strstr(out, "applied 1 expand migration(s)"));
+	assert_non_null(strstr(out, "003_drop_later.sql contract pending"));
+	free(out);
+	/* the contract one is still pending: the runtime starts anyway */
+	snprintf(peer.log, sizeof(peer.log), "%s/newer.log", s->dir);
+	snprintf(peer.base, sizeof(peer.base), "http://127.0.0.1:%s", port);
+	peer.pid = ts_spawn(argv, peer.log);
+	snprintf(path, sizeof(path), "%s/readyz", peer.base);
+	assert_true(ts_wait_http_ok(path, 10000));
+	ts_stop(peer.pid, SIGTERM, 10000);
+}
+
 static void
 test_runtime__bad_config_stops_start_up_with_places(void **state)
 {
@@ -1016,6 +1077,7 @@ main(void)
 		T(test_runtime__database_outage_says_try_later_and_recovers),
 		cmocka_unit_test(test_runtime__refuses_calls_past_capacity),
 		T(test_runtime__metrics_pass_promtool),
+		T(test_runtime__refuses_a_schema_older_than_it_needs),
 		cmocka_unit_test(test_runtime__admin_drain_needs_the_token),
 		cmocka_unit_test(test_runtime__reaps_abandoned_calls),
 		cmocka_unit_test(

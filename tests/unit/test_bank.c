@@ -157,7 +157,8 @@ test_bank_migrate__rolls_back_a_broken_migration(void **state)
 	struct err e;
 
 	migrations_with(dir, sizeof(dir), f, "002_broken.sql",
-			"CREATE TABLE extra (x INTEGER);\nCREAT TABLE oops;\n");
+			"-- kind: expand\nCREATE TABLE extra (x INTEGER);\n"
+			"CREAT TABLE oops;\n");
 	assert_int_equal(connect_as(&m, "ivr_migrate", f->path, &e), 0);
 	assert_int_equal(bank_migrate(m, dir, NULL, &e), ERR_PARSE);
 	if (pg_dir == NULL)
@@ -169,8 +170,9 @@ test_bank_migrate__rolls_back_a_broken_migration(void **state)
 					      "\"CREAT\""));
 	/* The half-applied migration left nothing behind. */
 	assert_int_equal(bank_migrate(m, MIGRATIONS, NULL, &e), 0);
-	assert_int_equal(
-		bank_pending(&pending, first, sizeof(first), f->b, dir, &e), 0);
+	assert_int_equal(bank_pending(&pending, NULL, first, sizeof(first),
+				      f->b, dir, &e),
+			 0);
 	assert_int_equal(pending, 1);
 	assert_string_equal(first, "002_broken.sql");
 	snprintf(path, sizeof(path), "%s/absent", f->dir);
@@ -194,14 +196,217 @@ test_bank_migrate__needs_the_migration_role(void **state)
 	if (pg_dir == NULL)
 		skip(); /* SQLite: the runtime owns its file */
 	migrations_with(dir, sizeof(dir), f, "002_extra.sql",
-			"CREATE TABLE extra (x integer);\n");
+			"-- kind: expand\nCREATE TABLE extra (x integer);\n");
 	assert_int_equal(bank_migrate(f->b, dir, NULL, &e), ERR_PARSE);
 	assert_non_null(strstr(e.msg, "002_extra.sql: ERROR:  permission "
 				      "denied for schema bank"));
-	assert_int_equal(
-		bank_pending(&pending, first, sizeof(first), f->b, dir, &e), 0);
+	assert_int_equal(bank_pending(&pending, NULL, first, sizeof(first),
+				      f->b, dir, &e),
+			 0);
 	assert_int_equal(pending, 1);
 	assert_string_equal(first, "002_extra.sql");
+}
+
+/* A third file beside migrations_with's two. */
+static void
+add_migration(const char *dir, const char *name, const char *sql)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(sql, fp);
+	fclose(fp);
+}
+
+/*
+ * Expand and contract: the kinds apply apart, every pending migration of
+ * a kind in one transaction (a broken one leaves none of them), each
+ * recorded with its checksum and deployment; a runtime needs only the
+ * expand ones.
+ */
+static void
+test_bank_migrations__apply_by_kind_in_one_transaction(void **state)
+{
+	struct fixture *f = *state;
+	struct bank_migrations s = { 0 };
+	struct bank_migrate_opts o = { .expand = true,
+				       .deployment_id = "d-test-1" };
+	char dir[160], first[64], cmd[200];
+	struct bank *m = NULL;
+	int applied = -1, pending = -1;
+	bool fresh = true;
+	struct err e;
+
+	migrations_with(dir, sizeof(dir), f, "002_nickname.sql",
+			"-- Callers may name an account.\n-- kind: expand\n\n"
+			"ALTER TABLE accounts ADD COLUMN nickname TEXT;\n");
+	add_migration(dir, "003_no_created.sql",
+		      "-- kind: contract\nCREATE TABLE gone (x INTEGER);\n");
+	add_migration(dir, "004_broken.sql",
+		      "-- kind: expand\nCREATE TABLE extra (x INTEGER);\n"
+		      "CREAT TABLE oops;\n");
+	assert_int_equal(connect_as(&m, "ivr_migrate", f->path, &e), 0);
+	assert_int_equal(bank_migrations_load(&s, dir, &e), 0);
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.m[2].kind, BANK_CONTRACT);
+	/* 004 breaks: 002 does not stay either */
+	assert_int_equal(bank_migrations_apply(&s, m, &o, &applied, &e),
+			 ERR_PARSE);
+	assert_non_null(strstr(e.msg, "004_broken.sql: "));
+	assert_int_equal(bank_pending(&pending, &fresh, first, sizeof(first),
+				      f->b, dir, &e),
+			 0);
+	assert_false(fresh);
+	assert_int_equal(pending, 2);
+	assert_string_equal(first, "002_nickname.sql");
+	/* without 004: 002 applied, the contract 003 waits */
+	snprintf(cmd, sizeof(cmd), "%s/004_broken.sql", dir);
+	assert_int_equal(unlink(cmd), 0);
+	bank_migrations_free(&s);
+	assert_int_equal(bank_migrations_load(&s, dir, &e), 0);
+	assert_int_equal(bank_migrations_apply(&s, m, &o, &applied, &e), 0);
+	assert_int_equal(applied, 1);
+	assert_true(s.m[1].applied);
+	assert_string_equal(s.m[1].deployment_id, "d-test-1");
+	assert_int_equal(strlen(s.m[1].applied_at) >= 20, 1);
+	assert_false(s.m[2].applied);
+	assert_int_equal(bank_pending(&pending, NULL, first, sizeof(first),
+				      f->b, dir, &e),
+			 0);
+	assert_int_equal(pending, 0); /* a runtime may start */
+	/* the contract one, later, with its own deployment */
+	o.expand = false;
+	o.contract = true;
+	o.deployment_id = "d-test-2";
+	assert_int_equal(bank_migrations_apply(&s, m, &o, &applied, &e), 0);
+	assert_int_equal(applied, 1);
+	assert_true(s.m[2].applied);
+	assert_string_equal(s.m[2].deployment_id, "d-test-2");
+	assert_string_equal(s.m[1].deployment_id, "d-test-1");
+	/* again: nothing left to do */
+	assert_int_equal(bank_migrations_apply(&s, m, &o, &applied, &e), 0);
+	assert_int_equal(applied, 0);
+	bank_migrations_free(&s);
+	bank_close(m);
+}
+
+/* An applied migration whose file changed is refused by name. */
+static void
+test_bank_migrations__refuse_a_changed_file(void **state)
+{
+	struct fixture *f = *state;
+	struct bank_migrations s = { 0 };
+	const struct bank_migrate_opts o = { .expand = true };
+	char dir[160];
+	struct bank *m = NULL;
+	struct err e;
+
+	migrations_with(dir, sizeof(dir), f, "002_extra.sql",
+			"-- kind: expand\nCREATE TABLE extra (x INTEGER);\n");
+	assert_int_equal(connect_as(&m, "ivr_migrate", f->path, &e), 0);
+	assert_int_equal(bank_migrations_load(&s, dir, &e), 0);
+	assert_int_equal(bank_migrations_apply(&s, m, &o, NULL, &e), 0);
+	bank_migrations_free(&s);
+	add_migration(dir, "002_extra.sql",
+		      "-- kind: expand\nCREATE TABLE extra (y INTEGER);\n");
+	assert_int_equal(bank_migrations_load(&s, dir, &e), 0);
+	assert_int_equal(bank_migrations_check(&s, m, &e), ERR_BADSTATE);
+	assert_non_null(
+		strstr(e.msg, "002_extra.sql was applied with sha256 "));
+	assert_non_null(strstr(e.msg, "an applied migration never changes"));
+	assert_int_equal(bank_migrations_apply(&s, m, &o, NULL, &e),
+			 ERR_BADSTATE);
+	bank_migrations_free(&s);
+	bank_close(m);
+}
+
+/*
+ * PostgreSQL: a migration that cannot have its lock in time gives up
+ * with ERR_BUSY after lock_timeout instead of queueing calls' queries
+ * behind it; nothing is applied.
+ */
+static void
+test_bank_migrations__give_up_on_a_held_lock(void **state)
+{
+	struct fixture *f = *state;
+	struct bank_migrations s = { 0 };
+	const struct bank_migrate_opts o = { .expand = true,
+					     .lock_timeout_ms = 300 };
+	char dir[160], conninfo[512];
+	struct bank *m = NULL;
+	struct timespec t0, t1;
+	int64_t ms;
+	struct err e;
+
+	if (pg_dir == NULL)
+		skip(); /* SQLite has no lock_timeout */
+	migrations_with(dir, sizeof(dir), f, "002_extra.sql",
+			"-- kind: expand\nCREATE TABLE extra (x integer);\n");
+	assert_int_equal(
+		bankfix_conninfo(conninfo, sizeof(conninfo), "ivr_migrate"), 0);
+	/* another migrator holds the lock for 3 s */
+	if ((f->proxy = fork()) == 0) {
+		execlp("psql", "psql", "-qAt", "-d", conninfo, "-c",
+		       "BEGIN; SELECT pg_advisory_xact_lock(7201207); "
+		       "SELECT pg_sleep(3); COMMIT;",
+		       (char *)NULL);
+		_exit(127);
+	}
+	usleep(500 * 1000);
+	assert_int_equal(connect_as(&m, "ivr_migrate", f->path, &e), 0);
+	assert_int_equal(bank_migrations_load(&s, dir, &e), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(bank_migrations_apply(&s, m, &o, NULL, &e), ERR_BUSY);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+	     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	printf("gave up after %lld ms: %s\n", (long long)ms, e.msg);
+	assert_true(ms < 2000);
+	assert_non_null(strstr(e.msg, "the migration lock: "));
+	assert_false(s.m[1].applied);
+	bank_migrations_free(&s);
+	bank_close(m);
+}
+
+/* Files that are not migrations are refused by name, before any SQL. */
+static void
+test_bank_migrations__refuse_bad_files(void **state)
+{
+	struct bank_migrations s = { 0 };
+	struct err e;
+
+	(void)state;
+	assert_int_equal(bank_migrations_add(&s, "002_x.sql",
+					     "CREATE TABLE x (y INTEGER);\n",
+					     27, &e),
+			 ERR_PARSE);
+	assert_string_equal(e.msg, "002_x.sql: no '-- kind: expand' or '-- "
+				   "kind: contract' line before its SQL");
+	assert_int_equal(bank_migrations_add(&s, "002_x.sql",
+					     "-- kind: shrink\nSELECT 1;\n", 26,
+					     &e),
+			 ERR_PARSE);
+	assert_int_equal(
+		bank_migrations_add(&s, "2_x.sql", "-- kind: expand\n", 16, &e),
+		ERR_PARSE);
+	assert_non_null(strstr(e.msg, "'2_x.sql' is not a migration name"));
+	assert_int_equal(bank_migrations_add(&s, "002_x.sql",
+					     "-- kind: expand\n", 16, &e),
+			 0);
+	assert_int_equal(bank_migrations_add(&s, "002_y.sql",
+					     "-- kind: expand\n", 16, &e),
+			 ERR_PARSE);
+	assert_string_equal(e.msg, "002_y.sql: version 002 is also 002_x.sql");
+	assert_int_equal(bank_migrations_add(&s, "001_a.sql",
+					     "--kind: contract\n", 17, &e),
+			 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.m[0].version, 1); /* kept in version order */
+	assert_int_equal(s.m[0].kind, BANK_CONTRACT);
+	bank_migrations_free(&s);
 }
 
 static void
@@ -635,6 +840,10 @@ main(void)
 		T(test_bank_migrate__applies_each_migration_once),
 		T(test_bank_migrate__rolls_back_a_broken_migration),
 		T(test_bank_migrate__needs_the_migration_role),
+		T(test_bank_migrations__apply_by_kind_in_one_transaction),
+		T(test_bank_migrations__refuse_a_changed_file),
+		T(test_bank_migrations__give_up_on_a_held_lock),
+		cmocka_unit_test(test_bank_migrations__refuse_bad_files),
 		T(test_bank_seed__is_deterministic_and_refuses_a_seeded_database),
 		T(test_bank_authenticate__locks_after_three_failures),
 		T(test_bank_authenticate__counts_failures_across_connections),

@@ -1,3 +1,4 @@
+-- kind: expand
 -- The bank's data as the IVR sees it.  Money is integer cents; a balance
 -- never goes negative.  Applied once, recorded in schema_migrations.
 

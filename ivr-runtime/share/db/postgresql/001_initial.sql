@@ -1,3 +1,4 @@
+-- kind: expand
 -- The bank's data as the IVR sees it, on PostgreSQL: the same tables and
 -- guarantees as ../001_initial.sql (SQLite).  Money is integer cents in
 -- bigint; a balance never goes negative.  Run by the migration role, which

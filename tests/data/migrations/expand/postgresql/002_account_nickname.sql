@@ -1,0 +1,5 @@
+-- kind: expand
+-- A name the caller may give an account: a nullable column, so the
+-- release before this one runs on the result unchanged (adding a
+-- nullable column without a default rewrites nothing).
+ALTER TABLE accounts ADD COLUMN nickname text;
