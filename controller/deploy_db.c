@@ -265,6 +265,8 @@ deploy_db_contract(const struct plan *p, const struct agent_bundle *agent,
 	if (!deploy_open_fleet(&r) ||
 	    !deploy_fleet_release(&r, r.from, sizeof(r.from)))
 		goto out;
+	deploy_record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
+				    r.id, "from", r.from));
 	if (strcmp(r.from, r.art.version) != 0) {
 		deploy_say(&r,
 			   "the contract migrations of %s run once every host "

@@ -273,6 +273,9 @@ fold_event(json_t *runs, json_t *byid, json_t *ev)
 	if (strcmp(kind, "start") == 0) {
 		run = json_deep_copy(ev);
 		json_object_del(run, "event");
+		/* "from" comes with the fleet's reading (a "from" event) */
+		if (json_is_null(json_object_get(run, "from")))
+			json_object_del(run, "from");
 		json_object_set_new(run, "approved", json_array());
 		json_object_set_new(run, "failed_steps", json_integer(0));
 		json_object_set(byid, id, run);

@@ -3,10 +3,11 @@
 # behind HAProxy (127.0.1.5), the bank on PostgreSQL 15 (127.0.1.250; or
 # SQLite with IVR_DEMO_DB=sqlite).  Seeds the bank,
 # installs release 1.0.0, starts 30 simulated callers through the
-# balancer, goes live with 1.1.0 (canary, 50%, the rest), tries a broken
+# balancer, goes live with 1.1.0 (the bank backed up and 1.1.0's expand
+# migration applied first; then canary, 50%, the rest), tries a broken
 # 1.2.0 whose canary fails and is rolled back automatically, stops the
-# callers and prints their tally, the ledger check, status and history,
-# and leaves the fleet running with a curl line to place a call by hand.
+# callers and prints their tally, the ledger check, status, history and
+# the database's migrations and backups, and leaves the fleet running with a curl line to place a call by hand.
 # Exit 0 when every step did what it said; on any other outcome it stops
 # every process it started and exits 1.
 # usage: demo.sh BUILD_DIR  (the fleet goes to $IVR_DEMO_DIR, /tmp/ivr-demo)
@@ -55,11 +56,14 @@ step "the bank: 40 demo customers in the shared $db database (as the migration r
 fleet_bank "$dir/fleet" ivr_migrate
 "$build/ivr-runtime/bin/ivr-runtime" seed "${BANK[@]}" --customers 40 --seed 7 \
 	--credentials-out "$dir/credentials.json" --kdf-iterations 1000 || give_up "seeding failed"
-for v in 1.0.0 1.1.0; do
-	"$top/scripts/package-runtime.sh" --build "$build" --version $v --out "$dir/dist" >/dev/null ||
-		give_up "packaging $v failed"
-done
-"$top/scripts/package-runtime.sh" --build "$build" --version 1.2.0 --broken --out "$dir/dist" >/dev/null ||
+"$top/scripts/package-runtime.sh" --build "$build" --version 1.0.0 --out "$dir/dist" >/dev/null ||
+	give_up "packaging 1.0.0 failed"
+# 1.1.0 brings an expand migration (a nullable column): the deploy backs
+# the bank up and applies it before the first host swaps.
+"$top/scripts/package-runtime.sh" --build "$build" --version 1.1.0 --out "$dir/dist" \
+	--extra-db "$top/tests/data/migrations/expand" >/dev/null || give_up "packaging 1.1.0 failed"
+"$top/scripts/package-runtime.sh" --build "$build" --version 1.2.0 --broken --out "$dir/dist" \
+	--extra-db "$top/tests/data/migrations/expand" >/dev/null ||
 	give_up "packaging 1.2.0 failed"
 
 step "first install: release 1.0.0 on every host"
@@ -74,7 +78,7 @@ callers_pid=$!
 sleep 2
 echo "callers running (pid $callers_pid): log in, balances, a transfer, recent transactions, hang up; again"
 
-step "the dry run of 1.1.0, then go live: canary, 50%, the rest, each host drained of its calls first"
+step "the dry run of 1.1.0, then go live: the database backed up and 1.1.0's expand migration applied, then canary, 50%, the rest, each host drained of its calls first"
 run 0 "$ivrctl" plan "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
 run 0 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
 
@@ -93,9 +97,10 @@ step "the ledger: money conserved, every acknowledged transfer in the books once
 fleet_bank "$dir/fleet" ivr_app
 run 0 "$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/acks"
 
-step "the fleet and its history"
+step "the fleet, its history, and its database: migrations applied (with the deployment that applied each) and backups"
 run 0 "$ivrctl" status "$plan"
 run 0 "$ivrctl" history "$plan"
+run 0 "$ivrctl" db status "$plan"
 
 step "demo done: the fleet is still running 1.1.0"
 cat <<EOF
