@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -218,7 +219,7 @@ db_connect(struct bank **out, const struct plan *p, struct err *err)
 /* In the child: argv with the umask 077, stdin and stdout on /dev/null,
  * stderr into the pipe.  Never returns. */
 static void
-exec_tool(const char *const argv[], int err_fd)
+exec_tool(const char *const argv[], int err_fd, pid_t parent)
 {
 	int null = open("/dev/null", O_RDWR);
 	char *v[16];
@@ -228,6 +229,11 @@ exec_tool(const char *const argv[], int err_fd)
 	for (i = 0; i + 1 < sizeof(v) / sizeof(*v) && argv[i] != NULL; i++)
 		v[i] = strdup(argv[i]);
 	v[i] = NULL;
+	/* a killed ivrctl takes its tool along: no orphan writes on (and
+	 * one killed before this line is seen at once) */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
 	umask(077);
 	dup2(null, STDIN_FILENO);
 	dup2(null, STDOUT_FILENO);
@@ -270,8 +276,8 @@ run_tool(const char *const argv[], int64_t deadline_ms, char *msg, size_t size,
 	 struct err *err)
 {
 	int pipefd[2], status = 0;
+	pid_t pid, parent = getpid();
 	size_t got = 0;
-	pid_t pid;
 
 	msg[0] = '\0';
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -282,7 +288,7 @@ run_tool(const char *const argv[], int64_t deadline_ms, char *msg, size_t size,
 		return err_set_errno(err, ERR_IO, errno, "fork");
 	}
 	if (pid == 0)
-		exec_tool(argv, pipefd[1]);
+		exec_tool(argv, pipefd[1], parent);
 	close(pipefd[1]);
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	for (;;) {

@@ -330,7 +330,7 @@ bank_migrations_apply(struct bank_migrations *s, struct bank *b,
 		      const struct bank_migrate_opts *o, int *applied,
 		      struct err *err)
 {
-	char set[64];
+	char set[128];
 	int rc, count = 0;
 
 	if (applied != NULL)
@@ -339,11 +339,19 @@ bank_migrations_apply(struct bank_migrations *s, struct bank *b,
 		return BANK_FAIL(rc, err, "schema_migrations: ");
 	if ((rc = bank_begin(b, err)) < 0)
 		return rc;
-	if (b->kind == BANK_POSTGRESQL && o->lock_timeout_ms > 0) {
-		/* SET takes no parameters: the number is ours. */
-		snprintf(set, sizeof(set), "SET LOCAL lock_timeout = %d",
-			 o->lock_timeout_ms);
-		if ((rc = b->be->script(b, "lock_timeout", set, err)) < 0)
+	if (b->kind == BANK_POSTGRESQL) {
+		/* SET takes no parameters: the number is ours.  A migrator
+		 * that dies mid-way is noticed within a second, and its
+		 * transaction (and the lock) goes, instead of running on. */
+		int n = snprintf(set, sizeof(set),
+				 "SET LOCAL client_connection_check_interval "
+				 "= 1000");
+
+		if (o->lock_timeout_ms > 0)
+			snprintf(set + n, sizeof(set) - (size_t)n,
+				 "; SET LOCAL lock_timeout = %d",
+				 o->lock_timeout_ms);
+		if ((rc = b->be->script(b, "settings", set, err)) < 0)
 			goto fail;
 	}
 	if (b->be->migration_lock_sql != NULL &&

@@ -6,6 +6,7 @@
 set -uo pipefail
 ivrctl=$1
 cd "$(dirname "$0")/../data/plans" || exit 1
+chmod 0644 bad/db.pgpass # a password file others may read, whatever the umask
 failed=0
 count=0
 top=$(cd ../../.. && pwd)
