@@ -54,6 +54,9 @@ struct deploy_opts {
 	bool defer_contract;	   /* deploy a release whose contract
 				      migrations wait for `ivrctl db contract` */
 	const char *backup;	   /* db restore: the backup's id */
+	const char *source;	   /* db migrate: the old system's database */
+	bool replace;		   /* db migrate: live accounts may go */
+	bool restart;		   /* db migrate: the staging schema anew */
 	bool json;		   /* --output json: one JSON object per line */
 	const char *promoted_from; /* promote: staging's environment */
 	FILE *out;		   /* progress lines or JSON events */
@@ -101,6 +104,18 @@ int deploy_db_status(json_t **out, const struct plan *p, const char *artifact,
 /* deploy_db_status's object as text, appended to b.  0 or b's error. */
 int deploy_db_status_format(struct buf *b, const json_t *st,
 			    const char *artifact, struct err *err);
+
+/*
+ * `ivrctl db migrate --from SOURCE`: the old IVR system's customers,
+ * accounts and transactions into the plan's PostgreSQL bank (legacy.h):
+ * copied into a staging schema (resumable), checked, and only when every
+ * check passes backed up and swapped in, in one transaction.  The report
+ * goes to the output and the journal.  Returns the exit code: 0 imported
+ * (or already), 1 a check failed or the copy stopped (nothing live
+ * changed), 2 bad input.
+ */
+int deploy_db_migrate(const struct plan *p, const struct agent_bundle *agent,
+		      const struct deploy_opts *o, struct err *err);
 
 /* `ivrctl rollback`: returns the exit code. */
 int deploy_rollback(const struct plan *p, const struct agent_bundle *agent,

@@ -129,10 +129,8 @@ deploy_db_check(struct run *r)
 	return -1;
 }
 
-/* Backs the database up as the run's id and journals it; an exit code
- * or -1. */
-static int
-backup(struct run *r)
+int
+deploy_db_backup(struct run *r)
 {
 	struct db_backup b;
 	struct err e;
@@ -224,7 +222,7 @@ deploy_db_step(struct run *r)
 		return -1;
 	expand = count_pending(&r->mig, BANK_EXPAND, &first);
 	/* A resume backs up again only when it has a migration to apply. */
-	if ((!r->resumed || expand > 0) && (rc = backup(r)) >= 0)
+	if ((!r->resumed || expand > 0) && (rc = deploy_db_backup(r)) >= 0)
 		return rc;
 	if (expand == 0) {
 		deploy_say(r, "database: no expand migration to apply");
@@ -242,6 +240,23 @@ close_db(struct run *r)
 	bank_migrations_free(&r->mig);
 }
 
+/* The release whose contract migrations run: --artifact, else the
+ * plan's. */
+static int
+contract_release(struct run *r, struct err *err)
+{
+	const char *art = r->o->artifact ? r->o->artifact : r->p->artifact;
+
+	if (r->p->db.backend == PLAN_DB_NONE)
+		return err_set(err, ERR_INVAL,
+			       "the plan has no 'database' section");
+	if (art == NULL)
+		return err_set(err, ERR_INVAL,
+			       "name the release: --artifact FILE, or "
+			       "'artifact' in the plan");
+	return artifact_read(&r->art, art, err);
+}
+
 int
 deploy_db_contract(const struct plan *p, const struct agent_bundle *agent,
 		   const struct deploy_opts *o, struct err *err)
@@ -251,11 +266,7 @@ deploy_db_contract(const struct plan *p, const struct agent_bundle *agent,
 	int rc;
 
 	deploy_run_init(&r, p, agent, o, "db-contract");
-	if (p->db.backend == PLAN_DB_NONE) {
-		err_set(err, ERR_INVAL, "the plan has no 'database' section");
-		return deploy_run_finish(&r, EXITCODE_BAD_INPUT);
-	}
-	if (artifact_read(&r.art, o->artifact, err) < 0)
+	if (contract_release(&r, err) < 0)
 		return deploy_run_finish(&r, EXITCODE_BAD_INPUT);
 	deploy_make_id(r.id, sizeof(r.id), 'c');
 	if ((rc = deploy_take_lock(&r, err)) != 0)
@@ -295,7 +306,8 @@ deploy_db_contract(const struct plan *p, const struct agent_bundle *agent,
 		rc = EXITCODE_DONE;
 		goto out;
 	}
-	if ((rc = backup(&r)) >= 0 || (rc = migrate(&r, BANK_CONTRACT)) >= 0)
+	if ((rc = deploy_db_backup(&r)) >= 0 ||
+	    (rc = migrate(&r, BANK_CONTRACT)) >= 0)
 		goto out;
 	rc = EXITCODE_DONE;
 out:

@@ -168,6 +168,10 @@ int deploy_db_check(struct run *r);
  */
 int deploy_db_step(struct run *r);
 
+/* Backs the database up as the run's id and journals it; an exit code
+ * or -1. */
+int deploy_db_backup(struct run *r);
+
 /* Sets a run up; undo with deploy_run_finish. */
 void deploy_run_init(struct run *r, const struct plan *p,
 		     const struct agent_bundle *agent,

@@ -43,6 +43,8 @@ enum {
 	F_FROM = 1 << 7,
 	F_DEFER_CONTRACT = 1 << 8,
 	F_BACKUP = 1 << 9,
+	F_REPLACE = 1 << 10,
+	F_RESTART = 1 << 11,
 	F_GATES = F_YES | F_APPROVE,
 };
 
@@ -65,6 +67,8 @@ static const struct option long_options[] = {
 	{ "from", required_argument, NULL, F_FROM },
 	{ "defer-contract", no_argument, NULL, F_DEFER_CONTRACT },
 	{ "backup", required_argument, NULL, F_BACKUP },
+	{ "replace", no_argument, NULL, F_REPLACE },
+	{ "restart", no_argument, NULL, F_RESTART },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -82,6 +86,9 @@ take_option(struct cli *c, int opt)
 	c->o.break_lock = c->o.break_lock || opt == F_BREAK_LOCK;
 	c->o.defer_contract = c->o.defer_contract || opt == F_DEFER_CONTRACT;
 	c->o.backup = opt == F_BACKUP ? arg : c->o.backup;
+	c->o.source = opt == F_FROM ? arg : c->o.source;
+	c->o.replace = c->o.replace || opt == F_REPLACE;
+	c->o.restart = c->o.restart || opt == F_RESTART;
 	c->to = opt == F_TO ? arg : c->to;
 	c->from = opt == F_FROM ? arg : c->from;
 	if (opt == F_APPROVE)
@@ -250,15 +257,18 @@ approvals_known(const struct plan *p, const struct deploy_opts *o,
 	return true;
 }
 
+typedef int (*run_fn)(const struct plan *p, const struct agent_bundle *agent,
+		      const struct deploy_opts *o, struct err *err);
+
+/* A command: on one PLAN with these flags (on_plan, or run through
+ * run_deploy), or parsing its own arguments (whole). */
 struct command {
 	const char *name;
 	int flags;
 	int (*on_plan)(struct cli *c, const struct plan *p);
 	int (*whole)(int argc, char **argv);
+	run_fn run;
 };
-
-typedef int (*run_fn)(const struct plan *p, const struct agent_bundle *agent,
-		      const struct deploy_opts *o, struct err *err);
 
 /* Runs fn on the plan and prints why when it was refused. */
 static int
@@ -279,17 +289,17 @@ run_deploy(struct cli *c, const struct plan *p, run_fn fn)
 
 /* A command on one plan: PLAN and flags parsed, the plan loaded. */
 static int
-on_plan(int argc, char **argv, int flags,
-	int (*fn)(struct cli *c, const struct plan *p))
+on_plan(int argc, char **argv, const struct command *cmd)
 {
 	const char **approve = calloc((size_t)argc, sizeof(*approve));
 	struct cli c = { .o.approve = approve };
 	struct plan *p = NULL;
 	int rc = EXITCODE_BAD_INPUT;
 
-	if (approve != NULL && parse(&c, argc, argv, flags, true) == 0 &&
+	if (approve != NULL && parse(&c, argc, argv, cmd->flags, true) == 0 &&
 	    (p = load_plan(c.plan)) != NULL)
-		rc = fn(&c, p);
+		rc = cmd->on_plan ? cmd->on_plan(&c, p)
+				  : run_deploy(&c, p, cmd->run);
 	plan_free(p);
 	free(approve);
 	return rc;
@@ -312,12 +322,6 @@ do_deploy(struct cli *c, const struct plan *p)
 {
 	return artifact_named(c, p) ? run_deploy(c, p, deploy_run)
 				    : EXITCODE_BAD_INPUT;
-}
-
-static int
-do_resume(struct cli *c, const struct plan *p)
-{
-	return run_deploy(c, p, deploy_resume);
 }
 
 static int
@@ -529,24 +533,14 @@ do_db_status(struct cli *c, const struct plan *p)
 	return code;
 }
 
-static int
-do_db_contract(struct cli *c, const struct plan *p)
-{
-	return artifact_named(c, p) ? run_deploy(c, p, deploy_db_contract)
-				    : EXITCODE_BAD_INPUT;
-}
-
-static int
-do_db_restore(struct cli *c, const struct plan *p)
-{
-	return run_deploy(c, p, deploy_db_restore);
-}
-
 #define DB_FLAGS (F_OUTPUT | F_BREAK_LOCK)
 static const struct command db_commands[] = {
-	{ "status", F_OUTPUT | F_ARTIFACT, do_db_status, NULL },
-	{ "contract", DB_FLAGS | F_ARTIFACT, do_db_contract, NULL },
-	{ "restore", DB_FLAGS | F_BACKUP | F_YES, do_db_restore, NULL },
+	{ "status", F_OUTPUT | F_ARTIFACT, do_db_status, NULL, NULL },
+	{ "contract", DB_FLAGS | F_ARTIFACT, NULL, NULL, deploy_db_contract },
+	{ "restore", DB_FLAGS | F_BACKUP | F_YES, NULL, NULL,
+	  deploy_db_restore },
+	{ "migrate", DB_FLAGS | F_FROM | F_REPLACE | F_RESTART, NULL, NULL,
+	  deploy_db_migrate },
 };
 
 /* argv[1] among n commands, run; else the usage. */
@@ -555,10 +549,8 @@ dispatch(const struct command *cmds, size_t n, int argc, char **argv)
 {
 	for (size_t i = 0; argc >= 2 && i < n; i++)
 		if (strcmp(argv[1], cmds[i].name) == 0)
-			return cmds[i].on_plan
-				       ? on_plan(argc, argv, cmds[i].flags,
-						 cmds[i].on_plan)
-				       : cmds[i].whole(argc, argv);
+			return cmds[i].whole ? cmds[i].whole(argc, argv)
+					     : on_plan(argc, argv, &cmds[i]);
 	fputs(usage_text, stderr);
 	return EXITCODE_BAD_INPUT;
 }
@@ -572,15 +564,15 @@ cmd_db(int argc, char **argv)
 
 /* Most run on one PLAN with these flags; the others parse their own. */
 static const struct command commands[] = {
-	{ "validate", 0, NULL, cmd_validate },
-	{ "status", F_OUTPUT, do_status, NULL },
-	{ "plan", F_OUTPUT | F_ARTIFACT, do_plan, NULL },
-	{ "deploy", DEPLOY_FLAGS, do_deploy, NULL },
-	{ "resume", DEPLOY_FLAGS, do_resume, NULL },
-	{ "rollback", F_OUTPUT | F_TO | F_BREAK_LOCK, do_rollback, NULL },
-	{ "promote", 0, NULL, cmd_promote },
-	{ "history", F_OUTPUT, do_history, NULL },
-	{ "db", 0, NULL, cmd_db },
+	{ "validate", 0, NULL, cmd_validate, NULL },
+	{ "status", F_OUTPUT, do_status, NULL, NULL },
+	{ "plan", F_OUTPUT | F_ARTIFACT, do_plan, NULL, NULL },
+	{ "deploy", DEPLOY_FLAGS, do_deploy, NULL, NULL },
+	{ "resume", DEPLOY_FLAGS, NULL, NULL, deploy_resume },
+	{ "rollback", F_OUTPUT | F_TO | F_BREAK_LOCK, do_rollback, NULL, NULL },
+	{ "promote", 0, NULL, cmd_promote, NULL },
+	{ "history", F_OUTPUT, do_history, NULL, NULL },
+	{ "db", 0, NULL, cmd_db, NULL },
 };
 
 int

@@ -82,8 +82,23 @@ enum plan_db_backend {
 	PLAN_DB_SQLITE,
 };
 
+/* The old IVR system's tables, for `ivrctl db migrate` (names checked
+ * as SQL identifiers: letters, digits, '_'). */
+#define PLAN_IDENT_MAX 64
+struct plan_legacy {
+	char accounts[PLAN_IDENT_MAX], account_id[PLAN_IDENT_MAX],
+		number[PLAN_IDENT_MAX], balance[PLAN_IDENT_MAX],
+		customer[PLAN_IDENT_MAX];
+	char transactions[PLAN_IDENT_MAX], transaction_id[PLAN_IDENT_MAX],
+		account[PLAN_IDENT_MAX], amount[PLAN_IDENT_MAX],
+		date[PLAN_IDENT_MAX], description[PLAN_IDENT_MAX];
+	int cents_per_unit; /* money: units (100) or cents (1) */
+	int batch;	    /* rows copied per transaction */
+};
+
 struct plan_db {
 	enum plan_db_backend backend;
+	struct plan_legacy legacy;
 	char *conninfo; /* postgresql: libpq's, passfile= added */
 	char *path;	/* sqlite: the file, resolved */
 	char *backups;	/* the folder for backups, resolved */

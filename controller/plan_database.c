@@ -134,6 +134,103 @@ load_sqlite(struct loader *l, const struct ydoc_node *s)
 	l->p->db.path = plan_readable_file(l, s, "path", true);
 }
 
+/* One table's mapping: map[key] names each column (dflt where absent). */
+static void
+load_table(struct loader *l, const struct ydoc_node *map,
+	   const char *const keys[], char (*const out[])[PLAN_IDENT_MAX],
+	   const char *const dflt[])
+{
+	for (size_t i = 0; keys[i] != NULL; i++) {
+		const char *v = dflt[i];
+		size_t n;
+
+		if (map != NULL)
+			ydoc_get_str(&v, l->d, l->doc, map, keys[i], false);
+		n = v ? strlen(v) : 0;
+		if (n == 0 || n >= PLAN_IDENT_MAX ||
+		    (v[0] >= '0' && v[0] <= '9') ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyz"
+			      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != n)
+			ydoc_problem(l->d, l->doc,
+				     map && ydoc_get(map, keys[i])
+					     ? ydoc_get(map, keys[i])
+					     : map,
+				     "'%s': '%s' is not a table or column name "
+				     "(letters, digits and '_', at most %d)",
+				     keys[i], v ? v : "", PLAN_IDENT_MAX - 1);
+		else
+			snprintf(*out[i], PLAN_IDENT_MAX, "%s", v);
+	}
+}
+
+/* The legacy section's maps are maps; false (said) when one is not. */
+static bool
+legacy_shape(struct loader *l, const struct ydoc_node *s)
+{
+	static const char *const top[] = { "accounts", "transactions", "money",
+					   "batch", NULL };
+	const struct ydoc_node *a, *t;
+
+	if (s == NULL)
+		return true;
+	if (!ydoc_expect_map(l->d, l->doc, s, "'legacy'"))
+		return false;
+	ydoc_check_keys(l->d, l->doc, s, top);
+	a = ydoc_get(s, "accounts");
+	t = ydoc_get(s, "transactions");
+	return (a == NULL || ydoc_expect_map(l->d, l->doc, a, "'accounts'")) &&
+	       (t == NULL ||
+		ydoc_expect_map(l->d, l->doc, t, "'transactions'"));
+}
+
+/* database.legacy: the old system's tables (defaults: the guide's). */
+static void
+load_legacy(struct loader *l, const struct ydoc_node *s)
+{
+	static const char *const akeys[] = { "table",	"id",	    "number",
+					     "balance", "customer", NULL };
+	static const char *const adflt[] = { "accounts", "account_id",
+					     "account_number", "balance",
+					     "customer_id" };
+	static const char *const tkeys[] = { "table",  "id",   "account",
+					     "amount", "date", "description",
+					     NULL };
+	static const char *const tdflt[] = { "transactions", "transaction_id",
+					     "account_id",   "amount",
+					     "date",	     "description" };
+	struct plan_legacy *g = &l->p->db.legacy;
+	char(*const aout[])[PLAN_IDENT_MAX] = { &g->accounts, &g->account_id,
+						&g->number, &g->balance,
+						&g->customer };
+	char(*const tout[])[PLAN_IDENT_MAX] = {
+		&g->transactions, &g->transaction_id, &g->account,
+		&g->amount,	  &g->date,	      &g->description
+	};
+	const struct ydoc_node *a = s ? ydoc_get(s, "accounts") : NULL;
+	const struct ydoc_node *t = s ? ydoc_get(s, "transactions") : NULL;
+	const char *money = "units";
+	int64_t batch = 1000;
+
+	if (!legacy_shape(l, s))
+		return;
+	if (a != NULL)
+		ydoc_check_keys(l->d, l->doc, a, akeys);
+	if (t != NULL)
+		ydoc_check_keys(l->d, l->doc, t, tkeys);
+	if (s != NULL) {
+		ydoc_get_str(&money, l->d, l->doc, s, "money", false);
+		ydoc_get_int(&batch, l->d, l->doc, s, "batch", false, 1,
+			     100000);
+	}
+	load_table(l, a, akeys, aout, adflt);
+	load_table(l, t, tkeys, tout, tdflt);
+	if (strcmp(money, "units") != 0 && strcmp(money, "cents") != 0)
+		ydoc_problem(l->d, l->doc, ydoc_get(s, "money"),
+			     "'money': '%s' is not units or cents", money);
+	g->cents_per_unit = strcmp(money, "cents") == 0 ? 1 : 100;
+	g->batch = (int)batch;
+}
+
 void
 plan_load_database(struct loader *l, const struct ydoc_node *s)
 {
@@ -146,6 +243,7 @@ plan_load_database(struct loader *l, const struct ydoc_node *s)
 		"lock_timeout",
 		"statement_timeout",
 		"backup_timeout",
+		"legacy",
 		NULL,
 	};
 	struct plan_db *db = &l->p->db;
@@ -172,4 +270,5 @@ plan_load_database(struct loader *l, const struct ydoc_node *s)
 			  "statement_timeout", false, 100, 24 * HOUR_MS);
 	ydoc_get_duration(&db->backup_timeout_ms, l->d, l->doc, s,
 			  "backup_timeout", false, 1000, 24 * HOUR_MS);
+	load_legacy(l, ydoc_get(s, "legacy"));
 }

@@ -42,6 +42,7 @@ bank_connect(struct bank **out, const struct bank_config *cfg, struct err *err)
 					  : 5000;
 	b->connect_timeout_ms =
 		cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 1000;
+	b->read_only = cfg->read_only;
 	if ((b->path = strdup(cfg->path ? cfg->path : "")) == NULL ||
 	    (b->conninfo = strdup(cfg->conninfo ? cfg->conninfo : "")) ==
 		    NULL) {
@@ -97,6 +98,27 @@ run_args(struct bank *b, struct err *err, db_row_fn fn, void *ctx,
 			args[i].t = va_arg(ap, const char *);
 	}
 	return b->be->run(b, sql, types, args, fn, ctx, err);
+}
+
+int
+bank_query(struct bank *b, db_row_fn fn, void *ctx, struct err *err,
+	   const char *sql, const char *types, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, types);
+	b->dynamic = true;
+	rc = run_args(b, err, fn, ctx, sql, types, ap);
+	b->dynamic = false;
+	va_end(ap);
+	return rc;
+}
+
+int
+bank_exec(struct bank *b, const char *name, const char *sql, struct err *err)
+{
+	return b->be->script(b, name, sql, err);
 }
 
 int

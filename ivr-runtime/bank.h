@@ -42,6 +42,10 @@ struct bank_config {
 	const char *conninfo;
 	int statement_timeout_ms; /* PostgreSQL: per statement, server-side */
 	int connect_timeout_ms;	  /* PostgreSQL: connecting, and pings */
+	/* A database only read (a legacy import's source): SQLite opens the
+	 * file read-only and changes nothing about it; PostgreSQL's
+	 * transactions are read-only. */
+	bool read_only;
 };
 
 /*
@@ -209,6 +213,29 @@ void bank_snapshot_end(struct bank *b);
  */
 int bank_sqlite_backup(struct bank *b, const char *dest, int64_t timeout_ms,
 		       struct err *err);
+
+/* Called with each row; a negative return stops the query with it. */
+typedef int (*db_row_fn)(void *ctx, int ncols, const char *const *v);
+
+/*
+ * SQL built at run time (ivrctl's legacy import, whose table and column
+ * names come from the plan, checked and quoted by the caller): sql with
+ * $1.. parameters typed by types ('i' int64_t, 't' const char *), rows to
+ * fn (may be NULL); prepared for this call only.  As bank_q.
+ */
+int bank_query(struct bank *b, db_row_fn fn, void *ctx, struct err *err,
+	       const char *sql, const char *types, ...);
+
+/* Statements without parameters, one after another (a script).  0 or
+ * ERR_PARSE "name: message". */
+int bank_exec(struct bank *b, const char *name, const char *sql,
+	      struct err *err);
+
+/* Starts the backend's write transaction; ends one (a COMMIT that fails
+ * is rolled back); undoes one if open. */
+int bank_begin(struct bank *b, struct err *err);
+int bank_commit(struct bank *b, struct err *err);
+void bank_rollback(struct bank *b);
 
 /* Runs a trivial query: 0 when the database answers, else ERR_IO. */
 int bank_ping(struct bank *b, struct err *err);

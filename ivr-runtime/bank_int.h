@@ -25,9 +25,6 @@ struct db_arg {
 	const char *t;
 };
 
-/* Called with each row; a negative return stops the query with it. */
-typedef int (*db_row_fn)(void *ctx, int ncols, const char *const *v);
-
 struct bank_backend {
 	const char *name;
 	const char *begin_sql; /* a write transaction that takes its locks */
@@ -84,6 +81,9 @@ struct bank {
 	 * reconnect then (the statement would run outside the transaction). */
 	bool in_tx;
 	bool writer_held; /* this connection holds the backend's writer queue */
+	bool read_only;	  /* a source only read (bank_config) */
+	bool dynamic;	  /* the statement running was built at run time:
+			     prepared for this run only, never cached */
 	void *conn;	  /* the backend's */
 	/* A stored PIN hash that an unknown number is checked against, so
 	 * that it costs what a wrong PIN costs (same iteration count). */
@@ -104,12 +104,6 @@ int bank_q(struct bank *b, struct err *err, db_row_fn fn, void *ctx,
  */
 int bank_q_int(int64_t *out, bool *found, struct bank *b, struct err *err,
 	       const char *sql, const char *types, ...);
-
-/* Starts the backend's write transaction; ends one (a COMMIT that fails
- * is rolled back); undoes one if open. */
-int bank_begin(struct bank *b, struct err *err);
-int bank_commit(struct bank *b, struct err *err);
-void bank_rollback(struct bank *b);
 
 /* Copies a column's text into dst (size bytes); NULL reads as "". */
 void bank_col(char *dst, size_t size, const char *v);

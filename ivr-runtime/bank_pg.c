@@ -107,9 +107,17 @@ server_options(char *out, size_t size, const struct bank *b)
 	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++)
 		if (strcmp(o->keyword, "options") == 0 && o->val != NULL)
 			mine = o->val;
-	snprintf(out, size, "%s%s-c statement_timeout=%d", mine,
-		 mine[0] != '\0' ? " " : "", b->statement_timeout_ms);
+	snprintf(out, size, "%s%s-c statement_timeout=%d%s", mine,
+		 mine[0] != '\0' ? " " : "", b->statement_timeout_ms,
+		 b->read_only ? " -c default_transaction_read_only=on" : "");
 	PQconninfoFree(opts);
+}
+
+static void
+quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
 }
 
 static int
@@ -147,6 +155,9 @@ open_conn(struct bank *b, struct err *err)
 		drop(b);
 		return ERR_IO;
 	}
+	/* NOTICEs ("relation ... already exists, skipping") are not the
+	 * operator's business: libpq would print them on stderr */
+	PQsetNoticeProcessor(p->c, quiet, NULL);
 	if (PQsetnonblocking(p->c, 1) != 0) {
 		drop(b);
 		return err_set(err, ERR_IO, "cannot connect to the database");
@@ -301,13 +312,13 @@ prepared(const char **name, struct bank *b, const char *sql, int nparams,
 	struct pg *p = pg(b);
 	int rc;
 
-	for (size_t i = 0; i < p->ncache; i++) {
+	for (size_t i = 0; !b->dynamic && i < p->ncache; i++) {
 		if (p->cache[i].sql == sql) {
 			*name = p->cache[i].name;
 			return 0;
 		}
 	}
-	if (p->ncache == PG_STMT_CACHE) {
+	if (p->ncache == PG_STMT_CACHE || b->dynamic) {
 		*name = ""; /* the unnamed statement, prepared each time */
 	} else {
 		snprintf(p->cache[p->ncache].name,

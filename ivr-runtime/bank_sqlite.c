@@ -68,7 +68,7 @@ prepare(sqlite3_stmt **st, struct bank *b, const char *sql, struct err *err)
 	char text[SQL_MAX];
 	int rc;
 
-	for (size_t i = 0; i < l->ncache; i++) {
+	for (size_t i = 0; !b->dynamic && i < l->ncache; i++) {
 		if (l->cache[i].sql == sql) {
 			*st = l->cache[i].st;
 			return 0;
@@ -76,10 +76,11 @@ prepare(sqlite3_stmt **st, struct bank *b, const char *sql, struct err *err)
 	}
 	if (translate(text, sizeof(text), sql) < 0)
 		return err_set(err, ERR_INTERNAL, "query too long");
-	if ((rc = sqlite3_prepare_v3(l->db, text, -1, SQLITE_PREPARE_PERSISTENT,
+	if ((rc = sqlite3_prepare_v3(l->db, text, -1,
+				     b->dynamic ? 0 : SQLITE_PREPARE_PERSISTENT,
 				     st, NULL)) != SQLITE_OK)
 		return db_error(err, b, rc, "cannot prepare query");
-	if (l->ncache < BANK_STMT_CACHE) {
+	if (!b->dynamic && l->ncache < BANK_STMT_CACHE) {
 		l->cache[l->ncache].sql = sql;
 		l->cache[l->ncache++].st = *st;
 	}
@@ -349,11 +350,14 @@ lite_connect(struct bank *b, struct err *err)
 	if (l == NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
 	b->conn = l;
-	owner_only(b->path);
-	rc = sqlite3_open_v2(b->path, &l->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				     SQLITE_OPEN_NOMUTEX,
-			     NULL);
+	if (!b->read_only)
+		owner_only(b->path);
+	rc = sqlite3_open_v2(
+		b->path, &l->db,
+		(b->read_only ? SQLITE_OPEN_READONLY
+			      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+			SQLITE_OPEN_NOMUTEX,
+		NULL);
 	if (rc != SQLITE_OK) {
 		err_set(err, ERR_IO, "cannot open database '%s': %s", b->path,
 			l->db ? sqlite3_errmsg(l->db) : sqlite3_errstr(rc));
@@ -362,7 +366,9 @@ lite_connect(struct bank *b, struct err *err)
 	}
 	sqlite3_busy_timeout(l->db, b->busy_ms);
 	sqlite3_extended_result_codes(l->db, 1);
-	for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
+	/* a source only read keeps its journal mode: nothing is written */
+	for (size_t i = b->read_only ? 3 : 0;
+	     i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
 		if ((rc = lite_run(b, pragmas[i], "", NULL, NULL, NULL, err)) <
 		    0) {
 			err_prefix(err, "cannot open database '%s': ", b->path);
