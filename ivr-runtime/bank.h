@@ -104,6 +104,9 @@ struct bank_migration {
 	int version;
 	char name[BANK_MIGRATION_NAME_MAX];
 	enum bank_migration_kind kind;
+	/* "-- transaction: none": one statement that cannot run in a
+	 * transaction (CREATE INDEX CONCURRENTLY), applied on its own */
+	bool no_transaction;
 	char sha256[65];
 	char *sql;
 	/* From schema_migrations (bank_migrations_check): */

@@ -28,8 +28,6 @@ struct db_arg {
 struct bank_backend {
 	const char *name;
 	const char *begin_sql; /* a write transaction that takes its locks */
-	/* Taken inside a migration's transaction, or NULL. */
-	const char *migration_lock_sql;
 	int (*connect)(struct bank *b, struct err *err);
 	void (*disconnect)(struct bank *b);
 	/*

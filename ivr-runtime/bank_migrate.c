@@ -45,46 +45,49 @@ migration_name(const char *name, int *version)
 	return *version > 0;
 }
 
+/* A header comment's text (after "--" and blanks) is word (n bytes). */
+static bool
+header_is(const char *q, size_t m, const char *word)
+{
+	return m == strlen(word) && strncmp(q, word, m) == 0;
+}
+
 /*
- * The kind on a "-- kind: expand|contract" line among the file's leading
- * comment lines (blank lines allowed).  0, or -1 when there is none.
+ * The header: the "-- kind: expand|contract" line (required) and a
+ * "-- transaction: none" line among the file's leading comment lines
+ * (blank lines allowed).  0, or -1 when there is no kind line.
  */
 static int
-find_kind(enum bank_migration_kind *kind, const char *text, size_t len)
+read_header(struct bank_migration *m, const char *text, size_t len)
 {
 	const char *p = text, *end = text + len;
+	bool kind = false;
 
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p);
+		size_t n = eol ? (size_t)(eol - p) : (size_t)(end - p), k;
+		const char *q = p + 2;
 
 		while (n > 0 && (p[n - 1] == '\r' || p[n - 1] == ' ' ||
 				 p[n - 1] == '\t'))
 			n--;
-		if (n >= 2 && p[0] == '-' && p[1] == '-') {
-			const char *q = p + 2;
-			size_t m = n - 2;
-
-			while (m > 0 && (*q == ' ' || *q == '\t')) {
-				q++;
-				m--;
-			}
-			if (m == strlen("kind: expand") &&
-			    strncmp(q, "kind: expand", m) == 0) {
-				*kind = BANK_EXPAND;
-				return 0;
-			}
-			if (m == strlen("kind: contract") &&
-			    strncmp(q, "kind: contract", m) == 0) {
-				*kind = BANK_CONTRACT;
-				return 0;
-			}
-		} else if (n > 0) {
-			return -1; /* the SQL began: no kind line before it */
+		if (n > 0 && (n < 2 || p[0] != '-' || p[1] != '-'))
+			break; /* the SQL began */
+		for (k = n >= 2 ? n - 2 : 0; k > 0 && (*q == ' ' || *q == '\t');
+		     k--)
+			q++;
+		if (header_is(q, k, "kind: expand")) {
+			m->kind = BANK_EXPAND;
+			kind = true;
+		} else if (header_is(q, k, "kind: contract")) {
+			m->kind = BANK_CONTRACT;
+			kind = true;
+		} else if (header_is(q, k, "transaction: none")) {
+			m->no_transaction = true;
 		}
 		p = eol ? eol + 1 : end;
 	}
-	return -1;
+	return kind ? 0 : -1;
 }
 
 int
@@ -107,7 +110,7 @@ bank_migrations_add(struct bank_migrations *s, const char *name,
 			       BANK_MIGRATION_MAX_BYTES);
 	if (memchr(text, '\0', len) != NULL)
 		return err_set(err, ERR_PARSE, "%s: not a text file", name);
-	if (find_kind(&m.kind, text, len) < 0)
+	if (read_header(&m, text, len) < 0)
 		return err_set(err, ERR_PARSE,
 			       "%s: no '-- kind: expand' or '-- kind: "
 			       "contract' line before its SQL",
@@ -325,62 +328,111 @@ record(struct bank *b, const struct bank_migration *m,
 		      o->deployment_id);
 }
 
+static bool
+chosen(const struct bank_migration *m, const struct bank_migrate_opts *o)
+{
+	return !m->applied &&
+	       (m->kind == BANK_EXPAND ? o->expand : o->contract);
+}
+
+/* PostgreSQL's session for migrating: a migrator that dies mid-way is
+ * noticed within a second (its transaction and the lock go with it), a
+ * lock not had within lock_timeout is given up.  take false: undone. */
+static int
+pg_session(struct bank *b, const struct bank_migrate_opts *o, bool take,
+	   struct err *err)
+{
+	char set[160];
+	int n;
+
+	if (b->kind != BANK_POSTGRESQL)
+		return 0;
+	if (!take)
+		return b->be->script(
+			b, "settings",
+			"SELECT pg_advisory_unlock(7201207); RESET "
+			"client_connection_check_interval; RESET "
+			"lock_timeout",
+			err);
+	/* SET takes no parameters: the number is ours */
+	n = snprintf(set, sizeof(set),
+		     "SET client_connection_check_interval = 1000");
+	if (o->lock_timeout_ms > 0)
+		snprintf(set + n, sizeof(set) - (size_t)n,
+			 "; SET lock_timeout = %d", o->lock_timeout_ms);
+	return b->be->script(b, "settings", set, err);
+}
+
+/*
+ * From s->m[*i]: a "transaction: none" migration alone, or the chosen
+ * migrations up to the next such one in one transaction.  Advances *i.
+ */
+static int
+apply_segment(struct bank_migrations *s, size_t *i, struct bank *b,
+	      const struct bank_migrate_opts *o, int *count, struct err *err)
+{
+	struct bank_migration *m = &s->m[*i];
+	bool alone = m->no_transaction && b->kind == BANK_POSTGRESQL;
+	int rc;
+
+	if (alone) {
+		(*i)++;
+		if ((rc = b->be->script(b, m->name, m->sql, err)) < 0 ||
+		    (rc = record(b, m, o, err)) < 0)
+			return rc;
+		(*count)++;
+		return 0;
+	}
+	if ((rc = bank_begin(b, err)) < 0)
+		return rc;
+	for (; *i < s->n; (*i)++) {
+		m = &s->m[*i];
+		if (!chosen(m, o))
+			continue;
+		if (m->no_transaction && b->kind == BANK_POSTGRESQL)
+			break;
+		if ((rc = b->be->script(b, m->name, m->sql, err)) < 0 ||
+		    (rc = record(b, m, o, err)) < 0) {
+			bank_rollback(b);
+			return rc;
+		}
+		(*count)++;
+	}
+	if ((rc = bank_commit(b, err)) < 0)
+		return BANK_FAIL(rc, err, "committing the migrations: ");
+	return 0;
+}
+
 int
 bank_migrations_apply(struct bank_migrations *s, struct bank *b,
 		      const struct bank_migrate_opts *o, int *applied,
 		      struct err *err)
 {
-	char set[128];
 	int rc, count = 0;
 
 	if (applied != NULL)
 		*applied = 0;
 	if ((rc = b->be->migrations_table(b, err)) < 0)
 		return BANK_FAIL(rc, err, "schema_migrations: ");
-	if ((rc = bank_begin(b, err)) < 0)
+	if ((rc = pg_session(b, o, true, err)) < 0)
 		return rc;
-	if (b->kind == BANK_POSTGRESQL) {
-		/* SET takes no parameters: the number is ours.  A migrator
-		 * that dies mid-way is noticed within a second, and its
-		 * transaction (and the lock) goes, instead of running on. */
-		int n = snprintf(set, sizeof(set),
-				 "SET LOCAL client_connection_check_interval "
-				 "= 1000");
-
-		if (o->lock_timeout_ms > 0)
-			snprintf(set + n, sizeof(set) - (size_t)n,
-				 "; SET LOCAL lock_timeout = %d",
-				 o->lock_timeout_ms);
-		if ((rc = b->be->script(b, "settings", set, err)) < 0)
-			goto fail;
-	}
-	if (b->be->migration_lock_sql != NULL &&
-	    (rc = bank_q(b, err, NULL, NULL, b->be->migration_lock_sql, "")) <
-		    0) {
+	if (b->kind == BANK_POSTGRESQL &&
+	    (rc = bank_q(b, err, NULL, NULL, "SELECT pg_advisory_lock(7201207)",
+			 "")) < 0)
 		rc = BANK_FAIL(rc, err, "the migration lock: ");
-		goto fail;
+	else if ((rc = read_applied(s, b, err)) == 0) {
+		for (size_t i = 0; i < s->n && rc == 0;) {
+			if (chosen(&s->m[i], o))
+				rc = apply_segment(s, &i, b, o, &count, err);
+			else
+				i++;
+		}
 	}
-	if ((rc = read_applied(s, b, err)) < 0)
-		goto fail;
-	for (size_t i = 0; i < s->n; i++) {
-		struct bank_migration *m = &s->m[i];
-
-		if (m->applied || (m->kind == BANK_EXPAND && !o->expand) ||
-		    (m->kind == BANK_CONTRACT && !o->contract))
-			continue;
-		if ((rc = b->be->script(b, m->name, m->sql, err)) < 0 ||
-		    (rc = record(b, m, o, err)) < 0)
-			goto fail;
-		count++;
-	}
-	if ((rc = bank_commit(b, err)) < 0)
-		return BANK_FAIL(rc, err, "committing the migrations: ");
+	if (!b->be->lost(b))
+		pg_session(b, o, false, NULL);
 	if (applied != NULL)
 		*applied = count;
-	return read_applied(s, b, err);
-fail:
-	bank_rollback(b);
-	return rc;
+	return rc < 0 ? rc : read_applied(s, b, err);
 }
 
 int

@@ -463,16 +463,30 @@ pg_migrations_table(struct bank *b, struct err *err)
 		"ADD COLUMN IF NOT EXISTS kind text, "
 		"ADD COLUMN IF NOT EXISTS checksum text, "
 		"ADD COLUMN IF NOT EXISTS deployment_id text";
+	/* The bank's default privileges give the runtime's role writes on
+	 * every table: not on this one, which only migrators write. */
+	static const char *const read_only =
+		"DO $$ DECLARE r record; BEGIN FOR r IN SELECT DISTINCT "
+		"grantee FROM information_schema.role_table_grants WHERE "
+		"table_schema = current_schema() AND table_name = "
+		"'schema_migrations' AND grantee <> current_user AND "
+		"privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE') "
+		"LOOP EXECUTE 'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON "
+		"schema_migrations FROM ' || CASE WHEN r.grantee = 'PUBLIC' "
+		"THEN 'PUBLIC' ELSE quote_ident(r.grantee) END; END LOOP; END "
+		"$$";
 	bool found = false;
 	int rc;
 
 	if ((rc = pg_has_migrations_table(b, &found, err)) < 0)
 		return rc;
 	if (!found)
-		return pg_run(b, create, "", NULL, NULL, NULL, err);
-	if ((rc = pg_run(b, complete, "", NULL, is_true, &found, err)) < 0)
-		return rc;
-	return found ? 0 : pg_run(b, add, "", NULL, NULL, NULL, err);
+		rc = pg_run(b, create, "", NULL, NULL, NULL, err);
+	else if ((rc = pg_run(b, complete, "", NULL, is_true, &found, err)) ==
+			 0 &&
+		 !found)
+		rc = pg_run(b, add, "", NULL, NULL, NULL, err);
+	return rc < 0 ? rc : pg_run(b, read_only, "", NULL, NULL, NULL, err);
 }
 
 struct counts {
@@ -545,7 +559,6 @@ pg_connect(struct bank *b, struct err *err)
 const struct bank_backend bank_pg_backend = {
 	.name = "postgresql",
 	.begin_sql = "BEGIN",
-	.migration_lock_sql = "SELECT pg_advisory_xact_lock(7201207)",
 	.connect = pg_connect,
 	.disconnect = pg_disconnect,
 	.run = pg_run,

@@ -382,7 +382,6 @@ lite_connect(struct bank *b, struct err *err)
 const struct bank_backend bank_sqlite_backend = {
 	.name = "sqlite",
 	.begin_sql = "BEGIN IMMEDIATE",
-	.migration_lock_sql = NULL,
 	.connect = lite_connect,
 	.disconnect = lite_disconnect,
 	.run = lite_run,

@@ -205,6 +205,21 @@ test_bank_migrate__needs_the_migration_role(void **state)
 			 0);
 	assert_int_equal(pending, 1);
 	assert_string_equal(first, "002_extra.sql");
+	/* nor record one as applied: schema_migrations is read-only to it */
+	assert_int_equal(bank_query(f->b, NULL, NULL, &e,
+				    "INSERT INTO schema_migrations (version, "
+				    "name) VALUES (2, '002_extra.sql')",
+				    ""),
+			 ERR_IO);
+	assert_non_null(strstr(e.msg, "permission denied for table "
+				      "schema_migrations"));
+}
+
+static int
+int_of(void *ctx, int ncols, const char *const *v)
+{
+	*(int64_t *)ctx = ncols > 0 && v[0] ? strtoll(v[0], NULL, 10) : 0;
+	return 0;
 }
 
 /* A third file beside migrations_with's two. */
@@ -367,6 +382,58 @@ test_bank_migrations__give_up_on_a_held_lock(void **state)
 	assert_true(ms < 2000);
 	assert_non_null(strstr(e.msg, "the migration lock: "));
 	assert_false(s.m[1].applied);
+	bank_migrations_free(&s);
+	bank_close(m);
+}
+
+/*
+ * PostgreSQL: an expand migration that cannot run in a transaction
+ * ("-- transaction: none": CREATE INDEX CONCURRENTLY, which does not lock
+ * the table against calls' writes) is applied on its own, between the
+ * transactions of the others, in version order; each recorded.
+ */
+static void
+test_bank_migrations__apply_a_concurrent_index_alone(void **state)
+{
+	struct fixture *f = *state;
+	struct bank_migrations s = { 0 };
+	const struct bank_migrate_opts o = { .expand = true,
+					     .deployment_id = "d-idx" };
+	char dir[160], sql[256];
+	struct bank *m = NULL;
+	int applied = 0;
+	int64_t valid = 0;
+	struct err e;
+
+	if (pg_dir == NULL)
+		skip(); /* SQLite has no CONCURRENTLY */
+	migrations_with(dir, sizeof(dir), f, "002_nickname.sql",
+			"-- kind: expand\nALTER TABLE accounts ADD COLUMN "
+			"nickname text;\n");
+	add_migration(
+		dir, "003_nickname_index.sql",
+		"-- kind: expand\n-- transaction: none\nCREATE INDEX "
+		"CONCURRENTLY accounts_nickname ON accounts (nickname);\n");
+	add_migration(dir, "004_note.sql",
+		      "-- kind: expand\nALTER TABLE accounts ADD COLUMN note "
+		      "text;\n");
+	assert_int_equal(connect_as(&m, "ivr_migrate", f->path, &e), 0);
+	assert_int_equal(bank_migrations_load(&s, dir, &e), 0);
+	assert_true(s.m[2].no_transaction);
+	assert_false(s.m[1].no_transaction);
+	if (bank_migrations_apply(&s, m, &o, &applied, &e) < 0)
+		fail_msg("apply: %s", e.msg);
+	assert_int_equal(applied, 3);
+	for (size_t i = 1; i < 4; i++) {
+		assert_true(s.m[i].applied);
+		assert_string_equal(s.m[i].deployment_id, "d-idx");
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = "
+		 "i.indexrelid WHERE c.relname = 'accounts_nickname' AND "
+		 "i.indisvalid");
+	assert_int_equal(bank_query(m, int_of, &valid, &e, sql, ""), 0);
+	assert_int_equal(valid, 1);
 	bank_migrations_free(&s);
 	bank_close(m);
 }
@@ -843,6 +910,7 @@ main(void)
 		T(test_bank_migrations__apply_by_kind_in_one_transaction),
 		T(test_bank_migrations__refuse_a_changed_file),
 		T(test_bank_migrations__give_up_on_a_held_lock),
+		T(test_bank_migrations__apply_a_concurrent_index_alone),
 		cmocka_unit_test(test_bank_migrations__refuse_bad_files),
 		T(test_bank_seed__is_deterministic_and_refuses_a_seeded_database),
 		T(test_bank_authenticate__locks_after_three_failures),
