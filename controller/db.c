@@ -327,6 +327,12 @@ backups_dir(const struct plan *p, struct err *err)
 	if (stat(p->db.backups, &st) < 0 || !S_ISDIR(st.st_mode))
 		return err_set(err, ERR_IO, "'%s' is not a folder",
 			       p->db.backups);
+	/* backups hold every account and PIN hash */
+	if ((st.st_mode & 077) != 0)
+		return err_set(err, ERR_IO,
+			       "the backups folder '%s' is open to others "
+			       "(mode %03o): chmod 700 it",
+			       p->db.backups, (unsigned)(st.st_mode & 0777));
 	return 0;
 }
 
@@ -388,10 +394,9 @@ db_backup(struct db_backup *out, const struct plan *p, struct bank *b,
 		deadline = start + p->db.backup_timeout_ms;
 	unsigned char digest[HASH_SHA256_LEN];
 	char part[4200];
+	char dir[PATH_MAX];
 	struct stat st;
 	int rc;
-
-	char dir[PATH_MAX];
 
 	memset(out, 0, sizeof(*out));
 	snprintf(out->id, sizeof(out->id), "%s", id);

@@ -315,7 +315,28 @@ out:
 	return deploy_run_finish(&r, rc);
 }
 
-/* The journal's db_backup events (a new list, oldest first). */
+/* Adds a backup to list, replacing an older record of the same id (a
+ * resumed deployment backs up again under its id). */
+static void
+add_backup(json_t *list, json_t *ev)
+{
+	const char *id = json_string_value(json_object_get(ev, "backup"));
+	json_t *b;
+	size_t i;
+
+	json_array_foreach (list, i, b) {
+		const char *v = json_string_value(json_object_get(b, "backup"));
+
+		if (id != NULL && v != NULL && strcmp(id, v) == 0) {
+			json_array_set(list, i, ev);
+			return;
+		}
+	}
+	json_array_append(list, ev);
+}
+
+/* The journal's db_backup events (a new list, oldest first, the last
+ * record of each backup). */
 static json_t *
 journal_backups(const struct plan *p)
 {
@@ -332,7 +353,7 @@ journal_backups(const struct plan *p)
 			json_string_value(json_object_get(ev, "event"));
 
 		if (what != NULL && strcmp(what, "db_backup") == 0)
-			json_array_append(list, ev);
+			add_backup(list, ev);
 		json_decref(ev);
 	}
 	fclose(f);

@@ -194,7 +194,7 @@ copy_batch(struct copy *c, struct bank *t, struct bank *s, struct err *err)
 		buf_reset(&c->col[i]);
 		buf_append_str(&c->col[i], "{", NULL);
 	}
-	if ((rc = bank_query(s, copy_row, c, err, c->select, "i", after)) < 0)
+	if (bank_query(s, copy_row, c, err, c->select, "i", after) < 0)
 		return err_prefix(err, "reading the source's %s: ", c->what);
 	if (c->rows == 0)
 		return 0;
@@ -399,7 +399,7 @@ legacy_stage(json_t **report, const struct plan *p, struct bank *target,
 	if ((rc = copy_both(p, target, source, say, err)) < 0)
 		return rc;
 	sayf(say, "legacy: transforming into the staging tables");
-	if ((rc = transform(p, target, err)) < 0)
+	if (transform(p, target, err) < 0)
 		return err_prefix(err, "the transform: ");
 	sayf(say, "legacy: checking");
 	return legacy_checks(report, p, target, source, err);
@@ -455,9 +455,9 @@ legacy_swap(struct bank *target, const char *run_id, struct err *err)
 		return rc;
 	if ((rc = bank_begin(target, err)) < 0)
 		return rc;
-	if ((rc = state_set(target, "pin_hash", hash, err)) < 0 ||
-	    (rc = bank_exec(target, "swap", swap_sql, err)) < 0 ||
-	    (rc = state_set(target, "swapped_by", run_id, err)) < 0) {
+	if (state_set(target, "pin_hash", hash, err) < 0 ||
+	    bank_exec(target, "swap", swap_sql, err) < 0 ||
+	    state_set(target, "swapped_by", run_id, err) < 0) {
 		bank_rollback(target);
 		return err_prefix(err, "the swap (nothing changed): ");
 	}

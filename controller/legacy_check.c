@@ -172,7 +172,7 @@ sum_check(json_t *checks, json_t *counts, const struct plan *p, struct bank *t,
 
 	snprintf(sql, sizeof(sql), "SELECT sum(\"%s\") FROM \"%s\"", g->balance,
 		 g->accounts);
-	if ((rc = bank_query(s, text_row, src, err, sql, "")) < 0)
+	if (bank_query(s, text_row, src, err, sql, "") < 0)
 		return err_prefix(err, "check sum of balances: ");
 	snprintf(sql, sizeof(sql),
 		 "SELECT coalesce(sum(balance * %d), 0)::text, (SELECT "

@@ -9,7 +9,8 @@
 #    half-applied: the server drops the dead controller's transaction
 #    within a second, and its lock with it);
 #  - `ivrctl resume --break-lock` then converges: one backup, the migration
-#    applied once with the deployment's id, every host on the release.
+#    applied once with the deployment's id, every host on the release; the
+#    backup the resumes took again under the run's id restores.
 # usage: test_db_kill.sh BUILD_DIR
 set -uo pipefail
 build=$1
@@ -88,6 +89,9 @@ run=$(/usr/bin/python3 -c "import json,sys; print([json.loads(l) for l in open(s
 	fail "002 is not applied once by $run: column $(column), $(psql_migrate 'SELECT * FROM schema_migrations')"
 backups=$(grep -c '"event":"db_backup"' "$journal")
 [ "$backups" -ge 1 ] && [ -f "$dir/fleet/backups/$run.dump" ] || fail "no whole backup of $run: $(ls -l "$dir/fleet/backups")"
+# the resumes backed up again under the run's id: the last record counts
+restore=$("$ivrctl" db restore "$plan" --backup "$run" --yes 2>&1) ||
+	fail "restoring $run's backup (taken twice under its id): $restore"
 fleet_bank "$dir/fleet" ivr_app
 ledger=$("$build/bin/ivr-ledger" "${BANK[@]}") || fail "ledger: $ledger"
 

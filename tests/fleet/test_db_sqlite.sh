@@ -58,6 +58,13 @@ status=$("$ivrctl" db status "$plan" --output json)
 grep -q '002_account_nickname' <<<"$status" && fail "the restore did not bring the file back: $status"
 ledger=$("$build/bin/ivr-ledger" "${BANK[@]}") || fail "ledger after the restore: $ledger"
 fleet_on 1.0.0 || fail "the fleet is not ready on 1.0.0 after the restore"
+# a backups folder others may read is refused before anything swaps
+chmod 0755 "$dir/fleet/backups"
+out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.1.0)" 2>&1)
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "is open to others (mode 755): chmod 700 it: nothing serving was changed" <<<"$out" ||
+	fail "a backups folder open to others (exit $rc): $out"
+fleet_on 1.0.0 || fail "the refused backup touched the fleet"
 
 [ "$failed" -eq 0 ] && {
 	echo "database step on SQLite: backup $(cut -d' ' -f2 "$dir/check.txt") (online backup API), 002 applied, rollback, restore:"
