@@ -168,12 +168,14 @@ struct bank_migrate_opts {
 
 /*
  * Applies the pending migrations of the chosen kinds, in version order,
- * in one transaction under the migration lock (two migrators apply each
- * once), after checking s again inside it; each is recorded.  The
- * statement timeout is the connection's.  *applied (may be NULL) gets how
- * many ran.  Returns 0; ERR_PARSE "002_x.sql: ..." (its SQL failed;
- * nothing of the transaction stays); ERR_BADSTATE (a checksum, above);
- * ERR_TIMEOUT or ERR_BUSY (a lock not had in time) or ERR_IO.
+ * under the migration lock (two migrators apply each once), after checking
+ * s again once it is held: in one transaction, except that a
+ * "transaction: none" migration runs on its own between the transactions
+ * of those before and after it.  Each is recorded.  The statement timeout
+ * is the connection's.  *applied (may be NULL) gets how many ran.  Returns
+ * 0; ERR_PARSE "002_x.sql: ..." (its SQL failed; nothing of its
+ * transaction stays); ERR_BADSTATE (a checksum, above); ERR_TIMEOUT or
+ * ERR_BUSY (a lock not had in time) or ERR_IO.
  */
 int bank_migrations_apply(struct bank_migrations *s, struct bank *b,
 			  const struct bank_migrate_opts *o, int *applied,

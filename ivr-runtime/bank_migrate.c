@@ -1,8 +1,8 @@
 /*
  * bank_migrate: the schema's migrations (see bank.h): read from a folder
  * or handed in from an artifact, checked against schema_migrations by
- * checksum, and applied together in one transaction under the migration
- * lock.
+ * checksum, and applied under the migration lock, together in one
+ * transaction (a "transaction: none" one on its own, between them).
  */
 #include "bank.h"
 
