@@ -8,6 +8,9 @@
 #  - the balances step and a whole transfer (5 steps, one moving money) on
 #    SQLite and on PostgreSQL 15 (scripts/pg-sandbox.sh on 127.0.65.1)
 #    side by side, 50 connections each;
+#    and again with the database server on a core of its own (the runtime
+#    and wrk on CPU 0, PostgreSQL on CPU 1), as a bank's database runs on a
+#    machine of its own;
 #  - the memory held by 10,000 concurrent call sessions.
 # usage: bench-runtime.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
@@ -114,16 +117,18 @@ awk -v a="$rps" -v b="$nrps" 'BEGIN {printf "menu step / nginx:         %.2f\n",
 # backend_row NAME BASE IDS: the balances step and the transfer round.
 backend_row() {
 	local rps p99 trps tp99
-	read -r rps p99 < <(IDS="$3" DIGITS=1 wrk -t2 -c50 -d"${seconds}s" --latency \
+	read -r rps p99 < <(IDS="$3" DIGITS=1 $pin wrk -t2 -c50 -d"${seconds}s" --latency \
 		-s "$here/tests/bench/step.lua" "$2" | wrk_figures)
-	read -r trps tp99 < <(IDS="$3.tx" wrk -t50 -c50 -d"${seconds}s" --latency \
+	read -r trps tp99 < <(IDS="$3.tx" $pin wrk -t50 -c50 -d"${seconds}s" --latency \
 		-s "$here/tests/bench/transfer.lua" "$2" | wrk_figures)
 	printf '%-11s balances %8s req/s, p99 %-8s  transfer round %8s req/s (%s transfers/s), p99 %s\n' \
 		"$1" "$rps" "$p99" "$trps" "$(awk -v r="$trps" 'BEGIN { printf "%.0f", r / 5 }')" "$tp99"
 	echo "$rps" > "$dir/$1.rps"
 }
 
+pin="" # a CPU for wrk and the runtime: taskset -c N
 echo "backends: 50 connections, ${seconds}s each; runtime 8 threads (8 database connections)"
+echo "all on the machine's $(nproc) cores (the runtime, wrk and PostgreSQL share them):"
 backend_row sqlite "$base" "$dir/ids"
 # The same on PostgreSQL: a cluster of its own, the runtime as its role.
 "$here/scripts/pg-sandbox.sh" up "$dir/pg" --port 55465 --address 127.0.65.1 >/dev/null
@@ -141,6 +146,31 @@ awk -v a="$(cat "$dir/postgresql.rps")" -v b="$(cat "$dir/sqlite.rps")" \
 	'BEGIN {printf "balances postgresql / sqlite: %.2f\n", a / b}'
 kill "$pgrt"
 wait "$pgrt" 2>/dev/null || true
+
+# The database server on a core of its own, as on a machine of its own in
+# a bank: the runtime and wrk on CPU 0 for both backends, PostgreSQL (its
+# postmaster, so every backend it forks) on CPU 1.
+if [ "$(nproc)" -ge 2 ]; then
+	taskset -a -p 2 "$(head -n1 "$dir/pg/data/postmaster.pid")" >/dev/null
+	pin="taskset -c 0"
+	for b in sqlite postgresql; do
+		p=$(free_port)
+		if [ "$b" = sqlite ]; then
+			$pin "$bin" --db "$dir/bank.db" --port "$p" --max-calls 10000 \
+				--drain-deadline 1s --log-level warn 2>>"$dir/runtime.log" &
+		else
+			$pin "$bin" --conninfo "$(cat "$dir/pg/ivr_app.conninfo")" --port "$p" \
+				--drain-deadline 1s --log-level warn 2>>"$dir/runtime-pg.log" &
+		fi
+		pids+=("$!")
+		wait_ok "http://127.0.0.1:$p/readyz"
+		login "http://127.0.0.1:$p" "$dir/$([ $b = sqlite ] && echo cred || echo pg-cred).json" "$dir/pin-$b"
+		[ "$b" = sqlite ] && echo "the runtime and wrk on CPU 0, PostgreSQL on CPU 1 (a database server of its own):"
+		backend_row "$b" "http://127.0.0.1:$p" "$dir/pin-$b"
+	done
+	awk -v a="$(cat "$dir/postgresql.rps")" -v b="$(cat "$dir/sqlite.rps")" \
+		'BEGIN {printf "balances postgresql / sqlite, the database on a core of its own: %.2f (target: at least 0.5)\n", a / b}'
+fi
 
 before=$(rss_kb "$rt")
 wrk -t2 -c20 -d5s -s "$here/tests/bench/new_call.lua" "$base/calls" >/dev/null
