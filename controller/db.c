@@ -497,3 +497,69 @@ db_restore(const struct plan *p, const char *path, struct err *err)
 	}
 	return rc < 0 ? err_prefix(err, "restore: ") : 0;
 }
+
+/* Why a deploy would stop at the database check, into out ("" if not). */
+static void
+refusal(char *out, size_t size, const struct bank_migrations *s, int rc,
+	const struct err *e)
+{
+	out[0] = '\0';
+	if (rc == ERR_BADSTATE) {
+		snprintf(out, size, "%s", e->msg);
+		return;
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->m[i].applied && s->m[i].kind == BANK_CONTRACT) {
+			snprintf(out, size,
+				 "contract migration %s is pending: refused "
+				 "without --defer-contract",
+				 s->m[i].name);
+			return;
+		}
+	}
+}
+
+int
+db_preview(json_t **out, const struct plan *p, const char *path,
+	   struct err *err)
+{
+	struct bank_migrations s = { 0 };
+	struct bank *b = NULL;
+	json_t *pending = json_array();
+	char why[ERR_MSG_MAX];
+	size_t applied = 0;
+	struct err e;
+	int rc;
+
+	*out = NULL;
+	if ((rc = db_release_migrations(&s, path, p->db.backend, err)) < 0 ||
+	    (rc = db_connect(&b, p, err)) < 0)
+		goto done;
+	rc = bank_migrations_read(&s, b, &e);
+	if (rc < 0 && rc != ERR_BADSTATE) {
+		*err = e;
+		goto done;
+	}
+	refusal(why, sizeof(why), &s, rc, &e);
+	for (size_t i = 0; i < s.n; i++) {
+		applied += s.m[i].applied;
+		if (!s.m[i].applied)
+			json_array_append_new(
+				pending,
+				json_pack("{s:s, s:s, s:s}", "name",
+					  s.m[i].name, "kind",
+					  bank_migration_kind_name(s.m[i].kind),
+					  "sha256", s.m[i].sha256));
+	}
+	*out = json_pack(
+		"{s:s, s:s, s:I, s:O, s:s?}", "backend",
+		p->db.backend == PLAN_DB_POSTGRESQL ? "postgresql" : "sqlite",
+		"backups", p->db.backups, "applied", (json_int_t)applied,
+		"pending", pending, "refusal", why[0] ? why : NULL);
+	rc = 0;
+done:
+	json_decref(pending);
+	bank_close(b);
+	bank_migrations_free(&s);
+	return rc;
+}

@@ -30,6 +30,16 @@
 int db_release_migrations(struct bank_migrations *out, const char *path,
 			  enum plan_db_backend backend, struct err *err);
 
+/*
+ * What a deploy of the artifact at path would do to the plan's database,
+ * read without changing it (`ivrctl plan`): a new object {"backend",
+ * "backups", "applied": n, "pending": [{name, kind, sha256}], "refusal":
+ * why the deploy would stop before staging, or null}.  Returns 0, or the
+ * error of reading the artifact or reaching the database.
+ */
+int db_preview(json_t **out, const struct plan *p, const char *path,
+	       struct err *err);
+
 /* A connection to the plan's database as its migration role. */
 int db_connect(struct bank **out, const struct plan *p, struct err *err);
 

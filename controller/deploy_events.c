@@ -175,6 +175,11 @@ summary_line(struct run *r, const char *outcome, int code, json_int_t took)
 		touched += r->hosts[i].touched;
 		failed += r->hosts[i].failed;
 	}
+	if (r->n == 0) { /* no host read: a database run, or refused early */
+		deploy_say(r, "summary: %s %s: %s (exit %d) in %.1f s", r->kind,
+			   r->id, outcome, code, (double)took / 1000.0);
+		return;
+	}
 	deploy_say(r,
 		   "summary: %s %s, %s -> %s: %s (exit %d) in %.1f s; %zu of "
 		   "%zu host(s) touched, %zu failed",

@@ -3,9 +3,11 @@
  */
 #include "dryrun.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db.h"
 #include "fanout.h"
 
 struct work {
@@ -76,6 +78,14 @@ dryrun_collect(struct dryrun *d, const struct plan *p, const char *artifact,
 	fanout_run(d->n, p->parallel, read_host, &w);
 	for (size_t i = 0; i < d->n; i++)
 		d->unread += d->hosts[i].error[0] != '\0';
+	if (p->db.backend != PLAN_DB_NONE) {
+		struct err e;
+
+		if (db_preview(&d->db, p, d->art.path, &e) < 0) {
+			snprintf(d->db_error, sizeof(d->db_error), "%s", e.msg);
+			d->unread++;
+		}
+	}
 	return 0;
 }
 
@@ -85,6 +95,8 @@ dryrun_release(struct dryrun *d)
 	free(d->hosts);
 	d->hosts = NULL;
 	d->n = 0;
+	json_decref(d->db);
+	d->db = NULL;
 }
 
 /* What a deployment would do on a host: a word for JSON, a phrase for
@@ -163,14 +175,58 @@ phases_json(const struct plan *p)
 json_t *
 dryrun_json(const struct dryrun *d)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:b, s:o, s:o}",
-			 "environment", d->p->environment, "release",
-			 d->art.version, "sha256", d->art.sha256, "size",
-			 (json_int_t)d->art.size, "capacity_floor_percent",
-			 d->p->capacity_floor_percent, "max_down",
-			 (json_int_t)plan_max_down(d->p), "complete",
-			 d->unread == 0, "hosts", hosts_json(d), "phases",
-			 phases_json(d->p));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:b, s:o, s:o}",
+			      "environment", d->p->environment, "release",
+			      d->art.version, "sha256", d->art.sha256, "size",
+			      (json_int_t)d->art.size, "capacity_floor_percent",
+			      d->p->capacity_floor_percent, "max_down",
+			      (json_int_t)plan_max_down(d->p), "complete",
+			      d->unread == 0, "hosts", hosts_json(d), "phases",
+			      phases_json(d->p));
+
+	if (d->db != NULL)
+		json_object_set(o, "database", d->db);
+	else if (d->db_error[0] != '\0')
+		json_object_set_new(o, "database",
+				    json_pack("{s:s}", "error", d->db_error));
+	return o;
+}
+
+/* The database step's lines. */
+static int
+format_db(struct buf *out, const struct dryrun *d, struct err *err)
+{
+	const json_t *pend = json_object_get(d->db, "pending"), *m;
+	const char *why = json_string_value(json_object_get(d->db, "refusal"));
+	size_t i, expand = 0;
+	int rc;
+
+	if (d->db_error[0] != '\0')
+		return buf_appendf(out, err, "\ndatabase: cannot be read: %s\n",
+				   d->db_error);
+	if (d->db == NULL)
+		return 0;
+	if (why != NULL)
+		return buf_appendf(out, err,
+				   "\ndatabase: the deploy would stop here, "
+				   "nothing touched: %s\n",
+				   why);
+	json_array_foreach (pend, i, m)
+		expand += strcmp(json_string_value(json_object_get(m, "kind")),
+				 "expand") == 0;
+	rc = buf_appendf(out, err,
+			 "\ndatabase (%s): a backup into %s, then %zu expand "
+			 "migration%s before the first swap%s\n",
+			 json_string_value(json_object_get(d->db, "backend")),
+			 json_string_value(json_object_get(d->db, "backups")),
+			 expand, expand == 1 ? "" : "s", expand ? ":" : "");
+	json_array_foreach (pend, i, m)
+		if (rc == 0)
+			rc = buf_appendf(
+				out, err, "  %s (%s)\n",
+				json_string_value(json_object_get(m, "name")),
+				json_string_value(json_object_get(m, "kind")));
+	return rc;
 }
 
 static int
@@ -233,6 +289,8 @@ dryrun_format(struct buf *out, const struct dryrun *d, struct err *err)
 			 d->art.size);
 	if (rc == 0)
 		rc = format_hosts(out, d, err);
+	if (rc == 0)
+		rc = format_db(out, d, err);
 	if (rc == 0)
 		rc = buf_appendf(out, err,
 				 "\nphases (capacity floor %d%%: at most %zu "

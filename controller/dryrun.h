@@ -3,7 +3,8 @@
  * from the hosts without changing a release on any of them: each host's
  * agent says what runs (hello) and what is staged or waiting in incoming/
  * (releases.list).  As with status, a missing or outdated agent is
- * uploaded first.
+ * uploaded first.  With a database in the plan, what the deploy's database
+ * step would do, read without changing it (db_preview).
  */
 #ifndef IVR_CONTROLLER_DRYRUN_H
 #define IVR_CONTROLLER_DRYRUN_H
@@ -31,7 +32,9 @@ struct dryrun {
 	struct artifact art;
 	struct dryrun_host *hosts;
 	size_t n;
-	size_t unread; /* hosts that could not be read */
+	size_t unread; /* hosts that could not be read (and the database) */
+	json_t *db;    /* db_preview's, or NULL: no database in the plan */
+	char db_error[512]; /* why the database could not be read */
 };
 
 /*

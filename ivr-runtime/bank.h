@@ -160,6 +160,11 @@ int bank_migrations_check(struct bank_migrations *s, struct bank *b,
  */
 int bank_migrations_list(json_t *out, struct bank *b, struct err *err);
 
+/* bank_migrations_check without changing anything (a dry run): a table
+ * without the checksum column is read for its versions only. */
+int bank_migrations_read(struct bank_migrations *s, struct bank *b,
+			 struct err *err);
+
 struct bank_migrate_opts {
 	bool expand, contract;	   /* the kinds to apply */
 	const char *deployment_id; /* recorded with each; NULL: none */

@@ -18,6 +18,8 @@
 #include "fileio.h"
 #include "hash.h"
 
+static int has_version(void *ctx, int ncols, const char *const *v);
+
 const char *
 bank_migration_kind_name(enum bank_migration_kind k)
 {
@@ -301,6 +303,23 @@ bank_migrations_list(json_t *out, struct bank *b, struct err *err)
 		    "");
 	return rc < 0 ? BANK_FAIL(rc, err, "cannot read schema_migrations: ")
 		      : 0;
+}
+
+int
+bank_migrations_read(struct bank_migrations *s, struct bank *b, struct err *err)
+{
+	bool exists = false;
+	int rc;
+
+	for (size_t i = 0; i < s->n; i++)
+		s->m[i].applied = false;
+	if ((rc = b->be->has_migrations_table(b, &exists, err)) < 0 || !exists)
+		return rc;
+	if ((rc = read_applied(s, b, err)) != ERR_IO)
+		return rc;
+	/* a table from before checksums were kept: versions only */
+	return bank_q(b, err, has_version, s,
+		      "SELECT version FROM schema_migrations", "");
 }
 
 int

@@ -5,6 +5,8 @@
 #    deployment's id) are journaled before the first host swaps; 0 failed
 #    calls; then `ivrctl rollback` under callers: the old release runs on
 #    the expanded schema, 0 failed calls, the ledger check passes;
+#  - the dry run (`ivrctl plan`) shows the backup and the migration, or
+#    the refusal, and changes nothing;
 #  - a release with a contract migration is refused (exit 2, nothing
 #    touched, no backup taken); `ivrctl db contract` is refused while the
 #    fleet runs another release, and applies it once the fleet runs it
@@ -72,6 +74,15 @@ print(eval(sys.argv[4]))
 PY
 }
 last_run() { /usr/bin/python3 -c "import json,sys; print([json.loads(l) for l in open(sys.argv[1])][-1]['id'])" "$journal"; }
+
+# The dry run says what the database step would do, and changes nothing.
+out=$("$ivrctl" plan "$plan" --artifact "$(art 1.1.0)" 2>&1) || fail "plan 1.1.0: $out"
+grep -q "database (postgresql): a backup into $dir/fleet/backups, then 1 expand migration before the first swap:" <<<"$out" &&
+	grep -q "  002_account_nickname.sql (expand)" <<<"$out" || fail "the dry run does not show the database step: $out"
+"$ivrctl" plan "$plan" --artifact "$(art 1.1.0)" --output json | fits plan || fail "plan --output json with a database"
+out=$("$ivrctl" plan "$plan" --artifact "$(art 1.2.0)" 2>&1)
+grep -q "database: the deploy would stop here, nothing touched: contract migration 003_drop_account_nickname.sql is pending" <<<"$out" ||
+	fail "the dry run does not show the contract refusal: $out"
 
 # 1. An expand migration under load, then a rollback under load.
 callers_start expand
