@@ -96,6 +96,13 @@ take_option(struct cli *c, int opt)
 	return true;
 }
 
+static void
+usage(FILE *f)
+{
+	fputs(usage_synopsis, f);
+	fputs(usage_text, f);
+}
+
 /*
  * argv[1] is the command; allowed its flags; positional says whether it
  * takes PLAN.  Returns 0, or -1 (said) on bad arguments.
@@ -120,7 +127,7 @@ parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
 	if (!positional || c->plan != NULL)
 		return 0;
 bad:
-	fputs(usage_text, stderr);
+	usage(stderr);
 	return -1;
 }
 
@@ -424,7 +431,7 @@ cmd_promote(int argc, char **argv)
 				     false) < 0)
 		goto out;
 	if (c.from == NULL || c.to == NULL)
-		fputs(usage_text, stderr);
+		usage(stderr);
 	else if ((staging = load_plan(c.from)) != NULL &&
 		 (prod = load_plan(c.to)) != NULL)
 		rc = promote(&c, staging, prod);
@@ -551,7 +558,7 @@ dispatch(const struct command *cmds, size_t n, int argc, char **argv)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			return cmds[i].whole ? cmds[i].whole(argc, argv)
 					     : on_plan(argc, argv, &cmds[i]);
-	fputs(usage_text, stderr);
+	usage(stderr);
 	return EXITCODE_BAD_INPUT;
 }
 
@@ -579,7 +586,7 @@ int
 main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		fputs(usage_text, stdout);
+		usage(stdout);
 		return EXITCODE_DONE;
 	}
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {

@@ -3,7 +3,7 @@
  */
 #include "usage.h"
 
-const char usage_text[] =
+const char usage_synopsis[] =
 	"usage: ivrctl validate PLAN [--output text|json]\n"
 	"       ivrctl status PLAN [--output text|json]\n"
 	"       ivrctl plan PLAN [--artifact FILE] [--output text|json]\n"
@@ -13,21 +13,26 @@ const char usage_text[] =
 	"                          [--output text|json]\n"
 	"       ivrctl resume PLAN [--artifact FILE] [--yes] [--approve "
 	"PHASE]...\n"
-	"                          [--break-lock] [--output text|json]\n"
+	"                          [--break-lock] [--defer-contract]\n"
+	"                          [--output text|json]\n"
 	"       ivrctl rollback PLAN [--to VERSION] [--break-lock]\n"
 	"                            [--output text|json]\n"
 	"       ivrctl promote --from STAGING_PLAN --to PROD_PLAN [--yes]\n"
 	"                          [--approve PHASE]... [--break-lock]\n"
-	"                          [--output text|json]\n"
+	"                          [--defer-contract] [--output text|json]\n"
 	"       ivrctl history PLAN [--output text|json]\n"
 	"       ivrctl db status PLAN [--artifact FILE] [--output text|json]\n"
 	"       ivrctl db contract PLAN [--artifact FILE] [--break-lock]\n"
+	"                          [--output text|json]\n"
 	"       ivrctl db restore PLAN --backup ID [--yes] [--break-lock]\n"
+	"                          [--output text|json]\n"
 	"       ivrctl db migrate PLAN --from SQLITE_FILE|CONNINFO "
 	"[--replace]\n"
 	"                          [--restart] [--break-lock] [--output "
 	"text|json]\n"
-	"       ivrctl --help | --version\n"
+	"       ivrctl --help | --version\n";
+
+const char usage_text[] =
 	"\n"
 	"validate  load the plan and report every problem as "
 	"path:line:col;\n"

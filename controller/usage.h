@@ -6,6 +6,9 @@
 #ifndef IVR_CONTROLLER_USAGE_H
 #define IVR_CONTROLLER_USAGE_H
 
+/* The synopsis (each command and its flags), then what each does: two
+ * texts, printed one after the other. */
+extern const char usage_synopsis[];
 extern const char usage_text[];
 
 #endif
