@@ -23,6 +23,8 @@ packages=(
 	postgresql libpq-dev
 	# JSON Schema checks of flows and plans (Debian's python3, not another)
 	python3 python3-jsonschema python3-yaml
+	# the man pages' check renders them
+	man-db groff-base
 )
 
 if [ "${1:-}" = bench ]; then
