@@ -315,49 +315,15 @@ out:
 	return deploy_run_finish(&r, rc);
 }
 
-/* Adds a backup to list, replacing an older record of the same id (a
- * resumed deployment backs up again under its id). */
-static void
-add_backup(json_t *list, json_t *ev)
-{
-	const char *id = json_string_value(json_object_get(ev, "backup"));
-	json_t *b;
-	size_t i;
-
-	json_array_foreach (list, i, b) {
-		const char *v = json_string_value(json_object_get(b, "backup"));
-
-		if (id != NULL && v != NULL && strcmp(id, v) == 0) {
-			json_array_set(list, i, ev);
-			return;
-		}
-	}
-	json_array_append(list, ev);
-}
-
-/* The journal's db_backup events (a new list, oldest first, the last
- * record of each backup). */
+/* The journal's backups: the last record of each. */
 static json_t *
 journal_backups(const struct plan *p)
 {
-	json_t *list = json_array();
 	struct journal j;
-	char line[65536];
-	FILE *f;
 
-	if (journal_paths(&j, p, NULL) < 0 || (f = fopen(j.path, "r")) == NULL)
-		return list;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		json_t *ev = json_loads(line, 0, NULL);
-		const char *what =
-			json_string_value(json_object_get(ev, "event"));
-
-		if (what != NULL && strcmp(what, "db_backup") == 0)
-			add_backup(list, ev);
-		json_decref(ev);
-	}
-	fclose(f);
-	return list;
+	if (journal_paths(&j, p, NULL) < 0)
+		return json_array();
+	return journal_events(j.path, "db_backup", "backup");
 }
 
 /* The journal's record of backup id, or NULL (borrowed from list). */

@@ -308,30 +308,93 @@ fold_event(json_t *runs, json_t *byid, json_t *ev)
 	}
 }
 
-int
-journal_runs(json_t **out, const char *path, struct err *err)
+/* Calls fn with each whole event of the journal at path, in order. */
+static int
+each_event(const char *path, void (*fn)(void *ctx, json_t *ev), void *ctx,
+	   struct err *err)
 {
-	json_t *byid, *ev;
 	char *line = NULL;
 	size_t cap = 0;
 	FILE *f = fopen(path, "r");
+	json_t *ev;
 
-	*out = NULL;
 	if (f == NULL)
 		return err_set_errno(err, ERR_IO, errno, "no journal at '%s'",
 				     path);
-	*out = json_array();
-	byid = json_object();
 	while (getline(&line, &cap, f) > 0) {
 		if ((ev = json_loads(line, 0, NULL)) == NULL)
 			continue; /* a line cut by a crash */
-		fold_event(*out, byid, ev);
+		fn(ctx, ev);
 		json_decref(ev);
 	}
 	free(line);
 	fclose(f);
-	json_decref(byid);
 	return 0;
+}
+
+struct folding {
+	json_t *runs, *byid;
+};
+
+static void
+fold(void *ctx, json_t *ev)
+{
+	struct folding *f = ctx;
+
+	fold_event(f->runs, f->byid, ev);
+}
+
+int
+journal_runs(json_t **out, const char *path, struct err *err)
+{
+	struct folding f = { json_array(), json_object() };
+	int rc = each_event(path, fold, &f, err);
+
+	json_decref(f.byid);
+	if (rc < 0) {
+		json_decref(f.runs);
+		f.runs = NULL;
+	}
+	*out = f.runs;
+	return rc;
+}
+
+struct picking {
+	json_t *list;
+	const char *event, *key;
+};
+
+/* Keeps ev when it is the event sought, replacing an earlier one with the
+ * same key's value. */
+static void
+pick(void *ctx, json_t *ev)
+{
+	struct picking *p = ctx;
+	const char *what = json_string_value(json_object_get(ev, "event"));
+	const char *id = json_string_value(json_object_get(ev, p->key));
+	json_t *e;
+	size_t i;
+
+	if (what == NULL || strcmp(what, p->event) != 0)
+		return;
+	json_array_foreach (p->list, i, e) {
+		const char *v = json_string_value(json_object_get(e, p->key));
+
+		if (id != NULL && v != NULL && strcmp(id, v) == 0) {
+			json_array_set(p->list, i, ev);
+			return;
+		}
+	}
+	json_array_append(p->list, ev);
+}
+
+json_t *
+journal_events(const char *path, const char *event, const char *key)
+{
+	struct picking p = { json_array(), event, key };
+
+	each_event(path, pick, &p, NULL);
+	return p.list;
 }
 
 int

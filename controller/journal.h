@@ -68,6 +68,14 @@ void journal_close(struct journal *j);
 int journal_runs(json_t **out, const char *path, struct err *err);
 
 /*
+ * The journal's events of one kind (event, e.g. "db_backup"), oldest
+ * first, the last of those with the same value at key (a resumed run
+ * records its backup again under its id).  A new list; empty when there
+ * is no journal.
+ */
+json_t *journal_events(const char *path, const char *event, const char *key);
+
+/*
  * The journal's last run that may have changed the fleet (runs that ended
  * before reading it, refused or locked, are passed over) when it is a
  * deployment still open: killed before its end, or stopped at an approval

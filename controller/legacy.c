@@ -54,12 +54,19 @@ legacy_open_source(struct bank **out, const char *source, struct err *err)
 		.connect_timeout_ms = 5000,
 	};
 	struct stat st;
+	char why[256];
 
 	if (strchr(source, '=') != NULL) {
-		if (strstr(source, "password=") != NULL)
+		switch (bank_conninfo_check(source, why, sizeof(why))) {
+		case BANK_CONNINFO_BAD:
+			return err_set(err, ERR_INVAL, "--from: %s", why);
+		case BANK_CONNINFO_PASSWORD:
 			return err_set(err, ERR_INVAL,
 				       "--from: a password does not belong on "
 				       "the command line: give passfile=");
+		default:
+			break;
+		}
 		bc.backend = BANK_POSTGRESQL;
 		bc.conninfo = source;
 	} else {

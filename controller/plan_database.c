@@ -1,17 +1,19 @@
 /*
  * plan_database: the plan's database section (plan_int.h).  ivrctl reaches
  * the bank's database as the migration role: PostgreSQL through a libpq
- * conninfo checked by libpq's own parser, its password in a password
- * file only its owner may read; SQLite through the file's path.
+ * conninfo checked by libpq's own parser (bank_conninfo_check, as the
+ * runtime checks its own), its password in a password file only its owner
+ * may read; SQLite through the file's path.
  */
 #include "plan.h"
 
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bank.h"
+#include "buf.h"
 #include "plan_int.h"
 #include "ydoc.h"
 
@@ -20,10 +22,8 @@ static char *
 conninfo(struct loader *l, const struct ydoc_node *s)
 {
 	const struct ydoc_node *v = ydoc_get(s, "conninfo");
-	PQconninfoOption *opts;
 	const char *text = NULL;
-	char *why = NULL;
-	bool password = false, passfile = false;
+	char why[256];
 
 	if (!ydoc_get_str(&text, l->d, l->doc, s, "conninfo", true))
 		return NULL;
@@ -35,30 +35,22 @@ conninfo(struct loader *l, const struct ydoc_node *s)
 			     "URI");
 		return NULL;
 	}
-	if ((opts = PQconninfoParse(text, &why)) == NULL) {
-		ydoc_problem(l->d, l->doc, v, "'conninfo': %s",
-			     why ? why : "out of memory");
-		PQfreemem(why);
+	switch (bank_conninfo_check(text, why, sizeof(why))) {
+	case BANK_CONNINFO_BAD:
+		ydoc_problem(l->d, l->doc, v, "'conninfo': %s", why);
 		return NULL;
-	}
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL)
-			continue;
-		password = password || strcmp(o->keyword, "password") == 0;
-		passfile = passfile || strcmp(o->keyword, "passfile") == 0;
-	}
-	PQconninfoFree(opts);
-	if (password) {
+	case BANK_CONNINFO_PASSWORD:
 		ydoc_problem(l->d, l->doc, v,
 			     "a password does not belong in the plan: give "
 			     "'password_file' (a pgpass file, mode 0600)");
 		return NULL;
-	}
-	if (passfile) {
+	case BANK_CONNINFO_PASSFILE:
 		ydoc_problem(l->d, l->doc, v,
 			     "'conninfo': give the password file as "
 			     "'password_file', where the plan checks it");
 		return NULL;
+	default:
+		break;
 	}
 	return strdup(text);
 }
@@ -78,23 +70,18 @@ password_file(struct loader *l, const struct ydoc_node *s)
 	return path;
 }
 
-/* conninfo with passfile='pass' added (libpq's quoting); NULL: no memory. */
+/* conninfo with passfile='pass' added; NULL: no memory. */
 static char *
 with_passfile(const char *conninfo, const char *pass)
 {
-	size_t n = strlen(conninfo) + 2 * strlen(pass) + 32;
-	char *full = malloc(n), *o;
+	struct buf ci;
+	char *full;
 
-	if (full == NULL)
-		return NULL;
-	o = full + snprintf(full, n, "%s passfile='", conninfo);
-	for (const char *c = pass; *c != '\0'; c++) {
-		if (*c == '\\' || *c == '\'')
-			*o++ = '\\';
-		*o++ = *c;
-	}
-	*o++ = '\'';
-	*o = '\0';
+	buf_init(&ci, 1024 * 1024);
+	buf_append_str(&ci, conninfo, NULL);
+	bank_conninfo_add(&ci, "passfile", pass);
+	full = strdup(buf_cstr(&ci));
+	buf_release(&ci);
 	return full;
 }
 

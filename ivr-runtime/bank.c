@@ -6,6 +6,7 @@
 #include "bank.h"
 
 #include <dirent.h>
+#include <libpq-fe.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -331,4 +332,40 @@ void
 bank_snapshot_end(struct bank *b)
 {
 	bank_rollback(b);
+}
+
+enum bank_conninfo_fault
+bank_conninfo_check(const char *text, char *why, size_t size)
+{
+	enum bank_conninfo_fault fault = BANK_CONNINFO_OK;
+	PQconninfoOption *opts;
+	char *msg = NULL;
+
+	if ((opts = PQconninfoParse(text, &msg)) == NULL) {
+		snprintf(why, size, "%s", msg ? msg : "out of memory");
+		why[strcspn(why, "\n")] = '\0';
+		PQfreemem(msg);
+		return BANK_CONNINFO_BAD;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL)
+			continue;
+		if (strcmp(o->keyword, "password") == 0)
+			fault = BANK_CONNINFO_PASSWORD;
+		else if (strcmp(o->keyword, "passfile") == 0 &&
+			 fault == BANK_CONNINFO_OK)
+			fault = BANK_CONNINFO_PASSFILE;
+	}
+	PQconninfoFree(opts);
+	return fault;
+}
+
+void
+bank_conninfo_add(struct buf *ci, const char *key, const char *value)
+{
+	buf_appendf(ci, NULL, "%s%s='", ci->len ? " " : "", key);
+	for (const char *p = value; *p != '\0'; p++)
+		buf_appendf(ci, NULL, "%s%c",
+			    *p == '\'' || *p == '\\' ? "\\" : "", *p);
+	buf_append(ci, "'", 1, NULL);
 }

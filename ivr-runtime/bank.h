@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "err.h"
 
 #define BANK_ACCOUNTS_MAX     8 /* per customer */
@@ -47,6 +48,19 @@ struct bank_config {
 	 * transactions are read-only. */
 	bool read_only;
 };
+
+/* What libpq's own parser finds in a conninfo ("key=value ..."). */
+enum bank_conninfo_fault {
+	BANK_CONNINFO_OK,
+	BANK_CONNINFO_BAD,	/* it does not parse: why says how */
+	BANK_CONNINFO_PASSWORD, /* it carries a password */
+	BANK_CONNINFO_PASSFILE, /* it names a password file */
+};
+enum bank_conninfo_fault bank_conninfo_check(const char *text, char *why,
+					     size_t size);
+
+/* Appends key='value' to the conninfo in ci, quoted as libpq reads it. */
+void bank_conninfo_add(struct buf *ci, const char *key, const char *value);
 
 /*
  * Connects to the database cfg names.  SQLite: opens (creating if needed)

@@ -191,43 +191,6 @@ static const char *const pg_keys[] = {
 
 /* Appends " key='value'" to a libpq conninfo (quotes and backslashes
  * escaped as libpq reads them). */
-static void
-conninfo_add(struct buf *ci, const char *key, const char *value)
-{
-	buf_appendf(ci, NULL, "%s%s='", ci->len ? " " : "", key);
-	for (const char *p = value; *p != '\0'; p++)
-		buf_appendf(ci, NULL, "%s%c",
-			    *p == '\'' || *p == '\\' ? "\\" : "", *p);
-	buf_append(ci, "'", 1, NULL);
-}
-
-enum conninfo_fault {
-	CONNINFO_OK,
-	CONNINFO_BAD,	   /* libpq cannot parse it: why says how */
-	CONNINFO_PASSWORD, /* it carries a password */
-};
-
-/* Checks a libpq conninfo with libpq's own parser. */
-static enum conninfo_fault
-conninfo_check(const char *text, char *why, size_t size)
-{
-	enum conninfo_fault fault = CONNINFO_OK;
-	PQconninfoOption *opts;
-	char *msg = NULL;
-
-	if ((opts = PQconninfoParse(text, &msg)) == NULL) {
-		snprintf(why, size, "%s", msg ? msg : "out of memory");
-		why[strcspn(why, "\n")] = '\0';
-		PQfreemem(msg);
-		return CONNINFO_BAD;
-	}
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-		if (strcmp(o->keyword, "password") == 0 && o->val != NULL)
-			fault = CONNINFO_PASSWORD;
-	PQconninfoFree(opts);
-	return fault;
-}
-
 /* PostgreSQL becomes the backend: the default migrations move with it
  * (share/db/postgresql); a "migrations" setting read later still wins. */
 static void
@@ -249,11 +212,11 @@ conninfo_ok(struct reader *r, const struct ydoc_node *at, const char *text)
 {
 	char why[256];
 
-	switch (conninfo_check(text, why, sizeof(why))) {
-	case CONNINFO_BAD:
+	switch (bank_conninfo_check(text, why, sizeof(why))) {
+	case BANK_CONNINFO_BAD:
 		ydoc_problem(r->diags, r->doc, at, "'conninfo': %s", why);
 		return false;
-	case CONNINFO_PASSWORD:
+	case BANK_CONNINFO_PASSWORD:
 		ydoc_problem(r->diags, r->doc, at,
 			     "a password does not belong in the "
 			     "configuration: give 'password_file' (a pgpass "
@@ -270,10 +233,10 @@ config_use_conninfo(struct config *c, const char *text, struct err *err)
 	struct buf ci;
 	char why[256];
 
-	switch (conninfo_check(text, why, sizeof(why))) {
-	case CONNINFO_BAD:
+	switch (bank_conninfo_check(text, why, sizeof(why))) {
+	case BANK_CONNINFO_BAD:
 		return err_set(err, ERR_INVAL, "%s", why);
-	case CONNINFO_PASSWORD:
+	case BANK_CONNINFO_PASSWORD:
 		return err_set(err, ERR_INVAL,
 			       "a password does not belong on the command "
 			       "line: give passfile=FILE");
@@ -337,7 +300,7 @@ read_sslmode(struct reader *r, struct buf *ci, const struct ydoc_node *s)
 		return;
 	for (size_t i = 0; modes[i] != NULL; i++) {
 		if (strcmp(v, modes[i]) == 0) {
-			conninfo_add(ci, "sslmode", v);
+			bank_conninfo_add(ci, "sslmode", v);
 			return;
 		}
 	}
@@ -362,20 +325,20 @@ read_postgresql(struct reader *r, const struct ydoc_node *s)
 		buf_appendf(&ci, NULL, "%s", v);
 	for (size_t i = 0; parts[i] != NULL; i++)
 		if (ydoc_get_str(&v, r->diags, r->doc, s, parts[i], false))
-			conninfo_add(&ci, parts[i], v);
+			bank_conninfo_add(&ci, parts[i], v);
 	if (ydoc_get_int(&port, r->diags, r->doc, s, "port", false, 1, 65535))
 		buf_appendf(&ci, NULL, "%sport=%lld", ci.len ? " " : "",
 			    (long long)port);
 	read_sslmode(r, &ci, s);
 	get_path(r, &path, s, "sslrootcert");
 	if (path != NULL)
-		conninfo_add(&ci, "sslrootcert", path);
+		bank_conninfo_add(&ci, "sslrootcert", path);
 	free(path);
 	path = NULL;
 	get_path(r, &path, s, "password_file");
 	if (path != NULL &&
 	    password_file_ok(r, ydoc_get(s, "password_file"), path))
-		conninfo_add(&ci, "passfile", path);
+		bank_conninfo_add(&ci, "passfile", path);
 	free(path);
 	config_set_str(&r->c->db_conninfo, buf_cstr(&ci), NULL);
 	buf_release(&ci);
