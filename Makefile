@@ -29,7 +29,7 @@ deps:
 	@scripts/install-deps.sh
 
 build: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_C_COMPILER=gcc \
+	@cmake -S . -B $(BUILD) -DCMAKE_C_COMPILER=gcc -DIVR_STATIC_AGENT=ON \
 		-DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
@@ -57,6 +57,7 @@ dist: build
 # Benchmarks that print figures (docs/performance.md); not part of make test.
 bench: build
 	@scripts/install-deps.sh bench
+	@scripts/bench-agent-size.sh $(BUILD)
 	@scripts/bench-runtime.sh $(BUILD)
 	@scripts/bench-status.sh $(BUILD)
 	@scripts/bench-deploy.sh $(BUILD)

@@ -1,7 +1,7 @@
 /*
- * hash: SHA-256 (OpenSSL EVP) of a buffer, a stream or a file, hex encoding,
- * and constant-time comparison.  Artifacts are content-addressed by the hex
- * SHA-256 of their bytes.
+ * hash: SHA-256 of a buffer, a stream or a file, hex encoding, and
+ * constant-time comparison, on OpenSSL (or Mbed TLS in the static agent).
+ * Artifacts are content-addressed by the hex SHA-256 of their bytes.
  */
 #ifndef IVR_COMMON_HASH_H
 #define IVR_COMMON_HASH_H

@@ -25,6 +25,14 @@ packages=(
 	python3 python3-jsonschema python3-yaml
 	# the man pages' check renders them
 	man-db groff-base
+	# the static agent (docs/packaging.md): Mbed TLS for its TLS and
+	# digests, the static archives libarchive needs, and dpkg-source to
+	# unpack Debian's curl source, built with HTTP(S) only
+	libmbedtls-dev libacl1-dev liblz4-dev libzstd-dev libbz2-dev
+	liblzma-dev nettle-dev zlib1g-dev libxml2-dev dpkg-dev
+	# Debian packages of the three programs, checked with lintian; the
+	# unit checked with systemd-analyze
+	lintian systemd
 )
 
 if [ "${1:-}" = bench ]; then
@@ -39,7 +47,15 @@ for p in "${packages[@]}"; do
 	fi
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
+# The static agent's libcurl is built from Debian's own curl source (the
+# libcurl.a Debian ships needs Kerberos and p11-kit, which have no static
+# archives): apt-get source needs deb-src lines for the Debian suites.
+need_src=0
+if ! apt-cache showsrc curl 2>/dev/null | grep -q '^Package: curl'; then
+	need_src=1
+fi
+
+if [ "${#missing[@]}" -eq 0 ] && [ "$need_src" -eq 0 ]; then
 	exit 0
 fi
 
@@ -47,6 +63,26 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps: missing packages: ${missing[*]}" >&2
 	echo "install-deps: run as root, or: sudo apt-get install ${missing[*]}" >&2
 	exit 1
+fi
+
+if [ "$need_src" -eq 1 ]; then
+	echo "install-deps: adding deb-src lines for Debian's curl source"
+	cat > /etc/apt/sources.list.d/ivr-deploy-src.sources <<'EOF'
+# Added by ivr-deploy's install-deps.sh: the static agent builds libcurl
+# from Debian's curl source package.
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+	chmod 0644 /etc/apt/sources.list.d/ivr-deploy-src.sources
 fi
 
 echo "install-deps: installing ${missing[*]}"
@@ -60,4 +96,6 @@ if [ ! -e "$policy" ]; then
 	trap 'rm -f "$policy"' EXIT
 fi
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "${#missing[@]}" -gt 0 ]; then
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

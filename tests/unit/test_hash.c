@@ -130,6 +130,30 @@ test_hash_equal__compares_bytes(void **state)
 	assert_true(hash_equal("1234", "1234", 4));
 	assert_false(hash_equal("1234", "1235", 4));
 	assert_true(hash_equal("a", "b", 0));
+	assert_false(hash_equal("\x00\x01", "\x00\x81", 2));
+}
+
+/* RFC 4648, section 10. */
+static void
+test_hash_base64__matches_the_rfc_vectors(void **state)
+{
+	static const char *const plain[] = { "",     "f",     "fo",    "foo",
+					     "foob", "fooba", "foobar" };
+	static const char *const coded[] = {
+		"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"
+	};
+	char out[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		size_t n = strlen(plain[i]);
+
+		memset(out, '#', sizeof(out));
+		assert_int_equal(
+			hash_base64(out, (const unsigned char *)plain[i], n),
+			strlen(coded[i]));
+		assert_string_equal(out, coded[i]);
+	}
 }
 
 static void
@@ -212,6 +236,7 @@ main(void)
 		cmocka_unit_test(
 			test_hash_is_sha256_hex__accepts_only_64_lower_hex),
 		cmocka_unit_test(test_hash_equal__compares_bytes),
+		cmocka_unit_test(test_hash_base64__matches_the_rfc_vectors),
 		cmocka_unit_test(
 			test_hash_password__verifies_the_right_secret_only),
 		cmocka_unit_test(test_hash_password__rejects_bad_input),
