@@ -5,6 +5,7 @@
 #               unit, integration and brief fuzz test in both builds
 #   make build  the normal build only, into build/
 #   make dist   the runtime release artifact, into dist/
+#   make deb    Debian packages of the three programs, into build/deb/
 #   make bench  benchmarks that print figures (docs/performance.md)
 #   make fuzz   every fuzz target for FUZZ_SECONDS (600) each, with its
 #               executions and coverage (scripts/fuzz.sh)
@@ -21,7 +22,7 @@ VERSION    ?= $(shell grep -o -m1 'ivr-deploy VERSION [0-9.]*' CMakeLists.txt | 
 
 FUZZ_SECONDS ?= 600
 
-.PHONY: all deps build build-asan test format format-check dist bench demo fuzz clean
+.PHONY: all deps build build-asan test format format-check dist deb bench demo fuzz clean
 
 all: build
 
@@ -53,6 +54,13 @@ test: deps format-check build build-asan
 # dist/ivr-runtime-$(VERSION).tar.gz and its .sha256 (make dist VERSION=1.2.0)
 dist: build
 	@scripts/package-runtime.sh --build $(BUILD) --version $(VERSION) --out dist
+
+# build/deb/{ivr-deploy,ivr-agent,ivr-runtime}_$(VERSION)-1_amd64.deb, checked
+# with lintian (docs/packaging.md)
+deb: build
+	@rm -f $(BUILD)/deb/*.deb
+	@cd $(BUILD) && cpack -G DEB >/dev/null
+	@scripts/lintian-check.sh $(BUILD)/deb/*.deb
 
 # Benchmarks that print figures (docs/performance.md); not part of make test.
 bench: build

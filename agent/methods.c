@@ -179,13 +179,14 @@ static int
 service_params(struct service *s, struct agent *a, const json_t *params,
 	       struct err *err)
 {
-	const char *manager = "supervisor";
+	const char *manager = "supervisor", *scope = "system";
 	int64_t timeout = 30000;
 	int rc;
 
 	*s = (struct service){ .root = a->root, .config = "runtime.yaml" };
 	if ((rc = params_str(&manager, params, "manager", false, 16, err)) <
 		    0 ||
+	    (rc = params_str(&scope, params, "scope", false, 16, err)) < 0 ||
 	    (rc = params_str(&s->unit, params, "unit", false, 256, err)) < 0 ||
 	    (rc = params_str(&s->config, params, "config", false, 255, err)) <
 		    0 ||
@@ -199,17 +200,27 @@ service_params(struct service *s, struct agent *a, const json_t *params,
 			return err_set(err, ERR_INVAL,
 				       "param 'unit' is required with the "
 				       "systemd manager");
+		if (!service_unit_valid(s->unit))
+			return err_set(err, ERR_INVAL,
+				       "param 'unit' is not a systemd unit "
+				       "name");
 	} else if (strcmp(manager, "supervisor") != 0) {
 		return err_set(err, ERR_INVAL,
 			       "param 'manager' must be supervisor or systemd");
 	}
+	if (strcmp(scope, "user") == 0)
+		s->user_scope = true;
+	else if (strcmp(scope, "system") != 0)
+		return err_set(err, ERR_INVAL,
+			       "param 'scope' must be system or user");
 	if (strchr(s->config, '/') != NULL || s->config[0] == '.')
 		return err_set(err, ERR_INVAL,
 			       "param 'config' must name a file in shared/");
 	return 0;
 }
 
-static const char *const service_keys[] = { "manager", "unit", "config",
+static const char *const service_keys[] = { "manager",	       "unit",
+					    "scope",	       "config",
 					    "stop_timeout_ms", NULL };
 
 static json_t *
@@ -391,8 +402,9 @@ static int
 m_rollback(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
 	static const char *const allowed[] = {
-		"version", "deployment_id", "undoes",	       "manager",
-		"unit",	   "config",	    "stop_timeout_ms", NULL,
+		"version", "deployment_id", "undoes", "manager",
+		"unit",	   "scope",	    "config", "stop_timeout_ms",
+		NULL,
 	};
 	char target[LAYOUT_VERSION_MAX + 1];
 	struct activate_result r;

@@ -25,6 +25,10 @@
 #define LOGFILE	       "ivr-runtime.log"
 #define POLL_MS	       20
 #define START_CHECK_MS 150 /* a runtime that exits within it failed */
+/* systemctl start waits for READY=1: the runtime's database check and
+ * listening socket, well within the unit's TimeoutStartSec (90 s). */
+#define SYSTEMCTL_START_MS 120000
+#define SYSTEMCTL_ROOM_MS  10000
 
 /* The state letter of /proc/<path>/stat ('?' when unreadable). */
 static char
@@ -112,34 +116,146 @@ read_pid(const char *root)
 	return (pid_t)pid;
 }
 
+/* Closes whichever ends of a pipe are open. */
+static void
+close_pair(int fds[2])
+{
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+/* Appends what a non-blocking pipe holds to out (NULL: nothing to read). */
+static void
+drain_pipe(int fd, struct buf *out)
+{
+	char chunk[512];
+	ssize_t got;
+
+	if (out == NULL || fd < 0)
+		return;
+	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+		(void)buf_append(out, chunk, (size_t)got, NULL);
+}
+
+/*
+ * Runs `systemctl [--user] ARGS...` and waits for it up to deadline_ms
+ * (then kills it: ERR_TIMEOUT).  Its standard output goes into out (what
+ * passes out's limit is dropped) when out is not NULL.  0, ERR_IO or
+ * ERR_TIMEOUT.
+ */
+static int
+systemctl(const struct service *s, const char *const *args, struct buf *out,
+	  int64_t deadline_ms, struct err *err)
+{
+	const char *argv[8];
+	int64_t start = clock_now_ms();
+	int fds[2] = { -1, -1 }, status = 0, n = 0, fd;
+	pid_t pid, done;
+
+	argv[n++] = "systemctl";
+	if (s->user_scope)
+		argv[n++] = "--user";
+	for (int i = 0; args[i] != NULL && n < 7; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (out != NULL && pipe2(fds, O_CLOEXEC) < 0)
+		return err_set_errno(err, ERR_IO, errno, "cannot make a pipe");
+	if ((pid = fork()) < 0) {
+		close_pair(fds);
+		return err_set_errno(err, ERR_IO, errno, "cannot fork");
+	}
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+			dup2(fd, STDIN_FILENO);
+			dup2(out != NULL ? fds[1] : fd, STDOUT_FILENO);
+		}
+		/* execvp's argv is char *const[] for history's sake: it
+		 * writes nothing. */
+		char *const *av;
+
+		memcpy(&av, &(const char *const *){ argv }, sizeof(av));
+		execvp("systemctl", av);
+		_exit(127);
+	}
+	if (out != NULL) {
+		close(fds[1]);
+		fds[1] = -1;
+		fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	}
+	for (;;) {
+		drain_pipe(fds[0], out);
+		done = waitpid(pid, &status, WNOHANG);
+		if (done == pid || (done < 0 && errno != EINTR))
+			break;
+		if (clock_now_ms() - start > deadline_ms) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			close_pair(fds);
+			return err_set(err, ERR_TIMEOUT,
+				       "systemctl %s %s did not finish within "
+				       "%lld ms",
+				       args[0], s->unit,
+				       (long long)deadline_ms);
+		}
+		clock_sleep_ms(POLL_MS);
+	}
+	drain_pipe(fds[0], out);
+	close_pair(fds);
+	if (done < 0)
+		return err_set_errno(err, ERR_IO, errno, "cannot wait");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return err_set(err, ERR_IO, "systemctl%s %s %s failed (%s)",
+			       s->user_scope ? " --user" : "", args[0], s->unit,
+			       !WIFEXITED(status) ? "killed"
+			       : WEXITSTATUS(status) == 127
+				       ? "no systemctl on this host"
+				       : "see journalctl for the unit");
+	return 0;
+}
+
+/* The unit's MainPID, 0 when it runs nothing (or cannot be asked). */
+static pid_t
+unit_main_pid(const struct service *s)
+{
+	const char *args[] = { "show", "--property=MainPID", "--value", s->unit,
+			       NULL };
+	long long pid = 0;
+	struct buf b;
+
+	buf_init(&b, 64);
+	if (systemctl(s, args, &b, 10000, NULL) < 0 || b.len == 0 ||
+	    sscanf(buf_cstr(&b), "%lld", &pid) != 1 || pid < 0)
+		pid = 0;
+	buf_release(&b);
+	return (pid_t)pid;
+}
+
 void
 service_status(struct service_status *out, const struct service *s)
 {
 	memset(out, 0, sizeof(*out));
-	out->pid = read_pid(s->root);
+	if (s->manager == SERVICE_SYSTEMD)
+		out->pid = unit_main_pid(s);
+	else
+		out->pid = read_pid(s->root);
 	out->running = out->pid > 0;
 }
 
-/* Runs `systemctl verb unit` and waits for it.  0 or ERR_IO. */
-static int
-systemctl(const char *verb, const char *unit, struct err *err)
+bool
+service_unit_valid(const char *name)
 {
-	pid_t pid = fork();
-	int status;
+	size_t n = strlen(name);
 
-	if (pid < 0)
-		return err_set_errno(err, ERR_IO, errno, "cannot fork");
-	if (pid == 0) {
-		execlp("systemctl", "systemctl", verb, unit, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return err_set_errno(err, ERR_IO, errno, "cannot wait");
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return err_set(err, ERR_IO,
-			       "systemctl %s %s failed (status %d)", verb, unit,
-			       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	return 0;
+	if (n == 0 || n > 255 ||
+	    !((name[0] >= 'a' && name[0] <= 'z') ||
+	      (name[0] >= 'A' && name[0] <= 'Z') ||
+	      (name[0] >= '0' && name[0] <= '9')))
+		return false;
+	return strspn(name, "abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._:-\\") == n;
 }
 
 /* In the detached grandchild: the runtime's own session and files. */
@@ -268,9 +384,15 @@ service_start(struct service_status *out, const struct service *s,
 
 	service_status(out, s);
 	if (s->manager == SERVICE_SYSTEMD) {
-		if ((rc = systemctl("start", s->unit, err)) < 0)
+		const char *args[] = { "start", s->unit, NULL };
+		bool was = out->running;
+
+		/* Type=notify: returns once the runtime is ready. */
+		if ((rc = systemctl(s, args, NULL, SYSTEMCTL_START_MS, err)) <
+		    0)
 			return rc;
-		out->running = true;
+		service_status(out, s);
+		out->already = was;
 		return 0;
 	}
 	if (out->running) {
@@ -305,10 +427,20 @@ service_stop(struct service_status *out, const struct service *s,
 
 	service_status(out, s);
 	if (s->manager == SERVICE_SYSTEMD) {
+		const char *args[] = { "stop", s->unit, NULL };
+		int64_t start = clock_now_ms();
+
 		out->how = "systemctl";
-		if ((rc = systemctl("stop", s->unit, err)) < 0)
+		out->already = !out->running;
+		/* The unit's TimeoutStopSec ends a drain that overruns; ours
+		 * is the caller's stop timeout, and some room for systemd. */
+		if ((rc = systemctl(s, args, NULL,
+				    s->stop_timeout_ms + SYSTEMCTL_ROOM_MS,
+				    err)) < 0)
 			return rc;
+		out->waited_ms = clock_now_ms() - start;
 		out->running = false;
+		out->pid = 0;
 		return 0;
 	}
 	if ((rc = layout_path(pidfile, s->root, HOSTLAYOUT_SHARED, PIDFILE,

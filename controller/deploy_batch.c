@@ -150,6 +150,8 @@ service_params(const struct plan *p)
 
 	if (p->service_unit != NULL)
 		json_object_set_new(o, "unit", json_string(p->service_unit));
+	if (p->service_user_scope)
+		json_object_set_new(o, "scope", json_string("user"));
 	return o;
 }
 

@@ -127,6 +127,7 @@ struct plan {
 	/* service */
 	char *service_manager; /* supervisor | systemd */
 	char *service_unit;
+	bool service_user_scope; /* systemd: systemctl --user */
 	int64_t stop_timeout_ms;
 	/* health */
 	char *health_url; /* {address}, {name}, {port} */

@@ -136,9 +136,9 @@ plan_load_agent_service(struct loader *l, const struct ydoc_node *agent,
 			const struct ydoc_node *service)
 {
 	static const char *const akeys[] = { "path", "root", NULL };
-	static const char *const skeys[] = { "manager", "unit", "stop_timeout",
-					     NULL };
-	const char *manager = "supervisor";
+	static const char *const skeys[] = { "manager", "unit", "scope",
+					     "stop_timeout", NULL };
+	const char *manager = "supervisor", *scope = "system";
 
 	if (ydoc_expect_map(l->d, l->doc, agent, "'agent'")) {
 		ydoc_check_keys(l->d, l->doc, agent, akeys);
@@ -159,6 +159,14 @@ plan_load_agent_service(struct loader *l, const struct ydoc_node *agent,
 	if (strcmp(manager, "systemd") == 0 && l->p->service_unit == NULL)
 		ydoc_problem(l->d, l->doc, service,
 			     "the systemd manager needs 'unit'");
+	ydoc_get_str(&scope, l->d, l->doc, service, "scope", false);
+	if (strcmp(scope, "system") && strcmp(scope, "user"))
+		ydoc_problem(l->d, l->doc, ydoc_get(service, "scope"),
+			     "service scope '%s' is not system or user", scope);
+	else if (strcmp(scope, "user") == 0 && strcmp(manager, "systemd"))
+		ydoc_problem(l->d, l->doc, ydoc_get(service, "scope"),
+			     "'scope' is for the systemd manager");
+	l->p->service_user_scope = strcmp(scope, "user") == 0;
 	ydoc_get_duration(&l->p->stop_timeout_ms, l->d, l->doc, service,
 			  "stop_timeout", false, 0, CAPS_WAIT_MAX_MS);
 out:

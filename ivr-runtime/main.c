@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "bank.h"
@@ -645,6 +646,9 @@ tick(struct ctx *x, struct http_server *srv, int64_t *deadline, unsigned *cut)
 		log_kv(&x->log, LOG_LEVEL_INFO, "draining",
 		       LOG_INT("active_calls", calls_active(&srv->calls)),
 		       LOG_INT("deadline_ms", x->cfg.drain_ms));
+		/* Under systemd (Type=notify): the stop has begun. */
+		sd_notifyf(0, "STOPPING=1\nSTATUS=draining %u call(s)",
+			   calls_active(&srv->calls));
 	}
 	if (calls_active(&srv->calls) == 0)
 		return false;
@@ -713,6 +717,15 @@ cmd_serve(struct ctx *x)
 	       LOG_STR("address", x->cfg.listen_address),
 	       LOG_INT("port", x->cfg.port), LOG_STR("version", x->version),
 	       LOG_INT("max_calls", x->cfg.max_calls));
+	/* Under systemd (Type=notify): listening, database checked. */
+	if ((rc = sd_notifyf(0,
+			     "READY=1\nSTATUS=taking calls: version %s on "
+			     "%s:%d",
+			     x->version, x->cfg.listen_address, x->cfg.port)) <
+	    0)
+		log_kv(&x->log, LOG_LEVEL_WARN,
+		       "cannot tell systemd the runtime is ready",
+		       LOG_STR("error", strerror(-rc)));
 	run_until_drained(x, &srv, &signals);
 	http_stop(&srv);
 	flow_free(flow);

@@ -12,6 +12,7 @@ packages=(
 	# libraries, each behind one module (see docs/architecture.md)
 	libssh2-1-dev libcurl4-openssl-dev libyaml-dev libjansson-dev
 	libcmocka-dev libmicrohttpd-dev libarchive-dev libsqlite3-dev libssl-dev
+	libsystemd-dev
 	# integration tests: promtool checks /metrics, xmllint checks VoiceXML
 	prometheus libxml2-utils curl sqlite3
 	# load balancers the agent drives in its tests
