@@ -17,6 +17,7 @@
 #include "dryrun.h"
 #include "exitcode.h"
 #include "host.h"
+#include "init.h"
 #include "journal.h"
 #include "plan.h"
 #include "promote.h"
@@ -571,6 +572,7 @@ cmd_db(int argc, char **argv)
 
 /* Most run on one PLAN with these flags; the others parse their own. */
 static const struct command commands[] = {
+	{ "init", 0, NULL, init_command, NULL },
 	{ "validate", 0, NULL, cmd_validate, NULL },
 	{ "status", F_OUTPUT, do_status, NULL, NULL },
 	{ "plan", F_OUTPUT | F_ARTIFACT, do_plan, NULL, NULL },

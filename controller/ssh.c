@@ -185,7 +185,8 @@ handshake(struct ssh_conn *c, struct err *err)
 }
 
 int
-ssh_connect(struct ssh_conn **out, const struct ssh_target *t, struct err *err)
+ssh_session_open(struct ssh_conn **out, const struct ssh_target *t,
+		 struct err *err)
 {
 	struct ssh_conn *c = calloc(1, sizeof(*c));
 	int rc;
@@ -203,8 +204,24 @@ ssh_connect(struct ssh_conn **out, const struct ssh_target *t, struct err *err)
 		goto fail;
 	}
 	libssh2_session_set_blocking(c->s, 1);
-	if ((rc = handshake(c, err)) < 0 ||
-	    (rc = ssh_check_host_key(c, err)) < 0 ||
+	if ((rc = handshake(c, err)) < 0)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	ssh_close(c);
+	return rc;
+}
+
+int
+ssh_connect(struct ssh_conn **out, const struct ssh_target *t, struct err *err)
+{
+	struct ssh_conn *c = NULL;
+	int rc;
+
+	if ((rc = ssh_session_open(&c, t, err)) < 0)
+		return rc;
+	if ((rc = ssh_check_host_key(c, err)) < 0 ||
 	    (rc = authenticate(c, err)) < 0)
 		goto fail;
 	libssh2_session_set_timeout(c->s, (long)t->timeout_ms);

@@ -48,6 +48,21 @@ int ssh_global_init(struct err *err);
 int ssh_connect(struct ssh_conn **out, const struct ssh_target *t,
 		struct err *err);
 
+/* A host's key as ivrctl init shows it before trusting it. */
+struct ssh_hostkey {
+	char type[32];	      /* "ssh-ed25519" */
+	char fingerprint[64]; /* "SHA256:..." as OpenSSH prints it */
+	char line[1024];      /* its known_hosts line */
+};
+
+/*
+ * Connects and reads the host's key, without checking it or logging in
+ * (for ivrctl init, which shows it and asks).  Returns 0, or the errors
+ * of ssh_connect but ERR_AUTH for an unknown key.
+ */
+int ssh_scan_host_key(struct ssh_hostkey *out, const struct ssh_target *t,
+		      struct err *err);
+
 /* Ends the session and closes the socket; NULL is a no-op. */
 void ssh_close(struct ssh_conn *c);
 

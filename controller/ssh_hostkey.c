@@ -253,3 +253,27 @@ ssh_check_host_key(struct ssh_conn *c, struct err *err)
 		return 0;
 	return refuse(c, rc, is_revoked, key, len, type, err);
 }
+
+int
+ssh_scan_host_key(struct ssh_hostkey *out, const struct ssh_target *t,
+		  struct err *err)
+{
+	struct ssh_conn *c = NULL;
+	const char *key;
+	size_t len = 0;
+	int type = 0, rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = ssh_session_open(&c, t, err)) < 0)
+		return rc;
+	if ((key = libssh2_session_hostkey(c->s, &len, &type)) == NULL) {
+		rc = ssh_fail(err, c, ERR_AUTH, "no host key");
+	} else {
+		snprintf(out->type, sizeof(out->type), "%s",
+			 key_type_name(type));
+		fingerprint(out->fingerprint, sizeof(out->fingerprint), c);
+		known_line(out->line, sizeof(out->line), c, key, len, type);
+	}
+	ssh_close(c);
+	return rc;
+}

@@ -41,6 +41,11 @@ int ssh_fail(struct err *err, struct ssh_conn *c, int code, const char *what);
 int ssh_known_hosts_read(LIBSSH2_KNOWNHOSTS *kh, bool *is_revoked,
 			 const char *path, const char *b64);
 
+/* Connects and runs the SSH handshake, nothing more (no host key check,
+ * no login).  Returns 0 with *out set, or ERR_IO, ERR_TIMEOUT, ERR_AUTH. */
+int ssh_session_open(struct ssh_conn **out, const struct ssh_target *t,
+		     struct err *err);
+
 /* Checks the session's host key against t->known_hosts.  Returns 0 or
  * ERR_AUTH (unknown, changed or revoked key), ERR_IO, ERR_NOMEM. */
 int ssh_check_host_key(struct ssh_conn *c, struct err *err);

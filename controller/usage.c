@@ -4,7 +4,14 @@
 #include "usage.h"
 
 const char usage_synopsis[] =
-	"usage: ivrctl validate PLAN [--output text|json]\n"
+	"usage: ivrctl init [--out PLAN] [--environment NAME] [--user USER] "
+	"[--port N]\n"
+	"                   [--identity FILE] [--agent-root DIR] "
+	"[--agent-path PATH]\n"
+	"                   [--health-url URL] [--calls-url URL] [--yes] "
+	"[--force]\n"
+	"                   HOST...\n"
+	"       ivrctl validate PLAN [--output text|json]\n"
 	"       ivrctl status PLAN [--output text|json]\n"
 	"       ivrctl plan PLAN [--artifact FILE] [--output text|json]\n"
 	"       ivrctl deploy PLAN [--artifact FILE] [--yes] [--approve "
@@ -34,6 +41,14 @@ const char usage_synopsis[] =
 
 const char usage_text[] =
 	"\n"
+	"init      a first plan: reads each HOST's SSH key\n"
+	"          ([NAME=]ADDRESS[:PORT]), shows its SHA-256 fingerprint and\n"
+	"          asks (--yes: trust them, after checking them out of band);\n"
+	"          then writes a commented PLAN (plan.yaml) and known_hosts\n"
+	"          beside it, which validate accepts. Replaces neither file\n"
+	"          without --force. Defaults: environment staging, your "
+	"login,\n"
+	"          port 22, keys from ssh-agent, the agent in /opt/ivr.\n"
 	"validate  load the plan and report every problem as "
 	"path:line:col;\n"
 	"          exit 0 when it is sound, 2 when it is not. Touches no "

@@ -5,7 +5,8 @@
   and so is its #include nesting, file by file;
 - no file is longer than MAX_FILE_LINES lines;
 - no function is longer than MAX_FUNCTION_LINES lines;
-- only main.c and the run's events (deploy_events.c) print.
+- only main.c, the run's events (deploy_events.c) and ivrctl init's
+  dialogue (init_dialog.c) print.
 
 A module is a header and the .c files that implement it: X.h, X.c and
 X_*.c (deploy_batch.c is part of deploy).  Module A sits on B when one of
@@ -19,7 +20,7 @@ import sys
 MAX_FLOORS = 4
 MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 60
-PRINTERS = {"main.c", "deploy_events.c"}
+PRINTERS = {"main.c", "deploy_events.c", "init_dialog.c"}
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..")
