@@ -44,7 +44,7 @@ done
 had_state=0
 [ -e /var/lib/ivr-runtime ] && had_state=1
 # The agent's root lives outside /tmp: the units' PrivateTmp hides /tmp.
-work=$(mktemp -d "$build/pkgtest.XXXXXX")
+work=$(mktemp -d "$build/pkg-test.XXXXXX") # "-": the unit name holds "\x2d"
 cleanup() {
 	systemctl --user stop 'ivr-runtime*' >/dev/null 2>&1
 	sandbox_stop
@@ -177,7 +177,9 @@ echo "ivr-runtime.service: stop took $ms ms with one call in progress; status th
 grep -q 'drained: stopping calls_cut=0' "$work/runtime.log" || fail "calls were cut: $(tail -3 "$work/runtime.log")"
 
 # The agent's systemd manager against the template unit.
-svc="\"manager\":\"systemd\",\"scope\":\"user\",\"unit\":\"$unit\",\"stop_timeout_ms\":20000"
+# The unit's name is JSON-escaped: an escaped path holds backslashes
+# ("fresh\x2dcheck").
+svc="\"manager\":\"systemd\",\"scope\":\"user\",\"unit\":\"${unit//\\/\\\\}\",\"stop_timeout_ms\":20000"
 printf '%s\n' \
 	"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"service.start\",\"params\":{$svc}}" \
 	"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"health.wait\",\"params\":{\"url\":\"http://$net.2:18072/readyz\",\"expect_version\":\"3.1.0\",\"deadline_ms\":5000}}" \
