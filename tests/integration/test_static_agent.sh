@@ -5,7 +5,9 @@
 #  - hello, stage from incoming/, stage from an http URL (served from
 #    outside the chroot on 127.0.70.1: curl, Mbed TLS's sha256, libarchive),
 #    activate, releases.list, a swap back and a refused stage (wrong sha256)
-#    answer as the protocol says; staged files match the artifact.
+#    answer as the protocol says; staged files match the artifact;
+#  - outside the chroot, an HTTPS server with a self-signed certificate is
+#    refused (Mbed TLS verifies against Debian's CA bundle).
 # Needs root (chroot).  usage: test_static_agent.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -132,6 +134,36 @@ tar -xzf "$work/dist/ivr-runtime-1.1.0.tar.gz" -C "$work/ref"
 diff -r "$work/ref" "$jail/srv/ivr/releases/1.1.0" >/dev/null ||
 	fail "releases/1.1.0 differs from the artifact"
 [ -e "$jail/srv/ivr/releases/1.2.0" ] && fail "a refused stage left releases/1.2.0"
+
+# HTTPS is verified (Mbed TLS, Debian's CA bundle): a server with a
+# self-signed certificate is refused, and nothing is staged.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+	-subj /CN=127.0.70.1 -addext subjectAltName=IP:127.0.70.1 \
+	-keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+python3 - "$work/dist" "$work/tls.crt" "$work/tls.key" "$work/tls-port" <<'PY' &
+import functools, http.server, os, ssl, sys
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.70.1", 0), functools.partial(Quiet, directory=sys.argv[1]))
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+open(sys.argv[4] + ".tmp", "w").write(str(srv.server_address[1]))
+os.rename(sys.argv[4] + ".tmp", sys.argv[4])
+srv.serve_forever()
+PY
+tls_pid=$!
+for _ in $(seq 50); do [ -s "$work/tls-port" ] && break; sleep 0.1; done
+mkdir -p "$work/tlsroot"
+printf '{"jsonrpc":"2.0","id":1,"method":"stage","params":{"version":"1.1.0","sha256":"%s","url":"https://127.0.70.1:%s/ivr-runtime-1.1.0.tar.gz"}}\n' \
+	"$sha2" "$(cat "$work/tls-port")" |
+	timeout 30 "$agent" serve --root "$work/tlsroot" >"$work/tls.out" 2>>"$work/agent.log"
+kill "$tls_pid" 2>/dev/null; wait "$tls_pid" 2>/dev/null
+grep -q '"error"' "$work/tls.out" && grep -Eqi 'certificate|cert verify failed' "$work/tls.out" ||
+	fail "a self-signed HTTPS server was not refused: $(cat "$work/tls.out")"
+[ -e "$work/tlsroot/releases/1.1.0" ] && fail "staged from an unverified server"
+echo "https with a self-signed certificate: $(python3 -c 'import json,sys; print(*[m["error"]["message"] for m in map(json.loads, sys.stdin) if "error" in m])' <"$work/tls.out")"
 
 if [ "$failed" -ne 0 ]; then
 	echo "agent log:"; tail -20 "$work/agent.log"
