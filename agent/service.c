@@ -168,7 +168,7 @@ systemctl(const struct service *s, const char *const *args, struct buf *out,
 		return err_set_errno(err, ERR_IO, errno, "cannot fork");
 	}
 	if (pid == 0) {
-		if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) >= 0) {
 			dup2(fd, STDIN_FILENO);
 			dup2(out != NULL ? fds[1] : fd, STDOUT_FILENO);
 		}

@@ -333,14 +333,14 @@ render_hosts(struct buf *b, int *rc, const struct init_opts *o)
 {
 	put(b, rc,
 	    "inventory:\n"
-	    "  user: %s    # the SSH login on every host\n"
+	    "  user: \"%s\"    # the SSH login on every host\n"
 	    "  port: %d\n"
 	    "  hosts:    # in rollout order; each with the key you checked\n",
 	    o->user, o->port);
 	for (size_t i = 0; i < o->nhosts; i++) {
 		const struct init_host *h = &o->hosts[i];
 
-		put(b, rc, "    - { name: %s, address: \"%s\"", h->name,
+		put(b, rc, "    - { name: \"%s\", address: \"%s\"", h->name,
 		    h->address);
 		if (h->port != o->port)
 			put(b, rc, ", port: %d", h->port);
@@ -432,7 +432,7 @@ render(struct buf *b, const struct init_opts *o, struct err *err)
 	    "# Every key: docs/plan-reference.md. Relative paths are taken "
 	    "from this\n"
 	    "# file's folder.\n"
-	    "environment: %s    # locks and the journal are per "
+	    "environment: \"%s\"    # locks and the journal are per "
 	    "environment\n\n",
 	    when, o->environment);
 	render_hosts(b, &rc, o);

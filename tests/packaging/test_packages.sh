@@ -43,14 +43,16 @@ for p in $pkgs; do
 done
 had_state=0
 [ -e /var/lib/ivr-runtime ] && had_state=1
-# The agent's root lives outside /tmp: the units' PrivateTmp hides /tmp.
-work=$(mktemp -d "$build/pkg-test.XXXXXX") # "-": the unit name holds "\x2d"
+work=$(mktemp -d /tmp/ivr-pkg-test.XXXXXX)
+# The agent's root for the template unit lives outside /tmp and /var/tmp,
+# which the unit's PrivateTmp hides; its "-" is "\x2d" in the unit's name.
+agent_home=$(mktemp -d /var/lib/ivr-pkg-test.XXXXXX)
 cleanup() {
 	systemctl --user stop 'ivr-runtime*' >/dev/null 2>&1
 	sandbox_stop
 	dpkg -P $pkgs >/dev/null 2>&1
 	[ "$had_state" -eq 0 ] && rm -rf /var/lib/ivr-runtime
-	rm -rf "$work"
+	rm -rf "$work" "$agent_home"
 }
 trap cleanup EXIT
 
@@ -84,7 +86,7 @@ dpkg-query -W -f='${Conffiles}\n' ivr-runtime | grep -q '/etc/ivr-runtime/runtim
 readelf -d /usr/bin/ivr-agent 2>&1 | grep -q "no dynamic section" || fail "the packaged agent is not static"
 
 # 3. The agent's root, with a staged release, for the template unit.
-root="$work/root"
+root="$agent_home/root"
 escaped=$(systemd-escape --path "$root")
 unit="ivr-runtime@$escaped.service"
 "$top/scripts/package-runtime.sh" --build "$build" --version 3.1.0 --out "$work/dist" >/dev/null ||
