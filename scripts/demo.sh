@@ -49,8 +49,8 @@ rm -rf "$dir"
 mkdir -p "$dir"
 chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 
-step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.5), the bank on $db"
-"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 --db "$db" || give_up "the fleet did not start"
+step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.5), the bank on $db, Prometheus scraping every runtime (127.0.1.251:9090)"
+"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 --db "$db" --prometheus || give_up "the fleet did not start"
 
 step "the bank: 40 demo customers in the shared $db database (as the migration role)"
 fleet_bank "$dir/fleet" ivr_migrate
@@ -96,6 +96,19 @@ cat "$dir/callers.out"
 step "the ledger: money conserved, every acknowledged transfer in the books once"
 fleet_bank "$dir/fleet" ivr_app
 run 0 "$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/acks"
+
+step "Prometheus: what the runtimes reported (scraped every second)"
+prom_query() { # QUERY: one line per series, its labels and value
+	echo "\$ promql: $1"
+	curl -s --max-time 5 "http://127.0.1.251:9090/api/v1/query" --data-urlencode "query=$1" |
+		python3 -c 'import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+for s in sorted(r, key=lambda s: sorted(s["metric"].items())):
+    labels = ", ".join(k + "=" + v for k, v in sorted(s["metric"].items()))
+    print("  {%s} %.0f" % (labels, float(s["value"][1])))' || echo "  (Prometheus did not answer)"
+}
+prom_query 'count by (version) (ivr_build_info)'
+prom_query 'sum by (host, outcome) (increase(ivr_calls_total[10m])) > 0'
 
 step "the fleet, its history, and its database: migrations applied (with the deployment that applied each) and backups"
 run 0 "$ivrctl" status "$plan"
