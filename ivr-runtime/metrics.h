@@ -61,6 +61,7 @@ struct metrics {
 	atomic_uint_fast64_t step_sum_us;
 	atomic_uint_fast64_t connections_cut; /* past their deadline */
 	const char *version;		      /* borrowed */
+	double start_time;		      /* epoch seconds, at init */
 };
 
 /* Zeroes every counter.  No allocation. */

@@ -748,6 +748,23 @@ test_runtime__metrics_pass_promtool(void **state)
 	assert_non_null(
 		strstr(text, "ivr_http_requests_total{route=\"/calls\","));
 	assert_non_null(strstr(text, "ivr_step_duration_seconds_count "));
+	/* The process's own figures, plausible for a live server. */
+	{
+		const char *r =
+			strstr(text, "\nprocess_resident_memory_bytes ");
+		const char *fd = strstr(text, "\nprocess_open_fds ");
+		const char *cpu = strstr(text, "\nprocess_cpu_seconds_total ");
+		const char *st = strstr(text, "\nprocess_start_time_seconds ");
+
+		assert_non_null(r);
+		assert_non_null(fd);
+		assert_non_null(cpu);
+		assert_non_null(st);
+		assert_true(strtod(r + 31, NULL) > 1e6);
+		assert_true(strtol(fd + 18, NULL, 10) >= 4);
+		assert_true(strtod(cpu + 27, NULL) > 0);
+		assert_true(strtod(st + 28, NULL) > 1.7e9);
+	}
 	assert_null(strstr(text, id));
 	assert_null(strstr(text, cred(s, 5, "number", 0)));
 	snprintf(path, sizeof(path), "%s/metrics.txt", s->dir);
