@@ -3,6 +3,9 @@
 # loopback (127.0.73.251):
 #  - after a deploy, both runtimes are scraped (up == 1), with their host
 #    as a label, and report the release they run (ivr_build_info);
+#  - the shipped rules (monitoring/prometheus/ivr-rules.yml) evaluate on
+#    the real metrics: one release in the fleet, a failed-call ratio per
+#    host, no alert firing;
 #  - a target added to the file the fleet writes (file-based service
 #    discovery, what a scale-out does) is picked up without a restart;
 #  - fleet down stops Prometheus by its pid.
@@ -58,6 +61,13 @@ until_query 'count by (version) (ivr_build_info)' "version=1.0.0=2 "
 series=$(query 'count by (host) ({job="ivr-runtime", __name__=~"ivr_.*"})' | tr '\n' ' ')
 echo "series per host: $series"
 grep -q "host=ivr-01=" <<<"$series" && grep -q "host=ivr-02=" <<<"$series" || fail "ivr_ series per host: $series"
+
+# The shipped rules, evaluated on the runtimes' real metrics.
+until_query 'sum(ivr:fleet_releases:count)' "=1 " 40 &&
+	echo "monitoring/prometheus/ivr-rules.yml: ivr:fleet_releases:count = 1"
+until_query 'count by (host) (ivr:calls_failed:ratio_rate1m)' "host=ivr-01=1 host=ivr-02=1 " 40
+firing=$(query 'count(ALERTS{alertstate="firing"})' | tr '\n' ' ')
+[ -z "$firing" ] || fail "alerts fire on a healthy fleet: $(query 'ALERTS' | tr '\n' ' ')"
 
 # A third target in the file the fleet writes: Prometheus reads it again.
 f="$dir/fleet/prometheus/targets.json"
