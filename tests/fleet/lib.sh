@@ -77,3 +77,22 @@ fits() {
 		"$top/schemas/ivrctl-output.schema.json" - <<<"$doc") ||
 		{ echo "$out" | head -5; return 1; }
 }
+
+# fleet_test NAME NET: what every fleet test sets up first, after it has
+# set build (its BUILD_DIR) and here (its folder) and sourced this file:
+# top, fleet, ivrctl, net, a scratch folder dir (/tmp/ivr-NAME.XXXXXX,
+# 0711: the bank's PostgreSQL, the postgres account, passes through),
+# failed=0, the journal and the lock under dir/state, and an EXIT trap
+# that stops the fleet in dir/fleet and removes dir (a test that starts
+# more sets its own trap after this).
+fleet_test() {
+	top=$(cd "$here/../.." && pwd)
+	fleet="$here/fleet"
+	ivrctl="$build/bin/ivrctl"
+	net=$2
+	dir=$(mktemp -d "/tmp/ivr-$1.XXXXXX")
+	chmod 0711 "$dir"
+	failed=0
+	trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
+	export XDG_STATE_HOME="$dir/state" # the journal and the lock go here
+}

@@ -10,15 +10,8 @@
 set -uo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-fleet="$here/fleet"
-ivrctl="$build/bin/ivrctl"
-net=127.0.69
-dir=$(mktemp -d /tmp/ivr-db-sqlite.XXXXXX)
-failed=0
 . "$here/lib.sh"
-trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-export XDG_STATE_HOME="$dir/state"
+fleet_test db-sqlite 127.0.69
 journal="$dir/state/ivr-deploy/sandbox.journal"
 
 "$fleet" up 2 --dir "$dir/fleet" --net $net --db sqlite >/dev/null || { echo "FAIL: fleet up"; exit 1; }

@@ -7,23 +7,16 @@
 set -uo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-fleet="$here/fleet"
-ivrctl="$build/bin/ivrctl"
-net=127.0.98
-front="http://$net.4:8080" # the balancer: the address after the 3 hosts
-dir=$(mktemp -d /tmp/ivr-deploy-nginx.XXXXXX)
-chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
-failed=0
-load=""
 . "$here/lib.sh"
+fleet_test deploy-nginx 127.0.98
+front="http://$net.4:8080" # the balancer: the address after the 3 hosts
+load=""
 cleanup() {
 	[ -n "$load" ] && kill "$load" 2>/dev/null && wait "$load" 2>/dev/null
 	"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1
 	rm -rf "$dir"
 }
 trap cleanup EXIT
-export XDG_STATE_HOME="$dir/state"
 
 "$fleet" up 3 --dir "$dir/fleet" --net $net --lb nginx >/dev/null || { echo "FAIL: fleet up"; exit 1; }
 plan="$dir/fleet/plan.yaml"

@@ -10,16 +10,9 @@
 set -uo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-fleet="$here/fleet"
-ivrctl="$build/bin/ivrctl"
-net=127.0.93
-dir=$(mktemp -d /tmp/ivr-interrupt.XXXXXX)
-chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
-failed=0
 . "$here/lib.sh"
+fleet_test interrupt 127.0.93
 trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; [ "$failed" -eq 0 ] || "$ivrctl" history "$plan"; rm -rf "$dir"' EXIT
-export XDG_STATE_HOME="$dir/state"
 
 "$fleet" up 3 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
 plan="$dir/fleet/plan.yaml"

@@ -13,16 +13,8 @@
 set -uo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-fleet="$here/fleet"
-ivrctl="$build/bin/ivrctl"
-net=127.0.68
-dir=$(mktemp -d /tmp/ivr-legacy.XXXXXX)
-chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
-failed=0
 . "$here/lib.sh"
-trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-export XDG_STATE_HOME="$dir/state"
+fleet_test legacy 127.0.68
 journal="$dir/state/ivr-deploy/sandbox.journal"
 sample="$top/scripts/legacy-sample.py"
 

@@ -14,17 +14,10 @@
 set -uo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-fleet="$here/fleet"
-ivrctl="$build/bin/ivrctl"
-net=127.0.95
-dir=$(mktemp -d /tmp/ivr-phases.XXXXXX)
-chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
-failed=0
 . "$here/lib.sh"
+fleet_test phases 127.0.95
 bg=""
 trap '[ -n "$bg" ] && kill "$bg" 2>/dev/null; "$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-export XDG_STATE_HOME="$dir/state"
 
 "$fleet" up 5 --dir "$dir/fleet" --net $net >/dev/null || { echo "FAIL: fleet up"; exit 1; }
 plan="$dir/fleet/plan.yaml"

@@ -13,17 +13,9 @@
 set -uo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-fleet="$here/fleet"
-ivrctl="$build/bin/ivrctl"
-net=127.0.73
-prom="http://$net.251:9090"
-dir=$(mktemp -d /tmp/ivr-prometheus.XXXXXX)
-chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
-failed=0
 . "$here/lib.sh"
-trap '"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-export XDG_STATE_HOME="$dir/state"
+fleet_test prometheus 127.0.73
+prom="http://$net.251:9090"
 
 "$fleet" up 2 --dir "$dir/fleet" --net $net --prometheus >"$dir/up.out" ||
 	{ echo "FAIL: fleet up: $(cat "$dir/up.out")"; exit 1; }

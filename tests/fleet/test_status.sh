@@ -8,15 +8,9 @@
 set -uo pipefail
 build=$1
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-fleet="$here/fleet"
-ivrctl="$build/bin/ivrctl"
-net=127.0.41
-dir=$(mktemp -d /tmp/ivr-status.XXXXXX)
-chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
-failed=0
-pids=()
 . "$here/lib.sh"
+fleet_test status 127.0.41
+pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	"$fleet" down --dir "$dir/fleet" >/dev/null 2>&1
