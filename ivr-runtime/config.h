@@ -25,6 +25,7 @@
 #ifndef IVR_RUNTIME_CONFIG_H
 #define IVR_RUNTIME_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,15 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format;
 	char *admin_token_file; /* NULL: the admin API is off */
+	/*
+	 * A test release's faults, from its release.json (`"faults":
+	 * {"step_error_every": N, "login": "refused"}`, written by
+	 * scripts/package-runtime.sh --fault), never from runtime.yaml: the
+	 * release that is ready but bad, which canary analysis and smoke
+	 * calls must stop.  Zero and false in any real release.
+	 */
+	int fault_step_every; /* every Nth call step answers 500 */
+	bool fault_login;     /* every login is refused */
 };
 
 /*

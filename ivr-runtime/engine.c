@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hash.h"
 #include "metrics.h"
@@ -176,8 +177,11 @@ act_authenticate(const char **result, const struct engine *e,
 	int64_t id = 0;
 	int rc;
 
-	rc = bank_authenticate(&r, &id, bank, c->account, c->pin,
-			       e->limits.pin_attempts, err);
+	if (e->fault_login) /* a test release: every login refused */
+		r = BANK_AUTH_FAILED, rc = 0;
+	else
+		rc = bank_authenticate(&r, &id, bank, c->account, c->pin,
+				       e->limits.pin_attempts, err);
 	explicit_bzero(c->pin, sizeof(c->pin));
 	if (rc < 0)
 		return rc;
@@ -188,6 +192,8 @@ act_authenticate(const char **result, const struct engine *e,
 		*result = "ok";
 	} else {
 		metrics_auth_failure(e->metrics);
+		if (r == BANK_AUTH_LOCKED)
+			metrics_auth_lockout(e->metrics);
 		c->auth_failures++;
 		*result = r == BANK_AUTH_LOCKED ? "locked"
 			  : c->auth_failures >= e->limits.pin_attempts
@@ -393,6 +399,37 @@ static const action_fn actions[] = {
 	[FLOW_ACTION_TRANSFER] = act_transfer,
 };
 
+/* The metrics' name for each action's bank operation. */
+static const enum metrics_db_op db_ops[] = {
+	[FLOW_ACTION_AUTHENTICATE] = METRICS_DB_AUTHENTICATE,
+	[FLOW_ACTION_BALANCES] = METRICS_DB_BALANCES,
+	[FLOW_ACTION_RECENT] = METRICS_DB_RECENT,
+	[FLOW_ACTION_TRANSFER_PREPARE] = METRICS_DB_TRANSFER_PREPARE,
+	[FLOW_ACTION_TRANSFER] = METRICS_DB_TRANSFER,
+};
+
+static uint64_t
+micros_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* An action, timed as its bank operation. */
+static int
+act(const char **result, const struct engine *e, struct call_state *c,
+    struct bank *bank, const struct flow_node *n, struct engine_out *out,
+    struct err *err)
+{
+	uint64_t t0 = micros_now();
+	int rc = actions[n->action](result, e, c, bank, out, err);
+
+	metrics_db(e->metrics, db_ops[n->action], micros_now() - t0, rc < 0);
+	return rc;
+}
+
 static void
 ask(struct engine_out *out, const struct call_state *c,
     const struct flow_node *n, bool help)
@@ -420,8 +457,7 @@ enter(const struct engine *e, struct call_state *c, struct bank *bank,
 			n = n->next;
 			continue;
 		case FLOW_ACTION:
-			if ((rc = actions[n->action](&result, e, c, bank, out,
-						     err)) < 0)
+			if ((rc = act(&result, e, c, bank, n, out, err)) < 0)
 				return rc;
 			n = flow_result(n, result);
 			continue;

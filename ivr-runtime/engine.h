@@ -42,6 +42,7 @@ struct engine {
 	struct engine_limits limits;
 	struct log *log;	 /* borrowed; may be NULL */
 	struct metrics *metrics; /* borrowed; may be NULL */
+	bool fault_login;	 /* a test release's fault (config.h) */
 };
 
 #define ENGINE_TOKEN_LEN 32

@@ -111,11 +111,11 @@ send_text(struct exchange *x, struct http_server *srv, enum metrics_route route,
 	enum MHD_Result ok;
 
 	metrics_http(&srv->metrics, route, status);
+	x->status = status;
 	if (x->conn == NULL) { /* captured: http_exchange's caller reads it */
 		free(x->text);
 		x->text = text;
 		x->len = len;
-		x->status = status;
 		x->type = type;
 		return MHD_YES;
 	}
@@ -871,6 +871,45 @@ route(struct exchange *x, struct http_server *srv, const char *url,
 			  "not found");
 }
 
+/* A call step: a new call, a call's input, a VoiceXML document. */
+static bool
+is_step(const char *url, const char *method)
+{
+	return (strncmp(url, "/calls", 6) == 0 &&
+		strcmp(method, MHD_HTTP_METHOD_POST) == 0) ||
+	       strncmp(url, "/vxml", 5) == 0;
+}
+
+/*
+ * A test release's fault (release.json "faults", config.h): every Nth
+ * call step answers 500 before it is looked at, so that the call stays
+ * where it was.  True when this step is one.
+ */
+static bool
+fault_due(struct http_server *srv)
+{
+	unsigned every = (unsigned)srv->cfg->fault_step_every;
+
+	return every > 0 &&
+	       (atomic_fetch_add(&srv->fault_steps, 1) + 1) % every == 0;
+}
+
+/* The request through the fault switch and the router. */
+static enum MHD_Result
+serve(struct exchange *x, struct http_server *srv, const char *url,
+      const char *method, const struct request *req)
+{
+	if (is_step(url, method) && fault_due(srv))
+		return send_error(
+			x, srv,
+			strncmp(url, "/vxml", 5) == 0 ? METRICS_ROUTE_VXML
+			: strcmp(url, "/calls") == 0  ? METRICS_ROUTE_CALLS
+						     : METRICS_ROUTE_CALL_INPUT,
+			MHD_HTTP_INTERNAL_SERVER_ERROR,
+			"fault injected by a test release");
+	return route(x, srv, url, method, req);
+}
+
 /* The deadline entry of conn (conns.h), or NULL. */
 static struct conn_entry *
 entry_of(struct MHD_Connection *conn)
@@ -931,11 +970,10 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	started = req->started_us;
 	conns_phase(&srv->conns, entry_of(conn), CONNS_BUSY, now_ms());
-	ok = route(&x, srv, url, method, req);
-	if ((strncmp(url, "/calls", 6) == 0 &&
-	     strcmp(method, MHD_HTTP_METHOD_POST) == 0) ||
-	    strncmp(url, "/vxml", 5) == 0)
-		metrics_step(&srv->metrics, (uint64_t)(now_us() - started));
+	ok = serve(&x, srv, url, method, req);
+	if (is_step(url, method))
+		metrics_step(&srv->metrics, x.status,
+			     (uint64_t)(now_us() - started));
 	return ok;
 }
 
@@ -1031,6 +1069,7 @@ setup(struct http_server *srv, const struct config *cfg,
 	srv->engine.flow = flow;
 	srv->engine.log = log;
 	srv->engine.metrics = &srv->metrics;
+	srv->engine.fault_login = cfg->fault_login;
 	srv->engine.limits = (struct engine_limits){
 		.noinput_max = cfg->noinput_max,
 		.nomatch_max = cfg->nomatch_max,
@@ -1119,8 +1158,10 @@ http_exchange(struct http_server *srv, const char *method, const char *url,
 	if (strcmp(url, "/vxml/step") == 0 && !req.too_large)
 		split_form(&req, body, n);
 	req.form_read = true;
-	if (route(&x, srv, url, method, &req) != MHD_YES || x.text == NULL)
+	if (serve(&x, srv, url, method, &req) != MHD_YES || x.text == NULL)
 		rc = ERR_NOMEM;
+	else if (is_step(url, method))
+		metrics_step(&srv->metrics, x.status, 0);
 	buf_release(&req.body);
 	*status = x.status;
 	*text = x.text;

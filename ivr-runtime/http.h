@@ -41,7 +41,8 @@ struct http_server {
 	struct bank *probe;	    /* readiness's own connection */
 	pthread_mutex_t probe_lock; /* one readiness check at a time */
 	atomic_int draining;
-	struct conns conns; /* every connection and its deadline */
+	atomic_uint fault_steps; /* call steps seen, for the fault switch */
+	struct conns conns;	 /* every connection and its deadline */
 	char version[64];
 	char build_id[64];
 	char admin_token[HTTP_TOKEN_MAX]; /* empty: admin API off */

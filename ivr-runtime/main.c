@@ -139,6 +139,8 @@ struct ctx {
 	char root[PATH_MAX];
 	char version[64];
 	char build_id[64];
+	int fault_step_every; /* release.json's test faults (config.h) */
+	bool fault_login;
 	/* seed */
 	int customers;
 	int64_t seed;
@@ -164,7 +166,21 @@ find_root(char *root, size_t size)
 	snprintf(root, size, "%s", dirname(dirname(exe)));
 }
 
-/* Version and build id from <root>/release.json, else built in. */
+/* A test release's faults: release.json's "faults" (config.h). */
+static void
+read_faults(struct ctx *x, const json_t *f)
+{
+	json_int_t every =
+		json_integer_value(json_object_get(f, "step_error_every"));
+	const char *login = json_string_value(json_object_get(f, "login"));
+
+	if (every > 0 && every <= 1000000)
+		x->fault_step_every = (int)every;
+	x->fault_login = login != NULL && strcmp(login, "refused") == 0;
+}
+
+/* Version, build id and test faults from <root>/release.json, else
+ * built in. */
 static void
 read_release(struct ctx *x)
 {
@@ -182,6 +198,7 @@ read_release(struct ctx *x)
 	if (json_is_string(json_object_get(r, "build_id")))
 		snprintf(x->build_id, sizeof(x->build_id), "%s",
 			 json_string_value(json_object_get(r, "build_id")));
+	read_faults(x, json_object_get(r, "faults"));
 	json_decref(r);
 }
 
@@ -713,6 +730,11 @@ cmd_serve(struct ctx *x)
 		       token, &e) < 0)
 		goto fail;
 	explicit_bzero(token, sizeof(token));
+	if (x->cfg.fault_step_every > 0 || x->cfg.fault_login)
+		log_kv(&x->log, LOG_LEVEL_WARN,
+		       "TEST RELEASE: faults injected (release.json)",
+		       LOG_INT("step_error_every", x->cfg.fault_step_every),
+		       LOG_BOOL("login_refused", x->cfg.fault_login));
 	log_kv(&x->log, LOG_LEVEL_INFO, "listening",
 	       LOG_STR("address", x->cfg.listen_address),
 	       LOG_INT("port", x->cfg.port), LOG_STR("version", x->version),
@@ -774,6 +796,8 @@ main(int argc, char **argv)
 		return rc > 0 ? 0 : EXIT_BAD_INPUT;
 	if ((rc = load_config(&x, flags, nflags)) != 0)
 		goto out;
+	x.cfg.fault_step_every = x.fault_step_every;
+	x.cfg.fault_login = x.fault_login;
 	if (strcmp(x.command, "serve") == 0)
 		rc = cmd_serve(&x);
 	else if (strcmp(x.command, "check") == 0)

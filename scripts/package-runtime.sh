@@ -11,6 +11,12 @@
 # whose shared/ folder holds a file NAME (bin/ivr-runtime is then a small
 # wrapper around bin/ivr-runtime.bin), to fail chosen hosts of a fleet.
 #
+# --fault step-errors=N ships a test release whose runtime answers every
+# Nth call step with 500 (it still turns ready: the release canary analysis
+# must catch); --fault login ships one that refuses every login (smoke
+# calls must catch it).  Both are written to release.json's "faults"; the
+# runtime logs a TEST RELEASE warning at start.  Never for a real release.
+#
 # --pad MIB adds MIB mebibytes of random bytes (share/pad.bin), for
 # benchmarks that need an artifact of a bank's size.
 #
@@ -22,6 +28,7 @@
 #
 # usage: package-runtime.sh --build DIR --version V [--out DIR] [--broken]
 #                           [--fail-if NAME] [--pad MIB] [--extra-db DIR]
+#                           [--fault step-errors=N | --fault login]...
 set -euo pipefail
 
 build=""
@@ -31,6 +38,7 @@ broken=0
 fail_if=""
 pad=0
 extra_db=""
+faults=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build) build="$2"; shift 2 ;;
@@ -40,7 +48,15 @@ while [ $# -gt 0 ]; do
 	--fail-if) fail_if="$2"; shift 2 ;;
 	--pad) pad="$2"; shift 2 ;;
 	--extra-db) extra_db="$2"; shift 2 ;;
-	-h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+	--fault)
+		case "$2" in
+		step-errors=[1-9] | step-errors=[1-9][0-9] | step-errors=[1-9][0-9][0-9])
+			faults="$faults${faults:+, }\"step_error_every\": ${2#step-errors=}" ;;
+		login) faults="$faults${faults:+, }\"login\": \"refused\"" ;;
+		*) echo "package-runtime: --fault takes step-errors=N (1-999) or login" >&2; exit 2 ;;
+		esac
+		shift 2 ;;
+	-h | --help) sed -n '2,31p' "$0"; exit 0 ;;
 	*) echo "package-runtime: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done
@@ -131,7 +147,9 @@ fi
 		done
 		[ "$backend" = sqlite ] && printf '\n    ],\n' || printf '\n    ]\n'
 	done
-	printf '  }\n}\n'
+	printf '  }'
+	[ -z "$faults" ] || printf ',\n  "faults": {%s}' "$faults"
+	printf '\n}\n'
 } > "$stage/release.json"
 
 mkdir -p "$out"

@@ -86,7 +86,7 @@ cat "$dir/outage.acks" "$dir/after.acks" > "$dir/all.acks"
 fleet_bank "$dir/fleet" ivr_app
 ledger=$("$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/all.acks") || fail "ledger: $ledger"
 unavailable=$(curl -s "http://$net.1:8080/metrics" "http://$net.2:8080/metrics" "http://$net.3:8080/metrics" |
-	awk '/^ivr_calls_total\{outcome="unavailable"\}/ { s += $2 } END { print s + 0 }')
+	awk '/^ivr_calls_total\{outcome="unavailable"[,}]/ { s += $2 } END { print s + 0 }')
 
 [ "$failed" -eq 0 ] && {
 	echo "database outage: PostgreSQL stopped for $outage_ms ms under 30 callers on 3 hosts:"

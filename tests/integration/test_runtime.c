@@ -743,27 +743,45 @@ test_runtime__metrics_pass_promtool(void **state)
 	json_decref(step(s, id, "1", NULL, 200));
 	snprintf(url, sizeof(url), "%s/metrics", s->base);
 	assert_int_equal(ts_http_text("GET", url, NULL, NULL, &text), 200);
-	assert_non_null(strstr(text, "ivr_calls_active 1\n"));
-	assert_non_null(strstr(text, "ivr_build_info{version=\"0.1.0\"} 1"));
+	/* Every series names the release, for canary analysis. */
+	assert_non_null(
+		strstr(text, "ivr_calls_active{release=\"0.1.0\"} 1\n"));
+	assert_non_null(strstr(
+		text, "ivr_build_info{version=\"0.1.0\",release=\"0.1.0\"} 1"));
 	assert_non_null(
 		strstr(text, "ivr_http_requests_total{route=\"/calls\","));
-	assert_non_null(strstr(text, "ivr_step_duration_seconds_count "));
+	assert_non_null(strstr(
+		text, "ivr_step_duration_seconds_count{release=\"0.1.0\"} "));
+	/* login and one menu step answered 201 and 200; the login's bank
+	 * operation timed */
+	assert_non_null(strstr(text, "ivr_call_steps_total{outcome=\"ok\","
+				     "release=\"0.1.0\"} "));
+	assert_non_null(strstr(text, "ivr_call_steps_total{outcome=\"error\","
+				     "release=\"0.1.0\"} 0\n"));
+	assert_non_null(strstr(text,
+			       "ivr_db_operation_duration_seconds_count{op=\""
+			       "authenticate\",release=\"0.1.0\"} 1\n"));
+	assert_non_null(strstr(text, "ivr_db_errors_total{op=\"balances\","
+				     "release=\"0.1.0\"} 0\n"));
+	assert_non_null(strstr(text, "ivr_auth_lockouts_total{release=\""
+				     "0.1.0\"} 0\n"));
 	/* The process's own figures, plausible for a live server. */
 	{
 		const char *r =
-			strstr(text, "\nprocess_resident_memory_bytes ");
-		const char *fd = strstr(text, "\nprocess_open_fds ");
-		const char *cpu = strstr(text, "\nprocess_cpu_seconds_total ");
-		const char *st = strstr(text, "\nprocess_start_time_seconds ");
+			strstr(text, "\nprocess_resident_memory_bytes{");
+		const char *fd = strstr(text, "\nprocess_open_fds{");
+		const char *cpu = strstr(text, "\nprocess_cpu_seconds_total{");
+		const char *st = strstr(text, "\nprocess_start_time_seconds{");
 
 		assert_non_null(r);
 		assert_non_null(fd);
 		assert_non_null(cpu);
 		assert_non_null(st);
-		assert_true(strtod(r + 31, NULL) > 1e6);
-		assert_true(strtol(fd + 18, NULL, 10) >= 4);
-		assert_true(strtod(cpu + 27, NULL) > 0);
-		assert_true(strtod(st + 28, NULL) > 1.7e9);
+		/* each value follows the labels' closing brace and a space */
+		assert_true(strtod(strchr(r, '}') + 2, NULL) > 1e6);
+		assert_true(strtol(strchr(fd, '}') + 2, NULL, 10) >= 4);
+		assert_true(strtod(strchr(cpu, '}') + 2, NULL) > 0);
+		assert_true(strtod(strchr(st, '}') + 2, NULL) > 1.7e9);
 	}
 	assert_null(strstr(text, id));
 	assert_null(strstr(text, cred(s, 5, "number", 0)));
@@ -944,8 +962,8 @@ test_runtime__reaps_abandoned_calls(void **state)
 			 404);
 	snprintf(url, sizeof(url), "%s/metrics", s.base);
 	assert_int_equal(ts_http_text("GET", url, NULL, NULL, &text), 200);
-	assert_non_null(
-		strstr(text, "ivr_calls_total{outcome=\"abandoned\"} 1\n"));
+	assert_non_null(strstr(text, "ivr_calls_total{outcome=\"abandoned\","
+				     "release=\"0.1.0\"} 1\n"));
 	free(text);
 	server_stop(&s);
 }
@@ -1071,7 +1089,8 @@ test_runtime__database_outage_says_try_later_and_recovers(void **state)
 	snprintf(url, sizeof(url), "%s/metrics", s->base);
 	assert_int_equal(ts_http_text("GET", url, NULL, NULL, &metrics), 200);
 	assert_non_null(strstr(metrics,
-			       "ivr_calls_total{outcome=\"unavailable\"} 2\n"));
+			       "ivr_calls_total{outcome=\"unavailable\","
+			       "release=\"0.1.0\"} 2\n"));
 	free(metrics);
 	free(id);
 	free(v.doc);
