@@ -79,6 +79,21 @@ approve(struct run *r, const struct plan_phase *ph)
 	return GATE_PASS;
 }
 
+/* A phase's soak with analysis, as a gate. */
+static enum gate
+soak(struct run *r, const struct plan_phase *ph)
+{
+	switch (deploy_soak(r, ph)) {
+	case SOAK_PASSED:
+		json_array_append_new(r->analysed, json_string(ph->name));
+		return GATE_PASS;
+	case SOAK_WAIT:
+		return GATE_WAIT;
+	default:
+		return GATE_NO;
+	}
+}
+
 /* Runs the phases: GATE_PASS when done, GATE_NO when the deployment must
  * be rolled back, GATE_WAIT when it stopped at an approval gate. */
 static enum gate
@@ -107,6 +122,9 @@ run_phases(struct run *r)
 		if (k == 0) {
 			deploy_say(r, "phase %s: every host already done",
 				   ph->name);
+			/* a resume: analysis that stopped short runs again */
+			if (ph->nchecks > 0 && !in_list(r->analysed, ph->name))
+				g = soak(r, ph);
 			continue;
 		}
 		if ((g = approve(r, ph)) != GATE_PASS)
@@ -117,6 +135,8 @@ run_phases(struct run *r)
 					   "id", r->id, "phase", ph->name));
 		if (!deploy_move_hosts(r, list, k, sl.batch, budget))
 			g = GATE_NO;
+		else if (ph->nchecks > 0)
+			g = soak(r, ph);
 		else if (ph->pause_ms > 0 && end < r->n) {
 			deploy_say(r, "pause %lld ms", (long long)ph->pause_ms);
 			clock_sleep_ms(ph->pause_ms);
@@ -254,6 +274,7 @@ deploy_run_init(struct run *r, const struct plan *p,
 	r->kind = kind;
 	r->rollback = strcmp(kind, "rollback") == 0;
 	r->approved = json_array();
+	r->analysed = json_array();
 	pthread_mutex_init(&r->lb_lock, NULL);
 	pthread_mutex_init(&r->out_lock, NULL);
 	r->start_ms = clock_now_ms();
@@ -268,6 +289,7 @@ deploy_run_finish(struct run *r, int rc)
 	r->db = NULL;
 	bank_migrations_free(&r->mig);
 	json_decref(r->approved);
+	json_decref(r->analysed);
 	return rc;
 }
 

@@ -10,6 +10,7 @@
  *                      waits and the capacity floor, staging, verification
  *   deploy.c           the orchestration of a deployment: preflight,
  *                      pre-staging, phases and gates, automatic rollback
+ *   deploy_analysis.c  a phase's soak with canary analysis
  *   deploy_resume.c    `ivrctl resume`
  *   deploy_rollback.c  `ivrctl rollback`: its target, then the batches
  *
@@ -66,6 +67,7 @@ struct run {
 	const char *target;
 	bool rollback;
 	json_t *approved;    /* phases whose gate passed, journal included */
+	json_t *analysed;    /* phases whose analysis passed or was accepted */
 	const char *waiting; /* the phase whose gate stopped the run */
 	bool resumed;	     /* a resume of an interrupted deployment */
 	/* the database step (deploy_db.c) */
@@ -150,7 +152,19 @@ int deploy_restore_drained(struct run *r);
  * (said why) when they differ. */
 bool deploy_fleet_release(struct run *r, char *out, size_t size);
 
-/* deploy.c */
+/* deploy_analysis.c */
+
+enum soak {
+	SOAK_PASSED,
+	SOAK_FAILED,
+	SOAK_WAIT
+};
+
+/*
+ * Phase ph's pause with its checks: SOAK_PASSED, SOAK_FAILED (roll
+ * back) or SOAK_WAIT (inconclusive, and a human must decide: stopped).
+ */
+enum soak deploy_soak(struct run *r, const struct plan_phase *ph);
 
 /* deploy_db.c */
 

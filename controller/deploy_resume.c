@@ -73,6 +73,8 @@ reopen(struct run *r, struct deploy_opts *oo, bool *had_from, struct err *err)
 	if (rc == 0 && (rc = resume_artifact(r, oo, run, err)) == 0) {
 		json_array_extend(r->approved,
 				  json_object_get(run, "approved"));
+		json_array_extend(r->analysed,
+				  json_object_get(run, "analysed"));
 		atomic_store(&r->failures,
 			     (int)json_integer_value(
 				     json_object_get(run, "failed_steps")));

@@ -260,6 +260,16 @@ format_entry(struct buf *out, json_t *run, struct err *err)
 			   to ? to : "?", outcome ? outcome : "?", duration);
 }
 
+/* A phase's analysis that a resume need not run again. */
+static bool
+analysis_held(const json_t *verdict)
+{
+	const char *v = json_string_value(verdict);
+
+	return v != NULL &&
+	       (strcmp(v, "passed") == 0 || strcmp(v, "accepted") == 0);
+}
+
 /* Folds one event into its run (found by id in byid). */
 static void
 fold_event(json_t *runs, json_t *byid, json_t *ev)
@@ -277,6 +287,7 @@ fold_event(json_t *runs, json_t *byid, json_t *ev)
 		if (json_is_null(json_object_get(run, "from")))
 			json_object_del(run, "from");
 		json_object_set_new(run, "approved", json_array());
+		json_object_set_new(run, "analysed", json_array());
 		json_object_set_new(run, "failed_steps", json_integer(0));
 		json_object_set(byid, id, run);
 		json_array_append_new(runs, run);
@@ -293,6 +304,10 @@ fold_event(json_t *runs, json_t *byid, json_t *ev)
 		json_object_set(run, "from", json_object_get(ev, "from"));
 	} else if (strcmp(kind, "approved") == 0) {
 		json_array_append(json_object_get(run, "approved"),
+				  json_object_get(ev, "phase"));
+	} else if (strcmp(kind, "analysis-end") == 0 &&
+		   analysis_held(json_object_get(ev, "verdict"))) {
+		json_array_append(json_object_get(run, "analysed"),
 				  json_object_get(ev, "phase"));
 	} else if (strcmp(kind, "step") == 0 &&
 		   json_object_get(ev, "error") != NULL) {

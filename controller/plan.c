@@ -80,6 +80,7 @@ plan_free(struct plan *p)
 	free(p->hosts);
 	for (size_t i = 0; i < p->nphases; i++)
 		free(p->phases[i].name);
+	plan_free_analysis(p);
 	free_strings(p);
 	free(p);
 }
@@ -261,7 +262,8 @@ defaults(struct plan *p)
 static const char *const top_keys[] = {
 	"environment", "inventory", "load_balancer", "ssh",
 	"agent",       "service",   "health",	     "rollout",
-	"artifact",    "journal",   "database",	     NULL,
+	"artifact",    "journal",   "database",	     "analysis",
+	NULL,
 };
 
 /* A section that must be there: problem at the top when missing. */
@@ -348,6 +350,8 @@ load_top(struct loader *l)
 		plan_load_rollout(l, s);
 	if ((s = ydoc_get(root, "database")) != NULL)
 		plan_load_database(l, s);
+	plan_load_analysis(l, ydoc_get(root, "analysis"),
+			   ydoc_get(root, "rollout"));
 	if (ydoc_get(root, "artifact") != NULL)
 		l->p->artifact = plan_readable_file(l, root, "artifact", false);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "journal", false))

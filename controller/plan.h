@@ -22,6 +22,7 @@
 #define PLAN_MAX_HOSTS	1000
 #define PLAN_MAX_PHASES 20
 #define PLAN_MAX_LABELS 16
+#define PLAN_MAX_CHECKS 16
 
 struct plan_label {
 	char *key;
@@ -69,6 +70,46 @@ struct plan_phase {
 	struct plan_size batch; /* hosts per batch within the phase */
 	int64_t pause_ms;	/* after the phase */
 	bool approval;		/* ask before the phase starts */
+	/* the analysis checks run during the pause: indexes into
+	 * plan.analysis.checks */
+	size_t checks[PLAN_MAX_CHECKS];
+	size_t nchecks;
+};
+
+/*
+ * Canary analysis (the plan's `analysis:`): Prometheus queries evaluated
+ * every interval during a phase's pause.  A threshold check fails when a
+ * value of its query passes fail_above or fail_below; a compare check
+ * runs its query over the window for the new release and for the old one
+ * and fails when a one-sided Mann-Whitney U test finds the new release
+ * worse at the given confidence.  Queries may hold {release} (the new
+ * version) and {baseline} (the old one); a compare query's {release}
+ * takes each in turn.
+ */
+enum plan_check_kind {
+	PLAN_CHECK_THRESHOLD,
+	PLAN_CHECK_COMPARE,
+};
+
+struct plan_check {
+	char *name;
+	enum plan_check_kind kind;
+	char *query;
+	bool has_above, has_below;
+	double fail_above, fail_below; /* threshold */
+	int failure_limit;	       /* failed evaluations tolerated */
+	bool lower_is_worse;	       /* compare: `worse: lower` */
+	int min_samples;	       /* compare: per release */
+	double confidence;	       /* compare: 0.5 to 0.9999 */
+};
+
+struct plan_analysis {
+	char *prometheus; /* base URL: http(s)://host[:port][/path] */
+	int64_t interval_ms;
+	int64_t query_timeout_ms;
+	bool inconclusive_wait; /* inconclusive: wait for a human (else fail) */
+	struct plan_check checks[PLAN_MAX_CHECKS];
+	size_t nchecks;
 };
 
 /*
@@ -140,6 +181,7 @@ struct plan {
 	int64_t drain_deadline_ms;
 	struct plan_size failure_budget;
 	int capacity_floor_percent;
+	struct plan_analysis analysis;
 	struct plan_db db;
 	/* other */
 	char *artifact;	 /* resolved; NULL when the plan names none */

@@ -59,6 +59,12 @@ void plan_load_agent_service(struct loader *l, const struct ydoc_node *agent,
 void plan_load_health(struct loader *l, const struct ydoc_node *s);
 void plan_load_rollout(struct loader *l, const struct ydoc_node *s);
 
+/* plan_analysis.c: the analysis section, then each phase's `analysis`
+ * list (rollout is the rollout section, for the phases' nodes). */
+void plan_load_analysis(struct loader *l, const struct ydoc_node *s,
+			const struct ydoc_node *rollout);
+void plan_free_analysis(struct plan *p);
+
 /* plan_database.c */
 void plan_load_database(struct loader *l, const struct ydoc_node *s);
 

@@ -232,7 +232,8 @@ static void
 load_phase(struct loader *l, struct plan_phase *ph, const struct ydoc_node *n)
 {
 	static const char *const keys[] = { "name",  "hosts",	 "batch",
-					    "pause", "approval", NULL };
+					    "pause", "approval", "analysis",
+					    NULL };
 
 	if (!ydoc_expect_map(l->d, l->doc, n, "a phase"))
 		return;

@@ -41,6 +41,24 @@ test_plan_load__reads_every_section(void **state)
 	assert_int_equal(p->phases[1].pause_ms, 1000);
 	assert_true(p->phases[2].hosts.rest);
 	assert_true(p->phases[2].approval);
+	/* canary analysis */
+	assert_string_equal(p->analysis.prometheus, "http://127.0.1.9:9090");
+	assert_int_equal(p->analysis.interval_ms, 2000);
+	assert_int_equal(p->analysis.query_timeout_ms, 5000); /* default */
+	assert_true(p->analysis.inconclusive_wait);
+	assert_int_equal(p->analysis.nchecks, 2);
+	assert_int_equal(p->analysis.checks[0].kind, PLAN_CHECK_THRESHOLD);
+	assert_true(p->analysis.checks[0].has_above);
+	assert_false(p->analysis.checks[0].has_below);
+	assert_true(p->analysis.checks[0].fail_above == 0.05);
+	assert_int_equal(p->analysis.checks[0].failure_limit, 1);
+	assert_int_equal(p->analysis.checks[1].kind, PLAN_CHECK_COMPARE);
+	assert_int_equal(p->analysis.checks[1].min_samples, 6);
+	assert_true(p->analysis.checks[1].confidence == 0.99);
+	assert_false(p->analysis.checks[1].lower_is_worse);
+	assert_int_equal(p->phases[0].nchecks, 2);
+	assert_int_equal(p->phases[0].checks[1], 1);
+	assert_int_equal(p->phases[1].nchecks, 0);
 	assert_ptr_equal(plan_phase_named(p, p->phases[1].name), &p->phases[1]);
 	assert_null(plan_phase_named(p, "nosuch"));
 	assert_int_equal(p->capacity_floor_percent, 50);
