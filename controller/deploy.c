@@ -81,9 +81,9 @@ approve(struct run *r, const struct plan_phase *ph)
 
 /* A phase's soak with analysis, as a gate. */
 static enum gate
-soak(struct run *r, const struct plan_phase *ph)
+soak(struct run *r, const struct plan_phase *ph, bool again)
 {
-	switch (deploy_soak(r, ph)) {
+	switch (deploy_soak(r, ph, again)) {
 	case SOAK_PASSED:
 		json_array_append_new(r->analysed, json_string(ph->name));
 		return GATE_PASS;
@@ -124,7 +124,7 @@ run_phases(struct run *r)
 				   ph->name);
 			/* a resume: analysis that stopped short runs again */
 			if (ph->nchecks > 0 && !in_list(r->analysed, ph->name))
-				g = soak(r, ph);
+				g = soak(r, ph, true);
 			continue;
 		}
 		if ((g = approve(r, ph)) != GATE_PASS)
@@ -136,7 +136,7 @@ run_phases(struct run *r)
 		if (!deploy_move_hosts(r, list, k, sl.batch, budget))
 			g = GATE_NO;
 		else if (ph->nchecks > 0)
-			g = soak(r, ph);
+			g = soak(r, ph, false);
 		else if (ph->pause_ms > 0 && end < r->n) {
 			deploy_say(r, "pause %lld ms", (long long)ph->pause_ms);
 			clock_sleep_ms(ph->pause_ms);

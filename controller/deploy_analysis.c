@@ -8,11 +8,13 @@
  * analysis.inconclusive says what that does: fail (roll back), or wait
  * for a human (a terminal's answer, --approve PHASE, or a stop that
  * `ivrctl resume` continues: resume runs the analysis again, --approve
- * accepts it).
+ * accepts it).  A first install (no release before it) skips the
+ * analysis: nothing serves calls yet and there is nothing to compare with.
  */
 #include "deploy.h"
 #include "deploy_int.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -80,6 +82,16 @@ round_of_checks(struct run *r, const struct plan_phase *ph,
 	return NULL;
 }
 
+/* True when --approve names ph. */
+static bool
+flagged(const struct run *r, const struct plan_phase *ph)
+{
+	for (size_t i = 0; i < r->o->napprove; i++)
+		if (strcmp(r->o->approve[i], ph->name) == 0)
+			return true;
+	return false;
+}
+
 /* Inconclusive at the end: what the plan says, or a human. */
 static enum soak
 inconclusive(struct run *r, const struct plan_phase *ph, const char *check)
@@ -127,7 +139,7 @@ inconclusive(struct run *r, const struct plan_phase *ph, const char *check)
 }
 
 enum soak
-deploy_soak(struct run *r, const struct plan_phase *ph)
+deploy_soak(struct run *r, const struct plan_phase *ph, bool again)
 {
 	const struct plan_analysis *a = &r->p->analysis;
 	struct analysis_window w = { .release = r->art.version,
@@ -138,6 +150,22 @@ deploy_soak(struct run *r, const struct plan_phase *ph)
 	int64_t t0 = clock_now_ms(), end = t0 + ph->pause_ms, next = t0;
 	const char *failed = NULL;
 
+	if (again && flagged(r, ph)) { /* a human accepts it */
+		deploy_say(r,
+			   "analysis %s: accepted without running again by "
+			   "--approve %s",
+			   ph->name, ph->name);
+		end_event(r, ph, "accepted", NULL, "--approve");
+		return SOAK_PASSED;
+	}
+	if (r->from[0] == '\0') {
+		deploy_say(r,
+			   "analysis %s: skipped: a first install serves no "
+			   "calls yet and has no old release to compare with",
+			   ph->name);
+		end_event(r, ph, "skipped", NULL, NULL);
+		return SOAK_PASSED;
+	}
 	deploy_say(r, "analysis %s: %zu check(s) every %lld ms for %lld ms",
 		   ph->name, ph->nchecks, (long long)a->interval_ms,
 		   (long long)ph->pause_ms);

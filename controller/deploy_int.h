@@ -163,8 +163,10 @@ enum soak {
 /*
  * Phase ph's pause with its checks: SOAK_PASSED, SOAK_FAILED (roll
  * back) or SOAK_WAIT (inconclusive, and a human must decide: stopped).
+ * again: a resume's second analysis of a phase already moved, which
+ * --approve PHASE accepts without running it.
  */
-enum soak deploy_soak(struct run *r, const struct plan_phase *ph);
+enum soak deploy_soak(struct run *r, const struct plan_phase *ph, bool again);
 
 /* deploy_db.c */
 
