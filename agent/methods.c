@@ -16,6 +16,7 @@
 #include "lb.h"
 #include "params.h"
 #include "probe.h"
+#include "smoke.h"
 #include "releases.h"
 #include "rpc.h"
 #include "service.h"
@@ -609,6 +610,7 @@ const struct rpc_method agent_methods[] = {
 	{ "service.restart", m_service_restart, true },
 	{ "health.wait", m_health_wait, false },
 	{ "calls.wait_idle", m_calls_wait_idle, false },
+	{ "smoke.call", smoke_call_method, false },
 	{ "rollback", m_rollback, true },
 	{ "releases.list", m_releases_list, false },
 	{ "releases.prune", m_releases_prune, true },

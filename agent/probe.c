@@ -69,6 +69,53 @@ get_json(json_t **body, const char *url, int64_t timeout_ms, char *error)
 	return status;
 }
 
+long
+probe_request(json_t **answer, const char *method, const char *url,
+	      const char *body, const char *idem_key, int64_t timeout_ms,
+	      char *error)
+{
+	CURL *curl = curl_easy_init();
+	char errbuf[CURL_ERROR_SIZE] = "", idem[128];
+	struct curl_slist *h = NULL;
+	long status = 0;
+	struct buf b;
+	CURLcode rc;
+
+	*answer = NULL;
+	if (curl == NULL) {
+		snprintf(error, PROBE_ERROR_MAX, "cannot start libcurl");
+		return 0;
+	}
+	buf_init(&b, BODY_MAX);
+	h = curl_slist_append(h, "Content-Type: application/json");
+	if (idem_key != NULL) {
+		snprintf(idem, sizeof(idem), "Idempotency-Key: %s", idem_key);
+		h = curl_slist_append(h, idem);
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	if (body != NULL)
+		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_buf);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	rc = curl_easy_perform(curl);
+	if (rc == CURLE_OK) {
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+		*answer = json_loadb(buf_cstr(&b), b.len, 0, NULL);
+	} else
+		snprintf(error, PROBE_ERROR_MAX, "%s",
+			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	curl_slist_free_all(h);
+	curl_easy_cleanup(curl);
+	buf_release(&b);
+	return status;
+}
+
 /*
  * "answered 503", and the runtime's reason when it gave one ("answered
  * 503: database unavailable"): at most 80 printable ASCII characters of

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "err.h"
 
 #define PROBE_ERROR_MAX 256
@@ -55,6 +57,17 @@ struct probe_idle {
  */
 int probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
 		    struct err *err);
+
+/*
+ * One request of the runtime's call API: method to url with the JSON
+ * body (NULL: none) and, when idem_key is not NULL, an Idempotency-Key
+ * header.  Returns the status (0: no answer, error says why) and sets
+ * *answer to the body as JSON (NULL when it is not JSON).  The answer is
+ * at most 64 KiB.
+ */
+long probe_request(json_t **answer, const char *method, const char *url,
+		   const char *body, const char *idem_key, int64_t timeout_ms,
+		   char *error);
 
 /*
  * Downloads url into the file dest (created 0644, replaced atomically), at

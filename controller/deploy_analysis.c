@@ -194,3 +194,51 @@ deploy_soak(struct run *r, const struct plan_phase *ph, bool again)
 	end_event(r, ph, "passed", NULL, NULL);
 	return SOAK_PASSED;
 }
+
+int
+deploy_smoke(struct run *r, struct hostrun *hr, struct err *err)
+{
+	const struct plan_smoke *sm = &r->p->smoke;
+	json_t *res = NULL;
+	int rc;
+
+	if (!sm->enabled || r->rollback || hr->s.calls[0] == '\0')
+		return 0;
+	rc = deploy_call(hr, "smoke.call",
+			 json_pack("{s:s, s:s, s:s, s:I, s:I}", "url",
+				   hr->s.calls, "account", sm->account, "pin",
+				   sm->pin, "transfer_cents",
+				   (json_int_t)sm->transfer_cents, "timeout_ms",
+				   (json_int_t)sm->timeout_ms),
+			 &res, err);
+	if (rc == 0 && !json_is_true(json_object_get(res, "ok")))
+		rc = err_set(err, ERR_BADSTATE, "%s: smoke call failed: %.300s",
+			     hr->h->name,
+			     json_string_value(json_object_get(res, "error"))
+				     ? json_string_value(
+					       json_object_get(res, "error"))
+				     : "no reason given");
+	else if (rc == 0) {
+		const char *conf =
+			json_string_value(json_object_get(res, "confirmation"));
+
+		deploy_say(r,
+			   "%s: smoke call passed: %lld steps in %lld ms, %lld "
+			   "account(s)%s%s",
+			   hr->h->name,
+			   (long long)json_integer_value(
+				   json_object_get(res, "steps")),
+			   (long long)json_integer_value(
+				   json_object_get(res, "ms")),
+			   (long long)json_integer_value(
+				   json_object_get(res, "accounts")),
+			   conf ? ", transfer confirmed once under its key: "
+				: "",
+			   conf ? conf : "");
+		deploy_record(r, json_pack("{s:s, s:s, s:s, s:O}", "event",
+					   "smoke", "id", r->id, "host",
+					   hr->h->name, "result", res));
+	}
+	json_decref(res);
+	return rc;
+}

@@ -267,7 +267,8 @@ move_host_steps(struct run *r, struct hostrun *hr, struct err *err)
 	}
 	if (rc == 0)
 		snprintf(hr->s.current, sizeof(hr->s.current), "%s", r->target);
-	if (rc < 0 || (rc = wait_ready(r, hr, r->target, err)) < 0)
+	if (rc < 0 || (rc = wait_ready(r, hr, r->target, err)) < 0 ||
+	    (rc = deploy_smoke(r, hr, err)) < 0)
 		return rc;
 	if ((rc = deploy_lb_set(r, hr, "ready", err)) == 0)
 		deploy_say(r, "%s: ready on %s", name, r->target);

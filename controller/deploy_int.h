@@ -168,6 +168,13 @@ enum soak {
  */
 enum soak deploy_soak(struct run *r, const struct plan_phase *ph, bool again);
 
+/*
+ * The plan's smoke call on hr (ready, not yet READY) through its agent:
+ * 0, or an error naming the host and why.  Nothing without `smoke:`, and
+ * nothing in a rollback (an on-call rollback must not hang on it).
+ */
+int deploy_smoke(struct run *r, struct hostrun *hr, struct err *err);
+
 /* deploy_db.c */
 
 /*

@@ -260,10 +260,9 @@ defaults(struct plan *p)
 }
 
 static const char *const top_keys[] = {
-	"environment", "inventory", "load_balancer", "ssh",
-	"agent",       "service",   "health",	     "rollout",
-	"artifact",    "journal",   "database",	     "analysis",
-	NULL,
+	"environment", "inventory", "load_balancer", "ssh",	 "agent",
+	"service",     "health",    "rollout",	     "artifact", "journal",
+	"database",    "analysis",  "smoke",	     NULL,
 };
 
 /* A section that must be there: problem at the top when missing. */
@@ -352,6 +351,8 @@ load_top(struct loader *l)
 		plan_load_database(l, s);
 	plan_load_analysis(l, ydoc_get(root, "analysis"),
 			   ydoc_get(root, "rollout"));
+	if ((s = ydoc_get(root, "smoke")) != NULL)
+		plan_load_smoke(l, s);
 	if (ydoc_get(root, "artifact") != NULL)
 		l->p->artifact = plan_readable_file(l, root, "artifact", false);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "journal", false))

@@ -103,6 +103,21 @@ struct plan_check {
 	double confidence;	       /* compare: 0.5 to 0.9999 */
 };
 
+/*
+ * Smoke calls (the plan's `smoke:`): after a host of a deployment turns
+ * ready and before its member goes READY, its agent places one scripted
+ * call on it as the smoke-test customer (account and PIN from a file only
+ * its owner may read), optionally with a transfer of transfer_cents
+ * between the customer's own accounts.  A failed call fails the host.
+ */
+struct plan_smoke {
+	bool enabled;
+	char *credentials; /* the file, resolved */
+	char account[33], pin[33];
+	int64_t transfer_cents; /* 0: no transfer */
+	int64_t timeout_ms;	/* the whole call */
+};
+
 struct plan_analysis {
 	char *prometheus; /* base URL: http(s)://host[:port][/path] */
 	int64_t interval_ms;
@@ -182,6 +197,7 @@ struct plan {
 	struct plan_size failure_budget;
 	int capacity_floor_percent;
 	struct plan_analysis analysis;
+	struct plan_smoke smoke;
 	struct plan_db db;
 	/* other */
 	char *artifact;	 /* resolved; NULL when the plan names none */

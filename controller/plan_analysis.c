@@ -1,6 +1,7 @@
 /*
  * plan_analysis: the plan's analysis section and each phase's list of
- * checks (plan_int.h, plan.h's struct plan_analysis).  Everything is
+ * checks, and its smoke section (plan_int.h, plan.h's struct
+ * plan_analysis and struct plan_smoke).  Everything is
  * checked here, so that a deployment never starts with a check it cannot
  * run: names unique and known, a threshold or a comparison per check, a
  * pause for the checks to run in, and a comparison only where hosts are
@@ -12,12 +13,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "plan_int.h"
 #include "ydoc.h"
 
 #define QUERY_MAX 4096
 #define URL_MAX	  1024
+
+/* True when s is 1 to 32 digits. */
+static bool
+digits(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 32 && strspn(s, "0123456789") == n;
+}
 
 /* A number at map's key into *out; false when absent or not a number. */
 static bool
@@ -302,9 +314,68 @@ plan_load_analysis(struct loader *l, const struct ydoc_node *s,
 	}
 }
 
+/* The smoke customer's file: {"account": digits, "pin": digits}, its
+ * owner's only. */
+static void
+load_credentials(struct loader *l, const struct ydoc_node *s)
+{
+	struct plan_smoke *sm = &l->p->smoke;
+	const struct ydoc_node *at = ydoc_get(s, "credentials");
+	const char *acc, *pin;
+	json_error_t je;
+	struct stat st;
+	json_t *j;
+
+	sm->credentials = plan_readable_file(l, s, "credentials", true);
+	if (sm->credentials == NULL || stat(sm->credentials, &st) < 0 ||
+	    !S_ISREG(st.st_mode) || access(sm->credentials, R_OK) != 0)
+		return;
+	if ((st.st_mode & 077) != 0) {
+		ydoc_problem(l->d, l->doc, at,
+			     "'credentials': '%s' holds a PIN: it must be "
+			     "readable by its owner only (chmod 600)",
+			     sm->credentials);
+		return;
+	}
+	j = json_load_file(sm->credentials, JSON_REJECT_DUPLICATES, &je);
+	acc = json_string_value(json_object_get(j, "account"));
+	pin = json_string_value(json_object_get(j, "pin"));
+	if (acc == NULL || pin == NULL || !digits(acc) || !digits(pin))
+		ydoc_problem(l->d, l->doc, at,
+			     "'credentials': '%s' must hold {\"account\": "
+			     "\"<digits>\", \"pin\": \"<digits>\"}%s%s",
+			     sm->credentials, j ? "" : ": ", j ? "" : je.text);
+	else {
+		snprintf(sm->account, sizeof(sm->account), "%s", acc);
+		snprintf(sm->pin, sizeof(sm->pin), "%s", pin);
+		sm->enabled = true;
+	}
+	json_decref(j);
+}
+
+void
+plan_load_smoke(struct loader *l, const struct ydoc_node *s)
+{
+	static const char *const keys[] = { "credentials", "transfer_cents",
+					    "timeout", NULL };
+	struct plan_smoke *sm = &l->p->smoke;
+
+	sm->timeout_ms = 10000;
+	if (!ydoc_expect_map(l->d, l->doc, s, "'smoke'"))
+		return;
+	ydoc_check_keys(l->d, l->doc, s, keys);
+	ydoc_get_int(&sm->transfer_cents, l->d, l->doc, s, "transfer_cents",
+		     false, 0, 100000);
+	ydoc_get_duration(&sm->timeout_ms, l->d, l->doc, s, "timeout", false,
+			  1000, 600000);
+	load_credentials(l, s);
+}
+
 void
 plan_free_analysis(struct plan *p)
 {
+	explicit_bzero(p->smoke.pin, sizeof(p->smoke.pin));
+	free(p->smoke.credentials);
 	free(p->analysis.prometheus);
 	for (size_t i = 0; i < p->analysis.nchecks; i++) {
 		free(p->analysis.checks[i].name);

@@ -64,6 +64,7 @@ void plan_load_rollout(struct loader *l, const struct ydoc_node *s);
 void plan_load_analysis(struct loader *l, const struct ydoc_node *s,
 			const struct ydoc_node *rollout);
 void plan_free_analysis(struct plan *p);
+void plan_load_smoke(struct loader *l, const struct ydoc_node *s);
 
 /* plan_database.c */
 void plan_load_database(struct loader *l, const struct ydoc_node *s);

@@ -24,8 +24,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
-	if (prom_parse(&r, (const char *)data + 1, size - 1,
-		       codes[data[0] % 4], &e) < 0) {
+	if (prom_parse(&r, (const char *)data + 1, size - 1, codes[data[0] % 4],
+		       &e) < 0) {
 		if (r.values != NULL || r.n != 0)
 			abort(); /* an error leaves nothing to judge */
 		return 0;
