@@ -71,6 +71,9 @@ approve(struct run *r, const struct plan_phase *ph)
 			   "ask: stopped here. Continue with: ivrctl resume %s "
 			   "--approve %s; or undo with: ivrctl rollback %s",
 			   ph->name, r->p->path, ph->name, r->p->path);
+		deploy_notify(r, "waiting",
+			      json_pack("{s:s, s:s}", "phase", ph->name, "gate",
+					"approval"));
 		return GATE_WAIT;
 	}
 	json_array_append_new(r->approved, json_string(ph->name));
@@ -141,6 +144,10 @@ run_phases(struct run *r)
 			deploy_say(r, "pause %lld ms", (long long)ph->pause_ms);
 			clock_sleep_ms(ph->pause_ms);
 		}
+		if (g == GATE_PASS)
+			deploy_notify(r, "phase_done",
+				      json_pack("{s:s, s:i}", "phase", ph->name,
+						"hosts", (int)k));
 	}
 	free(list);
 	return g;
@@ -215,6 +222,8 @@ roll_back_touched(struct run *r)
 		   : "ROLLBACK INCOMPLETE: the fleet is not on %s everywhere; "
 		     "a human must look",
 		r->from);
+	deploy_notify(r, "rolled_back",
+		      json_pack("{s:b, s:i}", "complete", ok, "hosts", (int)n));
 	return ok ? EXITCODE_ROLLED_BACK : EXITCODE_INCONSISTENT;
 }
 
@@ -275,6 +284,7 @@ deploy_run_init(struct run *r, const struct plan *p,
 	r->rollback = strcmp(kind, "rollback") == 0;
 	r->approved = json_array();
 	r->analysed = json_array();
+	r->notify = notify_start(p);
 	pthread_mutex_init(&r->lb_lock, NULL);
 	pthread_mutex_init(&r->out_lock, NULL);
 	r->start_ms = clock_now_ms();

@@ -36,6 +36,15 @@ static void
 end_event(struct run *r, const struct plan_phase *ph, const char *verdict,
 	  const char *check, const char *by)
 {
+	if (strcmp(verdict, "failed") == 0 ||
+	    (strcmp(verdict, "inconclusive") == 0 && by == NULL))
+		deploy_notify(r,
+			      strcmp(verdict, "failed") == 0 ||
+					      !r->p->analysis.inconclusive_wait
+				      ? "analysis_failed"
+				      : "waiting",
+			      json_pack("{s:s, s:s, s:s?}", "phase", ph->name,
+					"verdict", verdict, "check", check));
 	deploy_record(r,
 		      json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s*}", "event",
 				"analysis-end", "id", r->id, "phase", ph->name,

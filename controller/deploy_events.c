@@ -75,6 +75,43 @@ deploy_record(struct run *r, json_t *ev)
 }
 
 void
+deploy_notify(struct run *r, const char *event, json_t *fields)
+{
+	if (r->notify == NULL) {
+		json_decref(fields);
+		return;
+	}
+	if (fields == NULL)
+		fields = json_object();
+	json_object_set_new(fields, "id", json_string(r->id));
+	json_object_set_new(fields, "kind", json_string(r->kind));
+	if (r->from[0] != '\0') /* unknown until the fleet is read */
+		json_object_set_new(fields, "from", json_string(r->from));
+	json_object_set_new(fields, "to", json_string(r->to));
+	notify_send(r->notify, event, fields);
+}
+
+/* The webhooks' last deliveries, within their timeout, and what was
+ * lost. */
+static void
+notify_end(struct run *r)
+{
+	struct notify_report rep;
+
+	if (r->notify == NULL)
+		return;
+	notify_finish(r->notify, &rep);
+	r->notify = NULL;
+	if (rep.lost > 0)
+		deploy_say(r,
+			   "notifications: %zu delivered, %zu not delivered "
+			   "(last: %s); the run's outcome stands",
+			   rep.delivered, rep.lost, rep.last_error);
+	else
+		deploy_say(r, "notifications: %zu delivered", rep.delivered);
+}
+
+void
 deploy_make_id(char *out, size_t size, char kind)
 {
 	unsigned char raw[3];
@@ -135,6 +172,9 @@ deploy_journal_start(struct run *r, const char *kind, const char *to)
 			     r->art.path[0] ? r->art.path : NULL, "sha256",
 			     r->art.sha256[0] ? r->art.sha256 : NULL,
 			     "promoted_from", r->o->promoted_from));
+	deploy_notify(r, "started",
+		      json_pack("{s:s, s:i}", "operator", who, "hosts",
+				(int)r->p->nhosts));
 }
 
 /* The run's last JSON line: its outcome and every host's release. */
@@ -206,6 +246,13 @@ deploy_journal_end(struct run *r, int code)
 					   code, "duration_ms", took, "phase",
 					   r->waiting));
 	journal_close(&r->j);
+	if (r->j.started)
+		deploy_notify(r, "finished",
+			      json_pack("{s:s, s:i, s:I, s:s?}", "outcome",
+					outcome, "exit_code", code,
+					"duration_ms", took, "phase",
+					r->waiting));
+	notify_end(r);
 	if (r->o->json)
 		summary_json(r, outcome, code, took);
 	else if (r->j.started)

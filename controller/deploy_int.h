@@ -31,6 +31,7 @@
 #include "bank.h"
 #include "host.h"
 #include "journal.h"
+#include "notify.h"
 
 struct deploy_opts; /* deploy.h */
 
@@ -70,6 +71,7 @@ struct run {
 	json_t *analysed;    /* phases whose analysis passed or was accepted */
 	const char *waiting; /* the phase whose gate stopped the run */
 	bool resumed;	     /* a resume of an interrupted deployment */
+	struct notifier *notify; /* the plan's webhooks, or NULL */
 	/* the database step (deploy_db.c) */
 	struct bank *db;
 	struct bank_migrations mig;
@@ -84,6 +86,10 @@ void deploy_say(struct run *r, const char *fmt, ...)
 /* An event (stolen; NULL is ignored) for the journal, and for the output
  * with --output json. */
 void deploy_record(struct run *r, json_t *ev);
+
+/* A webhook notification (one of plan_notify_events) with fields (an
+ * object, stolen; NULL: none), the run's id, kind, from and to added. */
+void deploy_notify(struct run *r, const char *event, json_t *fields);
 
 /* A new run id, "<kind>-<UTC time>-<6 hex>", into out. */
 void deploy_make_id(char *out, size_t size, char kind);

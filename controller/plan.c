@@ -81,6 +81,7 @@ plan_free(struct plan *p)
 	for (size_t i = 0; i < p->nphases; i++)
 		free(p->phases[i].name);
 	plan_free_analysis(p);
+	plan_free_notify(p);
 	free_strings(p);
 	free(p);
 }
@@ -262,7 +263,7 @@ defaults(struct plan *p)
 static const char *const top_keys[] = {
 	"environment", "inventory", "load_balancer", "ssh",	 "agent",
 	"service",     "health",    "rollout",	     "artifact", "journal",
-	"database",    "analysis",  "smoke",	     NULL,
+	"database",    "analysis",  "smoke",	     "notify",	 NULL,
 };
 
 /* A section that must be there: problem at the top when missing. */
@@ -353,6 +354,8 @@ load_top(struct loader *l)
 			   ydoc_get(root, "rollout"));
 	if ((s = ydoc_get(root, "smoke")) != NULL)
 		plan_load_smoke(l, s);
+	if ((s = ydoc_get(root, "notify")) != NULL)
+		plan_load_notify(l, s);
 	if (ydoc_get(root, "artifact") != NULL)
 		l->p->artifact = plan_readable_file(l, root, "artifact", false);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "journal", false))

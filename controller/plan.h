@@ -23,6 +23,7 @@
 #define PLAN_MAX_PHASES 20
 #define PLAN_MAX_LABELS 16
 #define PLAN_MAX_CHECKS 16
+#define PLAN_MAX_HOOKS	8
 
 struct plan_label {
 	char *key;
@@ -118,6 +119,25 @@ struct plan_smoke {
 	int64_t timeout_ms;	/* the whole call */
 };
 
+/*
+ * A webhook (the plan's `notify:` list; notify.h sends): the run's
+ * notable moments POSTed to url, signed with the secret from secret_file
+ * (its owner's only), each attempt within timeout_ms, retried `retries`
+ * times with backoff.
+ */
+struct plan_hook {
+	char *url;
+	char *secret; /* the file's first line */
+	size_t secret_len;
+	unsigned events; /* bit i: plan_notify_events[i] */
+	int64_t timeout_ms;
+	int retries;
+};
+
+/* The events a hook may ask for, NULL-ended: started, phase_done,
+ * waiting, analysis_failed, rolled_back, finished. */
+extern const char *const plan_notify_events[];
+
 struct plan_analysis {
 	char *prometheus; /* base URL: http(s)://host[:port][/path] */
 	int64_t interval_ms;
@@ -198,6 +218,8 @@ struct plan {
 	int capacity_floor_percent;
 	struct plan_analysis analysis;
 	struct plan_smoke smoke;
+	struct plan_hook hooks[PLAN_MAX_HOOKS];
+	size_t nhooks;
 	struct plan_db db;
 	/* other */
 	char *artifact;	 /* resolved; NULL when the plan names none */

@@ -66,6 +66,10 @@ void plan_load_analysis(struct loader *l, const struct ydoc_node *s,
 void plan_free_analysis(struct plan *p);
 void plan_load_smoke(struct loader *l, const struct ydoc_node *s);
 
+/* plan_notify.c */
+void plan_load_notify(struct loader *l, const struct ydoc_node *s);
+void plan_free_notify(struct plan *p);
+
 /* plan_database.c */
 void plan_load_database(struct loader *l, const struct ydoc_node *s);
 
