@@ -13,8 +13,9 @@ packages=(
 	libssh2-1-dev libcurl4-openssl-dev libyaml-dev libjansson-dev
 	libcmocka-dev libmicrohttpd-dev libarchive-dev libsqlite3-dev libssl-dev
 	libsystemd-dev
-	# integration tests: promtool checks /metrics, xmllint checks VoiceXML
-	prometheus libxml2-utils curl sqlite3
+	# integration tests: promtool checks /metrics and the rules, amtool the
+	# Alertmanager example, xmllint checks VoiceXML
+	prometheus prometheus-alertmanager libxml2-utils curl sqlite3
 	# load balancers the agent drives in its tests
 	haproxy nginx-light
 	# the sandbox fleet: one real sshd per simulated host

@@ -13,7 +13,9 @@
 #    deployment rolls back (inconclusive: fail), or, with inconclusive:
 #    wait and no terminal, stops (exit 3) until `ivrctl resume --approve
 #    canary` accepts it;
-#  - every event fits ivrctl's output schema.
+#  - every event fits ivrctl's output schema;
+#  - every expression of the Grafana dashboard (monitoring/grafana) runs on
+#    this Prometheus, and each panel has data.
 # usage: test_analysis.sh BUILD_DIR
 set -uo pipefail
 build=$1
@@ -99,6 +101,12 @@ assert 'release="1.2.0"' in e["query"], e["query"]
 assert e["values"] and e["values"][0]["value"] > 0.05, e["values"]
 print("journal: %s: %s (query %.60s...)" % (e["check"], e["why"], e["query"]))
 PY
+
+# The shipped Grafana dashboard: every expression runs on this
+# Prometheus, and every panel has data after this traffic.
+"$top/tests/support/check-dashboard.py" "$top/monitoring/grafana/ivr-fleet.json" "$prom" >"$dir/dashboard.out" ||
+	fail "dashboard queries: $(grep -v '^ok' "$dir/dashboard.out")"
+tail -1 "$dir/dashboard.out"
 
 callers_stop() {
 	kill -TERM "$callers_pid"
