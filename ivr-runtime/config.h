@@ -69,12 +69,14 @@ struct config {
 	char *admin_token_file; /* NULL: the admin API is off */
 	/*
 	 * A test release's faults, from its release.json (`"faults":
-	 * {"step_error_every": N, "login": "refused"}`, written by
+	 * {"step_error_every": N, "after_seconds": S, "login": "refused"}`,
+	 * written by
 	 * scripts/package-runtime.sh --fault), never from runtime.yaml: the
 	 * release that is ready but bad, which canary analysis and smoke
 	 * calls must stop.  Zero and false in any real release.
 	 */
 	int fault_step_every; /* every Nth call step answers 500 */
+	int fault_after_s;    /* ... once the server has run this long */
 	bool fault_login;     /* every login is refused */
 };
 

@@ -882,8 +882,9 @@ is_step(const char *url, const char *method)
 
 /*
  * A test release's fault (release.json "faults", config.h): every Nth
- * call step answers 500 before it is looked at, so that the call stays
- * where it was.  True when this step is one.
+ * call step (once the server has run after_seconds) answers 500 before
+ * it is looked at, so that the call stays where it was.  True when this
+ * step is one.
  */
 static bool
 fault_due(struct http_server *srv)
@@ -891,6 +892,8 @@ fault_due(struct http_server *srv)
 	unsigned every = (unsigned)srv->cfg->fault_step_every;
 
 	return every > 0 &&
+	       now_us() / 1000 - srv->started_ms >=
+		       (int64_t)srv->cfg->fault_after_s * 1000 &&
 	       (atomic_fetch_add(&srv->fault_steps, 1) + 1) % every == 0;
 }
 
@@ -1114,6 +1117,7 @@ http_init(struct http_server *srv, const struct config *cfg,
 		return rc;
 	conns_init(&srv->conns, cfg->request_deadline_ms,
 		   cfg->connection_timeout_ms);
+	srv->started_ms = now_us() / 1000;
 	return 0;
 }
 

@@ -42,6 +42,7 @@ struct http_server {
 	pthread_mutex_t probe_lock; /* one readiness check at a time */
 	atomic_int draining;
 	atomic_uint fault_steps; /* call steps seen, for the fault switch */
+	int64_t started_ms;	 /* CLOCK_MONOTONIC, at http_init */
 	struct conns conns;	 /* every connection and its deadline */
 	char version[64];
 	char build_id[64];

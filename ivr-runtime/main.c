@@ -140,6 +140,7 @@ struct ctx {
 	char version[64];
 	char build_id[64];
 	int fault_step_every; /* release.json's test faults (config.h) */
+	int fault_after_s;
 	bool fault_login;
 	/* seed */
 	int customers;
@@ -172,10 +173,14 @@ read_faults(struct ctx *x, const json_t *f)
 {
 	json_int_t every =
 		json_integer_value(json_object_get(f, "step_error_every"));
+	json_int_t after =
+		json_integer_value(json_object_get(f, "after_seconds"));
 	const char *login = json_string_value(json_object_get(f, "login"));
 
 	if (every > 0 && every <= 1000000)
 		x->fault_step_every = (int)every;
+	if (after > 0 && after <= 86400)
+		x->fault_after_s = (int)after;
 	x->fault_login = login != NULL && strcmp(login, "refused") == 0;
 }
 
@@ -734,6 +739,7 @@ cmd_serve(struct ctx *x)
 		log_kv(&x->log, LOG_LEVEL_WARN,
 		       "TEST RELEASE: faults injected (release.json)",
 		       LOG_INT("step_error_every", x->cfg.fault_step_every),
+		       LOG_INT("after_seconds", x->cfg.fault_after_s),
 		       LOG_BOOL("login_refused", x->cfg.fault_login));
 	log_kv(&x->log, LOG_LEVEL_INFO, "listening",
 	       LOG_STR("address", x->cfg.listen_address),
@@ -797,6 +803,7 @@ main(int argc, char **argv)
 	if ((rc = load_config(&x, flags, nflags)) != 0)
 		goto out;
 	x.cfg.fault_step_every = x.fault_step_every;
+	x.cfg.fault_after_s = x.fault_after_s;
 	x.cfg.fault_login = x.fault_login;
 	if (strcmp(x.command, "serve") == 0)
 		rc = cmd_serve(&x);

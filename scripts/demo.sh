@@ -4,10 +4,15 @@
 # SQLite with IVR_DEMO_DB=sqlite).  Seeds the bank,
 # installs release 1.0.0, starts 30 simulated callers through the
 # balancer, goes live with 1.1.0 (the bank backed up and 1.1.0's expand
-# migration applied first; then canary, 50%, the rest), tries a broken
-# 1.2.0 whose canary fails and is rolled back automatically, stops the
+# migration applied first; then canary, 50%, the rest; each host smoke-
+# called before it takes calls, the canary watched by Prometheus for 16 s
+# against the hosts still on 1.0.0), tries a broken 1.2.0 whose canary
+# never turns ready, a 1.3.0 that turns ready but fails one call step in
+# five (its canary analysis fails) and a 1.4.0 that refuses every login
+# (its smoke call fails), each rolled back automatically, stops the
 # callers and prints their tally, the ledger check, status, history and
-# the database's migrations and backups, and leaves the fleet running with a curl line to place a call by hand.
+# the database's migrations and backups, and leaves the fleet running
+# with a curl line to place a call by hand.
 # Exit 0 when every step did what it said; on any other outcome it stops
 # every process it started and exits 1.
 # usage: demo.sh BUILD_DIR  (the fleet goes to $IVR_DEMO_DIR, /tmp/ivr-demo)
@@ -49,13 +54,23 @@ rm -rf "$dir"
 mkdir -p "$dir"
 chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 
-step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.5), the bank on $db, Prometheus scraping every runtime (127.0.1.251:9090)"
-"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 --db "$db" --prometheus || give_up "the fleet did not start"
+step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.5), the bank on $db, Prometheus scraping every runtime (127.0.1.251:9090), canary analysis in the plan"
+"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 --db "$db" --analysis || give_up "the fleet did not start"
 
 step "the bank: 40 demo customers in the shared $db database (as the migration role)"
 fleet_bank "$dir/fleet" ivr_migrate
 "$build/ivr-runtime/bin/ivr-runtime" seed "${BANK[@]}" --customers 40 --seed 7 \
 	--credentials-out "$dir/credentials.json" --kdf-iterations 1000 || give_up "seeding failed"
+# The 40th customer answers the smoke calls (the callers use the first 30).
+python3 - "$dir/credentials.json" "$dir/fleet/smoke.json" <<'PY' || give_up "no smoke customer"
+import json, os, sys
+c = json.load(open(sys.argv[1]))["customers"][39]
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, json.dumps({"account": c["accounts"][0]["number"], "pin": c["pin"]}).encode())
+PY
+printf 'smoke:\n  credentials: smoke.json\n  transfer_cents: 100\n' >>"$plan"
+echo "the plan's canary soaks 16 s under two checks, and every host gets a smoke call before it takes calls:"
+sed -n '/^analysis:/,$p' "$plan"
 "$top/scripts/package-runtime.sh" --build "$build" --version 1.0.0 --out "$dir/dist" >/dev/null ||
 	give_up "packaging 1.0.0 failed"
 # 1.1.0 brings an expand migration (a nullable column): the deploy backs
@@ -65,6 +80,14 @@ fleet_bank "$dir/fleet" ivr_migrate
 "$top/scripts/package-runtime.sh" --build "$build" --version 1.2.0 --broken --out "$dir/dist" \
 	--extra-db "$top/tests/data/migrations/expand" >/dev/null ||
 	give_up "packaging 1.2.0 failed"
+# 1.3.0 passes its smoke call, then fails one call step in five from 5 s
+# after it starts; 1.4.0 refuses every login.
+for v in "1.3.0 --fault step-errors=5 --fault after=5" "1.4.0 --fault login"; do
+	# shellcheck disable=SC2086 # the fault flags split on purpose
+	"$top/scripts/package-runtime.sh" --build "$build" --version ${v} \
+		--out "$dir/dist" --extra-db "$top/tests/data/migrations/expand" >/dev/null ||
+		give_up "packaging ${v%% *} failed"
+done
 
 step "first install: release 1.0.0 on every host"
 run 0 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.0.0.tar.gz"
@@ -78,12 +101,18 @@ callers_pid=$!
 sleep 2
 echo "callers running (pid $callers_pid): log in, balances, a transfer, recent transactions, hang up; again"
 
-step "the dry run of 1.1.0, then go live: the database backed up and 1.1.0's expand migration applied, then canary, 50%, the rest, each host drained of its calls first"
+step "the dry run of 1.1.0, then go live: the database backed up and 1.1.0's expand migration applied, then canary (smoke call, 16 s of analysis), 50%, the rest, each host drained of its calls first"
 run 0 "$ivrctl" plan "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
 run 0 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
 
 step "a broken 1.2.0: its canary never turns ready, so the deployment rolls itself back (exit 1)"
 run 1 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.2.0.tar.gz"
+
+step "1.3.0 turns ready and passes its smoke call, then fails one call step in five under load: the canary's analysis sees it in Prometheus and the deployment rolls itself back (exit 1)"
+run 1 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.3.0.tar.gz"
+
+step "1.4.0 turns ready but refuses every login: the canary's smoke call fails before it takes a call, and the deployment rolls itself back (exit 1)"
+run 1 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.4.0.tar.gz"
 
 step "the callers stop (each finishes its call): their tally"
 kill -TERM "$callers_pid"
@@ -91,7 +120,15 @@ wait "$callers_pid"
 callers_rc=$?
 callers_pid=""
 cat "$dir/callers.out"
-[ "$callers_rc" -eq 0 ] || give_up "some calls failed (ivr-callers exit $callers_rc)"
+# The only failed calls allowed are those 1.3.0's canary failed (HTTP 500
+# from its fault) in the seconds before its analysis caught it.
+python3 - "$dir/callers.json" <<'PY' || give_up "calls failed other than on 1.3.0's canary (ivr-callers exit $callers_rc)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+other = {k: v for k, v in r["failures"].items() if "HTTP 500" not in k}
+assert not other, other
+print("%d call(s) failed, every one on 1.3.0's faulty canary before its analysis rolled it back" % r["failed"])
+PY
 
 step "the ledger: money conserved, every acknowledged transfer in the books once"
 fleet_bank "$dir/fleet" ivr_app
@@ -109,6 +146,7 @@ for s in sorted(r, key=lambda s: sorted(s["metric"].items())):
 }
 prom_query 'count by (version) (ivr_build_info)'
 prom_query 'sum by (host, outcome) (increase(ivr_calls_total[10m])) > 0'
+prom_query 'sum by (release, outcome) (max_over_time(ivr_call_steps_total{outcome="error"}[10m]))'
 
 step "the fleet, its history, and its database: migrations applied (with the deployment that applied each) and backups"
 run 0 "$ivrctl" status "$plan"

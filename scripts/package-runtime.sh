@@ -13,9 +13,11 @@
 #
 # --fault step-errors=N ships a test release whose runtime answers every
 # Nth call step with 500 (it still turns ready: the release canary analysis
-# must catch); --fault login ships one that refuses every login (smoke
-# calls must catch it).  Both are written to release.json's "faults"; the
-# runtime logs a TEST RELEASE warning at start.  Never for a real release.
+# must catch), from S seconds after it starts with --fault after=S (late
+# enough, it passes a smoke call); --fault login ships one that refuses
+# every login (smoke calls must catch it).  They are written to
+# release.json's "faults"; the runtime logs a TEST RELEASE warning at
+# start.  Never for a real release.
 #
 # --pad MIB adds MIB mebibytes of random bytes (share/pad.bin), for
 # benchmarks that need an artifact of a bank's size.
@@ -28,7 +30,7 @@
 #
 # usage: package-runtime.sh --build DIR --version V [--out DIR] [--broken]
 #                           [--fail-if NAME] [--pad MIB] [--extra-db DIR]
-#                           [--fault step-errors=N | --fault login]...
+#                           [--fault step-errors=N | after=S | login]...
 set -euo pipefail
 
 build=""
@@ -52,11 +54,13 @@ while [ $# -gt 0 ]; do
 		case "$2" in
 		step-errors=[1-9] | step-errors=[1-9][0-9] | step-errors=[1-9][0-9][0-9])
 			faults="$faults${faults:+, }\"step_error_every\": ${2#step-errors=}" ;;
+		after=[1-9] | after=[1-9][0-9] | after=[1-9][0-9][0-9])
+			faults="$faults${faults:+, }\"after_seconds\": ${2#after=}" ;;
 		login) faults="$faults${faults:+, }\"login\": \"refused\"" ;;
-		*) echo "package-runtime: --fault takes step-errors=N (1-999) or login" >&2; exit 2 ;;
+		*) echo "package-runtime: --fault takes step-errors=N (1-999), after=S (1-999) or login" >&2; exit 2 ;;
 		esac
 		shift 2 ;;
-	-h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,32p' "$0"; exit 0 ;;
 	*) echo "package-runtime: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 done

@@ -15,7 +15,7 @@
  * without one; redirects are not followed.  A request that fails in
  * transit is sent once more with the same Idempotency-Key, as a gateway
  * retries (counted: a lost request is not hidden); an HTTP error fails
- * the call.
+ * the call, which the caller then hangs up (DELETE) as a gateway would.
  *
  * Prints calls started, completed and failed (by reason), transfers
  * acknowledged, and request latency percentiles; --acks writes the
@@ -380,6 +380,23 @@ one_call(struct caller *c, const json_t *customer, char *reason, size_t rsize)
 	return true;
 }
 
+/* After a failed step a gateway plays its apology and hangs up: the call
+ * is ended at once rather than left for the server's idle reaper (which a
+ * drain would otherwise wait for). */
+static void
+hang_up_quietly(struct caller *c)
+{
+	char path[128], why[160];
+	json_t *o = NULL;
+
+	if (c->call_id[0] == '\0')
+		return;
+	snprintf(path, sizeof(path), "/calls/%s", c->call_id);
+	(void)request(c, "DELETE", path, NULL, &o, why, sizeof(why));
+	json_decref(o);
+	c->call_id[0] = '\0';
+}
+
 static void *
 caller_main(void *arg)
 {
@@ -397,6 +414,7 @@ caller_main(void *arg)
 			pthread_mutex_unlock(&c->t->lock);
 		} else {
 			tally_reason(c->t, reason[0] ? reason : "unknown");
+			hang_up_quietly(c);
 			clock_sleep_ms(200); /* a gateway does not hammer */
 		}
 	}
