@@ -143,6 +143,18 @@ hosts_json(const struct dryrun *d)
 	return hosts;
 }
 
+/* The names of the checks phase ph runs during its pause (a new array). */
+static json_t *
+check_names(const struct plan *p, const struct plan_phase *ph)
+{
+	json_t *a = json_array();
+
+	for (size_t k = 0; k < ph->nchecks; k++)
+		json_array_append_new(
+			a, json_string(p->analysis.checks[ph->checks[k]].name));
+	return a;
+}
+
 static json_t *
 phases_json(const struct plan *p)
 {
@@ -162,12 +174,13 @@ phases_json(const struct plan *p)
 			json_array_append_new(batches, b);
 		}
 		json_array_append_new(
-			phases, json_pack("{s:s, s:b, s:I, s:I, s:o}", "name",
-					  p->phases[i].name, "approval",
+			phases, json_pack("{s:s, s:b, s:I, s:I, s:o, s:o}",
+					  "name", p->phases[i].name, "approval",
 					  p->phases[i].approval, "hosts",
 					  (json_int_t)sl.count, "pause_ms",
 					  (json_int_t)p->phases[i].pause_ms,
-					  "batches", batches));
+					  "batches", batches, "analysis",
+					  check_names(p, &p->phases[i])));
 	}
 	return phases;
 }
@@ -269,9 +282,29 @@ format_phase(struct buf *out, const struct plan *p, size_t i, struct err *err)
 		if (rc == 0)
 			rc = buf_append_str(out, "\n", err);
 	}
-	if (rc == 0 && ph->pause_ms > 0)
+	if (rc == 0 && ph->pause_ms > 0 && ph->nchecks == 0)
 		rc = buf_appendf(out, err, "     then pause %lld ms\n",
 				 (long long)ph->pause_ms);
+	else if (rc == 0 && ph->nchecks > 0) {
+		rc = buf_appendf(
+			out, err,
+			"     then soak %lld ms, checked every %lld ms "
+			"against %s:",
+			(long long)ph->pause_ms,
+			(long long)p->analysis.interval_ms,
+			p->analysis.prometheus);
+		for (size_t k = 0; k < ph->nchecks && rc == 0; k++)
+			rc = buf_appendf(
+				out, err, " %s",
+				p->analysis.checks[ph->checks[k]].name);
+		if (rc == 0)
+			rc = buf_append_str(out, "\n", err);
+	}
+	if (rc == 0 && p->smoke.enabled && i == 0)
+		rc = buf_append_str(out,
+				    "     (each host smoke-called before it "
+				    "takes calls)\n",
+				    err);
 	return rc;
 }
 
