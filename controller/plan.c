@@ -281,7 +281,8 @@ section(struct loader *l, const char *key)
 /*
  * ssh.command_timeout bounds each agent call, and some calls wait on the
  * host for as long as the plan says: a drain, a readiness wait, a stop.
- * A command_timeout shorter than one of those (plus the step's slack)
+ * A smoke call waits for its whole script.  A command_timeout shorter
+ * than one of those (plus the step's slack)
  * would give up on a host in the middle of a wait the plan allows.
  */
 static void
@@ -297,6 +298,7 @@ check_durations(struct loader *l)
 		{ "health.deadline plus health.timeout",
 		  p->health_deadline_ms + p->health_timeout_ms },
 		{ "service.stop_timeout", p->stop_timeout_ms },
+		{ "smoke.timeout", p->smoke.enabled ? p->smoke.timeout_ms : 0 },
 	};
 	size_t longest = 0;
 
