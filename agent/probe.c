@@ -33,42 +33,6 @@ to_buf(char *p, size_t size, size_t n, void *ctx)
 	return buf_append(ctx, p, size * n, NULL) == 0 ? size * n : 0;
 }
 
-/* One GET: the status (0: no answer) and the body as JSON (or NULL). */
-static long
-get_json(json_t **body, const char *url, int64_t timeout_ms, char *error)
-{
-	CURL *curl = curl_easy_init();
-	char errbuf[CURL_ERROR_SIZE] = "";
-	long status = 0;
-	struct buf b;
-	CURLcode rc;
-
-	*body = NULL;
-	if (curl == NULL) {
-		snprintf(error, PROBE_ERROR_MAX, "cannot start libcurl");
-		return 0;
-	}
-	buf_init(&b, BODY_MAX);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_buf);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	rc = curl_easy_perform(curl);
-	if (rc == CURLE_OK) {
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-		*body = json_loadb(buf_cstr(&b), b.len, 0, NULL);
-	} else {
-		snprintf(error, PROBE_ERROR_MAX, "%s",
-			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	}
-	curl_easy_cleanup(curl);
-	buf_release(&b);
-	return status;
-}
-
 long
 probe_request(json_t **answer, const char *method, const char *url,
 	      const char *body, const char *idem_key, int64_t timeout_ms,
@@ -114,6 +78,13 @@ probe_request(json_t **answer, const char *method, const char *url,
 	curl_easy_cleanup(curl);
 	buf_release(&b);
 	return status;
+}
+
+/* One GET: the status (0: no answer) and the body as JSON (or NULL). */
+static long
+get_json(json_t **body, const char *url, int64_t timeout_ms, char *error)
+{
+	return probe_request(body, "GET", url, NULL, NULL, timeout_ms, error);
 }
 
 /*
