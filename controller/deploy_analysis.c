@@ -178,6 +178,8 @@ deploy_soak(struct run *r, const struct plan_phase *ph, bool again)
 	deploy_say(r, "analysis %s: %zu check(s) every %lld ms for %lld ms",
 		   ph->name, ph->nchecks, (long long)a->interval_ms,
 		   (long long)ph->pause_ms);
+	for (size_t i = 0; i < PLAN_MAX_CHECKS; i++)
+		last[i] = ANALYSIS_INCONCLUSIVE; /* until evaluated */
 	do {
 		int64_t now;
 
