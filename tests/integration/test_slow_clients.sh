@@ -46,7 +46,7 @@ probe=$(/usr/bin/python3 "$slow" probe "http://$net.1:8080/readyz" --source $net
 wait "$attacker"
 attacker=""
 attack=$(cat "$dir/attack.json")
-cut=$(curl -s "http://$net.1:8080/metrics" | sed -n 's/^ivr_http_connections_cut_total \([0-9]*\)$/\1/p')
+cut=$(curl -s "http://$net.1:8080/metrics" | sed -n 's/^ivr_http_connections_cut_total{[^}]*} \([0-9]*\)$/\1/p')
 
 [ "$(field 'd["failed"], d["ok"] >= 100' <<<"$probe")" = "0 True" ] || fail "readiness did not answer every probe: $probe"
 [ "$(field 'd["p99_ms"] < 100' <<<"$probe")" = True ] || fail "readiness p99 over 100 ms: $probe"
