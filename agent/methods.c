@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "layout.h"
 #include "caps.h"
 #include "lb.h"
@@ -451,35 +452,59 @@ m_releases_list(json_t **result, struct agent *a, json_t *params,
 	return 0;
 }
 
+/* A param that is absent or a list of strings each passing ok. */
+static int
+params_list(const json_t *params, const char *key, bool (*ok)(const char *),
+	    const char *what, struct err *err)
+{
+	const json_t *list = json_object_get(params, key);
+	size_t i;
+	json_t *v;
+
+	if (list != NULL && !json_is_array(list))
+		return err_set(err, ERR_INVAL,
+			       "param '%s' must be a list of %s", key, what);
+	json_array_foreach (list, i, v)
+		if (!json_is_string(v) || !ok(json_string_value(v)))
+			return err_set(err, ERR_INVAL,
+				       "param '%s' must be a list of %s", key,
+				       what);
+	return 0;
+}
+
 static int
 m_releases_prune(json_t **result, struct agent *a, json_t *params,
 		 struct err *err)
 {
-	static const char *const allowed[] = { "keep", "protect", NULL };
-	json_t *protect = json_object_get(params, "protect"), *removed, *v;
+	static const char *const allowed[] = { "keep", "protect", "incoming",
+					       "protect_artifacts", NULL };
+	json_t *removed = NULL, *gone = NULL;
+	bool incoming = false;
 	int64_t keep = 0;
-	size_t i;
 	int rc;
 
 	if ((rc = params_check(params, allowed, err)) < 0 ||
-	    (rc = params_int(&keep, params, "keep", true, 1, 1000, err)) < 0)
+	    (rc = params_int(&keep, params, "keep", true, 1, 1000, err)) < 0 ||
+	    (rc = params_bool(&incoming, params, "incoming", err)) < 0 ||
+	    (rc = params_list(params, "protect", layout_valid_version,
+			      "versions", err)) < 0 ||
+	    (rc = params_list(params, "protect_artifacts", hash_is_sha256_hex,
+			      "sha256", err)) < 0)
 		return rc;
-	if (protect != NULL && !json_is_array(protect))
-		return err_set(err, ERR_INVAL,
-			       "param 'protect' must be a list of versions");
-	json_array_foreach (protect, i, v)
-		if (!json_is_string(v) ||
-		    !layout_valid_version(json_string_value(v)))
-			return err_set(err, ERR_INVAL,
-				       "param 'protect' must be a list of "
-				       "versions");
-	if ((rc = releases_prune(&removed, a->root, (int)keep, protect, err)) <
-	    0) {
+	rc = releases_prune(&removed, a->root, (int)keep,
+			    json_object_get(params, "protect"), err);
+	if (rc == 0 && incoming)
+		rc = releases_prune_incoming(
+			&gone, a->root,
+			json_object_get(params, "protect_artifacts"), err);
+	if (rc < 0) {
 		json_decref(removed);
+		json_decref(gone);
 		return rc;
 	}
-	*result = json_pack("{s:o, s:o}", "removed", removed, "releases",
-			    releases_list(a->root, NULL));
+	*result = json_pack("{s:o, s:o, s:o}", "removed", removed,
+			    "removed_artifacts", gone ? gone : json_array(),
+			    "releases", releases_list(a->root, NULL));
 	return 0;
 }
 

@@ -270,3 +270,55 @@ releases_incoming(const char *root, struct err *err)
 	}
 	return list;
 }
+
+/* True when sha is the marker of a staged release, or named in protect. */
+static bool
+artifact_wanted(const char *sha, const struct staged *list, size_t n,
+		const char *root, const json_t *protect)
+{
+	char marker[HASH_SHA256_HEX_LEN + 1];
+	size_t i;
+	json_t *p;
+
+	for (i = 0; i < n; i++)
+		if (marker_sha(marker, root, list[i].version) &&
+		    strcmp(marker, sha) == 0)
+			return true;
+	json_array_foreach (protect, i, p)
+		if (json_is_string(p) && strcmp(json_string_value(p), sha) == 0)
+			return true;
+	return false;
+}
+
+int
+releases_prune_incoming(json_t **removed, const char *root,
+			const json_t *protect, struct err *err)
+{
+	char path[LAYOUT_PATH_MAX];
+	struct staged *list = NULL;
+	json_t *names, *v;
+	size_t n = 0, i;
+	int rc;
+
+	*removed = json_array();
+	if ((rc = scan(&list, &n, root, err)) < 0)
+		return rc;
+	if ((names = releases_incoming(root, err)) == NULL) {
+		free(list);
+		return ERR_IO;
+	}
+	json_array_foreach (names, i, v) {
+		const char *sha = json_string_value(v);
+
+		if (artifact_wanted(sha, list, n, root, protect))
+			continue;
+		if ((rc = layout_path(path, root, HOSTLAYOUT_INCOMING, sha,
+				      err)) < 0 ||
+		    (rc = fileio_remove_tree(path, err)) < 0)
+			break;
+		json_array_append_new(*removed, json_string(sha));
+	}
+	json_decref(names);
+	free(list);
+	return rc;
+}

@@ -57,4 +57,13 @@ json_t *releases_incoming(const char *root, struct err *err);
 int releases_prune(json_t **removed, const char *root, int keep,
 		   const json_t *protect, struct err *err);
 
+/*
+ * Removes the artifacts in incoming/ that no staged release was staged
+ * from and that protect (array of sha256 strings) does not name: what a
+ * deployment uploaded for releases since pruned.  *removed gets a new
+ * array of the sha256 removed.  Returns 0 or ERR_IO.
+ */
+int releases_prune_incoming(json_t **removed, const char *root,
+			    const json_t *protect, struct err *err);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "exitcode.h"
+#include "fanout.h"
 
 enum gate {
 	GATE_PASS,
@@ -227,6 +228,52 @@ roll_back_touched(struct run *r)
 	return ok ? EXITCODE_ROLLED_BACK : EXITCODE_INCONSISTENT;
 }
 
+/* Retention on host i: staged releases beyond keep_releases and the
+ * artifacts no kept release came from, never the run's two releases. */
+static void
+prune_one(void *ctx, size_t i)
+{
+	struct run *r = ctx;
+	struct hostrun *hr = &r->hosts[i];
+	json_t *res = NULL, *protect = json_array();
+	struct err e;
+
+	json_array_append_new(protect, json_string(r->art.version));
+	if (r->from[0] != '\0')
+		json_array_append_new(protect, json_string(r->from));
+	if (deploy_call(hr, "releases.prune",
+			json_pack("{s:i, s:o, s:b, s:[s]}", "keep",
+				  r->p->keep_releases, "protect", protect,
+				  "incoming", true, "protect_artifacts",
+				  r->art.sha256),
+			&res, &e) < 0) {
+		deploy_say(r,
+			   "%s: pruning old releases failed (the deployment "
+			   "stands): %s",
+			   hr->h->name, e.msg);
+		return;
+	}
+	if (json_array_size(json_object_get(res, "removed")) > 0 ||
+	    json_array_size(json_object_get(res, "removed_artifacts")) > 0) {
+		deploy_say(r,
+			   "%s: pruned %zu release(s) and %zu artifact(s), "
+			   "keeping %zu",
+			   hr->h->name,
+			   json_array_size(json_object_get(res, "removed")),
+			   json_array_size(
+				   json_object_get(res, "removed_artifacts")),
+			   json_array_size(json_object_get(res, "releases")));
+		deploy_record(
+			r,
+			json_pack("{s:s, s:s, s:s, s:O, s:O}", "event",
+				  "pruned", "id", r->id, "host", hr->h->name,
+				  "removed", json_object_get(res, "removed"),
+				  "removed_artifacts",
+				  json_object_get(res, "removed_artifacts")));
+	}
+	json_decref(res);
+}
+
 /* Pre-stages everywhere, runs the phases, rolls back or verifies. */
 int
 deploy_go_live(struct run *r)
@@ -263,6 +310,8 @@ deploy_go_live(struct run *r)
 		break;
 	}
 	rc = deploy_verify(r, r->art.version) ? 0 : EXITCODE_INCONSISTENT;
+	if (rc == 0)
+		fanout_run(r->n, r->p->parallel, prune_one, r);
 	deploy_say(
 		r,
 		rc == 0 ? "done: every host on %s and ready"

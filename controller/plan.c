@@ -255,6 +255,7 @@ defaults(struct plan *p)
 	p->min_healthy_ms = 5000;
 	p->drain_deadline_ms = 60000;
 	p->capacity_floor_percent = 50;
+	p->keep_releases = 5;
 	p->db.lock_timeout_ms = 2000;
 	p->db.statement_timeout_ms = 60000;
 	p->db.backup_timeout_ms = 600000;

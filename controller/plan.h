@@ -216,6 +216,7 @@ struct plan {
 	int64_t drain_deadline_ms;
 	struct plan_size failure_budget;
 	int capacity_floor_percent;
+	int keep_releases; /* staged releases each host keeps after a deploy */
 	struct plan_analysis analysis;
 	struct plan_smoke smoke;
 	struct plan_hook hooks[PLAN_MAX_HOOKS];

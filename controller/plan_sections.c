@@ -283,17 +283,21 @@ check_phases(struct loader *l, const struct ydoc_node *list)
 void
 plan_load_rollout(struct loader *l, const struct ydoc_node *s)
 {
-	static const char *const keys[] = { "phases", "drain_deadline",
+	static const char *const keys[] = { "phases",	      "drain_deadline",
 					    "failure_budget", "capacity_floor",
-					    NULL };
+					    "keep_releases",  NULL };
 	const struct ydoc_node *list;
 	struct plan_size floor = { .percent = 0 };
+	int64_t keep;
 
 	if (!ydoc_expect_map(l->d, l->doc, s, "'rollout'"))
 		return;
 	ydoc_check_keys(l->d, l->doc, s, keys);
 	ydoc_get_duration(&l->p->drain_deadline_ms, l->d, l->doc, s,
 			  "drain_deadline", false, 0, CAPS_WAIT_MAX_MS);
+	if (ydoc_get_int(&keep, l->d, l->doc, s, "keep_releases", false, 2,
+			 100))
+		l->p->keep_releases = (int)keep;
 	get_size(&l->p->failure_budget, l, s, "failure_budget", false, false);
 	if (l->p->failure_budget.count > (int)l->p->nhosts && l->p->nhosts)
 		ydoc_problem(l->d, l->doc, ydoc_get(s, "failure_budget"),

@@ -271,6 +271,44 @@ test_releases_prune__keeps_the_newest_and_the_protected(void **state)
 	json_decref(protect);
 }
 
+/* An artifact in incoming/ named by the sha256 of c (64 c's). */
+static void
+fake_artifact(struct fixture *f, char c, char *sha)
+{
+	char path[300];
+
+	memset(sha, c, 64);
+	sha[64] = '\0';
+	snprintf(path, sizeof(path), "%s/incoming/%s", f->root, sha);
+	assert_int_equal(fileio_write_atomic(path, "x", 1, 0644, NULL), 0);
+}
+
+static void
+test_releases_prune_incoming__removes_what_no_release_came_from(void **state)
+{
+	struct fixture *f = *state;
+	char kept[65], wanted[65], stray[65], marker[300];
+	json_t *removed, *protect;
+
+	fake_release(f, "1.0.0", 1000);
+	fake_artifact(f, 'a', kept);
+	fake_artifact(f, 'b', wanted);
+	fake_artifact(f, 'c', stray);
+	assert_int_equal(layout_marker(marker, f->root, "1.0.0", NULL), 0);
+	assert_int_equal(fileio_write_atomic(marker, kept, 64, 0644, NULL), 0);
+	protect = json_pack("[s]", wanted);
+	assert_int_equal(
+		releases_prune_incoming(&removed, f->root, protect, NULL), 0);
+	assert_int_equal(json_array_size(removed), 1);
+	assert_string_equal(json_string_value(json_array_get(removed, 0)),
+			    stray);
+	json_decref(removed);
+	json_decref(protect);
+	removed = releases_incoming(f->root, NULL);
+	assert_int_equal(json_array_size(removed), 2);
+	json_decref(removed);
+}
+
 static void
 test_params__check_names_types_and_ranges(void **state)
 {
@@ -317,6 +355,7 @@ main(void)
 		T(test_state_load__reports_a_broken_file),
 		T(test_layout_current__refuses_a_foreign_link),
 		T(test_releases_prune__keeps_the_newest_and_the_protected),
+		T(test_releases_prune_incoming__removes_what_no_release_came_from),
 		cmocka_unit_test(test_params__check_names_types_and_ranges),
 	};
 
