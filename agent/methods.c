@@ -26,13 +26,19 @@
 
 #define MIB (1024LL * 1024)
 
+static int service_params(struct service *s, struct agent *a,
+			  const json_t *params, struct err *err);
+
+/* hello: the host, the releases, and whether the runtime runs as the
+ * service params (optional: the supervisor's pid file by default) say. */
 static int
 m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
-	static const char *const allowed[] = { "health_url", NULL };
+	static const char *const allowed[] = { "health_url", "manager", "unit",
+					       "scope", NULL };
 	char host[256] = "", current[LAYOUT_VERSION_MAX + 1];
 	const char *health_url = NULL;
-	struct service s = { .root = a->root };
+	struct service s;
 	struct service_status ss;
 	struct agent_state st;
 	struct statvfs vfs;
@@ -42,6 +48,7 @@ m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 	if ((rc = params_check(params, allowed, err)) < 0 ||
 	    (rc = params_str(&health_url, params, "health_url", false, 1024,
 			     err)) < 0 ||
+	    (rc = service_params(&s, a, params, err)) < 0 ||
 	    (rc = state_load(&st, a->root, err)) < 0)
 		return rc;
 	if ((rc = layout_current(current, a->root, err)) < 0) {

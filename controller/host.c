@@ -183,7 +183,23 @@ record_hello(struct host_session *s, json_t *hello)
 static json_t *
 hello_params(const struct host_session *s, bool probe)
 {
-	return probe ? json_pack("{s:s}", "health_url", s->health) : NULL;
+	json_t *o = json_object();
+
+	if (probe)
+		json_object_set_new(o, "health_url", json_string(s->health));
+	/* a runtime under systemd runs as its unit says, not as a pid
+	 * file says */
+	if (s->p->service_manager != NULL &&
+	    strcmp(s->p->service_manager, "systemd") == 0 &&
+	    s->p->service_unit != NULL) {
+		json_object_set_new(o, "manager", json_string("systemd"));
+		json_object_set_new(o, "unit", json_string(s->p->service_unit));
+		json_object_set_new(o, "scope",
+				    json_string(s->p->service_user_scope
+							? "user"
+							: "system"));
+	}
+	return o;
 }
 
 int

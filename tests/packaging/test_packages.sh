@@ -185,6 +185,8 @@ svc="\"manager\":\"systemd\",\"scope\":\"user\",\"unit\":\"${unit//\\/\\\\}\",\"
 printf '%s\n' \
 	"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"service.start\",\"params\":{$svc}}" \
 	"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"health.wait\",\"params\":{\"url\":\"http://$net.2:18072/readyz\",\"expect_version\":\"3.1.0\",\"deadline_ms\":5000}}" \
+	"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"hello\",\"params\":{${svc%,\"stop_timeout_ms\"*}}}" \
+	"{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"hello\"}" \
 	"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"service.start\",\"params\":{$svc}}" \
 	"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"service.stop\",\"params\":{$svc}}" \
 	"{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"service.start\",\"params\":{\"manager\":\"systemd\",\"scope\":\"user\",\"unit\":\"--no-such\"}}" \
@@ -199,6 +201,13 @@ if not (r.get("running") and r.get("pid", 0) > 0 and r.get("already") is False):
     bad.append(f"service.start: {a.get(1)}")
 if "result" not in a.get(2, {}):
     bad.append(f"health.wait: {a.get(2)}")
+# hello with the service's params sees the unit's MainPID; without them,
+# only the supervisor's pid file (there is none here)
+h = a.get(7, {}).get("result", {}).get("runtime", {})
+if not (h.get("running") and h.get("pid") == r.get("pid")):
+    bad.append(f"hello with the systemd service: {a.get(7)}")
+if a.get(8, {}).get("result", {}).get("runtime", {}).get("running") is not False:
+    bad.append(f"hello without it: {a.get(8)}")
 if a.get(3, {}).get("result", {}).get("already") is not True:
     bad.append(f"service.start again: {a.get(3)}")
 r = a.get(4, {}).get("result", {})
