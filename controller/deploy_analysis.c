@@ -115,15 +115,14 @@ inconclusive(struct run *r, const struct plan_phase *ph, const char *check)
 		end_event(r, ph, "inconclusive", check, NULL);
 		return SOAK_FAILED;
 	}
-	for (size_t i = 0; i < r->o->napprove; i++)
-		if (strcmp(r->o->approve[i], ph->name) == 0) {
-			deploy_say(r,
-				   "analysis %s: %s inconclusive; accepted "
-				   "by --approve %s",
-				   ph->name, check, ph->name);
-			end_event(r, ph, "accepted", check, "--approve");
-			return SOAK_PASSED;
-		}
+	if (flagged(r, ph)) {
+		deploy_say(r,
+			   "analysis %s: %s inconclusive; accepted by "
+			   "--approve %s",
+			   ph->name, check, ph->name);
+		end_event(r, ph, "accepted", check, "--approve");
+		return SOAK_PASSED;
+	}
 	if (isatty(STDIN_FILENO)) {
 		snprintf(q, sizeof(q),
 			 "Analysis of phase %s is inconclusive (%s). Go on?",
