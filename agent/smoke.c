@@ -82,6 +82,8 @@ press(struct smoke *s, const char *what, const char *digits, const char *token,
 	snprintf(suffix, sizeof(suffix), "/%s/input", s->call_id);
 	answer =
 		text ? request(s, what, "POST", suffix, text, idem, 200) : NULL;
+	if (text != NULL) /* it may hold the PIN */
+		explicit_bzero(text, strlen(text));
 	free(text);
 	json_decref(body);
 	return answer;
