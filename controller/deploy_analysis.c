@@ -36,19 +36,20 @@ static void
 end_event(struct run *r, const struct plan_phase *ph, const char *verdict,
 	  const char *check, const char *by)
 {
-	if (strcmp(verdict, "failed") == 0 ||
-	    (strcmp(verdict, "inconclusive") == 0 && by == NULL))
-		deploy_notify(r,
-			      strcmp(verdict, "failed") == 0 ||
-					      !r->p->analysis.inconclusive_wait
-				      ? "analysis_failed"
-				      : "waiting",
-			      json_pack("{s:s, s:s, s:s?}", "phase", ph->name,
-					"verdict", verdict, "check", check));
 	deploy_record(r,
 		      json_pack("{s:s, s:s, s:s, s:s, s:s*, s:s*}", "event",
 				"analysis-end", "id", r->id, "phase", ph->name,
 				"verdict", verdict, "check", check, "by", by));
+}
+
+/* The analysis's end as a webhook event ("analysis_failed", "waiting"). */
+static void
+notify_analysis(struct run *r, const char *event, const struct plan_phase *ph,
+		const char *verdict, const char *check)
+{
+	deploy_notify(r, event,
+		      json_pack("{s:s, s:s, s:s?}", "phase", ph->name,
+				"verdict", verdict, "check", check));
 }
 
 /* One evaluation of check k: journaled, said; its verdict. */
@@ -113,6 +114,8 @@ inconclusive(struct run *r, const struct plan_phase *ph, const char *check)
 			   "inconclusive fails (analysis.inconclusive: fail)",
 			   ph->name, check);
 		end_event(r, ph, "inconclusive", check, NULL);
+		notify_analysis(r, "analysis_failed", ph, "inconclusive",
+				check);
 		return SOAK_FAILED;
 	}
 	if (flagged(r, ph)) {
@@ -136,6 +139,7 @@ inconclusive(struct run *r, const struct plan_phase *ph, const char *check)
 	}
 	r->waiting = ph->name;
 	end_event(r, ph, "inconclusive", check, NULL);
+	notify_analysis(r, "waiting", ph, "inconclusive", check);
 	deploy_say(r,
 		   "analysis %s: %s inconclusive and there is no terminal to "
 		   "ask: stopped here. Run the analysis again: ivrctl resume "
@@ -193,6 +197,7 @@ deploy_soak(struct run *r, const struct plan_phase *ph, bool again)
 		deploy_say(r, "analysis %s FAILED: %s: rolling back", ph->name,
 			   failed);
 		end_event(r, ph, "failed", failed, NULL);
+		notify_analysis(r, "analysis_failed", ph, "failed", failed);
 		return SOAK_FAILED;
 	}
 	for (size_t i = 0; i < ph->nchecks; i++)

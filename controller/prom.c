@@ -46,6 +46,15 @@ add_value(struct prom_result *r, double v, struct err *err)
 			       "Prometheus answered more than %d samples: "
 			       "narrow the query",
 			       PROM_SAMPLES_MAX);
+	if (r->n == r->cap) { /* grows by doubling, up to the cap */
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		double *p = realloc(r->values, cap * sizeof(*p));
+
+		if (p == NULL)
+			return err_set(err, ERR_NOMEM, "no memory for samples");
+		r->values = p;
+		r->cap = cap;
+	}
 	r->values[r->n++] = v;
 	return 0;
 }
@@ -190,9 +199,8 @@ prom_parse(struct prom_result *out, const char *body, size_t len,
 		json_decref(doc);
 		return rc;
 	}
-	out->values = malloc(sizeof(double) * PROM_SAMPLES_MAX);
 	out->described = json_array();
-	if (out->values == NULL || out->described == NULL)
+	if (out->described == NULL)
 		rc = err_set(err, ERR_NOMEM, "no memory for the answer");
 	else
 		rc = read_data(out, json_object_get(doc, "data"), err);

@@ -21,7 +21,7 @@
 
 struct prom_result {
 	double *values; /* every finite sample, in the answer's order */
-	size_t n;
+	size_t n, cap;
 	size_t nonfinite; /* NaN or infinite samples, left out */
 	size_t series;	  /* series in the answer */
 	/* the first PROM_SERIES_MAX series: [{"labels": "host=\"ivr-01\"",
