@@ -35,7 +35,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    r.n == 0)
 		abort(); /* no data never passes */
 	if ((copy.values = malloc(sizeof(double) * (r.n + 1))) != NULL) {
-		memcpy(copy.values, r.values, sizeof(double) * r.n);
+		if (r.n > 0) /* no sample: no buffer */
+			memcpy(copy.values, r.values, sizeof(double) * r.n);
 		copy.n = r.n;
 		analysis_judge_compare(&cmp, &r, &copy, &p, why, sizeof(why));
 		if (!(p >= 0 && p <= 1))
