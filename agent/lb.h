@@ -11,6 +11,14 @@
  *   old file is put back when the test fails.
  *
  * Both read the state back after a change and fail if it did not take.
+ *
+ * The pool itself (lb_pool.c), for `ivrctl scale`: its members listed,
+ * one added (in maintenance: READY is a state change of its own) or
+ * removed.  HAProxy: the runtime API's `add server` / `del server`
+ * (dynamic servers) and its configuration file kept in step, each change
+ * checked with `haproxy -c` before it replaces the file, so that a reload
+ * keeps the pool; nginx: the member's `server` line added to or removed
+ * from the upstream file, `nginx -t`, reload.
  */
 #ifndef IVR_AGENT_LB_H
 #define IVR_AGENT_LB_H
@@ -36,7 +44,21 @@ struct lb_target {
 	const char *upstream_file;
 	const char *nginx_conf; /* for nginx -t -c */
 	const char *nginx_pid;	/* the master's pid file */
+	/* the pool (lb.add, lb.remove) */
+	const char *config; /* HAProxy: its configuration file, or NULL */
+	const char *line;   /* lb.add: the server line after the name */
 };
+
+/* One member of the pool, as lb_*_members list them. */
+struct lb_entry {
+	char name[128];	   /* HAProxy's server name; nginx's address */
+	char address[128]; /* address:port */
+	enum lb_state state;
+	int up; /* as struct lb_member's */
+};
+
+/* Called for each member; a negative return stops the listing. */
+typedef int (*lb_entry_fn)(void *ctx, const struct lb_entry *e);
 
 struct lb_member {
 	enum lb_state state;
@@ -66,6 +88,65 @@ int lb_nginx_get(struct lb_member *out, const struct lb_target *t,
 /* nginx: rewrites, tests, reloads, reads back. */
 int lb_nginx_set(struct lb_member *out, const struct lb_target *t,
 		 enum lb_state state, struct err *err);
+
+/* The pool's members, in the balancer's order.  0, or the first error
+ * (fn's, or the balancer's). */
+int lb_haproxy_members(const struct lb_target *t, lb_entry_fn fn, void *ctx,
+		       struct err *err);
+int lb_nginx_members(const struct lb_target *t, lb_entry_fn fn, void *ctx,
+		     struct err *err);
+
+/*
+ * Adds t->server with t->line (HAProxy: "ADDR:PORT [options]"; nginx:
+ * options, may be empty) in maintenance: HAProxy's configuration file
+ * first (checked), then the runtime API (its health checks enabled when
+ * the line asks for them); nginx's upstream file, tested and reloaded.
+ * A failure leaves the files as they were.  0, ERR_EXISTS (a member of
+ * that name is there), ERR_INVAL, ERR_IO.
+ */
+int lb_haproxy_add(const struct lb_target *t, struct err *err);
+int lb_nginx_add(const struct lb_target *t, struct err *err);
+
+/*
+ * Removes t->server, which must be in maintenance (HAProxy also refuses
+ * one that still has connections): from the runtime API, then from the
+ * configuration file; nginx's upstream file, tested and reloaded.  A
+ * member already gone from one place is removed from the other.  0,
+ * ERR_NOTFOUND (in neither), ERR_BADSTATE (not in maintenance), ERR_IO.
+ */
+int lb_haproxy_remove(const struct lb_target *t, struct err *err);
+int lb_nginx_remove(const struct lb_target *t, struct err *err);
+
+/* Runs argv (a balancer's own check of a changed file); 0 when it exits
+ * 0, else ERR_IO with "<what> refused the change: <its first line>". */
+int lb_run_check(const char *const argv[], const char *what, struct err *err);
+
+/*
+ * The text edits of the pool, apart from files (the fuzz targets call
+ * them).  lb_haproxy_config_add: text with `server NAME LINE` added to
+ * backend's section, after its last server line (the same indentation);
+ * ERR_NOTFOUND without that section, ERR_EXISTS when NAME is there.
+ * lb_haproxy_config_remove: text without NAME's server line in backend's
+ * section; ERR_NOTFOUND when there is none.  lb_nginx_add_line: text
+ * with `server NAME [LINE] down; # ivr:maint` appended (ERR_EXISTS when
+ * NAME has a line); lb_nginx_remove_line: without NAME's line.
+ * lb_haproxy_parse_members and lb_nginx_parse_members: the members in
+ * `show servers state` (text is tokenised) and in an upstream file.
+ */
+int lb_haproxy_config_add(struct buf *out, const char *text,
+			  const char *backend, const char *server,
+			  const char *line, struct err *err);
+int lb_haproxy_config_remove(struct buf *out, const char *text,
+			     const char *backend, const char *server,
+			     struct err *err);
+int lb_nginx_add_line(struct buf *out, const char *text, const char *server,
+		      const char *line, struct err *err);
+int lb_nginx_remove_line(struct buf *out, const char *text, const char *server,
+			 struct err *err);
+int lb_haproxy_parse_members(char *text, const char *backend, lb_entry_fn fn,
+			     void *ctx, struct err *err);
+int lb_nginx_parse_members(const char *text, lb_entry_fn fn, void *ctx,
+			   struct err *err);
 
 /*
  * The parsers of what the balancers answer, apart from their sockets and

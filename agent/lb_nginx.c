@@ -136,21 +136,24 @@ lb_nginx_rewrite(struct buf *out, const char *text, const char *server,
 	return 0;
 }
 
-/* Runs `nginx -t -c conf`; on failure err holds nginx's first line. */
-static int
-nginx_test(const char *conf, struct err *err)
+int
+lb_run_check(const char *const argv[], const char *what, struct err *err)
 {
 	int p[2], status;
-	char text[512] = "";
+	char text[512] = "", *args[8] = { NULL };
+	size_t k = 0;
 	ssize_t n;
 	pid_t pid;
 
+	while (argv[k] != NULL && k + 1 < sizeof(args) / sizeof(*args))
+		k++;
+	memcpy(args, argv, k * sizeof(*args)); /* execvp's type, unchanged */
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_set_errno(err, ERR_IO, errno, "cannot make a pipe");
 	if ((pid = fork()) == 0) {
 		dup2(p[1], STDERR_FILENO);
 		dup2(p[1], STDOUT_FILENO);
-		execlp("nginx", "nginx", "-t", "-q", "-c", conf, (char *)NULL);
+		execvp(args[0], args);
 		_exit(127);
 	}
 	close(p[1]);
@@ -163,10 +166,19 @@ nginx_test(const char *conf, struct err *err)
 
 		if (nl != NULL)
 			*nl = '\0';
-		return err_set(err, ERR_IO, "nginx -t refused the change: %s",
+		return err_set(err, ERR_IO, "%s refused the change: %s", what,
 			       text[0] ? text : "(no output)");
 	}
 	return 0;
+}
+
+/* Runs `nginx -t -c conf`; on failure err holds nginx's first line. */
+static int
+nginx_test(const char *conf, struct err *err)
+{
+	const char *const argv[] = { "nginx", "-t", "-q", "-c", conf, NULL };
+
+	return lb_run_check(argv, "nginx -t", err);
 }
 
 static int
@@ -194,6 +206,25 @@ nginx_reload(const char *pid_file, struct err *err)
 	return 0;
 }
 
+/* Puts new in place of the upstream file (old), tests and reloads; the
+ * old file goes back when nginx refuses the new one. */
+static int
+replace_upstream(const struct lb_target *t, const struct buf *old,
+		 const struct buf *new, struct err *err)
+{
+	int rc;
+
+	if ((rc = fileio_write_atomic(t->upstream_file, new->data, new->len,
+				      0644, err)) < 0)
+		return rc;
+	if ((rc = nginx_test(t->nginx_conf, err)) < 0) {
+		fileio_write_atomic(t->upstream_file, old->data, old->len, 0644,
+				    NULL);
+		return rc;
+	}
+	return nginx_reload(t->nginx_pid, err);
+}
+
 int
 lb_nginx_set(struct lb_member *out, const struct lb_target *t,
 	     enum lb_state state, struct err *err)
@@ -210,15 +241,7 @@ lb_nginx_set(struct lb_member *out, const struct lb_target *t,
 		err_prefix(err, "'%s': ", t->upstream_file);
 		goto out;
 	}
-	if ((rc = fileio_write_atomic(t->upstream_file, new.data, new.len, 0644,
-				      err)) < 0)
-		goto out;
-	if ((rc = nginx_test(t->nginx_conf, err)) < 0) {
-		fileio_write_atomic(t->upstream_file, old.data, old.len, 0644,
-				    NULL);
-		goto out;
-	}
-	if ((rc = nginx_reload(t->nginx_pid, err)) < 0 ||
+	if ((rc = replace_upstream(t, &old, &new, err)) < 0 ||
 	    (rc = lb_nginx_get(out, t, err)) < 0)
 		goto out;
 	if (out->state != state)
@@ -230,4 +253,127 @@ out:
 	buf_release(&old);
 	buf_release(&new);
 	return rc;
+}
+
+int
+lb_nginx_parse_members(const char *text, lb_entry_fn fn, void *ctx,
+		       struct err *err)
+{
+	for (const char *p = text; *p != '\0';) {
+		const char *end = strchr(p, '\n'), *q = p, *line = p;
+		size_t n = end ? (size_t)(end - p) : strlen(p), k;
+		struct lb_entry e = { .up = -1 };
+		int rc;
+
+		while (*q == ' ' || *q == '\t')
+			q++;
+		p += n + (end ? 1 : 0);
+		if (strncmp(q, "server", 6) != 0 ||
+		    (q[6] != ' ' && q[6] != '\t'))
+			continue;
+		for (q += 6; *q == ' ' || *q == '\t'; q++)
+			;
+		k = strcspn(q, " \t;\n");
+		if (k == 0 || k >= sizeof(e.name))
+			continue;
+		memcpy(e.name, q, k);
+		memcpy(e.address, q, k);
+		e.state = line_state(line, n);
+		if ((rc = fn(ctx, &e)) < 0)
+			return err_set(err, rc, "listing stopped at '%s'",
+				       e.name);
+	}
+	return 0;
+}
+
+int
+lb_nginx_members(const struct lb_target *t, lb_entry_fn fn, void *ctx,
+		 struct err *err)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, FILE_MAX);
+	if ((rc = fileio_read_all(&b, t->upstream_file, err)) == 0)
+		rc = lb_nginx_parse_members(buf_cstr(&b), fn, ctx, err);
+	buf_release(&b);
+	return rc;
+}
+
+int
+lb_nginx_add_line(struct buf *out, const char *text, const char *server,
+		  const char *line, struct err *err)
+{
+	size_t start, len, n = strlen(text);
+	int rc;
+
+	if (find_line(text, server, &start, &len))
+		return err_set(err, ERR_EXISTS, "server '%s' is already there",
+			       server);
+	if ((rc = buf_append(out, text, n, err)) < 0 ||
+	    (n > 0 && text[n - 1] != '\n' &&
+	     (rc = buf_append_str(out, "\n", err)) < 0))
+		return rc;
+	return buf_appendf(out, err, "server %s%s%s down; # ivr:maint\n",
+			   server, line[0] ? " " : "", line);
+}
+
+int
+lb_nginx_remove_line(struct buf *out, const char *text, const char *server,
+		     struct err *err)
+{
+	size_t start, len;
+	int rc;
+
+	if (!find_line(text, server, &start, &len))
+		return err_set(err, ERR_NOTFOUND, "no server '%s'", server);
+	if (text[start + len] == '\n')
+		len++;
+	if ((rc = buf_append(out, text, start, err)) < 0)
+		return rc;
+	return buf_append_str(out, text + start + len, err);
+}
+
+/* Adds or removes t->server's line, then tests and reloads. */
+static int
+change_pool(const struct lb_target *t, bool add, struct err *err)
+{
+	struct lb_member m;
+	struct buf old, new;
+	int rc;
+
+	buf_init(&old, FILE_MAX);
+	buf_init(&new, FILE_MAX + LINE_MAX_LEN);
+	if ((rc = fileio_read_all(&old, t->upstream_file, err)) < 0)
+		goto out;
+	if (!add && lb_nginx_parse(&m, buf_cstr(&old), t->server, NULL) == 0 &&
+	    m.state == LB_STATE_READY) {
+		rc = err_set(err, ERR_BADSTATE,
+			     "server '%s' takes calls: drain it first",
+			     t->server);
+		goto out;
+	}
+	rc = add ? lb_nginx_add_line(&new, buf_cstr(&old), t->server,
+				     t->line ? t->line : "", err)
+		 : lb_nginx_remove_line(&new, buf_cstr(&old), t->server, err);
+	if (rc < 0)
+		err_prefix(err, "'%s': ", t->upstream_file);
+	else
+		rc = replace_upstream(t, &old, &new, err);
+out:
+	buf_release(&old);
+	buf_release(&new);
+	return rc;
+}
+
+int
+lb_nginx_add(const struct lb_target *t, struct err *err)
+{
+	return change_pool(t, true, err);
+}
+
+int
+lb_nginx_remove(const struct lb_target *t, struct err *err)
+{
+	return change_pool(t, false, err);
 }

@@ -14,7 +14,7 @@
 #include "hash.h"
 #include "layout.h"
 #include "caps.h"
-#include "lb.h"
+#include "lb_methods.h"
 #include "params.h"
 #include "probe.h"
 #include "smoke.h"
@@ -515,124 +515,6 @@ m_releases_prune(json_t **result, struct agent *a, json_t *params,
 	return 0;
 }
 
-/* A path param that must exist under the agent's root. */
-static int
-path_under_root(const char **out, struct agent *a, const json_t *params,
-		const char *key, bool required, struct err *err)
-{
-	char real[PATH_MAX];
-	size_t n = strlen(a->root);
-	const char *p = NULL;
-	int rc;
-
-	if ((rc = params_str(&p, params, key, required, 1024, err)) < 0 ||
-	    p == NULL)
-		return rc;
-	if (realpath(p, real) == NULL || strncmp(real, a->root, n) != 0 ||
-	    real[n] != '/')
-		return err_set(err, ERR_INVAL,
-			       "param '%s' must name an existing path under "
-			       "the agent's root",
-			       key);
-	*out = p;
-	return 0;
-}
-
-static const char *const lb_keys[] = {
-	"kind",		 "backend",    "server",    "socket", "timeout_ms",
-	"upstream_file", "nginx_conf", "nginx_pid", "state",  NULL,
-};
-
-/* The target of lb.*; *nginx says which balancer. */
-static int
-lb_params(struct lb_target *t, bool *nginx, struct agent *a,
-	  const json_t *params, struct err *err)
-{
-	const char *kind = NULL;
-	int rc;
-
-	*t = (struct lb_target){ .timeout_ms = 5000 };
-	if ((rc = params_check(params, lb_keys, err)) < 0 ||
-	    (rc = params_str(&kind, params, "kind", true, 16, err)) < 0 ||
-	    (rc = params_str(&t->server, params, "server", true, 128, err)) < 0)
-		return rc;
-	*nginx = strcmp(kind, "nginx") == 0;
-	if (*nginx)
-		return (rc = path_under_root(&t->upstream_file, a, params,
-					     "upstream_file", true, err)) < 0 ||
-				       (rc = path_under_root(
-						&t->nginx_conf, a, params,
-						"nginx_conf", true, err)) < 0
-			       ? rc
-			       : path_under_root(&t->nginx_pid, a, params,
-						 "nginx_pid", true, err);
-	if (strcmp(kind, "haproxy") != 0)
-		return err_set(err, ERR_INVAL,
-			       "param 'kind' must be haproxy or nginx");
-	if ((rc = params_str(&t->backend, params, "backend", true, 128, err)) <
-		    0 ||
-	    (rc = params_str(&t->socket, params, "socket", true, 1024, err)) <
-		    0 ||
-	    (rc = params_int(&t->timeout_ms, params, "timeout_ms", false, 100,
-			     60000, err)) < 0)
-		return rc;
-	if (t->socket[0] == '/')
-		return path_under_root(&t->socket, a, params, "socket", true,
-				       err);
-	return 0;
-}
-
-static json_t *
-member_json(const struct lb_member *m)
-{
-	return json_pack(
-		"{s:s, s:o, s:o}", "state", lb_state_name(m->state), "sessions",
-		m->sessions >= 0 ? json_integer(m->sessions) : json_null(),
-		"up", m->up >= 0 ? json_boolean(m->up) : json_null());
-}
-
-static int
-m_lb_get_state(json_t **result, struct agent *a, json_t *params,
-	       struct err *err)
-{
-	struct lb_target t;
-	struct lb_member m;
-	bool nginx;
-	int rc;
-
-	if ((rc = lb_params(&t, &nginx, a, params, err)) < 0 ||
-	    (rc = nginx ? lb_nginx_get(&m, &t, err)
-			: lb_haproxy_get(&m, &t, err)) < 0)
-		return rc;
-	*result = member_json(&m);
-	return 0;
-}
-
-static int
-m_lb_set_state(json_t **result, struct agent *a, json_t *params,
-	       struct err *err)
-{
-	const char *name = NULL;
-	struct lb_member before = { 0 }, after = { 0 };
-	enum lb_state state;
-	struct lb_target t;
-	bool nginx;
-	int rc;
-
-	if ((rc = lb_params(&t, &nginx, a, params, err)) < 0 ||
-	    (rc = params_str(&name, params, "state", true, 16, err)) < 0 ||
-	    (rc = lb_state_parse(&state, name, err)) < 0 ||
-	    (rc = nginx ? lb_nginx_get(&before, &t, err)
-			: lb_haproxy_get(&before, &t, err)) < 0 ||
-	    (rc = nginx ? lb_nginx_set(&after, &t, state, err)
-			: lb_haproxy_set(&after, &t, state, err)) < 0)
-		return rc;
-	*result = member_json(&after);
-	json_object_set_new(*result, "previous",
-			    json_string(lb_state_name(before.state)));
-	return 0;
-}
-
 const struct rpc_method agent_methods[] = {
 	{ "hello", m_hello, false },
 	{ "stage", m_stage, true },
@@ -646,7 +528,10 @@ const struct rpc_method agent_methods[] = {
 	{ "rollback", m_rollback, true },
 	{ "releases.list", m_releases_list, false },
 	{ "releases.prune", m_releases_prune, true },
-	{ "lb.get_state", m_lb_get_state, false },
-	{ "lb.set_state", m_lb_set_state, true },
+	{ "lb.get_state", lb_get_state_method, false },
+	{ "lb.set_state", lb_set_state_method, true },
+	{ "lb.members", lb_members_method, false },
+	{ "lb.add", lb_add_method, true },
+	{ "lb.remove", lb_remove_method, true },
 	{ NULL, NULL, false },
 };

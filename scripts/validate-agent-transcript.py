@@ -52,7 +52,11 @@ def main(argv):
                                               msg.get("params", {}))
             continue
         request = pending.pop(json.dumps(msg.get("id")), None)
-        if request is None or request[0] not in methods or "result" not in msg:
+        if request is not None and request[0] not in methods and "result" in msg:
+            print(f"line {n}: {request[0]} answered, and the schema has no such method")
+            problems += 1
+            continue
+        if request is None or "result" not in msg:
             continue  # refused requests may break the params schema
         method, params = request
         base = "/$defs/methods/" + method

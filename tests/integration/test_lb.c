@@ -2,7 +2,9 @@
  * lb.get_state and lb.set_state through the real agent against a real
  * HAProxy (runtime API on a unix socket and on a loopback TCP port) and a
  * real nginx (upstream include file, nginx -t, reload), both started here
- * on loopback and stopped by pid.
+ * on loopback and stopped by pid; and the pool (lb.members, lb.add,
+ * lb.remove) grown and shrunk on both, HAProxy's configuration file kept
+ * in step.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -326,6 +328,166 @@ test_lb__drives_nginx_through_its_upstream_file(void **state)
 		"no server '127.0.0.1:1'"));
 }
 
+/* The members' names, comma-separated, with their states. */
+static char *
+members(struct fixture *f, json_t *params)
+{
+	static char out[512];
+	json_t *r = ok(f, "lb.members", params), *m;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	json_array_foreach (json_object_get(r, "members"), i, m)
+		n += (size_t)snprintf(
+			out + n, sizeof(out) - n, "%s%s=%s", i ? "," : "",
+			json_string_value(json_object_get(m, "name")),
+			json_string_value(json_object_get(m, "state")));
+	json_decref(r);
+	return out;
+}
+
+static json_t *
+pool_params(const char *sock, const char *cfg, const char *server,
+	    const char *line)
+{
+	json_t *p = haproxy_params(sock, server ? server : "-", NULL);
+
+	if (server == NULL)
+		json_object_del(p, "server");
+	if (cfg != NULL)
+		json_object_set_new(p, "config", json_string(cfg));
+	if (line != NULL)
+		json_object_set_new(p, "line", json_string(line));
+	return p;
+}
+
+static void
+test_lb__grows_and_shrinks_the_haproxy_pool(void **state)
+{
+	struct fixture *f = *state;
+	char sock[256], cfg[256], line[128], want[256], *text, *before;
+	json_t *r;
+
+	start_haproxy(f, ts_free_port());
+	snprintf(sock, sizeof(sock), "%s/admin.sock", f->root);
+	snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", f->root);
+	assert_string_equal(members(f, pool_params(sock, NULL, NULL, NULL)),
+			    "ivr-01=ready,ivr-02=ready");
+	r = ok(f, "lb.members", pool_params(sock, NULL, NULL, NULL));
+	snprintf(want, sizeof(want), "127.0.0.1:%d", f->back[1]);
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_array_get(json_object_get(r, "members"), 1),
+			"address")),
+		want);
+	json_decref(r);
+
+	/* Added in maintenance, at once in the file after the last server. */
+	snprintf(line, sizeof(line), "127.0.0.1:%d check inter 500ms",
+		 f->back[0]);
+	r = ok(f, "lb.add", pool_params(sock, cfg, "ivr-03", line));
+	assert_string_equal(state_of(r), "maint");
+	assert_true(json_is_true(json_object_get(r, "config")));
+	json_decref(r);
+	assert_string_equal(members(f, pool_params(sock, NULL, NULL, NULL)),
+			    "ivr-01=ready,ivr-02=ready,ivr-03=maint");
+	text = ts_read_file(cfg);
+	snprintf(want, sizeof(want),
+		 "\tserver ivr-02 127.0.0.1:%d\n\tserver ivr-03 %s\n",
+		 f->back[1], line);
+	assert_non_null(strstr(text, want));
+	free(text);
+	r = ok(f, "lb.set_state", haproxy_params(sock, "ivr-03", "ready"));
+	json_decref(r);
+	assert_non_null(
+		strstr(fails(f, "lb.add",
+			     pool_params(sock, cfg, "ivr-03", line), -32005),
+		       "already in HAProxy"));
+
+	/* A server line HAProxy refuses leaves the file and pool alone. */
+	before = ts_read_file(cfg);
+	assert_non_null(strstr(fails(f, "lb.add",
+				     pool_params(sock, cfg, "ivr-04",
+						 "127.0.0.1:1 no-such-kw"),
+				     -32000),
+			       "haproxy -c refused the change"));
+	text = ts_read_file(cfg);
+	assert_string_equal(text, before);
+	free(text);
+	free(before);
+	assert_int_equal(
+		json_integer_value(json_object_get(
+			json_object_get(
+				ts_agent_call(
+					&f->agent, "lb.add",
+					pool_params(sock, cfg, "ivr-04",
+						    "127.0.0.1:1; show info")),
+				"error"),
+			"code")),
+		-32602);
+
+	/* Removal: only out of the pool, then from the API and the file. */
+	assert_non_null(
+		strstr(fails(f, "lb.remove",
+			     pool_params(sock, cfg, "ivr-03", NULL), -32000),
+		       "not in maintenance"));
+	json_decref(
+		ok(f, "lb.set_state", haproxy_params(sock, "ivr-03", "maint")));
+	r = ok(f, "lb.remove", pool_params(sock, cfg, "ivr-03", NULL));
+	assert_true(json_is_true(json_object_get(r, "removed")));
+	json_decref(r);
+	assert_string_equal(members(f, pool_params(sock, NULL, NULL, NULL)),
+			    "ivr-01=ready,ivr-02=ready");
+	text = ts_read_file(cfg);
+	assert_null(strstr(text, "ivr-03"));
+	free(text);
+	assert_non_null(
+		strstr(fails(f, "lb.remove",
+			     pool_params(sock, cfg, "ivr-03", NULL), -32001),
+		       "no server 'ivr/ivr-03'"));
+}
+
+static void
+test_lb__grows_and_shrinks_the_nginx_pool(void **state)
+{
+	struct fixture *f = *state;
+	char up[256], *text;
+	json_t *p, *r;
+	int extra = ts_free_port();
+
+	start_nginx(f);
+	snprintf(up, sizeof(up), "%s/upstream.conf", f->root);
+	p = nginx_params(f, f->back[0], NULL);
+	json_object_del(p, "server");
+	text = members(f, p);
+	assert_non_null(strstr(text, "=ready,127.0.0.1:"));
+	p = nginx_params(f, extra, NULL);
+	json_object_set_new(p, "line", json_string("max_fails=0"));
+	r = ok(f, "lb.add", p);
+	assert_string_equal(state_of(r), "maint");
+	json_decref(r);
+	text = ts_read_file(up);
+	assert_non_null(strstr(text, " max_fails=0 down; # ivr:maint\n"));
+	free(text);
+	r = ok(f, "lb.set_state", nginx_params(f, extra, "ready"));
+	assert_string_equal(state_of(r), "ready");
+	json_decref(r);
+	assert_non_null(strstr(
+		fails(f, "lb.remove", nginx_params(f, extra, NULL), -32000),
+		"takes calls: drain it first"));
+	json_decref(ok(f, "lb.set_state", nginx_params(f, extra, "maint")));
+	json_decref(ok(f, "lb.remove", nginx_params(f, extra, NULL)));
+	text = ts_read_file(up);
+	assert_non_null(strstr(text, "server 127.0.0.1:"));
+	assert_null(strstr(text, "max_fails=0 down"));
+	free(text);
+	/* nginx still serves through the member that is left. */
+	assert_int_equal(front_answers(f, 200), 200);
+	assert_non_null(strstr(
+		fails(f, "lb.remove", nginx_params(f, extra, NULL), -32001),
+		"no server"));
+}
+
 int
 main(void)
 {
@@ -333,6 +495,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_lb__drives_haproxy_through_its_runtime_api),
 		T(test_lb__drives_nginx_through_its_upstream_file),
+		T(test_lb__grows_and_shrinks_the_haproxy_pool),
+		T(test_lb__grows_and_shrinks_the_nginx_pool),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
