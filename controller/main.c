@@ -20,41 +20,16 @@
 #include "init.h"
 #include "journal.h"
 #include "plan.h"
-#include "promote.h"
 #include "ssh.h"
 #include "status.h"
+#include "main_int.h"
 #include "usage.h"
 
 #ifndef IVR_VERSION
 #define IVR_VERSION "0.0.0"
 #endif
 
-#define OUT_MAX	 (64 * 1024 * 1024)
 #define COUNT(a) (sizeof(a) / sizeof(*(a)))
-
-/* The flags each command takes (an option's bit is its getopt value:
- * never 1, which getopt returns for an argument that is not an option). */
-enum {
-	F_OUTPUT = 1 << 1,
-	F_ARTIFACT = 1 << 2,
-	F_YES = 1 << 3,
-	F_APPROVE = 1 << 4,
-	F_BREAK_LOCK = 1 << 5,
-	F_TO = 1 << 6,
-	F_FROM = 1 << 7,
-	F_DEFER_CONTRACT = 1 << 8,
-	F_BACKUP = 1 << 9,
-	F_REPLACE = 1 << 10,
-	F_RESTART = 1 << 11,
-	F_GATES = F_YES | F_APPROVE,
-};
-
-struct cli {
-	const char *plan;      /* the positional PLAN */
-	const char *from, *to; /* promote's plans; rollback's --to */
-	struct deploy_opts o;
-	struct agent_bundle agent;
-};
 
 static char agent_path[PATH_MAX], agent_version[128];
 
@@ -70,6 +45,7 @@ static const struct option long_options[] = {
 	{ "backup", required_argument, NULL, F_BACKUP },
 	{ "replace", no_argument, NULL, F_REPLACE },
 	{ "restart", no_argument, NULL, F_RESTART },
+	{ "remove", required_argument, NULL, F_REMOVE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -94,11 +70,13 @@ take_option(struct cli *c, int opt)
 	c->from = opt == F_FROM ? arg : c->from;
 	if (opt == F_APPROVE)
 		c->o.approve[c->o.napprove++] = arg;
+	if (opt == F_REMOVE)
+		c->o.remove[c->o.nremove++] = arg;
 	return true;
 }
 
-static void
-usage(FILE *f)
+void
+main_usage(FILE *f)
 {
 	fputs(usage_synopsis, f);
 	fputs(usage_text, f);
@@ -108,8 +86,8 @@ usage(FILE *f)
  * argv[1] is the command; allowed its flags; positional says whether it
  * takes PLAN.  Returns 0, or -1 (said) on bad arguments.
  */
-static int
-parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
+int
+main_parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
 {
 	int opt;
 
@@ -128,12 +106,12 @@ parse(struct cli *c, int argc, char **argv, int allowed, bool positional)
 	if (!positional || c->plan != NULL)
 		return 0;
 bad:
-	usage(stderr);
+	main_usage(stderr);
 	return -1;
 }
 
-static void
-print_json(json_t *o)
+void
+main_print_json(json_t *o)
 {
 	if (json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) == 0)
 		putchar('\n');
@@ -153,7 +131,7 @@ static void
 print_report(const struct cli *c, json_t *json, struct report *r)
 {
 	if (c->o.json)
-		print_json(json);
+		main_print_json(json);
 	else {
 		json_decref(json);
 		if (r->rc == 0)
@@ -176,8 +154,8 @@ print_problems(struct diag_list *d)
 }
 
 /* Loads a plan or prints why not; NULL on failure. */
-static struct plan *
-load_plan(const char *path)
+struct plan *
+main_load_plan(const char *path)
 {
 	struct diag_list d;
 	struct plan *p = NULL;
@@ -203,7 +181,7 @@ cmd_validate(int argc, char **argv)
 	struct err e;
 	int rc;
 
-	if (parse(&c, argc, argv, F_OUTPUT, true) < 0)
+	if (main_parse(&c, argc, argv, F_OUTPUT, true) < 0)
 		return EXITCODE_BAD_INPUT;
 	diag_list_init(&d, 200);
 	if (plan_load(&p, c.plan, &d, &e) < 0 && !c.o.json) {
@@ -216,7 +194,7 @@ cmd_validate(int argc, char **argv)
 			fprintf(stderr, "ivrctl: %s\n", e.msg);
 		}
 	} else if (c.o.json) {
-		print_json(plan_validation_json(c.plan, p, &d, &e));
+		main_print_json(plan_validation_json(c.plan, p, &d, &e));
 	} else {
 		printf("%s: valid: environment '%s', %zu hosts, %zu phases, "
 		       "plan sha256 %.12s\n",
@@ -230,8 +208,8 @@ cmd_validate(int argc, char **argv)
 }
 
 /* The bundled agent and SSH, for the commands that reach hosts. */
-static int
-prepare_fleet(struct agent_bundle *bundle)
+int
+main_prepare_fleet(struct agent_bundle *bundle)
 {
 	struct err e;
 
@@ -249,9 +227,9 @@ prepare_fleet(struct agent_bundle *bundle)
 }
 
 /* Every --approve names a phase of the plan; says which does not. */
-static bool
-approvals_known(const struct plan *p, const struct deploy_opts *o,
-		const char *path)
+bool
+main_approvals_known(const struct plan *p, const struct deploy_opts *o,
+		     const char *path)
 {
 	for (size_t i = 0; i < o->napprove; i++) {
 		if (plan_phase_named(p, o->approve[i]) == NULL) {
@@ -265,9 +243,6 @@ approvals_known(const struct plan *p, const struct deploy_opts *o,
 	return true;
 }
 
-typedef int (*run_fn)(const struct plan *p, const struct agent_bundle *agent,
-		      const struct deploy_opts *o, struct err *err);
-
 /* A command: on one PLAN with these flags (on_plan, or run through
  * run_deploy), or parsing its own arguments (whole). */
 struct command {
@@ -279,16 +254,16 @@ struct command {
 };
 
 /* Runs fn on the plan and prints why when it was refused. */
-static int
-run_deploy(struct cli *c, const struct plan *p, run_fn fn)
+int
+main_run_deploy(struct cli *c, const struct plan *p, run_fn fn)
 {
 	struct err e;
 	int rc;
 
 	err_init(&e);
-	if (!approvals_known(p, &c->o, p->path))
+	if (!main_approvals_known(p, &c->o, p->path))
 		return EXITCODE_BAD_INPUT;
-	if (prepare_fleet(&c->agent) < 0)
+	if (main_prepare_fleet(&c->agent) < 0)
 		return EXITCODE_ERROR;
 	if ((rc = fn(p, &c->agent, &c->o, &e)) != 0 && e.msg[0] != '\0')
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
@@ -299,15 +274,16 @@ run_deploy(struct cli *c, const struct plan *p, run_fn fn)
 static int
 on_plan(int argc, char **argv, const struct command *cmd)
 {
-	const char **approve = calloc((size_t)argc, sizeof(*approve));
-	struct cli c = { .o.approve = approve };
+	const char **approve = calloc(2 * (size_t)argc, sizeof(*approve));
+	struct cli c = { .o.approve = approve, .o.remove = approve + argc };
 	struct plan *p = NULL;
 	int rc = EXITCODE_BAD_INPUT;
 
-	if (approve != NULL && parse(&c, argc, argv, cmd->flags, true) == 0 &&
-	    (p = load_plan(c.plan)) != NULL)
+	if (approve != NULL &&
+	    main_parse(&c, argc, argv, cmd->flags, true) == 0 &&
+	    (p = main_load_plan(c.plan)) != NULL)
 		rc = cmd->on_plan ? cmd->on_plan(&c, p)
-				  : run_deploy(&c, p, cmd->run);
+				  : main_run_deploy(&c, p, cmd->run);
 	plan_free(p);
 	free(approve);
 	return rc;
@@ -328,119 +304,22 @@ artifact_named(struct cli *c, const struct plan *p)
 static int
 do_deploy(struct cli *c, const struct plan *p)
 {
-	return artifact_named(c, p) ? run_deploy(c, p, deploy_run)
+	return artifact_named(c, p) ? main_run_deploy(c, p, deploy_run)
 				    : EXITCODE_BAD_INPUT;
+}
+
+static int
+do_scale(struct cli *c, const struct plan *p)
+{
+	c->o.artifact = c->o.artifact ? c->o.artifact : p->artifact;
+	return main_run_deploy(c, p, deploy_scale);
 }
 
 static int
 do_rollback(struct cli *c, const struct plan *p)
 {
 	c->o.to = c->to;
-	return run_deploy(c, p, deploy_rollback);
-}
-
-/* Staging live and healthy on one release, into release; else says why. */
-static bool
-staging_serves(char *release, size_t size, const struct plan *staging,
-	       const struct agent_bundle *agent)
-{
-	struct fleet_status s;
-	struct buf why;
-	bool ok;
-
-	status_collect(&s, staging, agent);
-	buf_init(&why, OUT_MAX);
-	ok = status_problems(&why, &s, staging, "staging", NULL) == 0 &&
-	     why.len == 0;
-	for (const char *l = buf_cstr(&why); *l != '\0';) {
-		size_t n = strcspn(l, "\n");
-
-		fprintf(stderr, "ivrctl: %.*s\n", (int)n, l);
-		l += n + (l[n] != '\0');
-	}
-	if (!ok)
-		fprintf(stderr, "ivrctl: staging is not live and healthy on "
-				"one release: nothing was promoted\n");
-	snprintf(release, size, "%s", s.release);
-	buf_release(&why);
-	status_release(&s);
-	return ok;
-}
-
-static void
-print_promote(const struct cli *c, const struct plan *staging,
-	      const char *release, const struct promote_source *src)
-{
-	if (c->o.json)
-		print_json(json_pack("{s:s, s:s, s:s, s:s}", "event", "promote",
-				     "from_environment", staging->environment,
-				     "release", release, "sha256",
-				     src->sha256));
-	else
-		printf("promote: %s runs %s on every host, healthy and READY; "
-		       "artifact sha256 %.12s verified (from %s)\n",
-		       staging->environment, release, src->sha256, src->from);
-	fflush(stdout);
-}
-
-/* Staging's release found, checked and deployed on production. */
-static int
-promote(struct cli *c, const struct plan *staging, const struct plan *prod)
-{
-	struct promote_source src;
-	char release[65];
-	struct err e;
-	int rc;
-
-	if (strcmp(staging->environment, prod->environment) == 0) {
-		fprintf(stderr,
-			"ivrctl: both plans are environment '%s': promote "
-			"goes from one environment to another\n",
-			prod->environment);
-		return EXITCODE_BAD_INPUT;
-	}
-	if (!approvals_known(prod, &c->o, prod->path))
-		return EXITCODE_BAD_INPUT;
-	if (prepare_fleet(&c->agent) < 0)
-		return EXITCODE_ERROR;
-	if (!staging_serves(release, sizeof(release), staging, &c->agent))
-		return EXITCODE_BAD_INPUT;
-	if (promote_find(&src, staging, release, &c->agent, &e) < 0) {
-		fprintf(stderr, "ivrctl: %s\n", e.msg);
-		return EXITCODE_BAD_INPUT;
-	}
-	print_promote(c, staging, release, &src);
-	c->o.artifact = src.artifact;
-	c->o.promoted_from = staging->environment;
-	rc = run_deploy(c, prod, deploy_run);
-	c->o.artifact = NULL; /* src ends here */
-	return rc;
-}
-
-static int
-cmd_promote(int argc, char **argv)
-{
-	const char **approve = calloc((size_t)argc, sizeof(*approve));
-	struct cli c = { .o.approve = approve };
-	struct plan *staging = NULL, *prod = NULL;
-	int rc = EXITCODE_BAD_INPUT;
-
-	/* deploy's flags; no --artifact: it is staging's. */
-	if (approve == NULL || parse(&c, argc, argv,
-				     F_OUTPUT | F_GATES | F_BREAK_LOCK | F_TO |
-					     F_FROM | F_DEFER_CONTRACT,
-				     false) < 0)
-		goto out;
-	if (c.from == NULL || c.to == NULL)
-		usage(stderr);
-	else if ((staging = load_plan(c.from)) != NULL &&
-		 (prod = load_plan(c.to)) != NULL)
-		rc = promote(&c, staging, prod);
-out:
-	plan_free(staging);
-	plan_free(prod);
-	free(approve);
-	return rc;
+	return main_run_deploy(c, p, deploy_rollback);
 }
 
 /* The journal's runs, as a table or as JSON. */
@@ -456,9 +335,10 @@ history(const struct cli *c, const struct plan *p, struct err *err)
 		return rc;
 	if (c->o.json) {
 		if ((rc = journal_runs(&runs, j.path, err)) == 0)
-			print_json(json_pack("{s:s, s:s, s:o}", "environment",
-					     p->environment, "journal", j.path,
-					     "runs", runs));
+			main_print_json(json_pack("{s:s, s:s, s:o}",
+						  "environment", p->environment,
+						  "journal", j.path, "runs",
+						  runs));
 		return rc;
 	}
 	buf_init(&r.text, OUT_MAX);
@@ -487,7 +367,7 @@ do_status(struct cli *c, const struct plan *p)
 	struct fleet_status s;
 	int code = EXITCODE_ERROR;
 
-	if (prepare_fleet(&c->agent) == 0) {
+	if (main_prepare_fleet(&c->agent) == 0) {
 		status_collect(&s, p, &c->agent);
 		buf_init(&r.text, OUT_MAX);
 		r.rc = status_format(&r.text, &s, p, &r.e);
@@ -505,7 +385,7 @@ do_plan(struct cli *c, const struct plan *p)
 	struct dryrun d;
 	int code;
 
-	if (!artifact_named(c, p) || prepare_fleet(&c->agent) < 0)
+	if (!artifact_named(c, p) || main_prepare_fleet(&c->agent) < 0)
 		return c->o.artifact ? EXITCODE_ERROR : EXITCODE_BAD_INPUT;
 	if (dryrun_collect(&d, p, c->o.artifact, &c->agent, &r.e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", r.e.msg);
@@ -559,7 +439,7 @@ dispatch(const struct command *cmds, size_t n, int argc, char **argv)
 		if (strcmp(argv[1], cmds[i].name) == 0)
 			return cmds[i].whole ? cmds[i].whole(argc, argv)
 					     : on_plan(argc, argv, &cmds[i]);
-	usage(stderr);
+	main_usage(stderr);
 	return EXITCODE_BAD_INPUT;
 }
 
@@ -579,7 +459,9 @@ static const struct command commands[] = {
 	{ "deploy", DEPLOY_FLAGS, do_deploy, NULL, NULL },
 	{ "resume", DEPLOY_FLAGS, NULL, NULL, deploy_resume },
 	{ "rollback", F_OUTPUT | F_TO | F_BREAK_LOCK, do_rollback, NULL, NULL },
-	{ "promote", 0, NULL, cmd_promote, NULL },
+	{ "promote", 0, NULL, main_promote, NULL },
+	{ "scale", F_OUTPUT | F_ARTIFACT | F_YES | F_REMOVE | F_BREAK_LOCK,
+	  do_scale, NULL, NULL },
 	{ "history", F_OUTPUT, do_history, NULL, NULL },
 	{ "db", 0, NULL, cmd_db, NULL },
 };
@@ -588,7 +470,7 @@ int
 main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		usage(stdout);
+		main_usage(stdout);
 		return EXITCODE_DONE;
 	}
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {

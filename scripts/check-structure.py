@@ -5,11 +5,12 @@
   and so is its #include nesting, file by file;
 - no file is longer than MAX_FILE_LINES lines;
 - no function is longer than MAX_FUNCTION_LINES lines;
-- only main.c, the run's events (deploy_events.c) and ivrctl init's
-  dialogue (init_dialog.c) print.
+- only main (main.c and main_*.c, the command line), the run's events
+  (deploy_events.c) and ivrctl init's dialogue (init_dialog.c) print.
 
 A module is a header and the .c files that implement it: X.h, X.c and
-X_*.c (deploy_batch.c is part of deploy).  Module A sits on B when one of
+X_*.c (deploy_batch.c is part of deploy); main.c, main_int.h and
+main_*.c are main.  Module A sits on B when one of
 A's files includes B.h.  Headers of common/ are the floor everyone stands
 on and are not counted.  Prints the figures, exits 1 on a breach.
 """
@@ -31,6 +32,8 @@ stems = {f[:-2] for f in files if f.endswith(".h")}
 
 def module(name):
     stem = name[:-2]
+    if stem == "main" or stem.startswith("main_"):
+        return "main"
     for s in sorted(stems, key=len):
         if stem.startswith(s + "_"):
             return s
@@ -51,7 +54,7 @@ for f in files:
     n = len(lines) - 1
     if n > MAX_FILE_LINES:
         problems.append(f"controller/{f}: {n} lines (at most {MAX_FILE_LINES})")
-    if f not in PRINTERS:
+    if f not in PRINTERS and not f.startswith("main_"):
         for i, line in enumerate(lines, 1):
             if re.search(r'\b(fprintf|printf|fputs|puts|putchar|fputc)\s*\(', line):
                 problems.append(f"controller/{f}:{i}: prints ({line.strip()})")
