@@ -310,8 +310,15 @@ deploy_go_live(struct run *r)
 		break;
 	}
 	rc = deploy_verify(r, r->art.version) ? 0 : EXITCODE_INCONSISTENT;
-	if (rc == 0)
+	if (rc == 0) {
+		json_t *inventory = json_array();
+
 		fanout_run(r->n, r->p->parallel, prune_one, r);
+		for (size_t i = 0; i < r->n; i++)
+			json_array_append_new(inventory,
+					      deploy_host_json(r->hosts[i].h));
+		deploy_record_inventory(r, inventory);
+	}
 	deploy_say(
 		r,
 		rc == 0 ? "done: every host on %s and ready"

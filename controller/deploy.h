@@ -50,6 +50,8 @@ struct deploy_opts {
 	bool yes;	      /* approval gates pass without asking */
 	const char **approve; /* --approve PHASE: these gates pass */
 	size_t napprove;
+	const char **remove; /* scale: --remove HOST: these leave the pool */
+	size_t nremove;
 	bool break_lock;	   /* remove a lock left by a dead process */
 	bool defer_contract;	   /* deploy a release whose contract
 				      migrations wait for `ivrctl db contract` */
@@ -116,6 +118,19 @@ int deploy_db_status_format(struct buf *b, const json_t *st,
  */
 int deploy_db_migrate(const struct plan *p, const struct agent_bundle *agent,
 		      const struct deploy_opts *o, struct err *err);
+
+/*
+ * `ivrctl scale`: the balancer's pool brought to the plan's inventory.
+ * Hosts of the plan that are not members are bootstrapped with the
+ * pool's release (o->artifact, which must be it), made ready and
+ * smoke-called, and only then added; members the plan no longer lists
+ * (from the inventory the journal recorded) or named in o->remove are
+ * drained by calls, taken out (refused when the capacity floor would
+ * break; asked, or --yes) and stopped.  Returns the exit code: 0 done, 1
+ * a new host failed and was not added, 2 refused, 3 inconsistent.
+ */
+int deploy_scale(const struct plan *p, const struct agent_bundle *agent,
+		 const struct deploy_opts *o, struct err *err);
 
 /* `ivrctl rollback`: returns the exit code. */
 int deploy_rollback(const struct plan *p, const struct agent_bundle *agent,

@@ -90,9 +90,9 @@ deploy_close_fleet(struct run *r)
 }
 
 /* Calls the balancer's agent (one call at a time across threads). */
-static int
-lb_call(struct run *r, const char *method, json_t *params, json_t **result,
-	struct err *err)
+int
+deploy_lb_call(struct run *r, const char *method, json_t *params,
+	       json_t **result, struct err *err)
 {
 	int rc;
 
@@ -113,7 +113,7 @@ deploy_lb_set(struct run *r, struct hostrun *hr, const char *state,
 		return 0;
 	params = host_member_params(r->p, hr->h);
 	json_object_set_new(params, "state", json_string(state));
-	return lb_call(r, "lb.set_state", params, NULL, err);
+	return deploy_lb_call(r, "lb.set_state", params, NULL, err);
 }
 
 /* True when the member is READY in the pool (or there is no balancer);
@@ -127,8 +127,9 @@ lb_member_ok(struct run *r, struct hostrun *hr, bool serving)
 
 	if (!r->has_lb)
 		return true;
-	ready = lb_call(r, "lb.get_state", host_member_params(r->p, hr->h),
-			&res, &e) == 0 &&
+	ready = deploy_lb_call(r, "lb.get_state",
+			       host_member_params(r->p, hr->h), &res,
+			       &e) == 0 &&
 		strcmp(host_str(res, "state"), "ready") == 0 &&
 		!(serving && json_is_false(json_object_get(res, "up")));
 	json_decref(res);
@@ -141,8 +142,14 @@ deploy_lb_ready(struct run *r, struct hostrun *hr)
 	return lb_member_ok(r, hr, false);
 }
 
-static json_t *
-service_params(const struct plan *p)
+bool
+deploy_lb_serving(struct run *r, struct hostrun *hr)
+{
+	return lb_member_ok(r, hr, true);
+}
+
+json_t *
+deploy_service_params(const struct plan *p)
 {
 	json_t *o =
 		json_pack("{s:s, s:I}", "manager", p->service_manager,
@@ -156,8 +163,8 @@ service_params(const struct plan *p)
 }
 
 /* Waits for the host's calls to end, up to the drain deadline. */
-static int
-wait_calls(struct run *r, struct hostrun *hr, struct err *err)
+int
+deploy_wait_calls(struct run *r, struct hostrun *hr, struct err *err)
 {
 	json_t *res = NULL;
 	int rc;
@@ -181,9 +188,9 @@ wait_calls(struct run *r, struct hostrun *hr, struct err *err)
 }
 
 /* Ready with version target within the deadline, then for min_healthy. */
-static int
-wait_ready(struct run *r, struct hostrun *hr, const char *target,
-	   struct err *err)
+int
+deploy_wait_ready(struct run *r, struct hostrun *hr, const char *target,
+		  struct err *err)
 {
 	const struct plan *p = r->p;
 	int64_t until;
@@ -237,12 +244,12 @@ move_host_steps(struct run *r, struct hostrun *hr, struct err *err)
 	deploy_say(r, "%s: drain", name);
 	hr->drained = r->has_lb;
 	if ((rc = deploy_lb_set(r, hr, "drain", err)) < 0 ||
-	    (rc = wait_calls(r, hr, err)) < 0 ||
+	    (rc = deploy_wait_calls(r, hr, err)) < 0 ||
 	    (rc = deploy_lb_set(r, hr, "maint", err)) < 0)
 		return rc;
 	hr->touched = true;
 	if (r->rollback) {
-		json_t *params = service_params(r->p);
+		json_t *params = deploy_service_params(r->p);
 
 		json_object_set_new(params, "version", json_string(r->target));
 		json_object_set_new(params, "deployment_id",
@@ -263,11 +270,12 @@ move_host_steps(struct run *r, struct hostrun *hr, struct err *err)
 				 NULL, err);
 		if (rc == 0)
 			rc = deploy_call(hr, "service.restart",
-					 service_params(r->p), NULL, err);
+					 deploy_service_params(r->p), NULL,
+					 err);
 	}
 	if (rc == 0)
 		snprintf(hr->s.current, sizeof(hr->s.current), "%s", r->target);
-	if (rc < 0 || (rc = wait_ready(r, hr, r->target, err)) < 0 ||
+	if (rc < 0 || (rc = deploy_wait_ready(r, hr, r->target, err)) < 0 ||
 	    (rc = deploy_smoke(r, hr, err)) < 0)
 		return rc;
 	if ((rc = deploy_lb_set(r, hr, "ready", err)) == 0)
@@ -506,57 +514,71 @@ bool
 deploy_fleet_release(struct run *r, char *out, size_t size)
 {
 	for (size_t i = 1; i < r->n; i++) {
-		if (strcmp(r->hosts[i].s.current, r->hosts[0].s.current) != 0) {
-			deploy_say(
-				r,
-				"the fleet is not consistent: %s runs %s, %s "
-				"runs %s; finish the last deployment (ivrctl "
-				"resume) or undo it (ivrctl rollback) first",
-				r->hosts[0].h->name,
-				r->hosts[0].s.current[0] ? r->hosts[0].s.current
-							 : "nothing",
-				r->hosts[i].h->name,
-				r->hosts[i].s.current[0] ? r->hosts[i].s.current
-							 : "nothing");
-			return false;
-		}
+		const struct hostrun *a = &r->hosts[0], *b = &r->hosts[i];
+
+		if (strcmp(b->s.current, a->s.current) == 0)
+			continue;
+		if (a->s.current[0] == '\0' || b->s.current[0] == '\0')
+			deploy_say(r,
+				   "the fleet is not consistent: %s runs "
+				   "nothing yet while %s runs %s; a new host "
+				   "joins with: ivrctl scale %s",
+				   a->s.current[0] ? b->h->name : a->h->name,
+				   a->s.current[0] ? a->h->name : b->h->name,
+				   a->s.current[0] ? a->s.current
+						   : b->s.current,
+				   r->p->path);
+		else
+			deploy_say(r,
+				   "the fleet is not consistent: %s runs %s, "
+				   "%s runs %s; finish the last deployment "
+				   "(ivrctl resume) or undo it (ivrctl "
+				   "rollback) first",
+				   a->h->name, a->s.current, b->h->name,
+				   b->s.current);
+		return false;
 	}
 	snprintf(out, size, "%s", r->n ? r->hosts[0].s.current : "");
 	return true;
 }
 
 /* Uploads the artifact unless the host has it, then stages it. */
+int
+deploy_stage_host(struct run *r, struct hostrun *hr, struct err *err)
+{
+	char remote[4200], q[8500], cmd[8600];
+	int status = 1, rc;
+
+	if ((rc = artifact_remote_path(remote, sizeof(remote), hr->s.root,
+				       r->art.sha256, err)) < 0 ||
+	    (rc = ssh_quote(q, sizeof(q), remote, err)) < 0)
+		return rc;
+	snprintf(cmd, sizeof(cmd), "test -f %s", q);
+	if ((rc = ssh_exec(hr->s.c, cmd, NULL, &status, err)) < 0 ||
+	    (status != 0 && (rc = ssh_upload(hr->s.c, r->o->artifact, remote,
+					     0644, err)) < 0) ||
+	    (rc = deploy_call(hr, "stage",
+			      json_pack("{s:s, s:s}", "version", r->art.version,
+					"sha256", r->art.sha256),
+			      NULL, err)) < 0)
+		return rc;
+	deploy_say(r, "%s: %s staged%s", hr->h->name, r->art.version,
+		   status != 0 ? " (uploaded)" : "");
+	return 0;
+}
+
 static void
 stage_one(void *ctx, size_t i)
 {
 	struct run *r = ctx;
 	struct hostrun *hr = &r->hosts[i];
-	char remote[4200], q[8500], cmd[8600];
 	struct err e;
-	int status = 1;
 
-	if (artifact_remote_path(remote, sizeof(remote), hr->s.root,
-				 r->art.sha256, &e) < 0 ||
-	    ssh_quote(q, sizeof(q), remote, &e) < 0)
-		goto fail;
-	snprintf(cmd, sizeof(cmd), "test -f %s", q);
-	if (ssh_exec(hr->s.c, cmd, NULL, &status, &e) < 0)
-		goto fail;
-	if (status != 0 &&
-	    ssh_upload(hr->s.c, r->o->artifact, remote, 0644, &e) < 0)
-		goto fail;
-	if (deploy_call(hr, "stage",
-			json_pack("{s:s, s:s}", "version", r->art.version,
-				  "sha256", r->art.sha256),
-			NULL, &e) < 0)
-		goto fail;
-	deploy_say(r, "%s: %s staged%s", hr->h->name, r->art.version,
-		   status != 0 ? " (uploaded)" : "");
-	return;
-fail:
-	hr->failed = true;
-	snprintf(hr->error, sizeof(hr->error), "%s", e.msg);
-	deploy_say(r, "%s: staging FAILED: %s", hr->h->name, e.msg);
+	if (deploy_stage_host(r, hr, &e) < 0) {
+		hr->failed = true;
+		snprintf(hr->error, sizeof(hr->error), "%s", e.msg);
+		deploy_say(r, "%s: staging FAILED: %s", hr->h->name, e.msg);
+	}
 }
 
 void

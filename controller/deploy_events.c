@@ -140,6 +140,29 @@ deploy_step_event(struct run *r, struct hostrun *hr, const char *step,
 	deploy_record(r, ev);
 }
 
+json_t *
+deploy_host_json(const struct plan_host *h)
+{
+	return json_pack("{s:s, s:s, s:i, s:s, s:s}", "name", h->name,
+			 "address", h->address, "port", h->port, "user",
+			 h->user, "member", h->member);
+}
+
+void
+deploy_record_inventory(struct run *r, json_t *hosts)
+{
+	json_t *last = journal_events(r->j.path, "inventory", "event");
+
+	if (hosts != NULL &&
+	    !json_equal(json_object_get(json_array_get(last, 0), "hosts"),
+			hosts))
+		deploy_record(r,
+			      json_pack("{s:s, s:s, s:O}", "event", "inventory",
+					"id", r->id, "hosts", hosts));
+	json_decref(hosts);
+	json_decref(last);
+}
+
 /* The environment's lock; 0, or the exit code to stop with. */
 int
 deploy_take_lock(struct run *r, struct err *err)

@@ -109,6 +109,14 @@ void deploy_journal_start(struct run *r, const char *kind, const char *to);
 /* The run's end in the journal, the lock released, and the summary. */
 void deploy_journal_end(struct run *r, int code);
 
+/* A host of the inventory as the journal keeps it (a new object). */
+json_t *deploy_host_json(const struct plan_host *h);
+
+/* The pool's managed hosts (a list of deploy_host_json, stolen) in the
+ * journal as an "inventory" event, unless it is the one already there:
+ * `ivrctl scale` reaches a host taken out of the plan by it. */
+void deploy_record_inventory(struct run *r, json_t *hosts);
+
 /* Asks the operator at the terminal a yes-or-no question. */
 bool deploy_ask(struct run *r, const char *question);
 
@@ -131,6 +139,28 @@ int deploy_lb_set(struct run *r, struct hostrun *hr, const char *state,
 
 /* True when hr's member is READY (or there is no balancer). */
 bool deploy_lb_ready(struct run *r, struct hostrun *hr);
+
+/* deploy_lb_ready, and the balancer's health check passes. */
+bool deploy_lb_serving(struct run *r, struct hostrun *hr);
+
+/* A call to the balancer's agent (one at a time across threads). */
+int deploy_lb_call(struct run *r, const char *method, json_t *params,
+		   json_t **result, struct err *err);
+
+/* The service.* params of the plan (a new object). */
+json_t *deploy_service_params(const struct plan *p);
+
+/* Waits for hr's calls to end, up to the drain deadline (a forced cut
+ * is said). */
+int deploy_wait_calls(struct run *r, struct hostrun *hr, struct err *err);
+
+/* hr ready with release target within the health deadline, then for the
+ * minimum healthy time. */
+int deploy_wait_ready(struct run *r, struct hostrun *hr, const char *target,
+		      struct err *err);
+
+/* Uploads the artifact to hr unless it has it, and stages it. */
+int deploy_stage_host(struct run *r, struct hostrun *hr, struct err *err);
 
 /* True when hr's runtime answers ready with its current release. */
 bool deploy_host_ready(struct run *r, struct hostrun *hr);
@@ -213,5 +243,41 @@ int deploy_run_finish(struct run *r, int code);
 /* Pre-stages everywhere, runs the phases, then rolls back or verifies;
  * returns the exit code. */
 int deploy_go_live(struct run *r);
+
+/* deploy_scale.c, deploy_pool.c: `ivrctl scale` */
+
+/* A scale run: the pool as read, and what changes. */
+struct scale {
+	struct run *r;
+	json_t *members;      /* the pool, as lb.members lists it */
+	json_t *recorded;     /* the inventory the journal last recorded */
+	struct hostrun **add; /* plan hosts to bootstrap and add */
+	size_t nadd;
+	struct hostrun **out; /* members to take out, in order */
+	size_t nout;
+	struct hostrun *gone; /* members the plan no longer lists */
+	struct plan_host *gone_h;
+	size_t ngone;
+	size_t existing;     /* plan hosts in the pool */
+	atomic_size_t added; /* hosts this run added */
+	atomic_int stuck;    /* failed, and could not be undone */
+};
+
+/* The lb.* params that change h's membership, or (h NULL) that list
+ * the pool (a new object). */
+json_t *deploy_pool_params(const struct run *r, const struct plan_host *h);
+
+/* Whether the new hosts can be added: the artifact is the pool's
+ * release, the balancer's server line is known.  -1 to go on, else an
+ * exit code (said). */
+int deploy_scale_can_add(struct scale *sc);
+
+/* Bootstraps and adds sc->add[i] (a fanout_fn); a failure is undone and
+ * said. */
+void deploy_scale_add_one(void *ctx, size_t i);
+
+/* Takes sc->out's members out, one at a time; stops at the first that
+ * fails (said) and returns false. */
+bool deploy_scale_remove(struct scale *sc);
 
 #endif

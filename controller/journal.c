@@ -17,7 +17,8 @@
 #include "buf.h"
 #include "fileio.h"
 
-#define LINE_MAX_BYTES (64 * 1024)
+/* an inventory of 1000 hosts fits */
+#define LINE_MAX_BYTES (1024 * 1024)
 
 static void
 now_text(char *out, size_t size)

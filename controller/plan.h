@@ -56,6 +56,10 @@ struct plan_lb {
 	char *backend;	  /* haproxy */
 	char *socket;	  /* haproxy: unix path or host:port */
 	char *upstream_file, *nginx_conf, *nginx_pid; /* nginx */
+	/* the pool (`ivrctl scale`) */
+	char *config;	   /* haproxy: its configuration file, kept in step */
+	char *server_line; /* a new member's line after its name; {name},
+			      {address} */
 };
 
 /* A phase's size: a count, a percentage of the fleet, or the rest. */
@@ -189,6 +193,8 @@ struct plan {
 	char *environment;
 	struct plan_host *hosts;
 	size_t nhosts;
+	char *inventory_user; /* the inventory's defaults */
+	int inventory_port;
 	struct plan_lb lb;
 	/* ssh */
 	char *identity_file; /* resolved; NULL: keys from ssh-agent */

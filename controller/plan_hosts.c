@@ -141,6 +141,8 @@ plan_load_inventory(struct loader *l, const struct ydoc_node *inv)
 	ydoc_check_keys(l->d, l->doc, inv, keys);
 	ydoc_get_str(&user, l->d, l->doc, inv, "user", false);
 	ydoc_get_int(&port, l->d, l->doc, inv, "port", false, 1, 65535);
+	l->p->inventory_user = strdup(user);
+	l->p->inventory_port = (int)port;
 	if ((list = plan_get_list(l, inv, "hosts", "the inventory",
 				  PLAN_MAX_HOSTS)) == NULL)
 		return;
@@ -194,6 +196,7 @@ load_lb_kind_keys(struct loader *l, const struct ydoc_node *s)
 	if (lb->kind == PLAN_LB_HAPROXY) {
 		lb->backend = plan_get_dup(l, s, "backend", true);
 		lb->socket = plan_get_dup(l, s, "socket", true);
+		lb->config = plan_get_dup(l, s, "config", false);
 	} else if (lb->kind == PLAN_LB_NGINX) {
 		lb->upstream_file = plan_get_dup(l, s, "upstream_file", true);
 		lb->nginx_conf = plan_get_dup(l, s, "nginx_conf", true);
@@ -203,6 +206,10 @@ load_lb_kind_keys(struct loader *l, const struct ydoc_node *s)
 		ydoc_problem(l->d, l->doc, ydoc_get(s, "upstream_file"),
 			     "'upstream_file' belongs to an nginx balancer, "
 			     "not haproxy");
+	if (lb->kind == PLAN_LB_NGINX && ydoc_get(s, "config"))
+		ydoc_problem(l->d, l->doc, ydoc_get(s, "config"),
+			     "'config' belongs to a haproxy balancer (nginx's "
+			     "pool is its upstream_file)");
 	if (lb->kind == PLAN_LB_NGINX && ydoc_get(s, "socket"))
 		ydoc_problem(l->d, l->doc, ydoc_get(s, "socket"),
 			     "'socket' belongs to a haproxy balancer, not "
@@ -215,7 +222,8 @@ plan_load_lb(struct loader *l, const struct ydoc_node *s)
 	static const char *const keys[] = {
 		"kind",		 "name",       "address",   "port",
 		"user",		 "agent_root", "backend",   "socket",
-		"upstream_file", "nginx_conf", "nginx_pid", NULL,
+		"upstream_file", "nginx_conf", "nginx_pid", "config",
+		"server_line",	 NULL,
 	};
 	struct plan_lb *lb = &l->p->lb;
 	int64_t port = 22;
@@ -242,4 +250,10 @@ plan_load_lb(struct loader *l, const struct ydoc_node *s)
 	lb->user = plan_get_dup(l, s, "user", false);
 	lb->agent_root = plan_get_dup(l, s, "agent_root", true);
 	load_lb_kind_keys(l, s);
+	lb->server_line = plan_get_dup(l, s, "server_line", false);
+	if (lb->server_line != NULL &&
+	    lb->server_line[strcspn(lb->server_line, ";#\\\"'\n\r\t")] != '\0')
+		ydoc_problem(l->d, l->doc, ydoc_get(s, "server_line"),
+			     "'server_line' is one line without ; # \\ or "
+			     "quotes (the balancer would misread them)");
 }
