@@ -275,7 +275,8 @@ static int
 on_plan(int argc, char **argv, const struct command *cmd)
 {
 	const char **approve = calloc(2 * (size_t)argc, sizeof(*approve));
-	struct cli c = { .o.approve = approve, .o.remove = approve + argc };
+	struct cli c = { .o.approve = approve,
+			 .o.remove = approve ? approve + argc : NULL };
 	struct plan *p = NULL;
 	int rc = EXITCODE_BAD_INPUT;
 

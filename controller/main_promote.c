@@ -93,8 +93,8 @@ promote(struct cli *c, const struct plan *staging, const struct plan *prod)
 int
 main_promote(int argc, char **argv)
 {
-	const char **approve = calloc(2 * (size_t)argc, sizeof(*approve));
-	struct cli c = { .o.approve = approve, .o.remove = approve + argc };
+	const char **approve = calloc((size_t)argc, sizeof(*approve));
+	struct cli c = { .o.approve = approve }; /* takes no --remove */
 	struct plan *staging = NULL, *prod = NULL;
 	int rc = EXITCODE_BAD_INPUT;
 
