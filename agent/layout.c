@@ -40,6 +40,46 @@ layout_valid_version(const char *v)
 	return true;
 }
 
+bool
+layout_split_release(char *version, char *config, const char *release)
+{
+	const char *plus = strchr(release, '+');
+	size_t n = plus ? (size_t)(plus - release) : strlen(release);
+
+	version[0] = config[0] = '\0';
+	if (n == 0 || n > LAYOUT_VERSION_MAX)
+		return false;
+	memcpy(version, release, n);
+	version[n] = '\0';
+	if (!layout_valid_version(version))
+		return false;
+	if (plus == NULL)
+		return true;
+	if (strlen(plus + 1) != LAYOUT_CONFIG_ID ||
+	    strspn(plus + 1, "0123456789abcdef") != LAYOUT_CONFIG_ID)
+		return false;
+	memcpy(config, plus + 1, LAYOUT_CONFIG_ID + 1);
+	return true;
+}
+
+bool
+layout_valid_release(const char *r)
+{
+	char v[LAYOUT_VERSION_MAX + 1], c[LAYOUT_CONFIG_ID + 1];
+
+	return strlen(r) <= LAYOUT_RELEASE_MAX && layout_split_release(v, c, r);
+}
+
+int
+layout_config(char *out, const char *root, const char *config, struct err *err)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "runtime.%s.yaml",
+		 config[0] ? config : "unmanaged");
+	return layout_path(out, root, HOSTLAYOUT_SHARED, name, err);
+}
+
 int
 layout_path(char *out, const char *root, const char *a, const char *b,
 	    struct err *err)

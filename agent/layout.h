@@ -21,9 +21,33 @@
 
 #define LAYOUT_VERSION_MAX 64
 #define LAYOUT_PATH_MAX	   4096
+#define LAYOUT_CONFIG_ID   12 /* hex digits of a configuration's id */
+#define LAYOUT_RELEASE_MAX (LAYOUT_VERSION_MAX + 1 + LAYOUT_CONFIG_ID)
 
 /* True when v is 1-64 of [A-Za-z0-9._-] starting with [A-Za-z0-9]. */
 bool layout_valid_version(const char *v);
+
+/*
+ * A release is a version, or "<version>+<config>" when the controller
+ * manages the runtime's settings: config is the id (12 lower-case hex
+ * digits) of the settings that go with it, shared/runtime.<config>.yaml
+ * on this host.  Splits release into version (LAYOUT_VERSION_MAX + 1) and
+ * config (LAYOUT_CONFIG_ID + 1, "" without one); false when it is not a
+ * release.
+ */
+bool layout_split_release(char *version, char *config, const char *release);
+
+/* True when r is a release (above). */
+bool layout_valid_release(const char *r);
+
+/*
+ * The runtime's settings with id config, "<root>/shared/runtime.<config>.yaml",
+ * or with config "" the settings the host had before ivrctl managed them,
+ * "<root>/shared/runtime.unmanaged.yaml", into out (LAYOUT_PATH_MAX).  0 or
+ * ERR_INVAL.
+ */
+int layout_config(char *out, const char *root, const char *config,
+		  struct err *err);
 
 /*
  * Creates the root's folders (releases, incoming, shared) when missing.

@@ -117,10 +117,6 @@ int lb_nginx_add(const struct lb_target *t, struct err *err);
 int lb_haproxy_remove(const struct lb_target *t, struct err *err);
 int lb_nginx_remove(const struct lb_target *t, struct err *err);
 
-/* Runs argv (a balancer's own check of a changed file); 0 when it exits
- * 0, else ERR_IO with "<what> refused the change: <its first line>". */
-int lb_run_check(const char *const argv[], const char *what, struct err *err);
-
 /*
  * The text edits of the pool, apart from files (the fuzz targets call
  * them).  lb_haproxy_config_add: text with `server NAME LINE` added to

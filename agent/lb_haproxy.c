@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "fileio.h"
 #include "parse.h"
+#include "proc.h"
 
 #define ANSWER_MAX (1024 * 1024)
 
@@ -473,7 +474,7 @@ write_config(mode_t *mode, const char *path, const struct buf *b,
 	if ((rc = fileio_write_atomic(check, b->data, b->len,
 				      st.st_mode & 07777, err)) < 0)
 		return rc;
-	rc = lb_run_check(argv, "haproxy -c", err);
+	rc = proc_check(argv, "haproxy -c", err);
 	unlink(check);
 	if (rc < 0)
 		return rc;

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "fileio.h"
 #include "parse.h"
+#include "proc.h"
 
 #define FILE_MAX     (1024 * 1024)
 #define LINE_MAX_LEN 1024
@@ -136,49 +137,13 @@ lb_nginx_rewrite(struct buf *out, const char *text, const char *server,
 	return 0;
 }
 
-int
-lb_run_check(const char *const argv[], const char *what, struct err *err)
-{
-	int p[2], status;
-	char text[512] = "", *args[8] = { NULL };
-	size_t k = 0;
-	ssize_t n;
-	pid_t pid;
-
-	while (argv[k] != NULL && k + 1 < sizeof(args) / sizeof(*args))
-		k++;
-	memcpy(args, argv, k * sizeof(*args)); /* execvp's type, unchanged */
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return err_set_errno(err, ERR_IO, errno, "cannot make a pipe");
-	if ((pid = fork()) == 0) {
-		dup2(p[1], STDERR_FILENO);
-		dup2(p[1], STDOUT_FILENO);
-		execvp(args[0], args);
-		_exit(127);
-	}
-	close(p[1]);
-	n = read(p[0], text, sizeof(text) - 1);
-	close(p[0]);
-	text[n > 0 ? n : 0] = '\0';
-	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		char *nl = strchr(text, '\n');
-
-		if (nl != NULL)
-			*nl = '\0';
-		return err_set(err, ERR_IO, "%s refused the change: %s", what,
-			       text[0] ? text : "(no output)");
-	}
-	return 0;
-}
-
 /* Runs `nginx -t -c conf`; on failure err holds nginx's first line. */
 static int
 nginx_test(const char *conf, struct err *err)
 {
 	const char *const argv[] = { "nginx", "-t", "-q", "-c", conf, NULL };
 
-	return lb_run_check(argv, "nginx -t", err);
+	return proc_check(argv, "nginx -t", err);
 }
 
 static int

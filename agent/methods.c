@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "hash.h"
 #include "layout.h"
 #include "caps.h"
@@ -36,7 +37,7 @@ m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
 	static const char *const allowed[] = { "health_url", "manager", "unit",
 					       "scope", NULL };
-	char host[256] = "", current[LAYOUT_VERSION_MAX + 1];
+	char host[256] = "", current[LAYOUT_RELEASE_MAX + 1];
 	const char *health_url = NULL;
 	struct service s;
 	struct service_status ss;
@@ -51,7 +52,7 @@ m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 	    (rc = service_params(&s, a, params, err)) < 0 ||
 	    (rc = state_load(&st, a->root, err)) < 0)
 		return rc;
-	if ((rc = layout_current(current, a->root, err)) < 0) {
+	if ((rc = releases_current(current, a->root, err)) < 0) {
 		state_release(&st);
 		return rc;
 	}
@@ -175,7 +176,7 @@ m_activate(json_t **result, struct agent *a, json_t *params, struct err *err)
 	int rc;
 
 	if ((rc = params_check(params, allowed, err)) < 0 ||
-	    (rc = params_version(&version, params, "version", true, err)) < 0 ||
+	    (rc = params_release(&version, params, "version", true, err)) < 0 ||
 	    (rc = deployment_id(&id, params, err)) < 0 ||
 	    (rc = releases_activate(&r, a->root, version, id, NULL, err)) < 0)
 		return rc;
@@ -339,6 +340,8 @@ m_health_wait(json_t **result, struct agent *a, json_t *params, struct err *err)
 	static const char *const allowed[] = { "url",	      "expect_version",
 					       "interval_ms", "timeout_ms",
 					       "deadline_ms", NULL };
+	char version[LAYOUT_VERSION_MAX + 1], config[LAYOUT_CONFIG_ID + 1];
+	const char *expect = NULL;
 	struct probe_wait w;
 	struct probe_health h;
 	int rc;
@@ -346,9 +349,13 @@ m_health_wait(json_t **result, struct agent *a, json_t *params, struct err *err)
 	(void)a;
 	if ((rc = params_check(params, allowed, err)) < 0 ||
 	    (rc = wait_params(&w, params, err)) < 0 ||
-	    (rc = params_version(&w.expect_version, params, "expect_version",
-				 false, err)) < 0 ||
-	    (rc = probe_health_wait(&h, &w, err)) < 0)
+	    (rc = params_release(&expect, params, "expect_version", false,
+				 err)) < 0)
+		return rc;
+	/* the runtime answers its version; a release's settings are ours */
+	if (expect != NULL && layout_split_release(version, config, expect))
+		w.expect_version = version;
+	if ((rc = probe_health_wait(&h, &w, err)) < 0)
 		return rc;
 	*result = json_pack("{s:b, s:i, s:I, s:s?, s:s?}", "ready", h.ready,
 			    "attempts", (int)h.attempts, "waited_ms",
@@ -391,14 +398,14 @@ rollback_target(char *out, struct agent *a, const json_t *params,
 	struct agent_state st;
 	int rc;
 
-	if ((rc = params_version(&version, params, "version", false, err)) < 0)
+	if ((rc = params_release(&version, params, "version", false, err)) < 0)
 		return rc;
 	if (version != NULL) {
-		snprintf(out, LAYOUT_VERSION_MAX + 1, "%s", version);
+		snprintf(out, LAYOUT_RELEASE_MAX + 1, "%s", version);
 		return 0;
 	}
 	if ((rc = state_load(&st, a->root, err)) == 0) {
-		snprintf(out, LAYOUT_VERSION_MAX + 1, "%s", st.previous);
+		snprintf(out, LAYOUT_RELEASE_MAX + 1, "%s", st.previous);
 		if (out[0] == '\0')
 			rc = err_set(err, ERR_NOTFOUND,
 				     "no previous release to roll back to");
@@ -415,7 +422,7 @@ m_rollback(json_t **result, struct agent *a, json_t *params, struct err *err)
 		"unit",	   "scope",	    "config", "stop_timeout_ms",
 		NULL,
 	};
-	char target[LAYOUT_VERSION_MAX + 1];
+	char target[LAYOUT_RELEASE_MAX + 1];
 	struct activate_result r;
 	struct service s;
 	const char *id = NULL, *undoes = NULL;
@@ -515,6 +522,56 @@ m_releases_prune(json_t **result, struct agent *a, json_t *params,
 	return 0;
 }
 
+static int
+m_config_put(json_t **result, struct agent *a, json_t *params, struct err *err)
+{
+	static const char *const allowed[] = { "config", "text", "version",
+					       NULL };
+	const char *config = NULL, *text = NULL, *version = NULL;
+	int rc;
+
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = params_str(&config, params, "config", true, 16, err)) < 0 ||
+	    (rc = params_version(&version, params, "version", false, err)) < 0)
+		return rc;
+	text = json_string_value(json_object_get(params, "text"));
+	if (text == NULL ||
+	    strlen(text) != json_string_length(json_object_get(params, "text")))
+		return err_set(err, ERR_INVAL,
+			       "param 'text' must be a string without NUL");
+	if ((rc = releases_put_config(a->root, config, text, version, err)) < 0)
+		return rc;
+	*result = json_pack("{s:s, s:b}", "config", config, "checked",
+			    version != NULL);
+	return 0;
+}
+
+/* config.get: the settings the runtime reads now, and its release. */
+static int
+m_config_get(json_t **result, struct agent *a, json_t *params, struct err *err)
+{
+	static const char *const allowed[] = { NULL };
+	char current[LAYOUT_RELEASE_MAX + 1], path[LAYOUT_PATH_MAX];
+	struct buf b;
+	int rc;
+
+	if ((rc = params_check(params, allowed, err)) < 0 ||
+	    (rc = releases_current(current, a->root, err)) < 0 ||
+	    (rc = layout_path(path, a->root, HOSTLAYOUT_SHARED, "runtime.yaml",
+			      err)) < 0)
+		return rc;
+	buf_init(&b, 256 * 1024);
+	rc = fileio_read_all(&b, path, err);
+	if (rc == 0 || rc == ERR_NOTFOUND)
+		*result = json_pack("{s:s?, s:s?}", "release",
+				    current[0] ? current : NULL, "text",
+				    rc == 0 ? buf_cstr(&b) : NULL);
+	buf_release(&b);
+	if ((rc == 0 || rc == ERR_NOTFOUND) && *result == NULL)
+		return err_set(err, ERR_PARSE, "'%s' is not UTF-8 text", path);
+	return rc == ERR_NOTFOUND ? 0 : rc;
+}
+
 const struct rpc_method agent_methods[] = {
 	{ "hello", m_hello, false },
 	{ "stage", m_stage, true },
@@ -526,6 +583,8 @@ const struct rpc_method agent_methods[] = {
 	{ "calls.wait_idle", m_calls_wait_idle, false },
 	{ "smoke.call", smoke_call_method, false },
 	{ "rollback", m_rollback, true },
+	{ "config.put", m_config_put, true },
+	{ "config.get", m_config_get, false },
 	{ "releases.list", m_releases_list, false },
 	{ "releases.prune", m_releases_prune, true },
 	{ "lb.get_state", lb_get_state_method, false },

@@ -82,6 +82,26 @@ params_version(const char **out, const json_t *p, const char *key,
 }
 
 int
+params_release(const char **out, const json_t *p, const char *key,
+	       bool required, struct err *err)
+{
+	const char *v = NULL;
+	int rc;
+
+	if ((rc = params_str(&v, p, key, required, LAYOUT_RELEASE_MAX, err)) <
+		    0 ||
+	    v == NULL)
+		return rc;
+	if (!layout_valid_release(v))
+		return err_set(err, ERR_INVAL,
+			       "param '%s' must be a version, or "
+			       "<version>+<12 hex digits>",
+			       key);
+	*out = v;
+	return 0;
+}
+
+int
 params_sha256(const char **out, const json_t *p, const char *key, bool required,
 	      struct err *err)
 {

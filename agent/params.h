@@ -24,6 +24,10 @@ int params_str(const char **out, const json_t *p, const char *key,
 int params_version(const char **out, const json_t *p, const char *key,
 		   bool required, struct err *err);
 
+/* A release: a version, or "<version>+<12 hex digits>" (layout.h). */
+int params_release(const char **out, const json_t *p, const char *key,
+		   bool required, struct err *err);
+
 /* A sha256: 64 lower-case hex digits. */
 int params_sha256(const char **out, const json_t *p, const char *key,
 		  bool required, struct err *err);

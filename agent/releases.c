@@ -10,44 +10,129 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "fileio.h"
 #include "hash.h"
 #include "hostlayout.h"
 #include "layout.h"
+#include "proc.h"
+
+/* Whether release r (with or without its settings) is version v. */
+static bool
+is_version(const char *r, const char *v)
+{
+	char version[LAYOUT_VERSION_MAX + 1], config[LAYOUT_CONFIG_ID + 1];
+
+	return r != NULL && layout_split_release(version, config, r) &&
+	       strcmp(version, v) == 0;
+}
+
+/*
+ * shared/runtime.yaml for a release's settings config: a symlink to
+ * runtime.<config>.yaml, swapped atomically.  The first time, a file the
+ * host had there is kept as runtime.unmanaged.yaml (a hard link, so that
+ * no instant lacks one), which a rollback to a release without settings
+ * points it back at.  Without config, a deployment leaves it as it is.
+ * *changed: it now points elsewhere.
+ */
+static int
+swap_config(bool *changed, const char *root, const char *config, bool rollback,
+	    struct err *err)
+{
+	char link_path[LAYOUT_PATH_MAX], want[LAYOUT_PATH_MAX],
+		kept[LAYOUT_PATH_MAX], now[LAYOUT_PATH_MAX];
+	const char *name;
+	struct stat st;
+	ssize_t n;
+	int rc;
+
+	*changed = false;
+	if ((rc = layout_path(link_path, root, HOSTLAYOUT_SHARED,
+			      "runtime.yaml", err)) < 0 ||
+	    (rc = layout_config(want, root, config, err)) < 0 ||
+	    (rc = layout_config(kept, root, "", err)) < 0)
+		return rc;
+	if (config[0] == '\0' && (!rollback || access(kept, F_OK) != 0))
+		return 0;
+	if (access(want, R_OK) != 0)
+		return err_set(err, ERR_NOTFOUND,
+			       "the runtime settings '%s' are not on this host "
+			       "(config.put them first)",
+			       want);
+	if (lstat(link_path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    link(link_path, kept) < 0 && errno != EEXIST)
+		return err_set_errno(err, ERR_IO, errno,
+				     "cannot keep '%s' as '%s'", link_path,
+				     kept);
+	name = strrchr(want, '/') + 1;
+	n = readlink(link_path, now, sizeof(now) - 1);
+	if (n >= 0 && (size_t)n == strlen(name) &&
+	    memcmp(now, name, (size_t)n) == 0)
+		return 0;
+	*changed = true;
+	return fileio_symlink_atomic(name, link_path, err);
+}
+
+/* A rollback to a plain version lands on that release of the lineage,
+ * else on the newest with that version and settings (state_nearest),
+ * into out. */
+static int
+resolve(char *out, const struct agent_state *st, const char *release,
+	bool rollback, struct err *err)
+{
+	char version[LAYOUT_VERSION_MAX + 1], config[LAYOUT_CONFIG_ID + 1];
+	const char *found;
+
+	if (!layout_split_release(version, config, release))
+		return err_set(err, ERR_INVAL, "'%s' is not a release",
+			       release);
+	found = rollback && config[0] == '\0' ? state_nearest(st, version)
+					      : NULL;
+	snprintf(out, LAYOUT_RELEASE_MAX + 1, "%s", found ? found : release);
+	return 0;
+}
 
 int
 releases_activate(struct activate_result *out, const char *root,
-		  const char *version, const char *deployment_id,
+		  const char *release, const char *deployment_id,
 		  const char *undoes, struct err *err)
 {
-	char link[LAYOUT_PATH_MAX], target[LAYOUT_VERSION_MAX + 16];
+	char link[LAYOUT_PATH_MAX], target[LAYOUT_VERSION_MAX + 16],
+		want[LAYOUT_RELEASE_MAX + 1], version[LAYOUT_VERSION_MAX + 1],
+		config[LAYOUT_CONFIG_ID + 1], now[LAYOUT_VERSION_MAX + 1];
 	struct agent_state st;
+	bool swapped;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!layout_is_staged(root, version))
-		return err_set(err, ERR_NOTFOUND,
-			       "release '%s' is not staged: stage it first",
-			       version);
-	if ((rc = state_load(&st, root, err)) < 0)
+	if ((rc = state_load(&st, root, err)) < 0 ||
+	    (rc = resolve(want, &st, release, undoes != NULL, err)) < 0)
 		goto out;
-	if ((rc = layout_current(out->current, root, err)) < 0)
+	layout_split_release(version, config, want);
+	if (!layout_is_staged(root, version)) {
+		rc = err_set(err, ERR_NOTFOUND,
+			     "release '%s' is not staged: stage it first",
+			     version);
 		goto out;
-	out->changed = strcmp(out->current, version) != 0;
-	if (out->changed) {
+	}
+	if ((rc = layout_current(now, root, err)) < 0 ||
+	    (rc = swap_config(&swapped, root, config, undoes != NULL, err)) < 0)
+		goto out;
+	out->changed = swapped || strcmp(now, version) != 0;
+	if (strcmp(now, version) != 0) {
 		snprintf(target, sizeof(target), "releases/%s", version);
 		if ((rc = layout_path(link, root, HOSTLAYOUT_CURRENT, NULL,
 				      err)) < 0 ||
 		    (rc = fileio_symlink_atomic(target, link, err)) < 0)
 			goto out;
 	}
-	/* The symlink runs; state.json follows it (also after a crash
+	/* The symlinks run; state.json follows them (also after a crash
 	 * between the two, when activation is repeated). */
-	if (out->changed || strcmp(st.current, version) != 0 ||
+	if (out->changed || strcmp(st.current, want) != 0 ||
 	    strcmp(st.deployment_id, deployment_id) != 0) {
-		state_record(&st, version, deployment_id, undoes);
+		state_record(&st, want, deployment_id, undoes);
 		if ((rc = state_save(&st, root, err)) < 0)
 			goto out;
 	}
@@ -56,6 +141,28 @@ releases_activate(struct activate_result *out, const char *root,
 out:
 	state_release(&st);
 	return rc;
+}
+
+int
+releases_current(char *out, const char *root, struct err *err)
+{
+	char now[LAYOUT_VERSION_MAX + 1], version[LAYOUT_VERSION_MAX + 1],
+		config[LAYOUT_CONFIG_ID + 1];
+	struct agent_state st;
+	int rc;
+
+	if ((rc = layout_current(now, root, err)) < 0 ||
+	    (rc = state_load(&st, root, err)) < 0)
+		return rc;
+	/* state.json names the release's settings while it agrees with
+	 * the current link (a crash between the two: the link wins). */
+	if (layout_split_release(version, config, st.current) &&
+	    strcmp(version, now) == 0)
+		snprintf(out, LAYOUT_RELEASE_MAX + 1, "%s", st.current);
+	else
+		snprintf(out, LAYOUT_RELEASE_MAX + 1, "%s", now);
+	state_release(&st);
+	return 0;
 }
 
 struct staged {
@@ -161,7 +268,7 @@ releases_list(const char *root, struct err *err)
 		json_t *rel = json_pack(
 			"{s:s, s:b, s:b, s:s}", "version", list[i].version,
 			"current", strcmp(list[i].version, current) == 0,
-			"previous", strcmp(list[i].version, st.previous) == 0,
+			"previous", is_version(st.previous, list[i].version),
 			"staged_at", at);
 		char sha[HASH_SHA256_HEX_LEN + 1];
 
@@ -181,13 +288,55 @@ static bool protected(const char *v, const char *current,
 	size_t i;
 	json_t *p;
 
-	if (strcmp(v, current) == 0 || strcmp(v, st->current) == 0 ||
-	    strcmp(v, st->previous) == 0)
+	if (strcmp(v, current) == 0 || is_version(st->current, v) ||
+	    is_version(st->previous, v))
 		return true;
 	json_array_foreach (protect, i, p)
-		if (json_is_string(p) && strcmp(json_string_value(p), v) == 0)
+		if (is_version(json_string_value(p), v))
 			return true;
 	return false;
+}
+
+/* Settings files (shared/runtime.<config>.yaml) no release of the
+ * lineage names go; the one in use and the host's own never do. */
+static void
+prune_configs(const char *root, const struct agent_state *st)
+{
+	char dir[LAYOUT_PATH_MAX], path[LAYOUT_PATH_MAX + 300],
+		version[LAYOUT_VERSION_MAX + 1], config[LAYOUT_CONFIG_ID + 1],
+		used[LAYOUT_PATH_MAX];
+	struct dirent *de;
+	ssize_t n;
+	DIR *d;
+
+	if (layout_path(dir, root, HOSTLAYOUT_SHARED, NULL, NULL) < 0 ||
+	    (d = opendir(dir)) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/runtime.yaml", dir);
+	n = readlink(path, used, sizeof(used) - 1);
+	used[n > 0 ? n : 0] = '\0';
+	while ((de = readdir(d)) != NULL) {
+		bool named = strcmp(de->d_name, used) == 0;
+		size_t i;
+		json_t *e;
+
+		if (strlen(de->d_name) != 8 + LAYOUT_CONFIG_ID + 5 ||
+		    strncmp(de->d_name, "runtime.", 8) != 0 ||
+		    strcmp(de->d_name + 8 + LAYOUT_CONFIG_ID, ".yaml") != 0)
+			continue;
+		json_array_foreach (st->lineage, i, e)
+			named = named ||
+				(layout_split_release(
+					 version, config,
+					 json_string_value(json_object_get(
+						 e, "version"))) &&
+				 strncmp(config, de->d_name + 8,
+					 LAYOUT_CONFIG_ID) == 0);
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!named)
+			unlink(path);
+	}
+	closedir(d);
 }
 
 static int
@@ -228,6 +377,8 @@ releases_prune(json_t **removed, const char *root, int keep,
 			json_array_append_new(*removed,
 					      json_string(list[i].version));
 	}
+	if (rc == 0)
+		prune_configs(root, &st);
 out:
 	free(list);
 	state_release(&st);
@@ -320,5 +471,47 @@ releases_prune_incoming(json_t **removed, const char *root,
 	}
 	json_decref(names);
 	free(list);
+	return rc;
+}
+
+#define CONFIG_MAX (256 * 1024)
+
+int
+releases_put_config(const char *root, const char *config, const char *text,
+		    const char *version, struct err *err)
+{
+	char path[LAYOUT_PATH_MAX], bin[LAYOUT_PATH_MAX + 64];
+	const char *const argv[] = { bin, "check", "--config", path, NULL };
+	struct buf old;
+	size_t n = strlen(text);
+	int rc;
+
+	if (strlen(config) != LAYOUT_CONFIG_ID ||
+	    strspn(config, "0123456789abcdef") != LAYOUT_CONFIG_ID)
+		return err_set(err, ERR_INVAL,
+			       "a configuration id is 12 lower-case hex "
+			       "digits");
+	if (n > CONFIG_MAX)
+		return err_set(err, ERR_OVERFLOW,
+			       "runtime settings over %d bytes", CONFIG_MAX);
+	if ((rc = layout_config(path, root, config, err)) < 0)
+		return rc;
+	buf_init(&old, CONFIG_MAX);
+	rc = fileio_read_all(&old, path, err);
+	if (rc == 0 && (old.len != n || memcmp(old.data, text, n) != 0))
+		rc = err_set(err, ERR_INTEGRITY,
+			     "'%s' holds other settings under the same id",
+			     path);
+	buf_release(&old);
+	if (rc == ERR_NOTFOUND)
+		rc = fileio_write_atomic(path, text, n, 0640, err);
+	if (rc < 0)
+		return rc;
+	if (version == NULL || !layout_is_staged(root, version))
+		return 0;
+	snprintf(bin, sizeof(bin), "%s/%s/%s/bin/ivr-runtime", root,
+		 HOSTLAYOUT_RELEASES, version);
+	if ((rc = proc_check(argv, "ivr-runtime check", err)) < 0)
+		unlink(path);
 	return rc;
 }

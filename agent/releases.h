@@ -16,21 +16,30 @@
 #include "state.h"
 
 struct activate_result {
-	char current[LAYOUT_VERSION_MAX + 1];
-	char previous[LAYOUT_VERSION_MAX + 1];
-	bool changed; /* false: version was already current */
+	char current[LAYOUT_RELEASE_MAX + 1];
+	char previous[LAYOUT_RELEASE_MAX + 1];
+	bool changed; /* false: release was already current */
 };
 
 /*
- * Makes version (staged) current for deployment_id; undoes is NULL, or for
- * a rollback the deployment it undoes, "" for the one that brought the
- * current release (see state_record).  Returns 0,
- * ERR_NOTFOUND ("release 'x' is not staged"), ERR_PARSE (state.json
- * unreadable) or ERR_IO.  Safe to repeat.
+ * Makes release (a version, staged, or "<version>+<config>" with its
+ * settings on this host: layout.h) current for deployment_id: the
+ * settings' link shared/runtime.yaml, then the `current` link, then
+ * state.json.  undoes is NULL, or for a rollback the deployment it
+ * undoes, "" for the one that brought the current release (see
+ * state_record); a rollback to a plain version goes to the newest release
+ * of the lineage with that version, and to one without settings puts back
+ * the settings the host had before ivrctl managed them.  Returns 0,
+ * ERR_NOTFOUND ("release 'x' is not staged", settings missing),
+ * ERR_PARSE (state.json unreadable) or ERR_IO.  Safe to repeat.
  */
 int releases_activate(struct activate_result *out, const char *root,
-		      const char *version, const char *deployment_id,
+		      const char *release, const char *deployment_id,
 		      const char *undoes, struct err *err);
+
+/* The release that runs into out (LAYOUT_RELEASE_MAX + 1): the current
+ * link's version, with its settings' id when state.json agrees. */
+int releases_current(char *out, const char *root, struct err *err);
 
 /*
  * The staged releases, oldest staged first: a new JSON array of
@@ -65,5 +74,16 @@ int releases_prune(json_t **removed, const char *root, int keep,
  */
 int releases_prune_incoming(json_t **removed, const char *root,
 			    const json_t *protect, struct err *err);
+
+/*
+ * Puts the runtime's settings text for configuration id config on this
+ * host, shared/runtime.<config>.yaml (0640), and when version is staged
+ * has its runtime check them (`ivr-runtime check --config`): refused
+ * settings are removed again.  The same id with other text is refused.
+ * Returns 0, ERR_INVAL, ERR_OVERFLOW (over 256 KiB), ERR_INTEGRITY, or
+ * ERR_IO with the runtime's own words.
+ */
+int releases_put_config(const char *root, const char *config, const char *text,
+			const char *version, struct err *err);
 
 #endif

@@ -22,7 +22,7 @@ copy_field(char *dst, size_t size, json_t *o, const char *key, bool version)
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) >= size ||
 	    (version && json_string_length(v) > 0 &&
-	     !layout_valid_version(json_string_value(v))))
+	     !layout_valid_release(json_string_value(v))))
 		return -1;
 	snprintf(dst, size, "%s", json_string_value(v));
 	return 0;
@@ -35,7 +35,7 @@ valid_entry(json_t *e)
 	const char *v = json_string_value(json_object_get(e, "version"));
 	const char *id = json_string_value(json_object_get(e, "deployment_id"));
 
-	return json_is_object(e) && v != NULL && layout_valid_version(v) &&
+	return json_is_object(e) && v != NULL && layout_valid_release(v) &&
 	       id != NULL && strlen(id) <= STATE_ID_MAX;
 }
 
@@ -190,6 +190,24 @@ undo(struct agent_state *st, const char *version)
 		return; /* not found: pushed by the caller */
 	while (json_array_size(l) > i + 1)
 		json_array_remove(l, json_array_size(l) - 1);
+}
+
+const char *
+state_nearest(const struct agent_state *st, const char *version)
+{
+	char v[LAYOUT_VERSION_MAX + 1], c[LAYOUT_CONFIG_ID + 1];
+	size_t n = json_array_size(st->lineage);
+
+	for (size_t i = n; i-- > 0;)
+		if (strcmp(field(st->lineage, i, "version"), version) == 0)
+			return field(st->lineage, i, "version");
+	for (size_t i = n; i-- > 0;) {
+		const char *r = field(st->lineage, i, "version");
+
+		if (layout_split_release(v, c, r) && strcmp(v, version) == 0)
+			return r;
+	}
+	return NULL;
 }
 
 void

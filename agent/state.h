@@ -11,6 +11,10 @@
  *                {"deployment_id": "r-43", "version": "1.0.0", "at": ...,
  *                 "kind": "rollback", "undoes": "d-42"}, ...]}
  *
+ * A release is a version or "<version>+<config>" (layout.h): the settings
+ * ivrctl rendered for the runtime go with the binary, and a rollback
+ * restores both.
+ *
  * The lineage is a stack of the deployments that stand, oldest first: an
  * activation by a deployment pushes its release; a rollback activation
  * (which records the deployment it undoes) pops down to the nearest entry
@@ -36,8 +40,8 @@
 #define STATE_ID_MAX	  128
 
 struct agent_state {
-	char current[LAYOUT_VERSION_MAX + 1];
-	char previous[LAYOUT_VERSION_MAX + 1];
+	char current[LAYOUT_RELEASE_MAX + 1]; /* releases: see layout.h */
+	char previous[LAYOUT_RELEASE_MAX + 1];
 	char deployment_id[STATE_ID_MAX + 1]; /* that brought current */
 	json_t *lineage; /* owned array, top last (see above) */
 	json_t *history; /* owned array, newest last */
@@ -64,6 +68,11 @@ int state_save(const struct agent_state *st, const char *root, struct err *err);
  */
 void state_record(struct agent_state *st, const char *version,
 		  const char *deployment_id, const char *undoes);
+
+/* The newest release of the lineage that is version exactly (a plain
+ * version: without managed settings), else the newest with that version
+ * and any settings; borrowed from st, NULL when there is none. */
+const char *state_nearest(const struct agent_state *st, const char *version);
 
 /* Frees st's lineage and history. */
 void state_release(struct agent_state *st);

@@ -305,6 +305,140 @@ test_agent__stages_activates_runs_and_rolls_back(void **state)
 	json_decref(o);
 }
 
+/* Settings text for the runtime on the fixture's port with max_concurrent. */
+static char *
+settings(struct fixture *f, int max_concurrent)
+{
+	static char text[256];
+
+	snprintf(text, sizeof(text),
+		 "# rendered\nlisten: { port: %s }\ndatabase: { path: bank.db "
+		 "}\ncalls: { max_concurrent: %d }\ndrain: { deadline: 5s }\n",
+		 strrchr(f->base, ':') + 1, max_concurrent);
+	return text;
+}
+
+static json_t *
+put(struct fixture *f, const char *id, const char *text, int v, int code)
+{
+	return call(f, "config.put",
+		    json_pack("{s:s, s:s, s:s}", "config", id, "text", text,
+			      "version", versions[v]),
+		    code);
+}
+
+/* Where shared/runtime.yaml points, "" for a file. */
+static const char *
+settings_link(struct fixture *f)
+{
+	static char target[256];
+	char path[256];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/shared/runtime.yaml", f->root);
+	n = readlink(path, target, sizeof(target) - 1);
+	target[n > 0 ? n : 0] = '\0';
+	return target;
+}
+
+static void
+test_agent__ships_settings_with_a_release(void **state)
+{
+	struct fixture *f = *state;
+	char path[256], *text;
+	json_t *o;
+
+	json_decref(stage(f, 1, 0));
+	json_decref(activate(f, 1));
+	json_decref(call(f, "service.start", NULL, 0));
+
+	/* Checked by the release's runtime before they are kept. */
+	o = put(f, "aaaaaaaaaaaa", settings(f, 7), 1, 0);
+	assert_true(is_true(o, "checked"));
+	json_decref(o);
+	o = put(f, "bbbbbbbbbbbb", "listen: { port: nope }\n", 1, -32000);
+	assert_non_null(strstr(str(o, "message"), "ivr-runtime check refused"));
+	json_decref(o);
+	snprintf(path, sizeof(path), "%s/shared/runtime.bbbbbbbbbbbb.yaml",
+		 f->root);
+	assert_int_equal(access(path, F_OK), -1);
+	json_decref(put(f, "aaaaaaaaaaaa", settings(f, 8), 1, -32002));
+	json_decref(call(
+		f, "config.put",
+		json_pack("{s:s, s:s}", "config", "../../etc/x", "text", "x"),
+		-32602));
+
+	/* Activated with its settings; the host's own file is kept. */
+	o = call(f, "activate",
+		 json_pack("{s:s, s:s}", "version", "1.0.0+aaaaaaaaaaaa",
+			   "deployment_id", "d-cfg"),
+		 0);
+	assert_string_equal(str(o, "current"), "1.0.0+aaaaaaaaaaaa");
+	assert_string_equal(str(o, "previous"), "1.0.0");
+	assert_true(is_true(o, "changed"));
+	json_decref(o);
+	assert_string_equal(settings_link(f), "runtime.aaaaaaaaaaaa.yaml");
+	snprintf(path, sizeof(path), "%s/shared/runtime.unmanaged.yaml",
+		 f->root);
+	text = ts_read_file(path);
+	assert_non_null(strstr(text, "drain: { deadline: 5s }"));
+	assert_null(strstr(text, "max_concurrent"));
+	free(text);
+	json_decref(call(f, "service.restart", NULL, 0));
+	o = call(f, "health.wait",
+		 json_pack("{s:s+, s:s, s:i, s:i}", "url", f->base, "/readyz",
+			   "expect_version", "1.0.0+aaaaaaaaaaaa",
+			   "interval_ms", 50, "deadline_ms", 10000),
+		 0);
+	assert_true(is_true(o, "ready"));
+	json_decref(o);
+	o = call(f, "config.get", NULL, 0);
+	assert_string_equal(str(o, "release"), "1.0.0+aaaaaaaaaaaa");
+	assert_non_null(strstr(str(o, "text"), "max_concurrent: 7"));
+	json_decref(o);
+
+	/* The next release with other settings, then back: both restored. */
+	json_decref(stage(f, 2, 0));
+	json_decref(put(f, "cccccccccccc", settings(f, 9), 2, 0));
+	json_decref(
+		call(f, "activate",
+		     json_pack("{s:s, s:s}", "version", "1.1.0+cccccccccccc",
+			       "deployment_id", "d-next"),
+		     0));
+	o = call(f, "hello", NULL, 0);
+	assert_string_equal(str(o, "current"), "1.1.0+cccccccccccc");
+	assert_string_equal(str(o, "previous"), "1.0.0+aaaaaaaaaaaa");
+	json_decref(o);
+	o = call(f, "rollback",
+		 json_pack("{s:s, s:s}", "deployment_id", "r-1", "undoes",
+			   "d-next"),
+		 0);
+	assert_string_equal(str(o, "current"), "1.0.0+aaaaaaaaaaaa");
+	json_decref(o);
+	assert_string_equal(settings_link(f), "runtime.aaaaaaaaaaaa.yaml");
+	o = health(f, 1, 10000);
+	assert_true(is_true(o, "ready"));
+	json_decref(o);
+	/* And once more: the host's own settings, unmanaged again. */
+	o = call(f, "rollback", json_pack("{s:s}", "deployment_id", "r-2"), 0);
+	assert_string_equal(str(o, "current"), "1.0.0");
+	json_decref(o);
+	assert_string_equal(settings_link(f), "runtime.unmanaged.yaml");
+	o = call(f, "config.get", NULL, 0);
+	assert_null(strstr(str(o, "text"), "max_concurrent"));
+	json_decref(o);
+
+	/* Pruning drops settings no release of the lineage names. */
+	json_decref(
+		call(f, "releases.prune", json_pack("{s:i}", "keep", 2), 0));
+	snprintf(path, sizeof(path), "%s/shared/runtime.cccccccccccc.yaml",
+		 f->root);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/shared/runtime.unmanaged.yaml",
+		 f->root);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 static void
 test_agent__broken_release_never_turns_ready(void **state)
 {
@@ -809,6 +943,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_agent__stages_activates_runs_and_rolls_back),
 		T(test_agent__read_only_changes_nothing),
+		T(test_agent__ships_settings_with_a_release),
 		T(test_agent__broken_release_never_turns_ready),
 		T(test_agent__waits_for_a_live_call_to_end),
 		T(test_agent__answers_bad_requests_and_keeps_serving),
