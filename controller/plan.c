@@ -75,6 +75,7 @@ plan_free(struct plan *p)
 		free(h->address);
 		free(h->user);
 		free(h->member);
+		free(h->runtime);
 		for (size_t j = 0; j < h->nlabels; j++) {
 			free(h->labels[j].key);
 			free(h->labels[j].value);
@@ -87,6 +88,23 @@ plan_free(struct plan *p)
 	plan_free_notify(p);
 	free_strings(p);
 	free(p);
+}
+
+void
+plan_release(char *out, const struct plan *p, const char *version)
+{
+	snprintf(out, PLAN_RELEASE_MAX, "%s%s%s", version,
+		 p->config_id[0] ? "+" : "", p->config_id);
+}
+
+bool
+plan_release_is(const char *current, const char *target)
+{
+	size_t n = strlen(target);
+
+	return strcmp(current, target) == 0 ||
+	       (strchr(target, '+') == NULL &&
+		strncmp(current, target, n) == 0 && current[n] == '+');
 }
 
 size_t
@@ -265,9 +283,10 @@ defaults(struct plan *p)
 }
 
 static const char *const top_keys[] = {
-	"environment", "inventory", "load_balancer", "ssh",	 "agent",
-	"service",     "health",    "rollout",	     "artifact", "journal",
-	"database",    "analysis",  "smoke",	     "notify",	 NULL,
+	"environment", "inventory", "load_balancer", "ssh",
+	"agent",       "service",   "health",	     "rollout",
+	"artifact",    "journal",   "database",	     "analysis",
+	"smoke",       "notify",    "runtime",	     NULL,
 };
 
 /* A section that must be there: problem at the top when missing. */
@@ -362,6 +381,8 @@ load_top(struct loader *l)
 		plan_load_smoke(l, s);
 	if ((s = ydoc_get(root, "notify")) != NULL)
 		plan_load_notify(l, s);
+	if ((s = ydoc_get(root, "runtime")) != NULL)
+		plan_load_runtime(l, s);
 	if (ydoc_get(root, "artifact") != NULL)
 		l->p->artifact = plan_readable_file(l, root, "artifact", false);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "journal", false))

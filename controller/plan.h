@@ -37,8 +37,13 @@ struct plan_host {
 	char *user;
 	struct plan_label labels[PLAN_MAX_LABELS];
 	size_t nlabels;
-	char *member; /* the load balancer's name for it (default: name) */
+	char *member;  /* the load balancer's name for it (default: name) */
+	char *runtime; /* its runtime.yaml from the plan's `runtime`, or NULL */
 };
+
+/* A release as the fleet runs it: "<version>" or, with the plan's
+ * runtime settings, "<version>+<config id>", and its NUL. */
+#define PLAN_RELEASE_MAX 80
 
 enum plan_lb_kind {
 	PLAN_LB_NONE,
@@ -228,6 +233,9 @@ struct plan {
 	struct plan_hook hooks[PLAN_MAX_HOOKS];
 	size_t nhooks;
 	struct plan_db db;
+	/* runtime: each host's settings (plan_host.runtime) and their id,
+	 * 12 hex digits ("" without the section) */
+	char config_id[13];
 	/* other */
 	char *artifact;	 /* resolved; NULL when the plan names none */
 	char *journal;	 /* resolved; NULL: the default location */
@@ -241,6 +249,17 @@ struct plan {
  */
 int plan_load(struct plan **out, const char *path, struct diag_list *diags,
 	      struct err *err);
+
+/*
+ * The release version goes out as under p: "<version>+<config id>" with
+ * the plan's runtime settings, else version; into out (PLAN_RELEASE_MAX).
+ */
+void plan_release(char *out, const struct plan *p, const char *version);
+
+/* Whether a host on release current is on target: the same release, or
+ * (target a plain version, as `rollback --to` takes it) that version with
+ * any settings.  Choosing which hosts to move compares releases exactly. */
+bool plan_release_is(const char *current, const char *target);
 
 /* Frees a plan; NULL is a no-op. */
 void plan_free(struct plan *p);

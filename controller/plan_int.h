@@ -52,6 +52,9 @@ const struct ydoc_node *plan_get_list(struct loader *l,
 void plan_load_inventory(struct loader *l, const struct ydoc_node *inv);
 void plan_load_lb(struct loader *l, const struct ydoc_node *s);
 
+/* plan_runtime.c: `runtime`, rendered per host */
+void plan_load_runtime(struct loader *l, const struct ydoc_node *s);
+
 /* plan_sections.c */
 void plan_load_ssh(struct loader *l, const struct ydoc_node *s);
 void plan_load_agent_service(struct loader *l, const struct ydoc_node *agent,

@@ -133,6 +133,46 @@ test_plan_phase_slice__splits_the_fleet_within_the_capacity_floor(void **st)
 	assert_int_equal(plan_max_down(&p), 1);
 }
 
+/* good.yaml's runtime section: each host's settings and one id. */
+static void
+test_plan_load__renders_each_hosts_runtime_settings(void **state)
+{
+	struct diag_list d;
+	struct plan *p = NULL, *again = NULL;
+	char release[PLAN_RELEASE_MAX];
+	struct err e;
+
+	(void)state;
+	diag_list_init(&d, 50);
+	assert_int_equal(plan_load(&p, GOOD, &d, &e), 0);
+	assert_int_equal(strlen(p->config_id), 12);
+	assert_string_equal(p->hosts[0].runtime,
+			    "# h1's ivr-runtime settings, rendered by ivrctl "
+			    "from its plan's runtime section\n"
+			    "listen:\n  address: \"127.0.1.1\"\n  port: 8080\n"
+			    "  threads: 4\n"
+			    "database:\n  path: /tmp/corpus/bank.db\n"
+			    "calls:\n  max_concurrent: 500\n"
+			    "  agent_uri: \"sip:advisers@bank.example\"\n"
+			    "drain:\n  deadline: 20s\n");
+	/* h2's own values, merged key by key, and a section of its own */
+	assert_non_null(strstr(p->hosts[1].runtime,
+			       "calls:\n  max_concurrent: 300\n  agent_uri:"));
+	assert_non_null(strstr(p->hosts[1].runtime, "log:\n  file: h2.log\n"));
+	assert_non_null(strstr(p->hosts[1].runtime, "address: \"127.0.1.2\""));
+	plan_release(release, p, "1.4.0");
+	assert_int_equal(strlen(release), 6 + 12);
+	assert_true(plan_release_is(release, "1.4.0"));
+	assert_false(plan_release_is(release, "1.4.1"));
+	assert_false(plan_release_is("1.4.0", release));
+	/* the same plan, the same id */
+	assert_int_equal(plan_load(&again, GOOD, &d, &e), 0);
+	assert_string_equal(again->config_id, p->config_id);
+	plan_free(again);
+	plan_free(p);
+	diag_list_release(&d);
+}
+
 static void
 test_plan_load__reports_an_unreadable_file(void **state)
 {
@@ -161,6 +201,8 @@ main(void)
 		cmocka_unit_test(
 			test_plan_phase_slice__splits_the_fleet_within_the_capacity_floor),
 		cmocka_unit_test(test_plan_load__reports_an_unreadable_file),
+		cmocka_unit_test(
+			test_plan_load__renders_each_hosts_runtime_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
