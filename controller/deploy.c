@@ -111,7 +111,7 @@ run_phases(struct run *r)
 
 	if (list == NULL)
 		return GATE_NO;
-	r->target = r->art.version;
+	r->target = r->release;
 	for (size_t i = 0; i < p->nphases && g == GATE_PASS; i++) {
 		const struct plan_phase *ph = &p->phases[i];
 		struct plan_slice sl = plan_phase_slice(p, i);
@@ -162,7 +162,7 @@ preflight(struct run *r)
 	if (!deploy_fleet_release(r, r->from, sizeof(r->from)))
 		return EXITCODE_INCONSISTENT;
 	for (size_t i = 0; i < r->n; i++) {
-		if (strcmp(r->hosts[i].s.current, r->art.version) != 0)
+		if (strcmp(r->hosts[i].s.current, r->release) != 0)
 			all_there = false;
 		if (r->hosts[i].s.disk_free >= 0 &&
 		    r->hosts[i].s.disk_free < 3 * r->art.size) {
@@ -176,7 +176,7 @@ preflight(struct run *r)
 	}
 	if (all_there) {
 		deploy_say(r, "every host already runs %s: nothing to do",
-			   r->art.version);
+			   r->release);
 		return 0;
 	}
 	return -1;
@@ -309,7 +309,7 @@ deploy_go_live(struct run *r)
 	case GATE_PASS:
 		break;
 	}
-	rc = deploy_verify(r, r->art.version) ? 0 : EXITCODE_INCONSISTENT;
+	rc = deploy_verify(r, r->release) ? 0 : EXITCODE_INCONSISTENT;
 	if (rc == 0) {
 		json_t *inventory = json_array();
 
@@ -324,7 +324,7 @@ deploy_go_live(struct run *r)
 		rc == 0 ? "done: every host on %s and ready"
 			: "FINISHED INCONSISTENT: not every host is on %s and "
 			  "ready; a human must look",
-		r->art.version);
+		r->release);
 	return rc;
 }
 
@@ -369,21 +369,22 @@ deploy_run(const struct plan *p, const struct agent_bundle *agent,
 	deploy_run_init(&r, p, agent, o, "deploy");
 	if (artifact_read(&r.art, o->artifact, err) < 0)
 		return deploy_run_finish(&r, EXITCODE_BAD_INPUT);
+	plan_release(r.release, p, r.art.version);
 	deploy_make_id(r.id, sizeof(r.id), 'd');
 	if ((rc = deploy_take_lock(&r, err)) != 0)
 		return deploy_run_finish(&r, rc);
 	rc = EXITCODE_INCONSISTENT;
 	/* Started before anything can change, so that a controller killed
 	 * at any later point leaves a run without an end in the journal. */
-	deploy_journal_start(&r, "deploy", r.art.version);
-	deploy_say(&r, "deployment %s: %s to %s (%zu hosts)", r.id,
-		   r.art.version, p->environment, p->nhosts);
+	deploy_journal_start(&r, "deploy", r.release);
+	deploy_say(&r, "deployment %s: %s to %s (%zu hosts)", r.id, r.release,
+		   p->environment, p->nhosts);
 	if (!deploy_open_fleet(&r))
 		return deploy_run_finish(&r, rc);
 	if ((rc = preflight(&r)) >= 0)
 		return deploy_run_finish(&r, rc);
 	deploy_say(&r, "from %s to %s", r.from[0] ? r.from : "nothing",
-		   r.art.version);
+		   r.release);
 	deploy_record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
 				    r.id, "from", r.from));
 	if ((rc = deploy_db_check(&r)) >= 0)

@@ -453,7 +453,7 @@ deploy_verify(struct run *r, const char *want)
 				   hr->h->name);
 			ok = false;
 		}
-		if (strcmp(hr->s.current, want) != 0 || !hr->s.ready) {
+		if (!plan_release_is(hr->s.current, want) || !hr->s.ready) {
 			deploy_say(r, "%s: on %s, %s", hr->h->name,
 				   hr->s.current[0] ? hr->s.current : "nothing",
 				   hr->s.ready ? "ready" : "NOT ready");
@@ -560,6 +560,14 @@ deploy_stage_host(struct run *r, struct hostrun *hr, struct err *err)
 	    (rc = deploy_call(hr, "stage",
 			      json_pack("{s:s, s:s}", "version", r->art.version,
 					"sha256", r->art.sha256),
+			      NULL, err)) < 0)
+		return rc;
+	/* the release's settings, checked by its runtime on the host */
+	if (r->p->config_id[0] != '\0' &&
+	    (rc = deploy_call(hr, "config.put",
+			      json_pack("{s:s, s:s, s:s}", "config",
+					r->p->config_id, "text", hr->h->runtime,
+					"version", r->art.version),
 			      NULL, err)) < 0)
 		return rc;
 	deploy_say(r, "%s: %s staged%s", hr->h->name, r->art.version,

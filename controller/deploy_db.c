@@ -278,7 +278,7 @@ deploy_db_contract(const struct plan *p, const struct agent_bundle *agent,
 		goto out;
 	deploy_record(&r, json_pack("{s:s, s:s, s:s}", "event", "from", "id",
 				    r.id, "from", r.from));
-	if (strcmp(r.from, r.art.version) != 0) {
+	if (!plan_release_is(r.from, r.art.version)) {
 		deploy_say(&r,
 			   "the contract migrations of %s run once every host "
 			   "runs %s; the fleet runs %s: nothing was changed",

@@ -59,7 +59,9 @@ struct run {
 	pthread_mutex_t lb_lock, out_lock;
 	int64_t start_ms;
 	struct artifact art; /* deploy: the release to roll out */
-	char from[65], id[64], to[65];
+	char from[PLAN_RELEASE_MAX], id[64], to[PLAN_RELEASE_MAX];
+	char release[PLAN_RELEASE_MAX]; /* deploy: the artifact with the plan's
+					   settings */
 	const char *kind; /* "deploy" or "rollback" once started */
 	atomic_int failures;
 	struct journal j;

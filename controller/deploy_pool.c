@@ -47,11 +47,16 @@ deploy_scale_can_add(struct scale *sc)
 			   r->from);
 		return EXITCODE_BAD_INPUT;
 	}
-	if (strcmp(r->art.version, r->from) != 0) {
+	plan_release(r->release, r->p, r->art.version);
+	if (strcmp(r->release, r->from) != 0) {
 		deploy_say(r,
-			   "the artifact is %s and the pool runs %s: new hosts "
-			   "join on the pool's release (deploy %s after)",
-			   r->art.version, r->from, r->art.version);
+			   "new hosts join on the pool's release %s, and this "
+			   "plan and artifact make %s: %s",
+			   r->from, r->release,
+			   plan_release_is(r->from, r->art.version)
+				   ? "deploy the plan's runtime settings first"
+				   : "name the pool's artifact (deploy the new "
+				     "one after)");
 		return EXITCODE_BAD_INPUT;
 	}
 	if (lb->kind == PLAN_LB_HAPROXY && lb->server_line == NULL) {

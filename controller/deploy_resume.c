@@ -31,13 +31,14 @@ resume_artifact(struct run *r, struct deploy_opts *oo, json_t *run,
 			       r->id);
 	if ((rc = artifact_read(&r->art, oo->artifact, err)) < 0)
 		return rc;
-	if (strcmp(r->art.version, to) != 0 ||
+	plan_release(r->release, r->p, r->art.version);
+	if (strcmp(r->release, to) != 0 ||
 	    (sha != NULL && strcmp(r->art.sha256, sha) != 0))
 		return err_set(err, ERR_INVAL,
 			       "'%s' (%s, sha256 %.12s) is not the artifact "
 			       "deployment %s started with (%s, sha256 %.12s)",
-			       oo->artifact, r->art.version, r->art.sha256,
-			       r->id, to, sha ? sha : "?");
+			       oo->artifact, r->release, r->art.sha256, r->id,
+			       to, sha ? sha : "?");
 	return 0;
 }
 
@@ -93,7 +94,7 @@ resume_hosts(struct run *r)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		struct hostrun *hr = &r->hosts[i];
-		bool on_to = strcmp(hr->s.current, r->art.version) == 0;
+		bool on_to = strcmp(hr->s.current, r->release) == 0;
 		bool on_from = strcmp(hr->s.current, r->from) == 0, whole;
 
 		if (!on_to && !on_from) {
@@ -105,7 +106,7 @@ resume_hosts(struct run *r)
 				hr->h->name,
 				hr->s.current[0] ? hr->s.current : "nothing",
 				r->from[0] ? r->from : "nothing", r->id,
-				r->art.version);
+				r->release);
 			return false;
 		}
 		whole = deploy_lb_ready(r, hr) && hr->s.current[0] != '\0' &&
@@ -140,11 +141,11 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 	gethostname(host, sizeof(host) - 1);
 	snprintf(who, sizeof(who), "%s@%s", journal_user(), host);
 	r.j.started = true;
-	snprintf(r.to, sizeof(r.to), "%s", r.art.version);
+	snprintf(r.to, sizeof(r.to), "%s", r.release);
 	deploy_record(&r, json_pack("{s:s, s:s, s:s}", "event", "resume", "id",
 				    r.id, "operator", who));
 	deploy_say(&r, "resuming deployment %s: %s to %s (%zu hosts)", r.id,
-		   r.art.version, p->environment, p->nhosts);
+		   r.release, p->environment, p->nhosts);
 	if (!deploy_open_fleet(&r))
 		return deploy_run_finish(&r, EXITCODE_INCONSISTENT);
 	/* Killed before it read the fleet: it changed nothing. */
@@ -155,7 +156,7 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 					    "id", r.id, "from", r.from));
 	}
 	deploy_say(&r, "from %s to %s", r.from[0] ? r.from : "nothing",
-		   r.art.version);
+		   r.release);
 	if (!resume_hosts(&r))
 		return deploy_run_finish(&r, EXITCODE_INCONSISTENT);
 	r.resumed = true;

@@ -105,7 +105,7 @@ target_of_hosts(struct run *r, char *out, size_t size)
 static bool
 rollback_target(struct run *r, char *out, size_t size)
 {
-	char before[65];
+	char before[PLAN_RELEASE_MAX];
 	int open;
 
 	if (r->o->to != NULL) {
@@ -146,7 +146,7 @@ check_on_disk(void *ctx, size_t i)
 	}
 	json_array_foreach (json_object_get(res, "releases"), k, rel)
 		found = found ||
-			strcmp(host_str(rel, "version"), r->target) == 0;
+			plan_release_is(r->target, host_str(rel, "version"));
 	json_decref(res);
 	if (!found) {
 		hr->failed = true;
@@ -182,7 +182,7 @@ deploy_rollback(const struct plan *p, const struct agent_bundle *agent,
 {
 	struct run r = { 0 };
 	struct hostrun **list = NULL;
-	char target[65];
+	char target[PLAN_RELEASE_MAX];
 	size_t n = 0;
 	int rc = EXITCODE_INCONSISTENT;
 

@@ -31,6 +31,79 @@ has(json_t *list, const char *key, const char *want)
 	return false;
 }
 
+#define DIFF_LINES_MAX 2000
+
+/* The lines of text (a copy, cut in place) into lines; how many. */
+static size_t
+split_lines(char ***lines, char *text)
+{
+	size_t n = 0;
+
+	*lines = calloc(DIFF_LINES_MAX, sizeof(**lines));
+	for (char *p = text, *save = NULL, *l;
+	     *lines != NULL && n < DIFF_LINES_MAX &&
+	     (l = strtok_r(p, "\n", &save)) != NULL;
+	     p = NULL)
+		(*lines)[n++] = l;
+	return n;
+}
+
+/* The lines that go from a and come from b ("-" and "+"), by their
+ * longest common subsequence; NULL when a and b are the same text. */
+static char *
+diff_lines(const char *a, const char *b)
+{
+	char *ca = strdup(a), *cb = strdup(b), **la = NULL, **lb = NULL;
+	size_t n = ca ? split_lines(&la, ca) : 0,
+	       m = cb ? split_lines(&lb, cb) : 0;
+	unsigned short *t = calloc((n + 1) * (m + 1), sizeof(*t));
+	struct buf out;
+
+	buf_init(&out, 1024 * 1024);
+	for (size_t i = n; t != NULL && i-- > 0;)
+		for (size_t j = m; j-- > 0;)
+			t[i * (m + 1) + j] =
+				strcmp(la[i], lb[j]) == 0
+					? t[(i + 1) * (m + 1) + j + 1] + 1
+				: t[(i + 1) * (m + 1) + j] >
+						t[i * (m + 1) + j + 1]
+					? t[(i + 1) * (m + 1) + j]
+					: t[i * (m + 1) + j + 1];
+	for (size_t i = 0, j = 0; t != NULL && (i < n || j < m);) {
+		if (i < n && j < m && strcmp(la[i], lb[j]) == 0) {
+			i++, j++;
+		} else if (j == m ||
+			   (i < n && t[(i + 1) * (m + 1) + j] >=
+					     t[i * (m + 1) + j + 1])) {
+			buf_appendf(&out, NULL, "-%s\n", la[i++]);
+		} else {
+			buf_appendf(&out, NULL, "+%s\n", lb[j++]);
+		}
+	}
+	free(t);
+	free(la);
+	free(lb);
+	free(ca);
+	free(cb);
+	ca = out.len > 0 ? strdup(buf_cstr(&out)) : NULL;
+	buf_release(&out);
+	return ca;
+}
+
+/* What the plan's settings would change in the host's runtime.yaml. */
+static void
+settings_diff(struct dryrun_host *dh, struct host_session *s)
+{
+	json_t *res = NULL;
+
+	if (dh->host->runtime == NULL ||
+	    host_call(&res, s, "config.get", NULL, NULL) < 0)
+		return;
+	dh->settings_diff =
+		diff_lines(host_str(res, "text"), dh->host->runtime);
+	json_decref(res);
+}
+
 static void
 read_host(void *ctx, size_t i)
 {
@@ -52,6 +125,7 @@ read_host(void *ctx, size_t i)
 				 d->art.version);
 		dh->uploaded = has(json_object_get(res, "incoming"), NULL,
 				   d->art.sha256);
+		settings_diff(dh, &s);
 	}
 	dh->agent_uploaded = s.uploaded;
 	json_decref(res);
@@ -69,6 +143,7 @@ dryrun_collect(struct dryrun *d, const struct plan *p, const char *artifact,
 	d->p = p;
 	if ((rc = artifact_read(&d->art, artifact, err)) < 0)
 		return rc;
+	plan_release(d->release, p, d->art.version);
 	if ((d->hosts = calloc(p->nhosts ? p->nhosts : 1, sizeof(*d->hosts))) ==
 	    NULL)
 		return err_set(err, ERR_NOMEM, "out of memory");
@@ -92,6 +167,8 @@ dryrun_collect(struct dryrun *d, const struct plan *p, const char *artifact,
 void
 dryrun_release(struct dryrun *d)
 {
+	for (size_t i = 0; i < d->n; i++)
+		free(d->hosts[i].settings_diff);
 	free(d->hosts);
 	d->hosts = NULL;
 	d->n = 0;
@@ -128,14 +205,25 @@ hosts_json(const struct dryrun *d)
 
 	for (size_t i = 0; i < d->n; i++) {
 		const struct dryrun_host *dh = &d->hosts[i];
-		json_t *h = json_pack("{s:s, s:s, s:o, s:o, s:s, s:b}", "name",
-				      dh->host->name, "address",
-				      dh->host->address, "current",
-				      str_or_null(dh->current), "previous",
-				      str_or_null(dh->previous), "action",
-				      host_action(dh, d->art.version, true),
-				      "agent_uploaded", dh->agent_uploaded);
+		json_t *h =
+			json_pack("{s:s, s:s, s:o, s:o, s:s, s:b}", "name",
+				  dh->host->name, "address", dh->host->address,
+				  "current", str_or_null(dh->current),
+				  "previous", str_or_null(dh->previous),
+				  "action", host_action(dh, d->release, true),
+				  "agent_uploaded", dh->agent_uploaded);
 
+		if (dh->settings_diff != NULL) {
+			json_t *lines = json_array();
+			char *copy = strdup(dh->settings_diff), *save = NULL;
+
+			for (char *l = copy ? strtok_r(copy, "\n", &save)
+					    : NULL;
+			     l != NULL; l = strtok_r(NULL, "\n", &save))
+				json_array_append_new(lines, json_string(l));
+			free(copy);
+			json_object_set_new(h, "settings_diff", lines);
+		}
 		if (dh->error[0])
 			json_object_set_new(h, "error", json_string(dh->error));
 		json_array_append_new(hosts, h);
@@ -190,7 +278,7 @@ dryrun_json(const struct dryrun *d)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:b, s:o, s:o}",
 			      "environment", d->p->environment, "release",
-			      d->art.version, "sha256", d->art.sha256, "size",
+			      d->release, "sha256", d->art.sha256, "size",
 			      (json_int_t)d->art.size, "capacity_floor_percent",
 			      d->p->capacity_floor_percent, "max_down",
 			      (json_int_t)plan_max_down(d->p), "complete",
@@ -245,19 +333,27 @@ format_db(struct buf *out, const struct dryrun *d, struct err *err)
 static int
 format_hosts(struct buf *out, const struct dryrun *d, struct err *err)
 {
-	int rc = buf_appendf(out, err, "%-12s %-16s %-12s    %-12s %s\n",
+	int rc = buf_appendf(out, err, "%-12s %-16s %-18s    %-18s %s\n",
 			     "HOST", "ADDRESS", "CURRENT", "TARGET",
 			     "WHAT WOULD HAPPEN");
 
 	for (size_t i = 0; i < d->n && rc == 0; i++) {
 		const struct dryrun_host *dh = &d->hosts[i];
 
-		rc = buf_appendf(
-			out, err, "%-12s %-16s %-12s -> %-12s %s%s%s\n",
-			dh->host->name, dh->host->address,
-			dh->current[0] ? dh->current : "(none)", d->art.version,
-			host_action(dh, d->art.version, false),
-			dh->error[0] ? ": " : "", dh->error);
+		rc = buf_appendf(out, err,
+				 "%-12s %-16s %-18s -> %-18s %s%s%s\n",
+				 dh->host->name, dh->host->address,
+				 dh->current[0] ? dh->current : "(none)",
+				 d->release, host_action(dh, d->release, false),
+				 dh->error[0] ? ": " : "", dh->error);
+		for (const char *l = dh->settings_diff;
+		     l != NULL && *l != '\0' && rc == 0;) {
+			size_t k = strcspn(l, "\n");
+
+			rc = buf_appendf(out, err, "    runtime.yaml %.*s\n",
+					 (int)k, l);
+			l += k + (l[k] != '\0');
+		}
 	}
 	return rc;
 }
@@ -318,7 +414,7 @@ dryrun_format(struct buf *out, const struct dryrun *d, struct err *err)
 	rc = buf_appendf(out, err,
 			 "dry run: %s, release %s (sha256 %.12s..., %lld "
 			 "bytes); nothing is changed\n\n",
-			 p->environment, d->art.version, d->art.sha256,
+			 p->environment, d->release, d->art.sha256,
 			 d->art.size);
 	if (rc == 0)
 		rc = format_hosts(out, d, err);

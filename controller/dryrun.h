@@ -19,17 +19,20 @@
 
 struct dryrun_host {
 	const struct plan_host *host; /* borrowed from the plan */
-	char current[65];
-	char previous[65];
+	char current[PLAN_RELEASE_MAX];
+	char previous[PLAN_RELEASE_MAX];
 	bool staged;	     /* the target release is unpacked there */
 	bool uploaded;	     /* the artifact is in incoming/ */
 	bool agent_uploaded; /* the agent was missing or outdated */
+	char *settings_diff; /* "-old\n+new\n" lines of its runtime.yaml,
+				NULL when they stay */
 	char error[512];     /* why the host could not be read */
 };
 
 struct dryrun {
 	const struct plan *p; /* borrowed */
 	struct artifact art;
+	char release[PLAN_RELEASE_MAX]; /* the artifact with the settings */
 	struct dryrun_host *hosts;
 	size_t n;
 	size_t unread; /* hosts that could not be read (and the database) */

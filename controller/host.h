@@ -51,7 +51,8 @@ struct host_session {
 	/* the plan's templates, expanded for this host */
 	char agent_path[4096], root[4096], health[4096], calls[4096];
 	/* what the last hello said */
-	char current[65], previous[65], deployment_id[129];
+	char current[PLAN_RELEASE_MAX], previous[PLAN_RELEASE_MAX],
+		deployment_id[129];
 	long long disk_free; /* -1 unknown */
 	bool running, ready; /* the runtime (ready: asked with the probe) */
 	char not_ready[128]; /* why not, as the agent's probe heard it */

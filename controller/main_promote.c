@@ -61,7 +61,7 @@ static int
 promote(struct cli *c, const struct plan *staging, const struct plan *prod)
 {
 	struct promote_source src;
-	char release[65];
+	char release[PLAN_RELEASE_MAX];
 	struct err e;
 	int rc;
 
@@ -78,6 +78,8 @@ promote(struct cli *c, const struct plan *staging, const struct plan *prod)
 		return EXITCODE_ERROR;
 	if (!staging_serves(release, sizeof(release), staging, &c->agent))
 		return EXITCODE_BAD_INPUT;
+	/* the binary goes on; production runs its own plan's settings */
+	release[strcspn(release, "+")] = '\0';
 	if (promote_find(&src, staging, release, &c->agent, &e) < 0) {
 		fprintf(stderr, "ivrctl: %s\n", e.msg);
 		return EXITCODE_BAD_INPUT;

@@ -94,7 +94,7 @@ from_journal(char *out, size_t size, const char *journal, const char *release,
 			json_string_value(json_object_get(run, "sha256"));
 
 		if (to != NULL && art != NULL && s != NULL &&
-		    strcmp(to, release) == 0 && strcmp(s, sha) == 0 &&
+		    plan_release_is(to, release) && strcmp(s, sha) == 0 &&
 		    artifact_has_sha(art, sha)) {
 			snprintf(out, size, "%s", art);
 			found = true;

@@ -219,10 +219,19 @@ int
 status_format(struct buf *out, const struct fleet_status *s,
 	      const struct plan *p, struct err *err)
 {
-	int rc = buf_appendf(out, err, "%-12s %-16s %-12s %-12s %-8s %-6s\n",
-			     "HOST", "ADDRESS", "CURRENT", "PREVIOUS", "HEALTH",
-			     "POOL");
+	int w = 12, rc; /* releases with settings are wider */
 
+	for (size_t i = 0; i < s->n; i++) {
+		w = (int)strlen(s->hosts[i].current) > w
+			    ? (int)strlen(s->hosts[i].current)
+			    : w;
+		w = (int)strlen(s->hosts[i].previous) > w
+			    ? (int)strlen(s->hosts[i].previous)
+			    : w;
+	}
+	rc = buf_appendf(out, err, "%-12s %-16s %-*s %-*s %-8s %-6s\n", "HOST",
+			 "ADDRESS", w, "CURRENT", w, "PREVIOUS", "HEALTH",
+			 "POOL");
 	for (size_t i = 0; i < s->n && rc == 0; i++) {
 		const struct host_status *hs = &s->hosts[i];
 		char pool[32];
@@ -232,9 +241,9 @@ status_format(struct buf *out, const struct fleet_status *s,
 			 hs->pool_state[0] ? hs->pool_state : "-",
 			 hs->pool_up == 0 ? ",DOWN" : "");
 		rc = buf_appendf(out, err,
-				 "%-12s %-16s %-12s %-12s %-8s %-6s%s%s\n",
-				 hs->host->name, hs->host->address,
-				 hs->current[0] ? hs->current : "-",
+				 "%-12s %-16s %-*s %-*s %-8s %-6s%s%s\n",
+				 hs->host->name, hs->host->address, w,
+				 hs->current[0] ? hs->current : "-", w,
 				 hs->previous[0] ? hs->previous : "-",
 				 !hs->reachable ? "?"
 				 : hs->healthy	? "ready"

@@ -20,8 +20,8 @@ struct host_status {
 	bool healthy;
 	bool running;
 	bool agent_uploaded;
-	char current[65];
-	char previous[65];
+	char current[PLAN_RELEASE_MAX];
+	char previous[PLAN_RELEASE_MAX];
 	char deployment_id[129];
 	char pool_state[16]; /* "ready", "drain", "maint", "" unknown */
 	long long sessions;  /* -1 unknown */
@@ -36,7 +36,8 @@ struct fleet_status {
 	/* Every host reachable, on one release, its runtime ready, and (with
 	 * a balancer) READY and up in the pool; otherwise why_not says why. */
 	bool consistent;
-	char release[65]; /* the one release live everywhere, or "" */
+	char release[PLAN_RELEASE_MAX]; /* the one release live everywhere, or
+					   "" */
 	char why_not[256];
 	char lb_error[512];
 };
