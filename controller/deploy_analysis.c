@@ -150,13 +150,24 @@ inconclusive(struct run *r, const struct plan_phase *ph, const char *check)
 	return SOAK_WAIT;
 }
 
+/* The releases a soak compares, by version: the runtime labels its
+ * series with its version, not its settings (base: room for the old). */
+static struct analysis_window
+window(char *base, const struct run *r)
+{
+	snprintf(base, PLAN_RELEASE_MAX, "%.*s", (int)strcspn(r->from, "+"),
+		 r->from);
+	return (struct analysis_window){ .release = r->art.version,
+					 .baseline = base,
+					 .start = wall_now() };
+}
+
 enum soak
 deploy_soak(struct run *r, const struct plan_phase *ph, bool again)
 {
 	const struct plan_analysis *a = &r->p->analysis;
-	struct analysis_window w = { .release = r->art.version,
-				     .baseline = r->from,
-				     .start = wall_now() };
+	char base[PLAN_RELEASE_MAX];
+	struct analysis_window w = window(base, r);
 	enum analysis_verdict last[PLAN_MAX_CHECKS];
 	int failures[PLAN_MAX_CHECKS] = { 0 }, round = 0;
 	int64_t t0 = clock_now_ms(), end = t0 + ph->pause_ms, next = t0;
