@@ -65,6 +65,9 @@ struct lb_member {
 	int64_t sessions; /* current sessions; -1 when unknown (nginx) */
 	int up;		  /* the balancer's health check passes: 1, 0, -1
 			     unknown (nginx has no active checks) */
+	int checked;	  /* HAProxy: its last health check passed: 1, 0,
+			     -1 no checks (or nginx).  A server starts up
+			     before its first check: this one waits for it */
 };
 
 /* "ready", "drain", "maint". */
@@ -150,15 +153,16 @@ int lb_nginx_parse_members(const char *text, lb_entry_fn fn, void *ctx,
  * changed (tokenised) by the HAProxy ones.
  *
  * lb_haproxy_parse_state: the admin and operational state of
- * backend/server from `show servers state`; 0 or ERR_NOTFOUND.
+ * backend/server from `show servers state` and (checked may be NULL)
+ * whether its last health check passed; 0 or ERR_NOTFOUND.
  * lb_haproxy_parse_scur: its current sessions from `show stat` CSV, or -1.
  * lb_nginx_parse: the member's state from an upstream file; 0 or
  * ERR_NOTFOUND.  lb_nginx_rewrite: the upstream file with the member's
  * line rewritten for state, into out; 0, ERR_NOTFOUND or the buffer's
  * error.
  */
-int lb_haproxy_parse_state(int64_t *admin, int64_t *op_state, char *text,
-			   const char *backend, const char *server,
+int lb_haproxy_parse_state(int64_t *admin, int64_t *op_state, int *checked,
+			   char *text, const char *backend, const char *server,
 			   struct err *err);
 int64_t lb_haproxy_parse_scur(char *text, const char *backend,
 			      const char *server);

@@ -127,10 +127,10 @@ out:
 }
 
 /* The admin-state and operational-state fields of the member's line in
- * `show servers state`. */
+ * `show servers state`, and (checked may be NULL) its health check's. */
 static int
-admin_state(int64_t *admin, int64_t *op_state, const struct lb_target *t,
-	    struct err *err)
+admin_state(int64_t *admin, int64_t *op_state, int *checked,
+	    const struct lb_target *t, struct err *err)
 {
 	char cmd[256];
 	struct buf b;
@@ -139,29 +139,50 @@ admin_state(int64_t *admin, int64_t *op_state, const struct lb_target *t,
 	snprintf(cmd, sizeof(cmd), "show servers state %s", t->backend);
 	buf_init(&b, ANSWER_MAX);
 	if ((rc = command(&b, t, cmd, err)) == 0)
-		rc = lb_haproxy_parse_state(admin, op_state, b.data, t->backend,
-					    t->server, err);
+		rc = lb_haproxy_parse_state(admin, op_state, checked, b.data,
+					    t->backend, t->server, err);
 	buf_release(&b);
 	return rc;
 }
 
+/* HAProxy's check result "passed" (CHK_RES_PASSED, _CONDPASS) and the
+ * check state's "enabled" bit (CHK_ST_ENABLED). */
+#define CHECK_PASSED   3
+#define CHECK_CONDPASS 4
+#define CHECK_ENABLED  0x4
+
 int
-lb_haproxy_parse_state(int64_t *admin, int64_t *op_state, char *text,
-		       const char *backend, const char *server, struct err *err)
+lb_haproxy_parse_state(int64_t *admin, int64_t *op_state, int *checked,
+		       char *text, const char *backend, const char *server,
+		       struct err *err)
 {
 	char *line, *save = NULL, name[128];
 
 	for (line = text ? strtok_r(text, "\n", &save) : NULL; line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
-		long long be_id, srv_id, op, adm;
+		long long be_id, srv_id, op, adm, result = -1, state = 0;
 		char be[128];
+		int n;
 
-		/* be_id be_name srv_id srv_name srv_addr op_state admin ... */
-		if (sscanf(line, "%lld %127s %lld %127s %*s %lld %lld", &be_id,
-			   be, &srv_id, name, &op, &adm) == 6 &&
-		    strcmp(be, backend) == 0 && strcmp(name, server) == 0) {
+		/* be_id be_name srv_id srv_name srv_addr op_state admin
+		 * uweight iweight since check_status check_result
+		 * check_health check_state ... */
+		n = sscanf(line,
+			   "%lld %127s %lld %127s %*s %lld %lld %*s %*s %*s "
+			   "%*s %lld %*s %lld",
+			   &be_id, be, &srv_id, name, &op, &adm, &result,
+			   &state);
+		if (n >= 6 && strcmp(be, backend) == 0 &&
+		    strcmp(name, server) == 0) {
 			*admin = adm;
 			*op_state = op;
+			if (checked != NULL)
+				*checked =
+					n < 8 || !(state & CHECK_ENABLED)
+						? -1
+						: result == CHECK_PASSED ||
+							  result ==
+								  CHECK_CONDPASS;
 			return 0;
 		}
 	}
@@ -214,7 +235,7 @@ lb_haproxy_get(struct lb_member *out, const struct lb_target *t,
 	int64_t admin = 0, op = 0;
 	int rc;
 
-	if ((rc = admin_state(&admin, &op, t, err)) < 0)
+	if ((rc = admin_state(&admin, &op, &out->checked, t, err)) < 0)
 		return rc;
 	/* SRV_ST_RUNNING: the health check passes (or there is none). */
 	out->up = op == 2;
@@ -557,7 +578,7 @@ lb_haproxy_add(const struct lb_target *t, struct err *err)
 	bool changed;
 	int rc;
 
-	if (admin_state(&admin, &op, t, NULL) == 0)
+	if (admin_state(&admin, &op, NULL, t, NULL) == 0)
 		return err_set(err, ERR_EXISTS,
 			       "server '%s/%s' is already in HAProxy",
 			       t->backend, t->server);
@@ -592,7 +613,7 @@ lb_haproxy_remove(const struct lb_target *t, struct err *err)
 	char cmd[300];
 	int rc;
 
-	rc = admin_state(&admin, &op, t, err);
+	rc = admin_state(&admin, &op, NULL, t, err);
 	if (rc < 0 && rc != ERR_NOTFOUND)
 		return rc;
 	if ((gone = rc == ERR_NOTFOUND) == false && !(admin & ADMIN_MAINT))

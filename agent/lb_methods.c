@@ -124,9 +124,11 @@ static json_t *
 member_json(const struct lb_member *m)
 {
 	return json_pack(
-		"{s:s, s:o, s:o}", "state", lb_state_name(m->state), "sessions",
+		"{s:s, s:o, s:o, s:o}", "state", lb_state_name(m->state),
+		"sessions",
 		m->sessions >= 0 ? json_integer(m->sessions) : json_null(),
-		"up", m->up >= 0 ? json_boolean(m->up) : json_null());
+		"up", m->up >= 0 ? json_boolean(m->up) : json_null(), "checked",
+		m->checked >= 0 ? json_boolean(m->checked) : json_null());
 }
 
 int

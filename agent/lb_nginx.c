@@ -118,6 +118,7 @@ lb_nginx_parse(struct lb_member *out, const char *text, const char *server,
 	out->state = line_state(text + start, len);
 	out->sessions = -1;
 	out->up = -1;
+	out->checked = -1;
 	return 0;
 }
 

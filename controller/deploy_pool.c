@@ -70,6 +70,24 @@ deploy_scale_can_add(struct scale *sc)
 	return -1;
 }
 
+/* READY, up and (HAProxy starts an added server up, before its first
+ * check) its last health check passed. */
+static bool
+check_passed(struct run *r, struct hostrun *hr)
+{
+	json_t *res = NULL;
+	struct err e;
+	bool ok;
+
+	ok = deploy_lb_call(r, "lb.get_state", host_member_params(r->p, hr->h),
+			    &res, &e) == 0 &&
+	     strcmp(host_str(res, "state"), "ready") == 0 &&
+	     !json_is_false(json_object_get(res, "up")) &&
+	     !json_is_false(json_object_get(res, "checked"));
+	json_decref(res);
+	return ok;
+}
+
 /* Bootstraps hr and adds it: READY once the balancer's check passes. */
 static int
 bootstrap_steps(struct scale *sc, struct hostrun *hr, bool *in_pool,
@@ -116,7 +134,7 @@ bootstrap_steps(struct scale *sc, struct hostrun *hr, bool *in_pool,
 	if ((rc = deploy_lb_set(r, hr, "ready", err)) < 0)
 		return rc;
 	until = clock_now_ms() + p->health_deadline_ms;
-	while (!deploy_lb_serving(r, hr)) {
+	while (!check_passed(r, hr)) {
 		if (clock_now_ms() >= until)
 			return err_set(err, ERR_TIMEOUT,
 				       "%s: the balancer's health check did "

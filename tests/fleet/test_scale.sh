@@ -138,6 +138,31 @@ rc=$?
 out=$("$ivrctl" scale "$plan" --yes --remove ivr-09 2>&1)
 [ $? -eq 2 ] && grep -q "no such member" <<<"$out" || fail "--remove of an unknown host: $out"
 
+if [ "$lb" = haproxy ]; then
+	# A new host the balancer's check never passes (its server line names
+	# a port nothing listens on): added, then taken out again.
+	cp "$cfg" "$dir/haproxy.cfg.before"
+	sed -e 's/{address}:8080 check/{address}:8089 check/' -e 's/^  deadline: 20s$/  deadline: 3s/' \
+		"$dir/fleet/plan-all.yaml" > "$dir/fleet/plan-badline.yaml"
+	out=$("$ivrctl" scale "$dir/fleet/plan-badline.yaml" --artifact "$(art 1.0.0)" 2>&1)
+	rc=$?
+	[ "$rc" -eq 1 ] && grep -q "ivr-06: NOT ADDED to the pool: .*health check did not pass within 3000 ms" <<<"$out" &&
+		grep -q "ivr-06: taken out of the pool again" <<<"$out" || fail "a member that never passes the check: exit $rc: $out"
+	[ "$(members)" = "$five" ] || fail "the pool after an undone addition is '$(members)'"
+	cmp -s "$cfg" "$dir/haproxy.cfg.before" || fail "HAProxy's file kept a server that was taken out again"
+	runtime_alive ivr-06 && fail "ivr-06's runtime runs after its bootstrap was undone"
+
+	# A member that cannot be reached leaves by the balancer's count of
+	# its calls; its runtime is said to be left running.
+	out=$("$ivrctl" scale "$dir/fleet/plan-all.yaml" --artifact "$(art 1.0.0)" 2>&1) || fail "scale out again: $out"
+	kill -TERM "$(cat "$dir/fleet/hosts/ivr-06/sshd.pid")"
+	out=$("$ivrctl" scale "$dir/fleet/plan-5.yaml" --yes 2>&1) || fail "scale in of an unreachable host: $out"
+	grep -q "ivr-06: cannot be reached .*the balancer counts its calls, and its runtime is left running" <<<"$out" &&
+		grep -q "ivr-06: out of the pool" <<<"$out" || fail "an unreachable member's removal: $out"
+	[ "$(members)" = "$five" ] || fail "the pool after an unreachable member left is '$(members)'"
+	fleet_on 1.0.0 || fail "status after an unreachable member left"
+fi
+
 # The scaled fleet deploys and rolls back.
 out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.1.0)" 2>&1) || fail "deploy on the scaled fleet: $out"
 fleet_on 1.1.0 || fail "the scaled fleet is not on 1.1.0"

@@ -63,7 +63,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 NULL);
 		buf_release(&out);
 	}
-	lb_haproxy_parse_state(&admin, &op, text, "ivr", "ivr-01", NULL);
+	lb_haproxy_parse_state(&admin, &op, &(int){ 0 }, text, "ivr", "ivr-01",
+			       NULL);
 	memcpy(text, data, size); /* strtok_r changed it */
 	text[size] = '\0';
 	lb_haproxy_parse_scur(text, "ivr", "ivr-01");
