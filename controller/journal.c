@@ -242,6 +242,8 @@ format_entry(struct buf *out, json_t *run, struct err *err)
 	const char *to = json_string_value(json_object_get(run, "to"));
 	char duration[32] = "-";
 
+	if (to != NULL && to[0] == '\0') /* a scale: the pool stays on from */
+		to = from;
 	if (end != NULL)
 		snprintf(duration, sizeof(duration), "%.1fs",
 			 (double)json_integer_value(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The sandbox-fleet demo (make demo): 4 hosts (sshd each, 127.0.1.1-4)
-# behind HAProxy (127.0.1.5), the bank on PostgreSQL 15 (127.0.1.250; or
+# behind HAProxy (127.0.1.7), the bank on PostgreSQL 15 (127.0.1.250; or
 # SQLite with IVR_DEMO_DB=sqlite).  Seeds the bank,
 # installs release 1.0.0, starts 30 simulated callers through the
 # balancer, goes live with 1.1.0 (the bank backed up and 1.1.0's expand
@@ -9,7 +9,9 @@
 # against the hosts still on 1.0.0), tries a broken 1.2.0 whose canary
 # never turns ready, a 1.3.0 that turns ready but fails one call step in
 # five (its canary analysis fails) and a 1.4.0 that refuses every login
-# (its smoke call fails), each rolled back automatically, stops the
+# (its smoke call fails), each rolled back automatically, grows the pool
+# from 4 to 6 hosts (ivrctl scale), ships a change of the runtime's
+# settings in phases and rolls it back, stops the
 # callers and prints their tally, the ledger check, status, history and
 # the database's migrations and backups, and leaves the fleet running
 # with a curl line to place a call by hand.
@@ -25,7 +27,7 @@ fleet="$top/tests/fleet/fleet"
 ivrctl="$build/bin/ivrctl"
 dir=${IVR_DEMO_DIR:-/tmp/ivr-demo}
 plan="$dir/fleet/plan.yaml"
-lb=http://127.0.1.5:8080
+lb=http://127.0.1.7:8080
 callers_pid=""
 export XDG_STATE_HOME="$dir/state" # the demo's journal and lock
 
@@ -54,8 +56,8 @@ rm -rf "$dir"
 mkdir -p "$dir"
 chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 
-step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.5), the bank on $db, Prometheus scraping every runtime (127.0.1.251:9090), canary analysis in the plan"
-"$fleet" up 4 --dir "$dir/fleet" --net 127.0.1 --db "$db" --analysis || give_up "the fleet did not start"
+step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.7), 2 spare hosts (127.0.1.5-6), the bank on $db, Prometheus scraping every runtime (127.0.1.251:9090), canary analysis in the plan"
+"$fleet" up 4 --spare 2 --dir "$dir/fleet" --net 127.0.1 --db "$db" --analysis || give_up "the fleet did not start"
 
 step "the bank: 40 demo customers in the shared $db database (as the migration role)"
 fleet_bank "$dir/fleet" ivr_migrate
@@ -68,7 +70,7 @@ c = json.load(open(sys.argv[1]))["customers"][39]
 fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 os.write(fd, json.dumps({"account": c["accounts"][0]["number"], "pin": c["pin"]}).encode())
 PY
-printf 'smoke:\n  credentials: smoke.json\n  transfer_cents: 100\n' >>"$plan"
+printf 'smoke:\n  credentials: smoke.json\n  transfer_cents: 100\n' | tee -a "$dir/fleet/plan-all.yaml" >>"$plan"
 echo "the plan's canary soaks 16 s under two checks, and every host gets a smoke call before it takes calls:"
 sed -n '/^analysis:/,$p' "$plan"
 "$top/scripts/package-runtime.sh" --build "$build" --version 1.0.0 --out "$dir/dist" >/dev/null ||
@@ -114,6 +116,23 @@ run 1 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.3.0.tar.gz"
 step "1.4.0 turns ready but refuses every login: the canary's smoke call fails before it takes a call, and the deployment rolls itself back (exit 1)"
 run 1 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.4.0.tar.gz"
 
+step "the pool grows under load: ivr-05 and ivr-06 get 1.1.0, turn ready, answer a smoke call, and only then join HAProxy (its runtime API and its file)"
+plan="$dir/fleet/plan-all.yaml"
+run 0 "$ivrctl" scale "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
+
+# The settings every host has, with its own address, and fewer calls.
+sed -e 's/address: 127\.0\.1\.1,/address: "{address}",/' -e 's/max_concurrent: 500/max_concurrent: 400/' \
+	"$dir/fleet/hosts/ivr-01/root/shared/runtime.yaml" >"$dir/fleet/settings.yaml"
+{ cat "$plan"; printf 'runtime:\n  settings: settings.yaml\n'; } >"$dir/fleet/plan-settings.yaml"
+step "the runtime's settings go out like a release: calls.max_concurrent 500 -> 400 (the plan's runtime: section), in phases, each host drained first"
+echo "\$ ivrctl plan $dir/fleet/plan-settings.yaml --artifact $dir/dist/ivr-runtime-1.1.0.tar.gz (ivr-01's lines)"
+"$ivrctl" plan "$dir/fleet/plan-settings.yaml" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" |
+	sed -n '/^ivr-01 /,/^ivr-02 /p' | sed '$d'
+run 0 "$ivrctl" deploy "$dir/fleet/plan-settings.yaml" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
+grep -h 'listening' "$dir"/fleet/hosts/ivr-0[1-6]/root/shared/ivr-runtime.log | tail -6
+step "and back: one rollback restores each host's own settings with the release"
+run 0 "$ivrctl" rollback "$dir/fleet/plan-settings.yaml"
+
 step "the callers stop (each finishes its call): their tally"
 kill -TERM "$callers_pid"
 wait "$callers_pid"
@@ -153,7 +172,7 @@ run 0 "$ivrctl" status "$plan"
 run 0 "$ivrctl" history "$plan"
 run 0 "$ivrctl" db status "$plan"
 
-step "demo done: the fleet is still running 1.1.0"
+step "demo done: the fleet is still running 1.1.0, on 6 hosts"
 cat <<EOF
 Place a call by hand through the balancer (the cookie jar keeps the call on
 its server, as a voice gateway does):

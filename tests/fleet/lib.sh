@@ -67,6 +67,27 @@ s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall((sys.argv[2] + '\n').encode()); print(s.recv(4096).decode().strip())" "$1" "$2"
 }
 
+# calls_start URL [SEED]: 30 simulated callers through the balancer at URL
+# for up to 10 minutes, in the background ($callers_pid; the test's trap
+# kills it), their acknowledged transfers, report and output in
+# $dir/calls.{acks,json,out}; calls_stop: SIGTERM, each caller finishes
+# its call; calls_figure KEY: a figure of their report.  Need build, dir.
+calls_start() {
+	"$build/bin/ivr-callers" --url "$1" --credentials "$dir/cred.json" \
+		--callers 30 --duration 10m --think 100ms --seed "${2:-5}" \
+		--acks "$dir/calls.acks" --report "$dir/calls.json" > "$dir/calls.out" 2>&1 &
+	callers_pid=$!
+	sleep 2 # every caller is in a call
+}
+calls_stop() {
+	kill -TERM "$callers_pid"
+	wait "$callers_pid"
+	callers_pid=""
+}
+calls_figure() {
+	/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$dir/calls.json" "$1"
+}
+
 # fits DEF [--lines]: standard input fits $defs/DEF of ivrctl's output
 # schema (one document, or one per line); says what does not.  Needs top.
 fits() {

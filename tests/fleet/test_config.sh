@@ -66,11 +66,7 @@ grep -q "runtime.yaml -calls: { max_concurrent: 500" <<<"$out" || fail "the dry 
 "$ivrctl" plan "$dir/fleet/plan-400.yaml" --artifact "$(art 1.0.0)" --output json | fits plan ||
 	fail "the dry run's JSON does not fit the schema"
 
-"$build/bin/ivr-callers" --url "http://$net.5:8080" --credentials "$dir/cred.json" \
-	--callers 30 --duration 10m --think 100ms --seed 7 \
-	--acks "$dir/calls.acks" --report "$dir/calls.json" > "$dir/calls.out" 2>&1 &
-callers_pid=$!
-sleep 2
+calls_start "http://$net.5:8080" 7
 
 # Settings alone, phase by phase.
 out=$("$ivrctl" deploy "$dir/fleet/plan-400.yaml" --artifact "$(art 1.0.0)" --output json 2>&1) ||
@@ -92,11 +88,8 @@ out=$("$ivrctl" rollback "$dir/fleet/plan-250.yaml" 2>&1) || fail "rollback: $ou
 [ "$(release_of "$plan")" = "$r400" ] || fail "rollback went to $(release_of "$plan"), not $r400"
 every_host 400 || fail "rollback did not restore 400 on every host: $(for h in ivr-01 ivr-02 ivr-03 ivr-04; do max_calls $h; done)"
 sleep 1
-kill -TERM "$callers_pid"
-wait "$callers_pid"
-callers_pid=""
-figure() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$dir/calls.json" "$1"; }
-[ "$(figure failed)" -eq 0 ] || fail "calls failed while settings changed: $(cat "$dir/calls.out")"
+calls_stop
+[ "$(calls_figure failed)" -eq 0 ] || fail "calls failed while settings changed: $(cat "$dir/calls.out")"
 fleet_bank "$dir/fleet" ivr_app
 ledger=$("$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/calls.acks") || fail "ledger: $ledger"
 

@@ -31,19 +31,6 @@ plan="$dir/fleet/plan.yaml"
 grep -v 'name: ivr-06' "$dir/fleet/plan-all.yaml" > "$dir/fleet/plan-5.yaml"
 sleep 1 # the balancer's checks see every runtime up
 
-callers_start() {
-	"$build/bin/ivr-callers" --url "http://$net.7:8080" --credentials "$dir/cred.json" \
-		--callers 30 --duration 10m --think 100ms --seed 5 \
-		--acks "$dir/calls.acks" --report "$dir/calls.json" > "$dir/calls.out" 2>&1 &
-	callers_pid=$!
-	sleep 2
-}
-callers_stop() {
-	kill -TERM "$callers_pid"
-	wait "$callers_pid"
-	callers_pid=""
-}
-figure() { /usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$dir/calls.json" "$1"; }
 # steps_ok ADDRESS: call steps a runtime answered ok.
 steps_ok() {
 	curl -sf --max-time 2 "http://$1:8080/metrics" |
@@ -74,7 +61,7 @@ else
 fi
 
 # Scale out, 4 -> 6, under calls.
-callers_start
+calls_start "http://$net.7:8080"
 start=$(date +%s%N)
 out=$("$ivrctl" scale "$dir/fleet/plan-all.yaml" --artifact "$(art 1.0.0)" 2>&1) || fail "scale out: $out"
 out_ms=$((($(date +%s%N) - start) / 1000000))
@@ -103,9 +90,9 @@ runtime_alive ivr-06 && fail "ivr-06's runtime still runs"
 plan="$dir/fleet/plan-5.yaml"
 fleet_on 1.0.0 || fail "status after scale in: $("$ivrctl" status "$plan")"
 sleep 1
-callers_stop
-[ "$(figure failed)" -eq 0 ] || fail "calls failed while the pool grew and shrank: $(cat "$dir/calls.out")"
-[ "$(figure completed)" -ge 30 ] || fail "too few calls completed: $(cat "$dir/calls.out")"
+calls_stop
+[ "$(calls_figure failed)" -eq 0 ] || fail "calls failed while the pool grew and shrank: $(cat "$dir/calls.out")"
+[ "$(calls_figure completed)" -ge 30 ] || fail "too few calls completed: $(cat "$dir/calls.out")"
 fleet_bank "$dir/fleet" ivr_app
 ledger=$("$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/calls.acks") || fail "ledger: $ledger"
 
