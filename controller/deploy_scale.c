@@ -134,6 +134,9 @@ named_removal(struct scale *sc, const char *name)
 	size_t i;
 	json_t *rec;
 
+	for (size_t k = 0; k < sc->nout; k++)
+		if (strcmp(sc->out[k]->h->name, name) == 0)
+			return -1; /* named twice */
 	if (h != NULL && member_named(sc, h->member) != NULL) {
 		sc->out[sc->nout++] = &r->hosts[h - r->p->hosts];
 		return -1;
