@@ -21,6 +21,8 @@ proc_check(const char *const argv[], const char *what, struct err *err)
 
 	while (argv[k] != NULL && k + 1 < sizeof(args) / sizeof(*args))
 		k++;
+	if (k == 0)
+		return err_set(err, ERR_INVAL, "%s: no program to run", what);
 	memcpy(args, argv, k * sizeof(*args)); /* execvp's type, unchanged */
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return err_set_errno(err, ERR_IO, errno, "cannot make a pipe");
@@ -32,6 +34,10 @@ proc_check(const char *const argv[], const char *what, struct err *err)
 	}
 	close(p[1]);
 	n = read(p[0], text, sizeof(text) - 1);
+	/* the rest is read and dropped: a child that says more than a pipe
+	 * holds must not block on it while we wait for its exit */
+	for (char drop[4096]; n > 0 && read(p[0], drop, sizeof(drop)) > 0;)
+		;
 	close(p[0]);
 	text[n > 0 ? n : 0] = '\0';
 	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
