@@ -71,6 +71,34 @@ read_member(struct fleet_status *fs, struct host_session *lb,
 	json_decref(r);
 }
 
+/* The pool's members that are no host of the plan, into unlisted. */
+static void
+read_pool(struct fleet_status *fs, struct host_session *lb)
+{
+	char dash[] = "-";
+	struct plan_host none = { .member = dash };
+	json_t *r = NULL, *params = host_member_params(lb->p, &none), *m;
+	size_t i, n = 0;
+
+	json_object_del(params, "server");
+	if (host_call_within(&r, lb, "lb.members", params, CALL_TIMEOUT_MS,
+			     NULL) < 0)
+		return; /* an agent that cannot list: the members are read */
+	json_array_foreach (json_object_get(r, "members"), i, m) {
+		const char *name = host_str(m, "name");
+		bool listed = false;
+
+		for (size_t k = 0; k < fs->n; k++)
+			listed = listed ||
+				 strcmp(fs->hosts[k].host->member, name) == 0;
+		if (!listed && n < sizeof(fs->unlisted))
+			n += (size_t)snprintf(fs->unlisted + n,
+					      sizeof(fs->unlisted) - n, "%s%s",
+					      n ? ", " : "", name);
+	}
+	json_decref(r);
+}
+
 /* Asks the balancer host's agent for every member's state. */
 static void
 read_balancer(const struct work *w)
@@ -80,11 +108,14 @@ read_balancer(const struct work *w)
 	struct err e;
 
 	host_balancer(&lb, w->p);
-	if (host_open(&s, w->p, &lb, w->p->lb.agent_root, w->agent, 0, &e) < 0)
+	if (host_open(&s, w->p, &lb, w->p->lb.agent_root, w->agent, 0, &e) <
+	    0) {
 		snprintf(w->s->lb_error, sizeof(w->s->lb_error), "%s", e.msg);
-	else
+	} else {
 		for (size_t i = 0; i < w->s->n; i++)
 			read_member(w->s, &s, &w->s->hosts[i]);
+		read_pool(w->s, &s);
+	}
 	host_close(&s);
 }
 
@@ -138,6 +169,13 @@ decide(struct fleet_status *s, bool has_lb)
 		s->consistent = false;
 		snprintf(s->why_not, sizeof(s->why_not),
 			 "the load balancer cannot be read");
+	}
+	if (s->consistent && s->unlisted[0]) {
+		s->consistent = false;
+		snprintf(s->why_not, sizeof(s->why_not),
+			 "the pool holds %.160s, not in the plan (ivrctl "
+			 "scale takes out what the plan does not list)",
+			 s->unlisted);
 	}
 	snprintf(s->release, sizeof(s->release), "%s",
 		 s->consistent ? s->hosts[0].current : "");
@@ -208,11 +246,12 @@ status_json(const struct fleet_status *s, const struct plan *p)
 					    json_boolean(hs->pool_up));
 		json_array_append_new(hosts, h);
 	}
-	return json_pack("{s:s, s:b, s:o, s:o, s:o, s:o}", "environment",
+	return json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "environment",
 			 p->environment, "consistent", s->consistent, "release",
 			 str_or_null(s->release), "not_consistent_because",
 			 str_or_null(s->why_not), "hosts", hosts,
-			 "load_balancer_error", str_or_null(s->lb_error));
+			 "load_balancer_error", str_or_null(s->lb_error),
+			 "unlisted_members", str_or_null(s->unlisted));
 }
 
 int

@@ -40,6 +40,9 @@ struct fleet_status {
 					   "" */
 	char why_not[256];
 	char lb_error[512];
+	/* members of the balancer's pool no host of the plan is, comma-
+	 * separated ("" none): the pool is not as the plan says */
+	char unlisted[512];
 };
 
 /*

@@ -53,9 +53,11 @@ runtime_alive() {
 }
 
 if [ "$lb" = haproxy ]; then
+	m5=ivr-05 m6=ivr-06
 	five="ivr-01 ivr-02 ivr-03 ivr-04 ivr-05 "
 	six="${five}ivr-06 "
 else
+	m5=$net.5:8080 m6=$net.6:8080
 	five="$net.1:8080 $net.2:8080 $net.3:8080 $net.4:8080 $net.5:8080 "
 	six="$five$net.6:8080 "
 fi
@@ -69,6 +71,11 @@ grep -q "adding: ivr-05, ivr-06; removing: none" <<<"$out" || fail "scale out di
 [ "$(members)" = "$six" ] || fail "the pool after scale out is '$(members)'"
 plan="$dir/fleet/plan-all.yaml"
 fleet_on 1.0.0 || fail "status after scale out: $("$ivrctl" status "$plan")"
+# The old plan no longer describes the pool: status says so.
+out=$("$ivrctl" status "$dir/fleet/plan.yaml" 2>&1)
+[ $? -eq 3 ] && grep -q "the pool holds .*, not in the plan" <<<"$out" &&
+	grep -q "holds.*$m5" <<<"$out" && grep -q "holds.*$m6" <<<"$out" ||
+	fail "status with a plan that lacks two members: $out"
 sleep 4 # new calls reach the new members
 for a in $net.5 $net.6; do
 	[ "$(steps_ok $a)" -gt 0 ] || fail "$a took no call after it was added"
