@@ -1,7 +1,8 @@
 /*
  * libFuzzer: the agent's methods with their params, as JSON-RPC lines, on
  * a root of its own that holds two staged releases.  The methods that
- * would start programs (service.*, rollback), signal a process
+ * would start programs (service.*, rollback, config.put with a version
+ * to check against), signal a process
  * (lb.set_state on nginx) or reach the network (a url; hello's
  * health_url) are not called: their params are checked by the same
  * params.c that the others exercise.
@@ -16,10 +17,11 @@
 #include "log.h"
 #include "rpc.h"
 
-static const char *const allowed[] = { "hello",		  "stage",
-				       "activate",	  "releases.list",
-				       "releases.prune",  "lb.get_state",
-				       "calls.wait_idle", NULL };
+static const char *const allowed[] = {
+	"hello",	  "stage",	  "activate",	"releases.list",
+	"releases.prune", "lb.get_state", "lb.members", "calls.wait_idle",
+	"config.put",	  "config.get",	  NULL,
+};
 
 static struct agent a;
 static struct log lg;
@@ -32,6 +34,10 @@ may_call(const struct jsonrpc_msg *m)
 
 	for (size_t i = 0; allowed[i] != NULL; i++)
 		ok = ok || strcmp(m->method, allowed[i]) == 0;
+	/* config.put runs the release's runtime when it names one */
+	if (strcmp(m->method, "config.put") == 0 &&
+	    json_object_get(m->params, "version") != NULL)
+		return false;
 	/* no network: no url, and wait methods only with a bad one */
 	if (json_object_get(m->params, "url") != NULL ||
 	    json_object_get(m->params, "health_url") != NULL)
