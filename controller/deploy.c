@@ -159,7 +159,8 @@ preflight(struct run *r)
 {
 	bool all_there = true;
 
-	if (!deploy_fleet_release(r, r->from, sizeof(r->from)))
+	if (!deploy_pool_holds_all(r) ||
+	    !deploy_fleet_release(r, r->from, sizeof(r->from)))
 		return EXITCODE_INCONSISTENT;
 	for (size_t i = 0; i < r->n; i++) {
 		if (strcmp(r->hosts[i].s.current, r->release) != 0)

@@ -278,6 +278,10 @@ int deploy_scale_can_add(struct scale *sc);
  * said. */
 void deploy_scale_add_one(void *ctx, size_t i);
 
+/* Whether every host of the run is a member of the balancer's pool
+ * (or there is no balancer); says which are not. */
+bool deploy_pool_holds_all(struct run *r);
+
 /* Takes sc->out's members out, one at a time; stops at the first that
  * fails (said) and returns false. */
 bool deploy_scale_remove(struct scale *sc);

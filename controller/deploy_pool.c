@@ -287,3 +287,36 @@ deploy_scale_remove(struct scale *sc)
 	}
 	return ok;
 }
+
+bool
+deploy_pool_holds_all(struct run *r)
+{
+	json_t *res = NULL, *m;
+	bool all = true;
+	struct err e;
+	size_t k;
+
+	if (!r->has_lb)
+		return true;
+	if (deploy_lb_call(r, "lb.members", deploy_pool_params(r, NULL), &res,
+			   &e) < 0) {
+		deploy_say(r, "load balancer: %s", e.msg);
+		return false;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const char *member = r->hosts[i].h->member;
+		bool in = false;
+
+		json_array_foreach (json_object_get(res, "members"), k, m)
+			in = in || strcmp(host_str(m, "name"), member) == 0;
+		if (!in)
+			deploy_say(r,
+				   "%s is not in the balancer's pool (member "
+				   "%s): ivrctl scale %s adds it; nothing was "
+				   "changed",
+				   r->hosts[i].h->name, member, r->p->path);
+		all = all && in;
+	}
+	json_decref(res);
+	return all;
+}

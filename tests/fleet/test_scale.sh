@@ -122,6 +122,12 @@ grep -q "ivr-06: NOT ADDED to the pool: .*HOST KEY CHANGED" <<<"$out" || fail "t
 [ "$(members)" = "$five" ] || fail "the pool after a failed bootstrap is '$(members)'"
 cp "$dir/known_hosts.good" "$dir/fleet/known_hosts"
 fleet_on 1.0.0 || fail "status after a failed bootstrap"
+# A deploy whose plan lists a host the pool lacks stops before anything.
+out=$("$ivrctl" deploy "$dir/fleet/plan-all.yaml" --artifact "$(art 1.1.0)" 2>&1)
+rc=$?
+[ "$rc" -eq 3 ] && grep -q "ivr-06 is not in the balancer's pool (member $m6): ivrctl scale .* adds it" <<<"$out" ||
+	fail "a deploy with a host outside the pool: exit $rc: $out"
+fleet_on 1.0.0 || fail "a refused deploy changed the fleet"
 
 # The capacity floor (50%): 3 of 5 may not leave.
 # (a host named again and again counts once)
