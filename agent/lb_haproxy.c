@@ -126,19 +126,27 @@ out:
 	return rc;
 }
 
+/* `show servers state` of the target's backend into b (ANSWER_MAX). */
+static int
+servers_state(struct buf *b, const struct lb_target *t, struct err *err)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "show servers state %s", t->backend);
+	buf_init(b, ANSWER_MAX);
+	return command(b, t, cmd, err);
+}
+
 /* The admin-state and operational-state fields of the member's line in
  * `show servers state`, and (checked may be NULL) its health check's. */
 static int
 admin_state(int64_t *admin, int64_t *op_state, int *checked,
 	    const struct lb_target *t, struct err *err)
 {
-	char cmd[256];
 	struct buf b;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "show servers state %s", t->backend);
-	buf_init(&b, ANSWER_MAX);
-	if ((rc = command(&b, t, cmd, err)) == 0)
+	if ((rc = servers_state(&b, t, err)) == 0)
 		rc = lb_haproxy_parse_state(admin, op_state, checked, b.data,
 					    t->backend, t->server, err);
 	buf_release(&b);
@@ -323,13 +331,10 @@ int
 lb_haproxy_members(const struct lb_target *t, lb_entry_fn fn, void *ctx,
 		   struct err *err)
 {
-	char cmd[256];
 	struct buf b;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "show servers state %s", t->backend);
-	buf_init(&b, ANSWER_MAX);
-	if ((rc = command(&b, t, cmd, err)) == 0)
+	if ((rc = servers_state(&b, t, err)) == 0)
 		rc = lb_haproxy_parse_members(b.data, t->backend, fn, ctx, err);
 	buf_release(&b);
 	return rc;
@@ -495,7 +500,7 @@ write_config(mode_t *mode, const char *path, const struct buf *b,
 	if ((rc = fileio_write_atomic(check, b->data, b->len,
 				      st.st_mode & 07777, err)) < 0)
 		return rc;
-	rc = proc_check(argv, "haproxy -c", err);
+	rc = proc_check(argv, "haproxy -c", PROC_CHECK_MS, err);
 	unlink(check);
 	if (rc < 0)
 		return rc;

@@ -144,7 +144,7 @@ nginx_test(const char *conf, struct err *err)
 {
 	const char *const argv[] = { "nginx", "-t", "-q", "-c", conf, NULL };
 
-	return proc_check(argv, "nginx -t", err);
+	return proc_check(argv, "nginx -t", PROC_CHECK_MS, err);
 }
 
 static int

@@ -511,7 +511,8 @@ releases_put_config(const char *root, const char *config, const char *text,
 		return 0;
 	snprintf(bin, sizeof(bin), "%s/%s/%s/bin/ivr-runtime", root,
 		 HOSTLAYOUT_RELEASES, version);
-	if ((rc = proc_check(argv, "ivr-runtime check", err)) < 0)
+	if ((rc = proc_check(argv, "ivr-runtime check", PROC_CHECK_MS, err)) <
+	    0)
 		unlink(path);
 	return rc;
 }

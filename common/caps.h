@@ -14,6 +14,10 @@
 /* One wait on a host: drain deadline, health deadline, stop timeout. */
 #define CAPS_WAIT_MAX_MS (3600 * 1000LL)
 
+/* A check the agent runs before a file is used (`haproxy -c`, `nginx -t`,
+ * `ivr-runtime check`): killed past this. */
+#define CAPS_CHECK_MS 30000
+
 /* A poll interval, and one probe's timeout. */
 #define CAPS_INTERVAL_MIN_MS 10
 #define CAPS_INTERVAL_MAX_MS 60000

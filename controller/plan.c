@@ -322,6 +322,8 @@ check_durations(struct loader *l)
 		  p->health_deadline_ms + p->health_timeout_ms },
 		{ "service.stop_timeout", p->stop_timeout_ms },
 		{ "smoke.timeout", p->smoke.enabled ? p->smoke.timeout_ms : 0 },
+		{ "a check of the balancer's or the runtime's files",
+		  CAPS_CHECK_MS },
 	};
 	size_t longest = 0;
 
