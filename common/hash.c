@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #endif
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -402,5 +403,38 @@ hash_base64(char *out, const unsigned char *in, size_t n)
 	return len;
 #else
 	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+#endif
+}
+
+long
+hash_unbase64(unsigned char *out, const char *in, size_t len)
+{
+	size_t pad = 0;
+
+	if (len % 4 != 0 || len > (size_t)INT32_MAX)
+		return -1;
+	if (len == 0)
+		return 0;
+	pad = (in[len - 1] == '=') + (len > 1 && in[len - 2] == '=');
+	for (size_t i = 0; i < len - pad; i++)
+		if (in[i] == '=' || in[i] == '\n' || in[i] == '\r')
+			return -1; /* padding only at the end, one line */
+#ifdef IVR_HASH_MBEDTLS
+	{
+		size_t n = 0;
+
+		if (mbedtls_base64_decode(out, 3 * (len / 4), &n,
+					  (const unsigned char *)in, len) != 0)
+			return -1;
+		return (long)n;
+	}
+#else
+	{
+		int n = EVP_DecodeBlock(out, (const unsigned char *)in,
+					(int)len);
+
+		/* EVP_DecodeBlock counts the padding's zero bytes */
+		return n < 0 ? -1 : (long)n - (long)pad;
+	}
 #endif
 }

@@ -67,6 +67,13 @@ bool hash_equal(const void *a, const void *b, size_t n);
  */
 size_t hash_base64(char *out, const unsigned char *in, size_t n);
 
+/*
+ * Decodes the base64 text in (len bytes, padded, no line breaks) into
+ * out, which holds at least 3 * (len / 4) bytes.  Returns the number of
+ * bytes written, or -1 when in is not base64.
+ */
+long hash_unbase64(unsigned char *out, const char *in, size_t len);
+
 /* Fills n bytes with cryptographically random bytes (getrandom). 0/ERR_IO. */
 int hash_random(void *out, size_t n, struct err *err);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "clock.h"
 #include "exitcode.h"
 #include "fanout.h"
@@ -35,26 +36,115 @@ in_list(const json_t *list, const char *name)
 	return false;
 }
 
+/* Whether the approval ev (an "approved" event of the journal) counts
+ * for phase ph of this run: the plan's access rules checked again, as
+ * a journal on a shared store may hold what anyone wrote. */
+static bool
+approval_counts(struct run *r, const struct plan_phase *ph, json_t *ev)
+{
+	const char *id = json_string_value(json_object_get(ev, "id"));
+	const char *phase = json_string_value(json_object_get(ev, "phase"));
+	const char *user = json_string_value(json_object_get(ev, "user"));
+
+	if (id == NULL || phase == NULL || strcmp(id, r->id) != 0 ||
+	    strcmp(phase, ph->name) != 0)
+		return false;
+	if (!r->p->access.enabled)
+		return true;
+	return user != NULL &&
+	       access_check(r->p, ACCESS_APPROVE, user, NULL) == 0 &&
+	       (!r->p->access.distinct_approver ||
+		strcmp(user, r->starter) != 0);
+}
+
+/* Waits up to the phase's approval_wait for an `ivrctl approve` in the
+ * journal (any machine), keeping an eye on the lock. */
+static enum gate
+approval_from_afar(struct run *r, const struct plan_phase *ph)
+{
+	int64_t until = clock_now_ms() + ph->approval_wait_ms;
+
+	deploy_say(r,
+		   "phase %s waits up to %lld s for an approval: ivrctl "
+		   "approve %s %s",
+		   ph->name, (long long)(ph->approval_wait_ms / 1000),
+		   r->p->path, ph->name);
+	deploy_notify(
+		r, "waiting",
+		json_pack("{s:s, s:s}", "phase", ph->name, "gate", "approval"));
+	while (clock_now_ms() < until && deploy_safe_point(r)) {
+		json_t *list = journal_events(&r->j, "approved", "at"), *ev;
+		size_t i;
+		bool found = false;
+
+		json_array_foreach (list, i, ev)
+			if (!found && approval_counts(r, ph, ev)) {
+				found = true;
+				deploy_say(r, "phase %s: approved by %s",
+					   ph->name,
+					   json_string_value(json_object_get(
+						   ev, "operator")));
+			}
+		json_decref(list);
+		if (found) {
+			json_array_append_new(r->approved,
+					      json_string(ph->name));
+			return GATE_PASS;
+		}
+		clock_sleep_ms(1000);
+	}
+	return r->stopped ? GATE_NO : GATE_WAIT;
+}
+
+/* Whether this operator may pass a gate of the run (the access rules'
+ * approvers, and not the run's own operator where the plan forbids it);
+ * says why not. */
+static bool
+may_self_approve(struct run *r, const struct plan_phase *ph, bool asked)
+{
+	struct err e;
+
+	if (access_check(r->p, ACCESS_APPROVE, journal_user(), &e) < 0) {
+		if (asked)
+			deploy_say(r, "phase %s: %s", ph->name, e.msg);
+		return false;
+	}
+	if (r->p->access.distinct_approver &&
+	    strcmp(journal_user(), r->starter) == 0) {
+		if (asked)
+			deploy_say(r,
+				   "phase %s: %s started this run and may not "
+				   "approve it (access.distinct_approver)",
+				   ph->name, r->starter);
+		return false;
+	}
+	return true;
+}
+
 /*
  * A phase's approval gate: passed by --yes, by --approve PHASE, by an
- * approval the journal already holds, or by an operator at a terminal.
- * Without a terminal the run stops there and waits (resume continues).
+ * approval the journal already holds, by an operator at a terminal, or
+ * by `ivrctl approve` during the phase's approval_wait.  Otherwise the
+ * run stops there and waits (resume continues).
  */
 static enum gate
 approve(struct run *r, const struct plan_phase *ph)
 {
 	const char *by = NULL;
-	bool flagged = false;
+	bool flagged = false, self;
 
 	if (!ph->approval || in_list(r->approved, ph->name))
 		return GATE_PASS;
 	for (size_t i = 0; i < r->o->napprove; i++)
 		flagged = flagged || strcmp(r->o->approve[i], ph->name) == 0;
-	if (r->o->yes)
+	self = may_self_approve(r, ph, r->o->yes || flagged);
+	if (self && r->o->yes)
 		by = "--yes";
-	else if (flagged)
+	else if (self && flagged)
 		by = "--approve";
-	else if (isatty(STDIN_FILENO)) {
+	else if (ph->approval_wait_ms > 0 && !(self && isatty(STDIN_FILENO)))
+		return approval_from_afar(r, ph);
+	else if (self && isatty(STDIN_FILENO)) {
 		char q[128];
 
 		snprintf(q, sizeof(q), "Start phase %s?", ph->name);
@@ -66,20 +156,28 @@ approve(struct run *r, const struct plan_phase *ph)
 		by = "terminal";
 	} else {
 		r->waiting = ph->name;
-		deploy_say(r,
-			   "phase %s waits for approval and there is no "
-			   "terminal to "
-			   "ask: stopped here. Continue with: ivrctl resume %s "
-			   "--approve %s; or undo with: ivrctl rollback %s",
-			   ph->name, r->p->path, ph->name, r->p->path);
+		deploy_say(
+			r,
+			"phase %s waits for approval and nobody here may "
+			"give it: stopped here. Approve with: ivrctl approve "
+			"%s %s, then: ivrctl resume %s; or undo with: ivrctl "
+			"rollback %s",
+			ph->name, r->p->path, ph->name, r->p->path, r->p->path);
 		deploy_notify(r, "waiting",
 			      json_pack("{s:s, s:s}", "phase", ph->name, "gate",
 					"approval"));
 		return GATE_WAIT;
 	}
 	json_array_append_new(r->approved, json_string(ph->name));
-	deploy_record(r, json_pack("{s:s, s:s, s:s, s:s}", "event", "approved",
-				   "id", r->id, "phase", ph->name, "by", by));
+	{
+		char who[400];
+
+		deploy_operator(who, sizeof(who));
+		deploy_record(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+					   "event", "approved", "id", r->id,
+					   "phase", ph->name, "by", by, "user",
+					   journal_user(), "operator", who));
+	}
 	return GATE_PASS;
 }
 
@@ -196,6 +294,10 @@ roll_back_touched(struct run *r)
 	int unrestored;
 	bool ok;
 
+	if (r->stopped) { /* the lock is lost: another controller may act */
+		free(list);
+		return EXITCODE_INCONSISTENT;
+	}
 	if (r->from[0] == '\0' || list == NULL) {
 		deploy_say(
 			r,

@@ -404,6 +404,8 @@ deploy_move_hosts(struct run *r, struct hostrun **list, size_t n, size_t batch,
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < batch ? n - done : batch;
 
+		if (!deploy_safe_point(r))
+			return false;
 		if (r->has_lb && (k = fit_floor(r, list + done, k)) == 0) {
 			atomic_store(&r->failures, budget + 1);
 			return false;

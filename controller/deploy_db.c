@@ -320,10 +320,15 @@ static json_t *
 journal_backups(const struct plan *p)
 {
 	struct journal j;
+	json_t *list;
 
-	if (journal_paths(&j, p, NULL) < 0)
+	if (journal_paths(&j, p, NULL) < 0) {
+		journal_close(&j);
 		return json_array();
-	return journal_events(j.path, "db_backup", "backup");
+	}
+	list = journal_events(&j, "db_backup", "backup");
+	journal_close(&j);
+	return list;
 }
 
 /* The journal's record of backup id, or NULL (borrowed from list). */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "clock.h"
 #include "exitcode.h"
 #include "hash.h"
@@ -151,7 +152,7 @@ deploy_host_json(const struct plan_host *h)
 void
 deploy_record_inventory(struct run *r, json_t *hosts)
 {
-	json_t *last = journal_events(r->j.path, "inventory", "event");
+	json_t *last = journal_events(&r->j, "inventory", "event");
 
 	if (hosts != NULL &&
 	    !json_equal(json_object_get(json_array_get(last, 0), "hosts"),
@@ -163,15 +164,77 @@ deploy_record_inventory(struct run *r, json_t *hosts)
 	json_decref(last);
 }
 
+void
+deploy_operator(char *out, size_t size)
+{
+	char host[256] = "";
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(out, size, "%s@%s", journal_user(), host);
+}
+
+/* What the run is, for the plan's access rules. */
+static enum access_action
+action_of(const struct run *r)
+{
+	if (r->rollback)
+		return ACCESS_ROLLBACK;
+	return r->o->promoted_from != NULL ? ACCESS_PROMOTE : ACCESS_DEPLOY;
+}
+
+/* A run the access rules refuse, in the journal as a run of its own that
+ * ends "denied" (no webhook: nothing started). */
+static void
+record_denied(struct run *r, const struct err *why)
+{
+	char who[400];
+
+	deploy_operator(who, sizeof(who));
+	if (r->id[0] == '\0')
+		deploy_make_id(r->id, sizeof(r->id), 'x');
+	r->denied = true;
+	r->j.started = true;
+	deploy_record(r,
+		      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "event",
+				"start", "id", r->id, "kind", r->kind,
+				"plan_sha256", r->p->sha256, "operator", who,
+				"to", r->release, "denied", why->msg));
+}
+
 /* The environment's lock; 0, or the exit code to stop with. */
 int
 deploy_take_lock(struct run *r, struct err *err)
 {
 	if (journal_open(&r->j, r->p, err) < 0)
 		return EXITCODE_INCONSISTENT;
+	if (access_check(r->p, action_of(r), journal_user(), err) < 0) {
+		record_denied(r, err);
+		return EXITCODE_DENIED;
+	}
 	if (journal_lock(&r->j, r->o->break_lock, err) < 0)
 		return EXITCODE_LOCKED;
 	return 0;
+}
+
+bool
+deploy_safe_point(struct run *r)
+{
+	char why[512];
+
+	if (r->stopped)
+		return false;
+	if (journal_lock_held(&r->j, why, sizeof(why)))
+		return true;
+	r->stopped = true;
+	deploy_say(r,
+		   "LOST THE ENVIRONMENT'S LOCK (%s): stopping here, before "
+		   "another host is touched. Every host moved so far is whole; "
+		   "finish from any machine with: ivrctl resume %s (or ivrctl "
+		   "rollback %s)",
+		   why, r->p->path, r->p->path);
+	deploy_record(r, json_pack("{s:s, s:s, s:s}", "event", "lock-lost",
+				   "id", r->id, "reason", why));
+	return false;
 }
 
 void
@@ -185,13 +248,14 @@ deploy_journal_start(struct run *r, const char *kind, const char *to)
 	r->j.started = true;
 	r->kind = kind;
 	snprintf(r->to, sizeof(r->to), "%s", to);
+	snprintf(r->starter, sizeof(r->starter), "%s", user);
 	deploy_record(
-		r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i, s:s*, "
-			     "s:s*, s:s*}",
+		r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:i, "
+			     "s:s*, s:s*, s:s*}",
 			     "event", "start", "id", r->id, "kind", kind,
 			     "plan_sha256", r->p->sha256, "operator", who,
-			     "from", r->from[0] ? r->from : NULL, "to", to,
-			     "hosts", (int)r->p->nhosts, "artifact",
+			     "user", user, "from", r->from[0] ? r->from : NULL,
+			     "to", to, "hosts", (int)r->p->nhosts, "artifact",
 			     r->art.path[0] ? r->art.path : NULL, "sha256",
 			     r->art.sha256[0] ? r->art.sha256 : NULL,
 			     "promoted_from", r->o->promoted_from));
@@ -254,11 +318,12 @@ summary_line(struct run *r, const char *outcome, int code, json_int_t took)
 void
 deploy_journal_end(struct run *r, int code)
 {
-	static const char *const outcomes[] = { "done", "rolled_back",
+	static const char *const outcomes[] = { "done",	   "rolled_back",
 						"refused", "inconsistent",
-						"locked" };
+						"locked",  "denied" };
 	const char *outcome = r->waiting	       ? "waiting"
-			      : code >= 0 && code <= 4 ? outcomes[code]
+			      : r->stopped	       ? "stopped"
+			      : code >= 0 && code <= 5 ? outcomes[code]
 						       : "failed";
 	json_int_t took = (json_int_t)(clock_now_ms() - r->start_ms);
 
@@ -269,7 +334,12 @@ deploy_journal_end(struct run *r, int code)
 					   code, "duration_ms", took, "phase",
 					   r->waiting));
 	journal_close(&r->j);
-	if (r->j.started)
+	if (journal_unwritten(&r->j) > 0)
+		deploy_say(r,
+			   "%zu journal event(s) did not reach etcd; this "
+			   "machine's copy '%s' holds them",
+			   journal_unwritten(&r->j), r->j.path);
+	if (r->j.started && !r->denied)
 		deploy_notify(r, "finished",
 			      json_pack("{s:s, s:i, s:I, s:s?}", "outcome",
 					outcome, "exit_code", code,

@@ -72,6 +72,9 @@ struct run {
 	json_t *approved;    /* phases whose gate passed, journal included */
 	json_t *analysed;    /* phases whose analysis passed or was accepted */
 	const char *waiting; /* the phase whose gate stopped the run */
+	bool stopped;	     /* stopped at a safe point: the lock was lost */
+	char starter[64];    /* the account that started the run */
+	bool denied;	     /* refused by the plan's access rules */
 	bool resumed;	     /* a resume of an interrupted deployment */
 	struct notifier *notify; /* the plan's webhooks, or NULL */
 	/* the database step (deploy_db.c) */
@@ -101,9 +104,20 @@ void deploy_make_id(char *out, size_t size, char kind);
 void deploy_step_event(struct run *r, struct hostrun *hr, const char *step,
 		       const struct err *e);
 
-/* Opens the journal and takes the environment's lock.  Returns 0, or
- * the exit code to stop with and err saying why. */
+/* Opens the journal, checks the plan's access rules for the run and
+ * takes the environment's lock.  Returns 0, or the exit code to stop with
+ * (EXITCODE_DENIED: the refusal is journaled) and err saying why. */
 int deploy_take_lock(struct run *r, struct err *err);
+
+/* "user@host" of the operator into out. */
+void deploy_operator(char *out, size_t size);
+
+/*
+ * A safe point (before a batch touches a host): false, said and journaled
+ * once, when the environment's lock is no longer surely held; the run
+ * must then stop without touching another host (r->stopped).
+ */
+bool deploy_safe_point(struct run *r);
 
 /* The run's start in the journal (kind, to, who, plan, artifact). */
 void deploy_journal_start(struct run *r, const char *kind, const char *to);

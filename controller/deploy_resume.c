@@ -42,6 +42,21 @@ resume_artifact(struct run *r, struct deploy_opts *oo, json_t *run,
 	return 0;
 }
 
+/* The account that started run: its "user", else its operator's name
+ * before '@' (a journal from before the field). */
+static void
+starter(struct run *r, json_t *run)
+{
+	const char *user = json_string_value(json_object_get(run, "user"));
+	const char *op = json_string_value(json_object_get(run, "operator"));
+
+	if (user != NULL)
+		snprintf(r->starter, sizeof(r->starter), "%s", user);
+	else if (op != NULL)
+		snprintf(r->starter, sizeof(r->starter), "%.*s",
+			 (int)strcspn(op, "@"), op);
+}
+
 /*
  * The journal's open run, checked: same plan, same artifact.  Fills the
  * run's id, artifact, approvals, failures so far and where it started
@@ -55,12 +70,12 @@ reopen(struct run *r, struct deploy_opts *oo, bool *had_from, struct err *err)
 	json_t *run;
 	int rc = 0;
 
-	if ((run = journal_open_run(r->j.path)) == NULL)
+	if ((run = journal_open_run(&r->j)) == NULL)
 		return err_set(err, ERR_INVAL,
 			       "the journal '%s' holds no interrupted "
 			       "deployment: nothing to resume (ivrctl status "
 			       "shows the fleet)",
-			       r->j.path);
+			       journal_where(&r->j));
 	snprintf(r->id, sizeof(r->id), "%s",
 		 json_string_value(json_object_get(run, "id")));
 	plan_sha = json_string_value(json_object_get(run, "plan_sha256"));
@@ -80,6 +95,7 @@ reopen(struct run *r, struct deploy_opts *oo, bool *had_from, struct err *err)
 			     (int)json_integer_value(
 				     json_object_get(run, "failed_steps")));
 		from = json_string_value(json_object_get(run, "from"));
+		starter(r, run);
 		*had_from = from != NULL;
 		snprintf(r->from, sizeof(r->from), "%s", from ? from : "");
 	}

@@ -41,7 +41,7 @@ one_release(struct run *r, char *out, size_t size)
 static int
 target_of_open_run(struct run *r, char *out, size_t size)
 {
-	json_t *run = journal_open_run(r->j.path);
+	json_t *run = journal_open_run(&r->j);
 	const char *from;
 
 	if (run == NULL)
@@ -116,8 +116,7 @@ rollback_target(struct run *r, char *out, size_t size)
 		return open > 0;
 	/* The journal, when it ends where the whole fleet stands. */
 	if (one_release(r, out, size) &&
-	    journal_release_before(before, sizeof(before), r->j.path, out) ==
-		    1) {
+	    journal_release_before(before, sizeof(before), &r->j, out) == 1) {
 		deploy_say(r,
 			   "the journal: %s came with the last deployment "
 			   "that stands; before it the fleet ran %s",

@@ -221,7 +221,7 @@ read_pool(struct scale *sc)
 	}
 	sc->members = json_incref(json_object_get(res, "members"));
 	json_decref(res);
-	last = journal_events(r->j.path, "inventory", "event");
+	last = journal_events(&r->j, "inventory", "event");
 	sc->recorded =
 		json_incref(json_object_get(json_array_get(last, 0), "hosts"));
 	json_decref(last);
@@ -452,7 +452,7 @@ deploy_scale(const struct plan *p, const struct agent_bundle *agent,
 	deploy_make_id(r.id, sizeof(r.id), 's');
 	if ((rc = deploy_take_lock(&r, err)) != 0)
 		return deploy_run_finish(&r, rc);
-	if ((open = journal_open_run(r.j.path)) != NULL) {
+	if ((open = journal_open_run(&r.j)) != NULL) {
 		err_set(err, ERR_BADSTATE,
 			"deployment %s is not finished: resume it or roll it "
 			"back before scaling",

@@ -24,6 +24,9 @@ enum exitcode {
 	EXITCODE_INCONSISTENT = 3,
 	/* Another run holds the environment's lock. */
 	EXITCODE_LOCKED = 4,
+	/* The plan's access rules do not let this operator do it: nothing
+	 * was touched (the refusal is journaled). */
+	EXITCODE_DENIED = 5,
 };
 
 #endif

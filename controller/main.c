@@ -80,6 +80,7 @@ main_usage(FILE *f)
 {
 	fputs(usage_synopsis, f);
 	fputs(usage_text, f);
+	fputs(usage_text_more, f);
 }
 
 /*
@@ -332,19 +333,23 @@ history(const struct cli *c, const struct plan *p, struct err *err)
 	struct report r;
 	int rc;
 
-	if ((rc = journal_paths(&j, p, err)) < 0)
+	if ((rc = journal_paths(&j, p, err)) < 0) {
+		journal_close(&j);
 		return rc;
+	}
 	if (c->o.json) {
-		if ((rc = journal_runs(&runs, j.path, err)) == 0)
+		if ((rc = journal_runs(&runs, &j, err)) == 0)
 			main_print_json(json_pack("{s:s, s:s, s:o}",
 						  "environment", p->environment,
-						  "journal", j.path, "runs",
-						  runs));
+						  "journal", journal_where(&j),
+						  "runs", runs));
+		journal_close(&j);
 		return rc;
 	}
 	buf_init(&r.text, OUT_MAX);
-	if ((r.rc = journal_history(&r.text, j.path, err)) < 0)
+	if ((r.rc = journal_history(&r.text, &j, err)) < 0)
 		r.e = *err;
+	journal_close(&j);
 	print_report(c, NULL, &r);
 	return r.rc;
 }
@@ -461,6 +466,7 @@ static const struct command commands[] = {
 	{ "resume", DEPLOY_FLAGS, NULL, NULL, deploy_resume },
 	{ "rollback", F_OUTPUT | F_TO | F_BREAK_LOCK, do_rollback, NULL, NULL },
 	{ "promote", 0, NULL, main_promote, NULL },
+	{ "approve", 0, NULL, main_approve, NULL },
 	{ "scale", F_OUTPUT | F_ARTIFACT | F_YES | F_REMOVE | F_BREAK_LOCK,
 	  do_scale, NULL, NULL },
 	{ "history", F_OUTPUT, do_history, NULL, NULL },

@@ -72,4 +72,7 @@ int main_run_deploy(struct cli *c, const struct plan *p, run_fn fn);
 /* `ivrctl promote` (main_promote.c). */
 int main_promote(int argc, char **argv);
 
+/* `ivrctl approve PLAN PHASE` (main_approve.c). */
+int main_approve(int argc, char **argv);
+
 #endif

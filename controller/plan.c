@@ -86,6 +86,7 @@ plan_free(struct plan *p)
 		free(p->phases[i].name);
 	plan_free_analysis(p);
 	plan_free_notify(p);
+	plan_free_state(p);
 	free_strings(p);
 	free(p);
 }
@@ -286,7 +287,8 @@ static const char *const top_keys[] = {
 	"environment", "inventory", "load_balancer", "ssh",
 	"agent",       "service",   "health",	     "rollout",
 	"artifact",    "journal",   "database",	     "analysis",
-	"smoke",       "notify",    "runtime",	     NULL,
+	"smoke",       "notify",    "runtime",	     "state",
+	"access",      NULL,
 };
 
 /* A section that must be there: problem at the top when missing. */
@@ -389,6 +391,10 @@ load_top(struct loader *l)
 		l->p->artifact = plan_readable_file(l, root, "artifact", false);
 	if (ydoc_get_str(&v, l->d, l->doc, root, "journal", false))
 		l->p->journal = plan_resolve(l, v);
+	if ((s = ydoc_get(root, "state")) != NULL)
+		plan_load_state(l, s);
+	if ((s = ydoc_get(root, "access")) != NULL)
+		plan_load_access(l, s);
 	check_durations(l);
 }
 

@@ -77,9 +77,11 @@ struct plan_size {
 struct plan_phase {
 	char *name;
 	struct plan_size hosts;
-	struct plan_size batch; /* hosts per batch within the phase */
-	int64_t pause_ms;	/* after the phase */
-	bool approval;		/* ask before the phase starts */
+	struct plan_size batch;	  /* hosts per batch within the phase */
+	int64_t pause_ms;	  /* after the phase */
+	bool approval;		  /* ask before the phase starts */
+	int64_t approval_wait_ms; /* how long the gate waits for an
+				     `ivrctl approve` (0: stops at once) */
 	/* the analysis checks run during the pause: indexes into
 	 * plan.analysis.checks */
 	size_t checks[PLAN_MAX_CHECKS];
@@ -192,6 +194,51 @@ struct plan_db {
 	int64_t backup_timeout_ms;
 };
 
+/*
+ * Where the environment's lock and journal live (the plan's `state:`):
+ * files on the controller's machine (the default), or an etcd cluster
+ * shared by every controller (etcd.h, journal.h).
+ */
+enum plan_state_backend {
+	PLAN_STATE_FILE,
+	PLAN_STATE_ETCD,
+};
+
+#define PLAN_MAX_ENDPOINTS 8
+
+struct plan_state {
+	enum plan_state_backend backend;
+	char *endpoints[PLAN_MAX_ENDPOINTS]; /* http(s)://host:port */
+	size_t nendpoints;
+	char *prefix; /* the environment's keys: <prefix><environment>/ */
+	int64_t lease_ttl_ms;
+	int64_t timeout_ms;		      /* each request to one member */
+	char *ca_file, *cert_file, *key_file; /* resolved; NULL: none */
+};
+
+/*
+ * Who may do what (the plan's `access:`): lists of Unix accounts ("alice")
+ * and groups ("@ops").  Absent (enabled false): everyone may do
+ * everything.  access.h checks them.
+ */
+#define PLAN_MAX_PRINCIPALS 64
+
+struct plan_role {
+	char *names[PLAN_MAX_PRINCIPALS];
+	size_t n;
+	bool set; /* the key was in the plan */
+};
+
+struct plan_access {
+	bool enabled;
+	struct plan_role deploy;  /* deploy, resume, scale, database runs */
+	struct plan_role promote; /* promote into this environment */
+	struct plan_role approve; /* pass an approval gate */
+	struct plan_role oncall;  /* roll back (deployers may too) */
+	bool distinct_approver;	  /* an approval must not come from the
+				     run's operator */
+};
+
 struct plan {
 	char *path; /* the file, as given */
 	char *dir;  /* its folder: relative paths start here */
@@ -237,8 +284,10 @@ struct plan {
 	 * 12 hex digits ("" without the section) */
 	char config_id[13];
 	/* other */
-	char *artifact;	 /* resolved; NULL when the plan names none */
-	char *journal;	 /* resolved; NULL: the default location */
+	char *artifact; /* resolved; NULL when the plan names none */
+	char *journal;	/* resolved; NULL: the default location */
+	struct plan_state state;
+	struct plan_access access;
 	char sha256[65]; /* of the file's bytes: the plan hash */
 };
 

@@ -73,6 +73,11 @@ void plan_load_smoke(struct loader *l, const struct ydoc_node *s);
 void plan_load_notify(struct loader *l, const struct ydoc_node *s);
 void plan_free_notify(struct plan *p);
 
+/* plan_state.c: `state` and `access` */
+void plan_load_state(struct loader *l, const struct ydoc_node *s);
+void plan_load_access(struct loader *l, const struct ydoc_node *s);
+void plan_free_state(struct plan *p);
+
 /* plan_database.c */
 void plan_load_database(struct loader *l, const struct ydoc_node *s);
 

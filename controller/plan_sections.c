@@ -231,9 +231,10 @@ plan_load_health(struct loader *l, const struct ydoc_node *s)
 static void
 load_phase(struct loader *l, struct plan_phase *ph, const struct ydoc_node *n)
 {
-	static const char *const keys[] = { "name",  "hosts",	 "batch",
-					    "pause", "approval", "analysis",
-					    NULL };
+	static const char *const keys[] = { "name",	"hosts",
+					    "batch",	"pause",
+					    "approval", "approval_wait",
+					    "analysis", NULL };
 
 	if (!ydoc_expect_map(l->d, l->doc, n, "a phase"))
 		return;
@@ -251,6 +252,11 @@ load_phase(struct loader *l, struct plan_phase *ph, const struct ydoc_node *n)
 	ydoc_get_duration(&ph->pause_ms, l->d, l->doc, n, "pause", false, 0,
 			  24 * HOUR_MS);
 	ydoc_get_bool(&ph->approval, l->d, l->doc, n, "approval", false);
+	ydoc_get_duration(&ph->approval_wait_ms, l->d, l->doc, n,
+			  "approval_wait", false, 0, 24 * HOUR_MS);
+	if (ph->approval_wait_ms > 0 && !ph->approval)
+		ydoc_problem(l->d, l->doc, ydoc_get(n, "approval_wait"),
+			     "'approval_wait' needs 'approval: true'");
 }
 
 /* The phases must cover the whole fleet; "rest" only last; names unique. */

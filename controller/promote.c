@@ -77,8 +77,8 @@ staging_sha(char *sha, size_t size, struct host_session *first,
 /* The artifact staging's journal names for release, if it is still there
  * with the right hash. */
 static bool
-from_journal(char *out, size_t size, const char *journal, const char *release,
-	     const char *sha)
+from_journal(char *out, size_t size, struct journal *journal,
+	     const char *release, const char *sha)
 {
 	json_t *runs = NULL, *run;
 	bool found = false;
@@ -145,7 +145,7 @@ promote_find(struct promote_source *out, const struct plan *staging,
 	     struct err *err)
 {
 	struct host_session first = { 0 };
-	struct journal j;
+	struct journal j = { .fd = -1 };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -155,12 +155,13 @@ promote_find(struct promote_source *out, const struct plan *staging,
 			      agent, release, err)) < 0 ||
 	    (rc = journal_paths(&j, staging, err)) < 0)
 		goto out;
-	if (from_journal(out->artifact, sizeof(out->artifact), j.path, release,
+	if (from_journal(out->artifact, sizeof(out->artifact), &j, release,
 			 out->sha256))
 		snprintf(out->from, sizeof(out->from), "staging's journal");
 	else
 		rc = download(out, &first, j.path, release, err);
 out:
+	journal_close(&j);
 	host_close(&first);
 	return rc;
 }

@@ -6,9 +6,10 @@
 #ifndef IVR_CONTROLLER_USAGE_H
 #define IVR_CONTROLLER_USAGE_H
 
-/* The synopsis (each command and its flags), then what each does: two
- * texts, printed one after the other. */
+/* The synopsis (each command and its flags), then what each does (in
+ * two parts, each within C's length for a string): printed in order. */
 extern const char usage_synopsis[];
 extern const char usage_text[];
+extern const char usage_text_more[];
 
 #endif

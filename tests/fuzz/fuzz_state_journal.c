@@ -17,6 +17,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct agent_state st;
 	json_t *runs = NULL, *open_run;
 	struct buf table;
+	struct journal j;
 
 	snprintf(root, sizeof(root), "%s/root", fuzz_dir());
 	mkdir(root, 0700);
@@ -26,12 +27,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	state_release(&st);
 
 	fuzz_file(path, sizeof(path), "env.journal", data, size);
-	if (journal_runs(&runs, path, NULL) == 0)
+	journal_file(&j, path);
+	if (journal_runs(&runs, &j, NULL) == 0)
 		json_decref(runs);
-	json_decref(open_run = journal_open_run(path));
-	journal_release_before(before, sizeof(before), path, "1.0.0");
+	json_decref(open_run = journal_open_run(&j));
+	journal_release_before(before, sizeof(before), &j, "1.0.0");
 	buf_init(&table, 1024 * 1024);
-	journal_history(&table, path, NULL);
+	journal_history(&table, &j, NULL);
 	buf_release(&table);
 	return 0;
 }

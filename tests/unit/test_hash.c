@@ -156,6 +156,31 @@ test_hash_base64__matches_the_rfc_vectors(void **state)
 	}
 }
 
+/* The same vectors back, and text that is not base64 refused. */
+static void
+test_hash_unbase64__reverses_the_rfc_vectors(void **state)
+{
+	static const char *const plain[] = { "",     "f",     "fo",    "foo",
+					     "foob", "fooba", "foobar" };
+	static const char *const coded[] = {
+		"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"
+	};
+	static const char *const bad[] = { "Zg=", "Zg=a",
+					   "Z===", "Zm9v\nYg==", "Zm$v" };
+	unsigned char out[16];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+		long n = hash_unbase64(out, coded[i], strlen(coded[i]));
+
+		assert_int_equal(n, (long)strlen(plain[i]));
+		assert_memory_equal(out, plain[i], (size_t)n);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(hash_unbase64(out, bad[i], strlen(bad[i])),
+				 -1);
+}
+
 static void
 test_hash_password__verifies_the_right_secret_only(void **state)
 {
@@ -237,6 +262,7 @@ main(void)
 			test_hash_is_sha256_hex__accepts_only_64_lower_hex),
 		cmocka_unit_test(test_hash_equal__compares_bytes),
 		cmocka_unit_test(test_hash_base64__matches_the_rfc_vectors),
+		cmocka_unit_test(test_hash_unbase64__reverses_the_rfc_vectors),
 		cmocka_unit_test(
 			test_hash_password__verifies_the_right_secret_only),
 		cmocka_unit_test(test_hash_password__rejects_bad_input),

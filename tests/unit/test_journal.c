@@ -18,6 +18,16 @@ struct fixture {
 	char path[128];
 };
 
+/* The file journal at path, for reading. */
+static struct journal *
+at(const char *path)
+{
+	static struct journal j;
+
+	journal_file(&j, path);
+	return &j;
+}
+
 static int
 setup(void **state)
 {
@@ -46,7 +56,7 @@ teardown(void **state)
 }
 
 static FILE *
-journal_file(const struct fixture *f)
+append_to(const struct fixture *f)
 {
 	FILE *out = fopen(f->path, "w");
 
@@ -85,7 +95,7 @@ test_journal_runs__folds_each_run_s_events(void **state)
 {
 	struct fixture *f = *state;
 	json_t *runs = NULL, *run;
-	FILE *out = journal_file(f);
+	FILE *out = append_to(f);
 	struct err e;
 
 	start(out, "d-1", "deploy", "1.1.0");
@@ -106,7 +116,7 @@ test_journal_runs__folds_each_run_s_events(void **state)
 	start(out, "r-3", "rollback", "1.0.0");
 	fclose(out);
 
-	assert_int_equal(journal_runs(&runs, f->path, &e), 0);
+	assert_int_equal(journal_runs(&runs, at(f->path), &e), 0);
 	assert_int_equal(json_array_size(runs), 2);
 	run = json_array_get(runs, 0);
 	assert_string_equal(json_string_value(json_object_get(run, "id")),
@@ -133,7 +143,7 @@ test_journal_runs__reports_a_missing_journal(void **state)
 	json_t *runs = NULL;
 	struct err e;
 
-	assert_int_equal(journal_runs(&runs, f->path, &e), ERR_IO);
+	assert_int_equal(journal_runs(&runs, at(f->path), &e), ERR_IO);
 	assert_null(runs);
 	assert_non_null(strstr(e.msg, "no journal at"));
 }
@@ -146,13 +156,13 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 	FILE *out;
 
 	/* Killed: a start without an end. */
-	out = journal_file(f);
+	out = append_to(f);
 	start(out, "d-1", "deploy", "1.0.0");
 	end(out, "d-1", "done");
 	start(out, "d-2", "deploy", "1.1.0");
 	from(out, "d-2", "1.0.0");
 	fclose(out);
-	run = journal_open_run(f->path);
+	run = journal_open_run(at(f->path));
 	assert_non_null(run);
 	assert_string_equal(json_string_value(json_object_get(run, "id")),
 			    "d-2");
@@ -160,39 +170,39 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 
 	/* Stopped at a gate, then a deploy refused in preflight (no from):
 	 * the refused one is passed over. */
-	out = journal_file(f);
+	out = append_to(f);
 	start(out, "d-2", "deploy", "1.1.0");
 	from(out, "d-2", "1.0.0");
 	end(out, "d-2", "waiting");
 	start(out, "d-3", "deploy", "1.1.0");
 	end(out, "d-3", "inconsistent");
 	fclose(out);
-	run = journal_open_run(f->path);
+	run = journal_open_run(at(f->path));
 	assert_non_null(run);
 	assert_string_equal(json_string_value(json_object_get(run, "id")),
 			    "d-2");
 	json_decref(run);
 
 	/* Resumed and finished: nothing open. */
-	out = journal_file(f);
+	out = append_to(f);
 	start(out, "d-2", "deploy", "1.1.0");
 	from(out, "d-2", "1.0.0");
 	end(out, "d-2", "waiting");
 	fputs("{\"event\":\"resume\",\"id\":\"d-2\"}\n", out);
 	end(out, "d-2", "done");
 	fclose(out);
-	assert_null(journal_open_run(f->path));
+	assert_null(journal_open_run(at(f->path)));
 
 	/* A rollback after the killed deployment: nothing open. */
-	out = journal_file(f);
+	out = append_to(f);
 	start(out, "d-4", "deploy", "1.1.0");
 	from(out, "d-4", "1.0.0");
 	start(out, "r-5", "rollback", "1.0.0");
 	from(out, "r-5", "1.1.0");
 	end(out, "r-5", "done");
 	fclose(out);
-	assert_null(journal_open_run(f->path));
-	assert_null(journal_open_run("/nonexistent/env.journal"));
+	assert_null(journal_open_run(at(f->path)));
+	assert_null(journal_open_run(at("/nonexistent/env.journal")));
 }
 
 static void

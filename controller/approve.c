@@ -1,0 +1,137 @@
+/*
+ * approve: see approve.h.
+ */
+#include "approve.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "access.h"
+#include "exitcode.h"
+#include "journal.h"
+
+static bool
+listed(const json_t *list, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach (list, i, v)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), name) == 0)
+			return true;
+	return false;
+}
+
+/* The account that started run (its "user", else its operator's name). */
+static void
+starter_of(char *out, size_t size, json_t *run)
+{
+	const char *user = json_string_value(json_object_get(run, "user"));
+	const char *op = json_string_value(json_object_get(run, "operator"));
+
+	if (user != NULL)
+		snprintf(out, size, "%s", user);
+	else
+		snprintf(out, size, "%.*s", op ? (int)strcspn(op, "@") : 1,
+			 op ? op : "?");
+}
+
+/* Whether the access rules let this operator approve run; a refusal is
+ * journaled. */
+static int
+allowed(const struct plan *p, struct journal *j, json_t *run, const char *phase,
+	struct approval *out, struct err *err)
+{
+	char starter[64];
+	const char *user = journal_user();
+	int rc = access_check(p, ACCESS_APPROVE, user, err);
+
+	starter_of(starter, sizeof(starter), run);
+	if (rc == 0 && p->access.enabled && p->access.distinct_approver &&
+	    strcmp(starter, user) == 0)
+		rc = err_set(err, ERR_AUTH,
+			     "%s started deployment %s and may not approve it: "
+			     "the plan asks for another person "
+			     "(access.distinct_approver)",
+			     user, out->id);
+	if (rc == 0)
+		return 0;
+	journal_write(j, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event",
+				   "approval-refused", "id", out->id, "phase",
+				   phase, "user", user, "operator",
+				   out->operator, "reason", err->msg));
+	return EXITCODE_DENIED;
+}
+
+/* The open run, checked against the plan; its id in out. */
+static int
+open_run(json_t **run, const struct plan *p, struct journal *j,
+	 struct approval *out, struct err *err)
+{
+	const char *sha, *op;
+
+	if ((*run = journal_open_run(j)) == NULL)
+		return err_set(err, ERR_INVAL,
+			       "%s: no deployment is open (running, waiting "
+			       "or stopped) to approve",
+			       journal_where(j));
+	snprintf(out->id, sizeof(out->id), "%s",
+		 json_string_value(json_object_get(*run, "id")));
+	op = json_string_value(json_object_get(*run, "operator"));
+	snprintf(out->started, sizeof(out->started), "%s", op ? op : "?");
+	sha = json_string_value(json_object_get(*run, "plan_sha256"));
+	if (sha == NULL || strcmp(sha, p->sha256) != 0)
+		return err_set(err, ERR_INVAL,
+			       "deployment %s runs another plan (sha256 %.12s, "
+			       "this one %.12s): approve with the plan it runs",
+			       out->id, sha ? sha : "?", p->sha256);
+	return 0;
+}
+
+int
+approve_phase(const struct plan *p, const char *phase, struct approval *out,
+	      struct err *err)
+{
+	const struct plan_phase *ph = plan_phase_named(p, phase);
+	struct journal j;
+	json_t *run = NULL;
+	char host[256] = "";
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	gethostname(host, sizeof(host) - 1);
+	snprintf(out->operator, sizeof(out->operator), "%s@%s", journal_user(),
+		 host);
+	if (ph == NULL || !ph->approval) {
+		err_set(err, ERR_INVAL,
+			"%s: the plan has no phase '%s' with an approval gate",
+			p->path, phase);
+		return EXITCODE_BAD_INPUT;
+	}
+	if (journal_open(&j, p, err) < 0) {
+		journal_close(&j);
+		return EXITCODE_ERROR;
+	}
+	if (open_run(&run, p, &j, out, err) < 0)
+		rc = EXITCODE_BAD_INPUT;
+	else if (listed(json_object_get(run, "approved"), phase)) {
+		out->already = true;
+		rc = 0;
+	} else if ((rc = allowed(p, &j, run, phase, out, err)) == 0)
+		journal_write(&j,
+			      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+					"event", "approved", "id", out->id,
+					"phase", phase, "by", "ivrctl approve",
+					"user", journal_user(), "operator",
+					out->operator));
+	json_decref(run);
+	journal_close(&j);
+	if (rc == 0 && journal_unwritten(&j) > 0) {
+		err_set(err, ERR_IO,
+			"the approval did not reach etcd: run it again");
+		return EXITCODE_ERROR;
+	}
+	return rc;
+}
