@@ -72,7 +72,10 @@ open_run(json_t **run, const struct plan *p, struct journal *j,
 {
 	const char *sha, *op;
 
-	if ((*run = journal_open_run(j)) == NULL)
+	if ((*run = journal_open_run(j, err)) == NULL && err != NULL &&
+	    err->code < 0)
+		return ERR_IO;
+	if (*run == NULL)
 		return err_set(err, ERR_INVAL,
 			       "%s: no deployment is open (running, waiting "
 			       "or stopped) to approve",
@@ -114,8 +117,8 @@ approve_phase(const struct plan *p, const char *phase, struct approval *out,
 		journal_close(&j);
 		return EXITCODE_ERROR;
 	}
-	if (open_run(&run, p, &j, out, err) < 0)
-		rc = EXITCODE_BAD_INPUT;
+	if ((rc = open_run(&run, p, &j, out, err)) < 0)
+		rc = rc == ERR_IO ? EXITCODE_ERROR : EXITCODE_BAD_INPUT;
 	else if (listed(json_object_get(run, "approved"), phase)) {
 		out->already = true;
 		rc = 0;

@@ -60,8 +60,9 @@ starter(struct run *r, json_t *run)
 /*
  * The journal's open run, checked: same plan, same artifact.  Fills the
  * run's id, artifact, approvals, failures so far and where it started
- * (*had_from: the run read the fleet before it stopped).  Returns 0, or
- * ERR_INVAL with err saying why it cannot be resumed.
+ * (*had_from: the run read the fleet before it stopped).  Returns 0,
+ * ERR_INVAL with err saying why it cannot be resumed, or ERR_IO when the
+ * journal cannot be read.
  */
 static int
 reopen(struct run *r, struct deploy_opts *oo, bool *had_from, struct err *err)
@@ -70,7 +71,9 @@ reopen(struct run *r, struct deploy_opts *oo, bool *had_from, struct err *err)
 	json_t *run;
 	int rc = 0;
 
-	if ((run = journal_open_run(&r->j)) == NULL)
+	if ((run = journal_open_run(&r->j, err)) == NULL && err->code < 0)
+		return ERR_IO;
+	if (run == NULL)
 		return err_set(err, ERR_INVAL,
 			       "the journal '%s' holds no interrupted "
 			       "deployment: nothing to resume (ivrctl status "
@@ -86,7 +89,9 @@ reopen(struct run *r, struct deploy_opts *oo, bool *had_from, struct err *err)
 			     "the plan it ran with, or undo it with ivrctl "
 			     "rollback",
 			     r->id, plan_sha ? plan_sha : "?", r->p->sha256);
-	if (rc == 0 && (rc = resume_artifact(r, oo, run, err)) == 0) {
+	if (rc == 0 && resume_artifact(r, oo, run, err) < 0)
+		rc = ERR_INVAL;
+	if (rc == 0) {
 		json_array_extend(r->approved,
 				  json_object_get(run, "approved"));
 		json_array_extend(r->analysed,
@@ -151,8 +156,9 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 	deploy_run_init(&r, p, agent, &oo, "deploy");
 	if ((rc = deploy_take_lock(&r, err)) != 0)
 		return deploy_run_finish(&r, rc);
-	if (reopen(&r, &oo, &had_from, err) < 0)
-		return deploy_run_finish(&r, EXITCODE_BAD_INPUT);
+	if ((rc = reopen(&r, &oo, &had_from, err)) < 0)
+		return deploy_run_finish(&r, rc == ERR_IO ? EXITCODE_ERROR
+							  : EXITCODE_BAD_INPUT);
 	/* The run is open again in the journal until its next end. */
 	gethostname(host, sizeof(host) - 1);
 	snprintf(who, sizeof(who), "%s@%s", journal_user(), host);

@@ -41,7 +41,7 @@ one_release(struct run *r, char *out, size_t size)
 static int
 target_of_open_run(struct run *r, char *out, size_t size)
 {
-	json_t *run = journal_open_run(&r->j);
+	json_t *run = journal_open_run(&r->j, NULL);
 	const char *from;
 
 	if (run == NULL)

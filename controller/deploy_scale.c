@@ -452,7 +452,7 @@ deploy_scale(const struct plan *p, const struct agent_bundle *agent,
 	deploy_make_id(r.id, sizeof(r.id), 's');
 	if ((rc = deploy_take_lock(&r, err)) != 0)
 		return deploy_run_finish(&r, rc);
-	if ((open = journal_open_run(&r.j)) != NULL) {
+	if ((open = journal_open_run(&r.j, NULL)) != NULL) {
 		err_set(err, ERR_BADSTATE,
 			"deployment %s is not finished: resume it or roll it "
 			"back before scaling",

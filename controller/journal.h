@@ -113,9 +113,10 @@ json_t *journal_events(struct journal *j, const char *event, const char *key);
  * before reading it, refused or locked, are passed over) when it is a
  * deployment still open: killed before its end, or stopped at an approval
  * gate (outcome "waiting") or at a safe point when its lock was lost
- * (outcome "stopped").  A new reference, or NULL.
+ * (outcome "stopped").  A new reference, or NULL: none (err's code 0),
+ * or the journal could not be read (etcd: err says why; err may be NULL).
  */
-json_t *journal_open_run(struct journal *j);
+json_t *journal_open_run(struct journal *j, struct err *err);
 
 /*
  * The release the fleet ran before the deployment that brought current,

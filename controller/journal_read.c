@@ -280,14 +280,18 @@ journal_release_before(char *out, size_t size, struct journal *j,
 }
 
 json_t *
-journal_open_run(struct journal *j)
+journal_open_run(struct journal *j, struct err *err)
 {
 	json_t *runs = NULL, *run = NULL, *end;
 	const char *kind, *outcome;
 	size_t n;
 
-	if (journal_runs(&runs, j, NULL) < 0)
+	err_init(err);
+	if (journal_runs(&runs, j, err) < 0) {
+		if (j->shared == NULL) /* no file: no run */
+			err_init(err);
 		return NULL;
+	}
 	/* The newest run that may have changed the fleet: runs that ended
 	 * before they read it (refused, locked) are passed over. */
 	for (n = json_array_size(runs); n > 0; n--) {

@@ -139,7 +139,10 @@ plan_load_state(struct loader *l, const struct ydoc_node *s)
 	ydoc_get_duration(&st->timeout_ms, l->d, l->doc, s, "timeout", false,
 			  100, 30000);
 	if (st->timeout_ms * 3 > st->lease_ttl_ms)
-		ydoc_problem(l->d, l->doc, s,
+		ydoc_problem(l->d, l->doc,
+			     ydoc_get(s, "lease_ttl") ? ydoc_get(s, "lease_ttl")
+			     : ydoc_get(s, "timeout") ? ydoc_get(s, "timeout")
+						      : s,
 			     "'lease_ttl' (%lld ms) must be at least three "
 			     "times 'timeout' (%lld ms): the lease is renewed "
 			     "every third of it",

@@ -20,6 +20,9 @@ packages=(
 	haproxy nginx-light
 	# the sandbox fleet: one real sshd per simulated host
 	openssh-server openssh-client
+	# the shared lock and journal: a 3-member etcd cluster on loopback;
+	# useradd and setpriv for the access tests' operators
+	etcd-server passwd util-linux
 	# the bank on PostgreSQL 15: the server for the sandbox and the tests,
 	# libpq for the runtime
 	postgresql libpq-dev

@@ -30,7 +30,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	journal_file(&j, path);
 	if (journal_runs(&runs, &j, NULL) == 0)
 		json_decref(runs);
-	json_decref(open_run = journal_open_run(&j));
+	json_decref(open_run = journal_open_run(&j, NULL));
 	journal_release_before(before, sizeof(before), &j, "1.0.0");
 	buf_init(&table, 1024 * 1024);
 	journal_history(&table, &j, NULL);

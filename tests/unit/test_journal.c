@@ -162,7 +162,7 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 	start(out, "d-2", "deploy", "1.1.0");
 	from(out, "d-2", "1.0.0");
 	fclose(out);
-	run = journal_open_run(at(f->path));
+	run = journal_open_run(at(f->path), NULL);
 	assert_non_null(run);
 	assert_string_equal(json_string_value(json_object_get(run, "id")),
 			    "d-2");
@@ -177,7 +177,7 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 	start(out, "d-3", "deploy", "1.1.0");
 	end(out, "d-3", "inconsistent");
 	fclose(out);
-	run = journal_open_run(at(f->path));
+	run = journal_open_run(at(f->path), NULL);
 	assert_non_null(run);
 	assert_string_equal(json_string_value(json_object_get(run, "id")),
 			    "d-2");
@@ -191,7 +191,7 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 	fputs("{\"event\":\"resume\",\"id\":\"d-2\"}\n", out);
 	end(out, "d-2", "done");
 	fclose(out);
-	assert_null(journal_open_run(at(f->path)));
+	assert_null(journal_open_run(at(f->path), NULL));
 
 	/* A rollback after the killed deployment: nothing open. */
 	out = append_to(f);
@@ -201,8 +201,8 @@ test_journal_open_run__finds_a_killed_or_waiting_deployment(void **state)
 	from(out, "r-5", "1.1.0");
 	end(out, "r-5", "done");
 	fclose(out);
-	assert_null(journal_open_run(at(f->path)));
-	assert_null(journal_open_run(at("/nonexistent/env.journal")));
+	assert_null(journal_open_run(at(f->path), NULL));
+	assert_null(journal_open_run(at("/nonexistent/env.journal"), NULL));
 }
 
 static void
