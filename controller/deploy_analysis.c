@@ -92,13 +92,13 @@ round_of_checks(struct run *r, const struct plan_phase *ph,
 	return NULL;
 }
 
-/* True when --approve names ph. */
+/* True when --approve names ph and the operator may approve. */
 static bool
-flagged(const struct run *r, const struct plan_phase *ph)
+flagged(struct run *r, const struct plan_phase *ph)
 {
 	for (size_t i = 0; i < r->o->napprove; i++)
 		if (strcmp(r->o->approve[i], ph->name) == 0)
-			return true;
+			return deploy_may_approve(r, ph, true);
 	return false;
 }
 
@@ -126,7 +126,7 @@ inconclusive(struct run *r, const struct plan_phase *ph, const char *check)
 		end_event(r, ph, "accepted", check, "--approve");
 		return SOAK_PASSED;
 	}
-	if (isatty(STDIN_FILENO)) {
+	if (isatty(STDIN_FILENO) && deploy_may_approve(r, ph, true)) {
 		snprintf(q, sizeof(q),
 			 "Analysis of phase %s is inconclusive (%s). Go on?",
 			 ph->name, check);

@@ -204,6 +204,16 @@ int deploy_restore_drained(struct run *r);
  * (said why) when they differ. */
 bool deploy_fleet_release(struct run *r, char *out, size_t size);
 
+/* deploy.c: whether this operator may pass a gate or accept an analysis
+ * of the run: an approver under the plan's access rules, and not the
+ * run's own operator where distinct_approver says so; says why not when
+ * asked. */
+bool deploy_may_approve(struct run *r, const struct plan_phase *ph, bool asked);
+
+/* deploy.c: whether the journal's approval ev (an "approved" event)
+ * passes phase (NULL: any) of this run under the plan's access rules. */
+bool deploy_approval_counts(struct run *r, const char *phase, json_t *ev);
+
 /* deploy_analysis.c */
 
 enum soak {

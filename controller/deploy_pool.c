@@ -269,6 +269,8 @@ deploy_scale_remove(struct scale *sc)
 		struct hostrun *hr = sc->out[k];
 		int rc;
 
+		if (!deploy_safe_point(r))
+			return false;
 		deploy_step_event(r, hr, "retire-begin", NULL);
 		rc = retire_steps(sc, hr, &e);
 		deploy_step_event(r, hr, "retire-end", rc < 0 ? &e : NULL);

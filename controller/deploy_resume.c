@@ -42,6 +42,21 @@ resume_artifact(struct run *r, struct deploy_opts *oo, json_t *run,
 	return 0;
 }
 
+/* The approvals the journal holds for the run that the plan's access
+ * rules accept (starter and id known). */
+static void
+approvals(struct run *r)
+{
+	json_t *list = journal_events(&r->j, "approved", "at"), *ev;
+	size_t i;
+
+	json_array_foreach (list, i, ev)
+		if (deploy_approval_counts(r, NULL, ev))
+			json_array_append(r->approved,
+					  json_object_get(ev, "phase"));
+	json_decref(list);
+}
+
 /* The account that started run: its "user", else its operator's name
  * before '@' (a journal from before the field). */
 static void
@@ -92,15 +107,14 @@ reopen(struct run *r, struct deploy_opts *oo, bool *had_from, struct err *err)
 	if (rc == 0 && resume_artifact(r, oo, run, err) < 0)
 		rc = ERR_INVAL;
 	if (rc == 0) {
-		json_array_extend(r->approved,
-				  json_object_get(run, "approved"));
+		starter(r, run);
+		approvals(r);
 		json_array_extend(r->analysed,
 				  json_object_get(run, "analysed"));
 		atomic_store(&r->failures,
 			     (int)json_integer_value(
 				     json_object_get(run, "failed_steps")));
 		from = json_string_value(json_object_get(run, "from"));
-		starter(r, run);
 		*had_from = from != NULL;
 		snprintf(r->from, sizeof(r->from), "%s", from ? from : "");
 	}

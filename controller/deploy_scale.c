@@ -394,6 +394,8 @@ scale_run(struct scale *sc)
 	if ((rc = read_pool(sc)) >= 0 || (rc = deploy_scale_can_add(sc)) >= 0 ||
 	    (rc = confirm(sc)) >= 0)
 		return rc;
+	if (sc->nadd > 0 && !deploy_safe_point(r))
+		return EXITCODE_INCONSISTENT;
 	fanout_run(sc->nadd, r->p->parallel, deploy_scale_add_one, sc);
 	added = atomic_load(&sc->added) == sc->nadd;
 	if (sc->nout > 0 && !added && !floor_holds(sc, 0))
