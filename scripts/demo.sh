@@ -11,7 +11,9 @@
 # five (its canary analysis fails) and a 1.4.0 that refuses every login
 # (its smoke call fails), each rolled back automatically, grows the pool
 # from 4 to 6 hosts (ivrctl scale), ships a change of the runtime's
-# settings in phases and rolls it back, stops the
+# settings in phases and rolls it back, shows two controllers sharing the
+# lock and the journal on a 3-member etcd cluster (one refused, a gate
+# approved from the other, an on-call rollback from a third), stops the
 # callers and prints their tally, the ledger check, status, history and
 # the database's migrations and backups, and leaves the fleet running
 # with a curl line to place a call by hand.
@@ -56,8 +58,10 @@ rm -rf "$dir"
 mkdir -p "$dir"
 chmod 0711 "$dir" # the bank's PostgreSQL (the postgres account) passes through
 
-step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.7), 2 spare hosts (127.0.1.5-6), the bank on $db, Prometheus scraping every runtime (127.0.1.251:9090), canary analysis in the plan"
-"$fleet" up 4 --spare 2 --dir "$dir/fleet" --net 127.0.1 --db "$db" --analysis || give_up "the fleet did not start"
+step "a sandbox fleet: 4 hosts (one sshd each, 127.0.1.1-4) behind HAProxy (127.0.1.7), 2 spare hosts (127.0.1.5-6), the bank on $db, Prometheus scraping every runtime (127.0.1.251:9090), canary analysis in the plan, a 3-member etcd cluster for the lock and the journal"
+"$fleet" up 4 --spare 2 --dir "$dir/fleet" --net 127.0.1 --db "$db" --analysis --etcd || give_up "the fleet did not start"
+echo "the environment's lock and journal live on the 3-member etcd cluster (127.0.1.241-243), shared by every controller:"
+sed -n '/^state:/,$p' "$plan"
 
 step "the bank: 40 demo customers in the shared $db database (as the migration role)"
 fleet_bank "$dir/fleet" ivr_migrate
@@ -84,7 +88,7 @@ sed -n '/^analysis:/,$p' "$plan"
 	give_up "packaging 1.2.0 failed"
 # 1.3.0 passes its smoke call, then fails one call step in five from 5 s
 # after it starts; 1.4.0 refuses every login.
-for v in "1.3.0 --fault step-errors=5 --fault after=5" "1.4.0 --fault login"; do
+for v in "1.3.0 --fault step-errors=5 --fault after=5" "1.4.0 --fault login" 1.5.0; do
 	# shellcheck disable=SC2086 # the fault flags split on purpose
 	"$top/scripts/package-runtime.sh" --build "$build" --version ${v} \
 		--out "$dir/dist" --extra-db "$top/tests/data/migrations/expand" >/dev/null ||
@@ -132,6 +136,31 @@ run 0 "$ivrctl" deploy "$dir/fleet/plan-settings.yaml" --artifact "$dir/dist/ivr
 grep -h 'listening' "$dir"/fleet/hosts/ivr-0[1-6]/root/shared/ivr-runtime.log | tail -6
 step "and back: one rollback restores each host's own settings with the release"
 run 0 "$ivrctl" rollback "$dir/fleet/plan-settings.yaml"
+
+# Two controllers, as two release engineers' machines: state folders of
+# their own, one etcd cluster between them; a gate on the half phase.
+sed 's/- { name: half, hosts: 50% }/- { name: half, hosts: 50%, approval: true, approval_wait: 2m }/' \
+	"$plan" >"$dir/fleet/plan-gate.yaml"
+gate="$dir/fleet/plan-gate.yaml"
+step "two controllers, each with its own state folder, one etcd cluster: A goes live with 1.5.0 (a gate before half); B, started while A runs, is refused (exit 4) and told who holds the lock"
+XDG_STATE_HOME="$dir/state-a" "$ivrctl" deploy "$gate" --artifact "$dir/dist/ivr-runtime-1.5.0.tar.gz" >"$dir/a.out" 2>&1 &
+a_pid=$!
+sleep 1
+echo "\$ XDG_STATE_HOME=$dir/state-b ivrctl deploy ... (while A runs)"
+XDG_STATE_HOME="$dir/state-b" "$ivrctl" deploy "$gate" --artifact "$dir/dist/ivr-runtime-1.5.0.tar.gz"
+rc=$?
+[ "$rc" -eq 4 ] || give_up "B: exit $rc, expected 4"
+for i in $(seq 600); do grep -q "waits up to" "$dir/a.out" && break; sleep 0.1; done
+step "A waits at the half phase's gate; B approves it from its folder (ivrctl approve) and A goes on"
+grep "waits up to" "$dir/a.out"
+XDG_STATE_HOME="$dir/state-b" run 0 "$ivrctl" approve "$gate" half
+wait "$a_pid"
+rc=$?
+echo "A's deployment:"
+sed -n '/waits up to/,$p' "$dir/a.out"
+[ "$rc" -eq 0 ] || give_up "A: exit $rc, expected 0"
+step "on-call, from a third folder, rolls the fleet back to 1.1.0 with one command: the target comes from the shared journal"
+XDG_STATE_HOME="$dir/state-c" run 0 "$ivrctl" rollback "$gate"
 
 step "the callers stop (each finishes its call): their tally"
 kill -TERM "$callers_pid"
