@@ -11,33 +11,6 @@
 #include "exitcode.h"
 #include "journal.h"
 
-static bool
-listed(const json_t *list, const char *name)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach (list, i, v)
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), name) == 0)
-			return true;
-	return false;
-}
-
-/* The account that started run (its "user", else its operator's name). */
-static void
-starter_of(char *out, size_t size, json_t *run)
-{
-	const char *user = json_string_value(json_object_get(run, "user"));
-	const char *op = json_string_value(json_object_get(run, "operator"));
-
-	if (user != NULL)
-		snprintf(out, size, "%s", user);
-	else
-		snprintf(out, size, "%.*s", op ? (int)strcspn(op, "@") : 1,
-			 op ? op : "?");
-}
-
 /* Whether the access rules let this operator approve run; a refusal is
  * journaled. */
 static int
@@ -48,7 +21,7 @@ allowed(const struct plan *p, struct journal *j, json_t *run, const char *phase,
 	const char *user = journal_user();
 	int rc = access_check(p, ACCESS_APPROVE, user, err);
 
-	starter_of(starter, sizeof(starter), run);
+	journal_run_user(starter, sizeof(starter), run);
 	if (rc == 0 && p->access.enabled && p->access.distinct_approver &&
 	    strcmp(starter, user) == 0)
 		rc = err_set(err, ERR_AUTH,
@@ -119,7 +92,7 @@ approve_phase(const struct plan *p, const char *phase, struct approval *out,
 	}
 	if ((rc = open_run(&run, p, &j, out, err)) < 0)
 		rc = rc == ERR_IO ? EXITCODE_ERROR : EXITCODE_BAD_INPUT;
-	else if (listed(json_object_get(run, "approved"), phase)) {
+	else if (journal_list_has(json_object_get(run, "approved"), phase)) {
 		out->already = true;
 		rc = 0;
 	} else if ((rc = allowed(p, &j, run, phase, out, err)) == 0)

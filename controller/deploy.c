@@ -23,19 +23,6 @@ enum gate {
 	GATE_WAIT
 };
 
-static bool
-in_list(const json_t *list, const char *name)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach (list, i, v)
-		if (json_is_string(v) &&
-		    strcmp(json_string_value(v), name) == 0)
-			return true;
-	return false;
-}
-
 bool
 deploy_approval_counts(struct run *r, const char *phase, json_t *ev)
 {
@@ -129,7 +116,7 @@ approve(struct run *r, const struct plan_phase *ph)
 	const char *by = NULL;
 	bool flagged = false, self;
 
-	if (!ph->approval || in_list(r->approved, ph->name))
+	if (!ph->approval || journal_list_has(r->approved, ph->name))
 		return GATE_PASS;
 	for (size_t i = 0; i < r->o->napprove; i++)
 		flagged = flagged || strcmp(r->o->approve[i], ph->name) == 0;
@@ -221,7 +208,8 @@ run_phases(struct run *r)
 			deploy_say(r, "phase %s: every host already done",
 				   ph->name);
 			/* a resume: analysis that stopped short runs again */
-			if (ph->nchecks > 0 && !in_list(r->analysed, ph->name))
+			if (ph->nchecks > 0 &&
+			    !journal_list_has(r->analysed, ph->name))
 				g = soak(r, ph, true);
 			continue;
 		}

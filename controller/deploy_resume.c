@@ -57,21 +57,6 @@ approvals(struct run *r)
 	json_decref(list);
 }
 
-/* The account that started run: its "user", else its operator's name
- * before '@' (a journal from before the field). */
-static void
-starter(struct run *r, json_t *run)
-{
-	const char *user = json_string_value(json_object_get(run, "user"));
-	const char *op = json_string_value(json_object_get(run, "operator"));
-
-	if (user != NULL)
-		snprintf(r->starter, sizeof(r->starter), "%s", user);
-	else if (op != NULL)
-		snprintf(r->starter, sizeof(r->starter), "%.*s",
-			 (int)strcspn(op, "@"), op);
-}
-
 /*
  * The journal's open run, checked: same plan, same artifact.  Fills the
  * run's id, artifact, approvals, failures so far and where it started
@@ -107,7 +92,7 @@ reopen(struct run *r, struct deploy_opts *oo, bool *had_from, struct err *err)
 	if (rc == 0 && resume_artifact(r, oo, run, err) < 0)
 		rc = ERR_INVAL;
 	if (rc == 0) {
-		starter(r, run);
+		journal_run_user(r->starter, sizeof(r->starter), run);
 		approvals(r);
 		json_array_extend(r->analysed,
 				  json_object_get(run, "analysed"));

@@ -465,17 +465,29 @@ etcd_lease_grant(struct etcd *e, int64_t ttl_ms, int64_t *id, struct err *err)
 	return rc;
 }
 
+/* A call on lease id at path; *out the answer. */
+static int
+lease_call(struct etcd *e, const char *path, int64_t id, json_t **out,
+	   struct err *err)
+{
+	json_t *req = json_pack("{s:o}", "ID", num_json(id));
+	int rc;
+
+	*out = NULL;
+	if (req == NULL)
+		return err_set(err, ERR_NOMEM, "no memory for a request");
+	rc = etcd_call(e, path, req, out, err);
+	json_decref(req);
+	return rc;
+}
+
 int
 etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ttl_s,
 		     struct err *err)
 {
-	json_t *req = json_pack("{s:o}", "ID", num_json(id)), *out = NULL;
-	int rc;
+	json_t *out;
+	int rc = lease_call(e, "/v3/lease/keepalive", id, &out, err);
 
-	if (req == NULL)
-		return err_set(err, ERR_NOMEM, "no memory for a request");
-	rc = etcd_call(e, "/v3/lease/keepalive", req, &out, err);
-	json_decref(req);
 	/* a stream of answers: {"result": {...}}; TTL left out means 0 */
 	if (rc == 0)
 		*ttl_s = num(
@@ -487,13 +499,9 @@ etcd_lease_keepalive(struct etcd *e, int64_t id, int64_t *ttl_s,
 int
 etcd_lease_ttl(struct etcd *e, int64_t id, int64_t *ttl_s, struct err *err)
 {
-	json_t *req = json_pack("{s:o}", "ID", num_json(id)), *out = NULL;
-	int rc;
+	json_t *out;
+	int rc = lease_call(e, "/v3/lease/timetolive", id, &out, err);
 
-	if (req == NULL)
-		return err_set(err, ERR_NOMEM, "no memory for a request");
-	rc = etcd_call(e, "/v3/lease/timetolive", req, &out, err);
-	json_decref(req);
 	if (rc == 0)
 		*ttl_s = num(json_object_get(out, "TTL"));
 	json_decref(out);
@@ -503,13 +511,9 @@ etcd_lease_ttl(struct etcd *e, int64_t id, int64_t *ttl_s, struct err *err)
 int
 etcd_lease_revoke(struct etcd *e, int64_t id, struct err *err)
 {
-	json_t *req = json_pack("{s:o}", "ID", num_json(id)), *out = NULL;
-	int rc;
+	json_t *out;
+	int rc = lease_call(e, "/v3/lease/revoke", id, &out, err);
 
-	if (req == NULL)
-		return err_set(err, ERR_NOMEM, "no memory for a request");
-	rc = etcd_call(e, "/v3/lease/revoke", req, &out, err);
-	json_decref(req);
 	json_decref(out);
 	return rc;
 }

@@ -86,6 +86,13 @@ void journal_write(struct journal *j, json_t *event);
  * $USER, which anyone can set), else $USER. */
 const char *journal_user(void);
 
+/* Whether list (a JSON array) holds the string name. */
+bool journal_list_has(const json_t *list, const char *name);
+
+/* The account that started run (journal_runs' entry): its "user", else
+ * its operator's name before '@' (journals from before the field). */
+void journal_run_user(char *out, size_t size, const json_t *run);
+
 /* Releases the lock if held and closes the journal. */
 void journal_close(struct journal *j);
 

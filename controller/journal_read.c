@@ -12,6 +12,33 @@
 #include "buf.h"
 #include "journal_int.h"
 
+bool
+journal_list_has(const json_t *list, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach (list, i, v)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), name) == 0)
+			return true;
+	return false;
+}
+
+void
+journal_run_user(char *out, size_t size, const json_t *run)
+{
+	const char *user = json_string_value(json_object_get(run, "user"));
+	const char *op = json_string_value(json_object_get(run, "operator"));
+
+	if (user != NULL)
+		snprintf(out, size, "%s", user);
+	else if (op != NULL)
+		snprintf(out, size, "%.*s", (int)strcspn(op, "@"), op);
+	else
+		snprintf(out, size, "?");
+}
+
 /* One deployment or rollback as history shows it. */
 static int
 format_entry(struct buf *out, json_t *run, struct err *err)
