@@ -29,7 +29,7 @@ for prog in ivrctl ivr-agent ivr-runtime; do
 done
 text=$(MANWIDTH=200 man -l "$build/man/ivrctl.1" 2>/dev/null)
 help=$("$ivrctl" --help)
-for c in init validate status plan deploy resume rollback promote scale history "db status" "db contract" "db restore" "db migrate"; do
+for c in init validate status plan deploy resume rollback promote approve scale history "db status" "db contract" "db restore" "db migrate"; do
 	grep -q "ivrctl $c " <<<"$text" || fail "ivrctl.1's synopsis lacks '$c'"
 done
 grep -q "^EXIT STATUS" <<<"$text" && grep -q "^FILES" <<<"$text" || fail "ivrctl.1 lacks EXIT STATUS or FILES"
@@ -39,7 +39,7 @@ complete_words() {
 	bash -c 'source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _ivrctl; printf "%s\n" "${COMPREPLY[@]}"' \
 		_ "$top/controller/ivrctl.bash-completion" "$@" | sort
 }
-[ "$(complete_words ivrctl "" | grep -v '^-' | tr '\n' ' ')" = "db deploy history init plan promote resume rollback scale status validate " ] ||
+[ "$(complete_words ivrctl "" | grep -v '^-' | tr '\n' ' ')" = "approve db deploy history init plan promote resume rollback scale status validate " ] ||
 	fail "the commands offered: $(complete_words ivrctl "")"
 [ "$(complete_words ivrctl db "" | tr '\n' ' ')" = "contract migrate restore status " ] ||
 	fail "db's subcommands offered: $(complete_words ivrctl db "")"
