@@ -139,13 +139,24 @@ approve(struct run *r, const struct plan_phase *ph)
 		by = "terminal";
 	} else {
 		r->waiting = ph->name;
-		deploy_say(
-			r,
-			"phase %s waits for approval and nobody here may "
-			"give it: stopped here. Approve with: ivrctl approve "
-			"%s %s, then: ivrctl resume %s; or undo with: ivrctl "
-			"rollback %s",
-			ph->name, r->p->path, ph->name, r->p->path, r->p->path);
+		if (self)
+			deploy_say(r,
+				   "phase %s waits for approval and there is "
+				   "no terminal to ask: stopped here. Continue "
+				   "with: ivrctl resume %s --approve %s (or "
+				   "ivrctl approve %s %s from anywhere, then "
+				   "ivrctl resume %s); or undo with: ivrctl "
+				   "rollback %s",
+				   ph->name, r->p->path, ph->name, r->p->path,
+				   ph->name, r->p->path, r->p->path);
+		else
+			deploy_say(r,
+				   "phase %s waits for an approval from "
+				   "someone else: stopped here. Approve with: "
+				   "ivrctl approve %s %s, then: ivrctl resume "
+				   "%s; or undo with: ivrctl rollback %s",
+				   ph->name, r->p->path, ph->name, r->p->path,
+				   r->p->path);
 		deploy_notify(r, "waiting",
 			      json_pack("{s:s, s:s}", "phase", ph->name, "gate",
 					"approval"));

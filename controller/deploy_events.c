@@ -205,14 +205,17 @@ record_denied(struct run *r, const struct err *why)
 int
 deploy_take_lock(struct run *r, struct err *err)
 {
+	int rc;
+
 	if (journal_open(&r->j, r->p, err) < 0)
 		return EXITCODE_INCONSISTENT;
 	if (access_check(r->p, action_of(r), journal_user(), err) < 0) {
 		record_denied(r, err);
 		return EXITCODE_DENIED;
 	}
-	if (journal_lock(&r->j, r->o->break_lock, err) < 0)
-		return EXITCODE_LOCKED;
+	snprintf(r->j.run, sizeof(r->j.run), "%s", r->id);
+	if ((rc = journal_lock(&r->j, r->o->break_lock, err)) < 0)
+		return rc == ERR_BUSY ? EXITCODE_LOCKED : EXITCODE_ERROR;
 	return 0;
 }
 

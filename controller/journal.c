@@ -141,14 +141,15 @@ journal_user(void)
 }
 
 json_t *
-journal_holder_json(void)
+journal_holder_json(const struct journal *j)
 {
 	char host[256] = "", since[40];
 
 	gethostname(host, sizeof(host) - 1);
 	journal_now_text(since, sizeof(since));
-	return json_pack("{s:s, s:s, s:I, s:s}", "user", journal_user(), "host",
-			 host, "pid", (json_int_t)getpid(), "since", since);
+	return json_pack("{s:s, s:s, s:I, s:s, s:s*}", "user", journal_user(),
+			 "host", host, "pid", (json_int_t)getpid(), "since",
+			 since, "run", j->run[0] ? j->run : NULL);
 }
 
 static int
@@ -164,7 +165,7 @@ write_lock(struct journal *j, struct err *err)
 			       ? ERR_EXISTS
 			       : err_set_errno(err, ERR_IO, errno,
 					       "cannot create '%s'", j->lock);
-	o = journal_holder_json();
+	o = journal_holder_json(j);
 	text = json_dumps(o, JSON_COMPACT);
 	if (text == NULL || write(fd, text, strlen(text)) < 0 || fsync(fd) < 0)
 		rc = err_set_errno(err, ERR_IO, errno, "cannot write '%s'",
@@ -185,14 +186,16 @@ held(struct err *err, json_t *holder)
 	const char *user = json_string_value(json_object_get(holder, "user"));
 	const char *host = json_string_value(json_object_get(holder, "host"));
 	const char *since = json_string_value(json_object_get(holder, "since"));
+	const char *run = json_string_value(json_object_get(holder, "run"));
 	long long pid = json_integer_value(json_object_get(holder, "pid"));
 	int rc;
 
 	if (holder_alive(holder))
 		rc = err_set(err, ERR_BUSY,
 			     "the environment is locked by %s@%s, pid %lld, "
-			     "since %s",
-			     user, host, pid, since);
+			     "%s%s%ssince %s",
+			     user, host, pid, run ? "run " : "", run ? run : "",
+			     run ? ", " : "", since);
 	else
 		rc = err_set(
 			err, ERR_BUSY,

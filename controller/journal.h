@@ -42,6 +42,8 @@ struct journal {
 	struct journal_shared *shared; /* NULL: files on this machine */
 	char where[256];	       /* etcd: the environment's prefix */
 	size_t unwritten; /* after closing: events etcd never took */
+	char run[64];	  /* the run the lock is for, when known (its holder
+			     names it) */
 };
 
 /*
@@ -73,9 +75,11 @@ bool journal_lock_held(struct journal *j, char *why, size_t size);
 size_t journal_unwritten(struct journal *j);
 
 /*
- * Takes the environment's lock.  Returns 0; ERR_BUSY with the holder
- * ("locked by ops@host pid 123 since ..."); or, for a lock whose process
- * is gone, ERR_BUSY saying so unless break_stale, which removes it first.
+ * Takes the environment's lock (its holder names j->run when set).
+ * Returns 0; ERR_BUSY with the holder ("locked by ops@host pid 123 since
+ * ..."); or, for a lock whose process is gone, ERR_BUSY saying so unless
+ * break_stale, which removes it first; ERR_IO when the lock cannot be
+ * reached (etcd does not answer).
  */
 int journal_lock(struct journal *j, bool break_stale, struct err *err);
 

@@ -132,15 +132,18 @@ held(struct journal *j, struct etcd_kv *kv, bool mine_dead, struct err *err)
 	const char *user = json_string_value(json_object_get(h, "user"));
 	const char *host = json_string_value(json_object_get(h, "host"));
 	const char *since = json_string_value(json_object_get(h, "since"));
+	const char *run = json_string_value(json_object_get(h, "run"));
 	long long pid = json_integer_value(json_object_get(h, "pid"));
 	int64_t ttl = -1;
 	int rc;
 
 	etcd_lease_ttl(&j->shared->etcd, kv->lease, &ttl, NULL);
 	rc = err_set(err, ERR_BUSY,
-		     "the environment is locked by %s@%s, pid %lld, since %s "
-		     "(on etcd: its lease has %lld s left unless renewed)%s",
+		     "the environment is locked by %s@%s, pid %lld, %s%s%s"
+		     "since %s (on etcd: its lease has %lld s left unless "
+		     "renewed)%s",
 		     user ? user : "?", host ? host : "?", pid,
+		     run ? "run " : "", run ? run : "", run ? ", " : "",
 		     since ? since : "?",
 		     ttl >= 0 ? (long long)ttl
 			      : (long long)(j->shared->ttl_ms / 1000),
@@ -175,7 +178,7 @@ try_lock(struct journal *j, struct etcd_kv *kv, struct err *err)
 {
 	struct journal_shared *s = j->shared;
 	char key[300];
-	json_t *o = journal_holder_json();
+	json_t *o = journal_holder_json(j);
 	char *text = json_dumps(o, JSON_COMPACT);
 	int rc;
 
@@ -210,7 +213,7 @@ journal_etcd_lock(struct journal *j, bool break_stale, struct err *err)
 
 			if (err != NULL)
 				snprintf(msg, sizeof(msg), "%s", err->msg);
-			return err_set(err, ERR_BUSY,
+			return err_set(err, ERR_IO,
 				       "cannot take the environment's lock on "
 				       "etcd: %s",
 				       msg);

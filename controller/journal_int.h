@@ -36,8 +36,9 @@ struct journal_shared {
 /* The time now as 2026-11-30T03:33:49.123Z. */
 void journal_now_text(char *out, size_t size);
 
-/* The lock's holder as written: user, host, pid, since (a new object). */
-json_t *journal_holder_json(void);
+/* The lock's holder as written: user, host, pid, since, and the run
+ * when known (a new object). */
+json_t *journal_holder_json(const struct journal *j);
 
 /* journal_etcd.c */
 

@@ -61,7 +61,7 @@ for i in $(seq 20); do
 	if [ "$ra" -ne 0 ] && [ "$rb" -ne 0 ]; then none=$((none + 1)); fi
 	loser="$dir/b.out"
 	[ "$ra" -eq 4 ] && loser="$dir/a.out"
-	if [ $((ra + rb)) -eq 4 ] && grep -q "the environment is locked by root@.*, pid [0-9]*, since .*(on etcd" "$loser"; then
+	if [ $((ra + rb)) -eq 4 ] && grep -q "the environment is locked by root@.*, pid [0-9]*, run d-[0-9T]*Z-[0-9a-f]*, since .*(on etcd" "$loser"; then
 		named=$((named + 1))
 	else
 		fail "race $i: exits $ra and $rb: $(tail -1 "$dir/a.out") / $(tail -1 "$dir/b.out")"
