@@ -104,6 +104,36 @@ deploy_may_approve(struct run *r, const struct plan_phase *ph, bool asked)
 	return true;
 }
 
+/* A gate nobody here answers: the run stops there, saying how to go on
+ * (self: this operator may approve). */
+static enum gate
+stop_at_gate(struct run *r, const struct plan_phase *ph, bool self)
+{
+	r->waiting = ph->name;
+	if (self)
+		deploy_say(r,
+			   "phase %s waits for approval and there is "
+			   "no terminal to ask: stopped here. Continue "
+			   "with: ivrctl resume %s --approve %s (or "
+			   "ivrctl approve %s %s from anywhere, then "
+			   "ivrctl resume %s); or undo with: ivrctl "
+			   "rollback %s",
+			   ph->name, r->p->path, ph->name, r->p->path, ph->name,
+			   r->p->path, r->p->path);
+	else
+		deploy_say(r,
+			   "phase %s waits for an approval from "
+			   "someone else: stopped here. Approve with: "
+			   "ivrctl approve %s %s, then: ivrctl resume "
+			   "%s; or undo with: ivrctl rollback %s",
+			   ph->name, r->p->path, ph->name, r->p->path,
+			   r->p->path);
+	deploy_notify(
+		r, "waiting",
+		json_pack("{s:s, s:s}", "phase", ph->name, "gate", "approval"));
+	return GATE_WAIT;
+}
+
 /*
  * A phase's approval gate: passed by --yes, by --approve PHASE, by an
  * approval the journal already holds, by an operator at a terminal, or
@@ -138,29 +168,7 @@ approve(struct run *r, const struct plan_phase *ph)
 		}
 		by = "terminal";
 	} else {
-		r->waiting = ph->name;
-		if (self)
-			deploy_say(r,
-				   "phase %s waits for approval and there is "
-				   "no terminal to ask: stopped here. Continue "
-				   "with: ivrctl resume %s --approve %s (or "
-				   "ivrctl approve %s %s from anywhere, then "
-				   "ivrctl resume %s); or undo with: ivrctl "
-				   "rollback %s",
-				   ph->name, r->p->path, ph->name, r->p->path,
-				   ph->name, r->p->path, r->p->path);
-		else
-			deploy_say(r,
-				   "phase %s waits for an approval from "
-				   "someone else: stopped here. Approve with: "
-				   "ivrctl approve %s %s, then: ivrctl resume "
-				   "%s; or undo with: ivrctl rollback %s",
-				   ph->name, r->p->path, ph->name, r->p->path,
-				   r->p->path);
-		deploy_notify(r, "waiting",
-			      json_pack("{s:s, s:s}", "phase", ph->name, "gate",
-					"approval"));
-		return GATE_WAIT;
+		return stop_at_gate(r, ph, self);
 	}
 	json_array_append_new(r->approved, json_string(ph->name));
 	{

@@ -95,6 +95,7 @@ wait "$pa"; rc=$?
 [ "$rc" -eq 0 ] || fail "one member down: deploy exit $rc: $(tail -3 "$dir/one.out")"
 fleet_on 1.0.0 || fail "one member down: the fleet is not whole on 1.0.0"
 "$cluster" start --dir "$etcd_dir" --net $net 1
+"$cluster" wait --dir "$etcd_dir" --net $net || fail "member 1 did not rejoin"
 
 # 4. Quorum lost while the canary soaks.
 sed 's/- { name: canary, hosts: 1 }/- { name: canary, hosts: 1, pause: 6s }/' "$plan" >"$dir/fleet/plan-soak.yaml"
@@ -112,6 +113,7 @@ moved=$(grep -c "activate 1.1.0" "$dir/quorum.out")
 [ "$moved" -eq 1 ] || fail "quorum lost: $moved hosts were moved, not the canary alone"
 "$cluster" start --dir "$etcd_dir" --net $net 1
 "$cluster" start --dir "$etcd_dir" --net $net 2
+"$cluster" wait --dir "$etcd_dir" --net $net || fail "quorum back: the cluster is not healthy"
 until_unlocked "$B" "$dir/after.out" resume "$splan"
 [ "$rc" -eq 0 ] || fail "quorum back: resume exit $rc: $(tail -3 "$dir/after.out")"
 fleet_on 1.1.0 || fail "quorum back: the fleet is not whole on 1.1.0"
