@@ -43,10 +43,41 @@ deploy_approval_counts(struct run *r, const char *phase, json_t *ev)
 		strcmp(user, r->starter) != 0);
 }
 
-/* Waits up to the phase's approval_wait for an `ivrctl approve` in the
- * journal (any machine), keeping an eye on the lock. */
+/* A gate nobody here answers: the run stops there, saying how to go on
+ * (self: this operator may approve). */
 static enum gate
-approval_from_afar(struct run *r, const struct plan_phase *ph)
+stop_at_gate(struct run *r, const struct plan_phase *ph, bool self)
+{
+	r->waiting = ph->name;
+	if (self)
+		deploy_say(r,
+			   "phase %s waits for approval and there is "
+			   "no terminal to ask: stopped here. Continue "
+			   "with: ivrctl resume %s --approve %s (or "
+			   "ivrctl approve %s %s from anywhere, then "
+			   "ivrctl resume %s); or undo with: ivrctl "
+			   "rollback %s",
+			   ph->name, r->p->path, ph->name, r->p->path, ph->name,
+			   r->p->path, r->p->path);
+	else
+		deploy_say(r,
+			   "phase %s waits for an approval from "
+			   "someone else: stopped here. Approve with: "
+			   "ivrctl approve %s %s, then: ivrctl resume "
+			   "%s; or undo with: ivrctl rollback %s",
+			   ph->name, r->p->path, ph->name, r->p->path,
+			   r->p->path);
+	deploy_notify(
+		r, "waiting",
+		json_pack("{s:s, s:s}", "phase", ph->name, "gate", "approval"));
+	return GATE_WAIT;
+}
+
+/* Waits up to the phase's approval_wait for an `ivrctl approve` in the
+ * journal (any machine), keeping an eye on the lock; then stops at the
+ * gate (self: this operator may approve). */
+static enum gate
+approval_from_afar(struct run *r, const struct plan_phase *ph, bool self)
 {
 	int64_t until = clock_now_ms() + ph->approval_wait_ms;
 
@@ -79,7 +110,11 @@ approval_from_afar(struct run *r, const struct plan_phase *ph)
 		}
 		clock_sleep_ms(1000);
 	}
-	return r->stopped ? GATE_NO : GATE_WAIT;
+	if (r->stopped) /* the lock is lost: stop, and no rollback */
+		return GATE_NO;
+	deploy_say(r, "phase %s: no approval within %lld s", ph->name,
+		   (long long)(ph->approval_wait_ms / 1000));
+	return stop_at_gate(r, ph, self);
 }
 
 bool
@@ -104,36 +139,6 @@ deploy_may_approve(struct run *r, const struct plan_phase *ph, bool asked)
 	return true;
 }
 
-/* A gate nobody here answers: the run stops there, saying how to go on
- * (self: this operator may approve). */
-static enum gate
-stop_at_gate(struct run *r, const struct plan_phase *ph, bool self)
-{
-	r->waiting = ph->name;
-	if (self)
-		deploy_say(r,
-			   "phase %s waits for approval and there is "
-			   "no terminal to ask: stopped here. Continue "
-			   "with: ivrctl resume %s --approve %s (or "
-			   "ivrctl approve %s %s from anywhere, then "
-			   "ivrctl resume %s); or undo with: ivrctl "
-			   "rollback %s",
-			   ph->name, r->p->path, ph->name, r->p->path, ph->name,
-			   r->p->path, r->p->path);
-	else
-		deploy_say(r,
-			   "phase %s waits for an approval from "
-			   "someone else: stopped here. Approve with: "
-			   "ivrctl approve %s %s, then: ivrctl resume "
-			   "%s; or undo with: ivrctl rollback %s",
-			   ph->name, r->p->path, ph->name, r->p->path,
-			   r->p->path);
-	deploy_notify(
-		r, "waiting",
-		json_pack("{s:s, s:s}", "phase", ph->name, "gate", "approval"));
-	return GATE_WAIT;
-}
-
 /*
  * A phase's approval gate: passed by --yes, by --approve PHASE, by an
  * approval the journal already holds, by an operator at a terminal, or
@@ -156,7 +161,7 @@ approve(struct run *r, const struct plan_phase *ph)
 	else if (self && flagged)
 		by = "--approve";
 	else if (ph->approval_wait_ms > 0 && !(self && isatty(STDIN_FILENO)))
-		return approval_from_afar(r, ph);
+		return approval_from_afar(r, ph, self);
 	else if (self && isatty(STDIN_FILENO)) {
 		char q[128];
 

@@ -132,6 +132,22 @@ out=$(as ivr-carol "$actl" rollback "$aplan" 2>&1); rc=$?
 [ "$rc" -eq 0 ] || fail "carol's rollback: exit $rc: $out"
 fleet_on 1.0.0 || fail "the fleet is not back on 1.0.0 after carol's rollback"
 
+# A gate that waits 3 s: the deployment stops there (exit 3, waiting),
+# bob approves the stopped run, and alice's resume passes the gate.
+sed 's/approval_wait: 60s/approval_wait: 3s/' "$aplan" >"$shared/plan-short.yaml"
+chgrp ivr-ops "$shared/plan-short.yaml" && chmod 0640 "$shared/plan-short.yaml"
+splan="$shared/plan-short.yaml"
+out=$(as ivr-alice "$actl" deploy "$splan" --artifact "$shared/dist/ivr-runtime-1.1.0.tar.gz" 2>&1); rc=$?
+[ "$rc" -eq 3 ] && [[ "$out" == *"phase half: no approval within 3 s"* ]] &&
+	[[ "$out" == *"phase half waits for an approval from someone else: stopped here"* ]] ||
+	fail "a 3 s gate: exit $rc: $(tail -3 <<<"$out")"
+out=$(as ivr-bob "$actl" approve "$splan" half 2>&1); rc=$?
+[ "$rc" -eq 0 ] && [[ "$out" == *"a stopped one with: ivrctl resume"* ]] || fail "bob's approval of the stopped run: exit $rc: $out"
+out=$(as ivr-alice "$actl" resume "$splan" 2>&1); rc=$?
+[ "$rc" -eq 0 ] || fail "alice's resume after bob's approval: exit $rc: $(tail -3 <<<"$out")"
+fleet_on 1.1.0 || fail "the resumed deployment did not bring the fleet to 1.1.0"
+out=$(as ivr-carol "$actl" rollback "$splan" 2>&1) && fleet_on 1.0.0 || fail "carol's second rollback: $out"
+
 # One journal, read from every folder.
 h_bob=$(as ivr-bob "$actl" history "$aplan" 2>&1)
 h_carol=$(as ivr-carol "$actl" history "$aplan" 2>&1)
@@ -140,5 +156,5 @@ h_root=$("$ivrctl" history "$plan" 2>&1)
 n_denied=$(grep -c " denied " <<<"$h_root")
 [ "$n_denied" -eq 2 ] || fail "history shows $n_denied denied runs, not 2 (dave's deploy and rollback): $h_root"
 grep -q "ivr-alice@.* 1.0.0 -> 1.1.0 *done" <<<"$h_root" || fail "history lacks alice's deployment: $h_root"
-[ "$failed" -eq 0 ] && echo "access: dave refused (exit 5, nothing touched); alice's deployment waited at its gate, her own approval and dave's refused (exit 5), bob's let it go on in ${took} ms; carol rolled back, dave refused; history the same from 3 folders ($n_denied denied runs)"
+[ "$failed" -eq 0 ] && echo "access: dave refused (exit 5, nothing touched); alice's deployment waited at its gate, her own approval and dave's refused (exit 5), bob's let it go on in ${took} ms; carol rolled back, dave refused; a 3 s gate stopped, approved by bob afterwards, resumed by alice; history the same from 3 folders ($n_denied denied runs)"
 exit "$failed"
