@@ -109,6 +109,8 @@ wait "$pa"; rc=$?
 [ "$rc" -eq 3 ] && grep -q "LOST THE ENVIRONMENT'S LOCK (its lease .*): stopping here, before another host is touched" "$dir/quorum.out" ||
 	fail "quorum lost: exit $rc: $(tail -4 "$dir/quorum.out")"
 grep -q "summary: deploy .*: stopped (exit 3)" "$dir/quorum.out" || fail "quorum lost: no stopped summary: $(tail -2 "$dir/quorum.out")"
+# the stop is said once, by the run: no error of a request that succeeded
+! grep -q "^ivrctl: " "$dir/quorum.out" || fail "quorum lost: a stray error: $(grep "^ivrctl: " "$dir/quorum.out")"
 moved=$(grep -c "activate 1.1.0" "$dir/quorum.out")
 [ "$moved" -eq 1 ] || fail "quorum lost: $moved hosts were moved, not the canary alone"
 "$cluster" start --dir "$etcd_dir" --net $net 1
