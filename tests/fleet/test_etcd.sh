@@ -84,7 +84,7 @@ out=$(ctl "$B" resume "$plan" 2>&1); rc=$?
 until_unlocked "$B" "$dir/takeover.out" resume "$plan"
 took=$(( ($(date +%s%N) - killed_at) / 1000000 ))
 [ "$rc" -eq 0 ] || fail "takeover: resume from an empty folder: exit $rc: $(tail -3 "$dir/takeover.out")"
-fleet_on 1.1.0 || fail "takeover: the fleet is not whole on 1.1.0"
+fleet_on 1.1.0 || fail "takeover: the fleet is not whole on 1.1.0: $(ctl "$B" status "$plan" 2>&1 | tail -6)"
 
 # 3. One member killed during a deployment (the one answering first).
 ctl_bg "$A" deploy "$plan" --artifact "$(art 1.0.0)" >"$dir/one.out" 2>&1 &
@@ -118,7 +118,7 @@ moved=$(grep -c "activate 1.1.0" "$dir/quorum.out")
 "$cluster" wait --dir "$etcd_dir" --net $net || fail "quorum back: the cluster is not healthy"
 until_unlocked "$B" "$dir/after.out" resume "$splan"
 [ "$rc" -eq 0 ] || fail "quorum back: resume exit $rc: $(tail -3 "$dir/after.out")"
-fleet_on 1.1.0 || fail "quorum back: the fleet is not whole on 1.1.0"
+fleet_on 1.1.0 || fail "quorum back: the fleet is not whole on 1.1.0: $(tail -4 "$dir/after.out"); status: $(ctl "$B" status "$plan" 2>&1 | tail -6)"
 
 # 5. One history.
 ha=$(ctl "$A" history "$plan")
