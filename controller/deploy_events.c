@@ -194,11 +194,11 @@ record_denied(struct run *r, const struct err *why)
 		deploy_make_id(r->id, sizeof(r->id), 'x');
 	r->denied = true;
 	r->j.started = true;
-	deploy_record(r,
-		      json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "event",
-				"start", "id", r->id, "kind", r->kind,
-				"plan_sha256", r->p->sha256, "operator", who,
-				"to", r->release, "denied", why->msg));
+	deploy_record(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+				   "event", "start", "id", r->id, "kind",
+				   r->kind, "plan_sha256", r->p->sha256,
+				   "operator", who, "user", journal_user(),
+				   "to", r->release, "denied", why->msg));
 }
 
 /* The environment's lock; 0, or the exit code to stop with. */
