@@ -70,6 +70,22 @@ role_text(char *out, size_t size, const struct plan_role *role)
 }
 
 int
+access_check_approver(const struct plan *p, const char *user,
+		      const char *starter, const char *id, struct err *err)
+{
+	int rc = access_check(p, ACCESS_APPROVE, user, err);
+
+	if (rc == 0 && p->access.enabled && p->access.distinct_approver &&
+	    strcmp(starter, user) == 0)
+		rc = err_set(err, ERR_AUTH,
+			     "%s started deployment %s and may not approve it: "
+			     "the plan asks for another person "
+			     "(access.distinct_approver)",
+			     user, id);
+	return rc;
+}
+
+int
 access_check(const struct plan *p, enum access_action a, const char *user,
 	     struct err *err)
 {

@@ -38,4 +38,12 @@ bool access_in_role(const struct plan_role *role, const char *user);
 int access_check(const struct plan *p, enum access_action a, const char *user,
 		 struct err *err);
 
+/*
+ * 0 when user may approve a gate of run id, started by starter: an
+ * approver (access_check) and, with distinct_approver, not starter;
+ * ERR_AUTH with err saying why not.
+ */
+int access_check_approver(const struct plan *p, const char *user,
+			  const char *starter, const char *id, struct err *err);
+
 #endif

@@ -5,7 +5,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "access.h"
 #include "exitcode.h"
@@ -19,17 +18,9 @@ allowed(const struct plan *p, struct journal *j, json_t *run, const char *phase,
 {
 	char starter[64];
 	const char *user = journal_user();
-	int rc = access_check(p, ACCESS_APPROVE, user, err);
 
 	journal_run_user(starter, sizeof(starter), run);
-	if (rc == 0 && p->access.enabled && p->access.distinct_approver &&
-	    strcmp(starter, user) == 0)
-		rc = err_set(err, ERR_AUTH,
-			     "%s started deployment %s and may not approve it: "
-			     "the plan asks for another person "
-			     "(access.distinct_approver)",
-			     user, out->id);
-	if (rc == 0)
+	if (access_check_approver(p, user, starter, out->id, err) == 0)
 		return 0;
 	journal_write(j, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event",
 				   "approval-refused", "id", out->id, "phase",
@@ -73,13 +64,10 @@ approve_phase(const struct plan *p, const char *phase, struct approval *out,
 	const struct plan_phase *ph = plan_phase_named(p, phase);
 	struct journal j;
 	json_t *run = NULL;
-	char host[256] = "";
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	gethostname(host, sizeof(host) - 1);
-	snprintf(out->operator, sizeof(out->operator), "%s@%s", journal_user(),
-		 host);
+	journal_operator(out->operator, sizeof(out->operator));
 	if (ph == NULL || !ph->approval) {
 		err_set(err, ERR_INVAL,
 			"%s: the plan has no phase '%s' with an approval gate",

@@ -35,12 +35,9 @@ deploy_approval_counts(struct run *r, const char *phase, json_t *ev)
 	if (id == NULL || ph == NULL || strcmp(id, r->id) != 0 ||
 	    (phase != NULL && strcmp(ph, phase) != 0))
 		return false;
-	if (!r->p->access.enabled)
-		return true;
-	return user != NULL &&
-	       access_check(r->p, ACCESS_APPROVE, user, NULL) == 0 &&
-	       (!r->p->access.distinct_approver ||
-		strcmp(user, r->starter) != 0);
+	return !r->p->access.enabled ||
+	       (user != NULL && access_check_approver(r->p, user, r->starter,
+						      r->id, NULL) == 0);
 }
 
 /* A gate nobody here answers: the run stops there, saying how to go on
@@ -122,21 +119,12 @@ deploy_may_approve(struct run *r, const struct plan_phase *ph, bool asked)
 {
 	struct err e;
 
-	if (access_check(r->p, ACCESS_APPROVE, journal_user(), &e) < 0) {
-		if (asked)
-			deploy_say(r, "phase %s: %s", ph->name, e.msg);
-		return false;
-	}
-	if (r->p->access.distinct_approver &&
-	    strcmp(journal_user(), r->starter) == 0) {
-		if (asked)
-			deploy_say(r,
-				   "phase %s: %s started this run and may not "
-				   "approve it (access.distinct_approver)",
-				   ph->name, r->starter);
-		return false;
-	}
-	return true;
+	if (access_check_approver(r->p, journal_user(), r->starter, r->id,
+				  &e) == 0)
+		return true;
+	if (asked)
+		deploy_say(r, "phase %s: %s", ph->name, e.msg);
+	return false;
 }
 
 /*
@@ -179,7 +167,7 @@ approve(struct run *r, const struct plan_phase *ph)
 	{
 		char who[400];
 
-		deploy_operator(who, sizeof(who));
+		journal_operator(who, sizeof(who));
 		deploy_record(r, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
 					   "event", "approved", "id", r->id,
 					   "phase", ph->name, "by", by, "user",

@@ -164,15 +164,6 @@ deploy_record_inventory(struct run *r, json_t *hosts)
 	json_decref(last);
 }
 
-void
-deploy_operator(char *out, size_t size)
-{
-	char host[256] = "";
-
-	gethostname(host, sizeof(host) - 1);
-	snprintf(out, size, "%s@%s", journal_user(), host);
-}
-
 /* What the run is, for the plan's access rules. */
 static enum access_action
 action_of(const struct run *r)
@@ -189,7 +180,7 @@ record_denied(struct run *r, const struct err *why)
 {
 	char who[400];
 
-	deploy_operator(who, sizeof(who));
+	journal_operator(who, sizeof(who));
 	if (r->id[0] == '\0')
 		deploy_make_id(r->id, sizeof(r->id), 'x');
 	r->denied = true;
@@ -243,11 +234,10 @@ deploy_safe_point(struct run *r)
 void
 deploy_journal_start(struct run *r, const char *kind, const char *to)
 {
-	char host[256] = "", who[400];
+	char who[400];
 	const char *user = journal_user();
 
-	gethostname(host, sizeof(host) - 1);
-	snprintf(who, sizeof(who), "%s@%s", user, host);
+	journal_operator(who, sizeof(who));
 	r->j.started = true;
 	r->kind = kind;
 	snprintf(r->to, sizeof(r->to), "%s", to);

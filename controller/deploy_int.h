@@ -109,9 +109,6 @@ void deploy_step_event(struct run *r, struct hostrun *hr, const char *step,
  * (EXITCODE_DENIED: the refusal is journaled) and err saying why. */
 int deploy_take_lock(struct run *r, struct err *err);
 
-/* "user@host" of the operator into out. */
-void deploy_operator(char *out, size_t size);
-
 /*
  * A safe point (before a batch touches a host): false, said and journaled
  * once, when the environment's lock is no longer surely held; the run

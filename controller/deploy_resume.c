@@ -148,7 +148,7 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 {
 	struct deploy_opts oo = *o;
 	struct run r = { 0 };
-	char host[256] = "", who[400];
+	char who[400];
 	bool had_from = false;
 	int rc;
 
@@ -159,8 +159,7 @@ deploy_resume(const struct plan *p, const struct agent_bundle *agent,
 		return deploy_run_finish(&r, rc == ERR_IO ? EXITCODE_ERROR
 							  : EXITCODE_BAD_INPUT);
 	/* The run is open again in the journal until its next end. */
-	gethostname(host, sizeof(host) - 1);
-	snprintf(who, sizeof(who), "%s@%s", journal_user(), host);
+	journal_operator(who, sizeof(who));
 	r.j.started = true;
 	snprintf(r.to, sizeof(r.to), "%s", r.release);
 	deploy_record(&r, json_pack("{s:s, s:s, s:s}", "event", "resume", "id",

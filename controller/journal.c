@@ -140,6 +140,15 @@ journal_user(void)
 	return user != NULL && user[0] != '\0' ? user : "?";
 }
 
+void
+journal_operator(char *out, size_t size)
+{
+	char host[256] = "";
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(out, size, "%s@%s", journal_user(), host);
+}
+
 json_t *
 journal_holder_json(const struct journal *j)
 {

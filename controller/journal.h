@@ -86,6 +86,9 @@ int journal_lock(struct journal *j, bool break_stale, struct err *err);
 /* Appends one event (stolen), adding "at".  Never fails the caller. */
 void journal_write(struct journal *j, json_t *event);
 
+/* "user@host": this controller's operator and machine, into out. */
+void journal_operator(char *out, size_t size);
+
 /* Who runs this controller: the account of its real user id (not
  * $USER, which anyone can set), else $USER. */
 const char *journal_user(void);
