@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <libpq-fe.h>
@@ -76,6 +77,9 @@ void
 config_release(struct config *c)
 {
 	free(c->listen_address);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->tls_client_ca);
 	free(c->agent_uri);
 	free(c->affinity_cookie);
 	free(c->db_path);
@@ -138,6 +142,25 @@ section(struct reader *r, const char *name, const char *const *keys)
 	return s;
 }
 
+/* listen.tls: the certificate chain and key, and the CA clients need. */
+static void
+read_tls(struct reader *r, const struct ydoc_node *listen)
+{
+	static const char *const keys[] = { "cert", "key", "client_ca", NULL };
+	const struct ydoc_node *t = ydoc_get(listen, "tls");
+
+	if (t == NULL || !ydoc_expect_map(r->diags, r->doc, t, "'listen.tls'"))
+		return;
+	ydoc_check_keys(r->diags, r->doc, t, keys);
+	get_path(r, &r->c->tls_cert, t, "cert");
+	get_path(r, &r->c->tls_key, t, "key");
+	get_path(r, &r->c->tls_client_ca, t, "client_ca");
+	if ((r->c->tls_cert == NULL) != (r->c->tls_key == NULL) ||
+	    (r->c->tls_client_ca != NULL && r->c->tls_cert == NULL))
+		ydoc_problem(r->diags, r->doc, t,
+			     "'listen.tls' needs both 'cert' and 'key'");
+}
+
 static void
 read_listen(struct reader *r)
 {
@@ -150,6 +173,7 @@ read_listen(struct reader *r)
 		"max_body_bytes",
 		"connection_timeout",
 		"request_deadline",
+		"tls",
 		NULL,
 	};
 	const struct ydoc_node *s = section(r, "listen", keys);
@@ -157,6 +181,7 @@ read_listen(struct reader *r)
 
 	if (s == NULL)
 		return;
+	read_tls(r, s);
 	if (ydoc_get_str(&addr, r->diags, r->doc, s, "address", false))
 		config_set_str(&r->c->listen_address, addr, NULL);
 	get_int(r, &r->c->port, s, "port", 1, 65535);
@@ -492,6 +517,29 @@ read_rest(struct reader *r)
 				  "deadline", false, 0, HOUR_MS);
 	if ((s = section(r, "admin", admin_keys)) != NULL)
 		get_path(r, &r->c->admin_token_file, s, "token_file");
+}
+
+int
+config_check_listen(const struct config *c, struct err *err)
+{
+	unsigned char a[16];
+	bool loopback = false;
+
+	if (c->tls_cert != NULL)
+		return 0;
+	if (inet_pton(AF_INET, c->listen_address, a) == 1)
+		loopback = a[0] == 127;
+	else if (inet_pton(AF_INET6, c->listen_address, a) == 1)
+		loopback = memcmp(a, &in6addr_loopback, 16) == 0;
+	else
+		loopback = strcmp(c->listen_address, "localhost") == 0;
+	if (!loopback)
+		return err_set(err, ERR_INVAL,
+			       "listen.address %s is not a loopback address: "
+			       "plain HTTP is served on loopback only; give "
+			       "listen.tls (cert and key) to serve HTTPS there",
+			       c->listen_address);
+	return 0;
 }
 
 int

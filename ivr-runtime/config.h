@@ -5,7 +5,8 @@
  *
  *   listen:    { address, port, threads, max_connections,
  *                max_connections_per_client, max_body_bytes,
- *                connection_timeout, request_deadline }
+ *                connection_timeout, request_deadline,
+ *                tls: { cert, key, client_ca } }
  *   database:  { backend: sqlite | postgresql, migrations,
  *                sqlite: path, busy_timeout;
  *                postgresql: conninfo, host, port, dbname, user,
@@ -36,6 +37,9 @@
 
 struct config {
 	char *listen_address;
+	char *tls_cert;	     /* PEM chain; NULL: plain HTTP (loopback only) */
+	char *tls_key;	     /* PEM key, mode 0600 */
+	char *tls_client_ca; /* PEM: clients must show a cert it signed */
 	int port;
 	int threads;
 	int max_connections;
@@ -95,6 +99,12 @@ int config_load(struct config *c, const char *path, struct diag_list *diags,
 		struct err *err);
 
 /* Replaces a string setting (copies value).  0 or ERR_NOMEM. */
+/*
+ * Whether the listening settings may serve: plain HTTP (no listen.tls) is
+ * for a loopback address only.  0, or ERR_INVAL saying why.
+ */
+int config_check_listen(const struct config *c, struct err *err);
+
 int config_set_str(char **field, const char *value, struct err *err);
 
 /*

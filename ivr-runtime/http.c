@@ -38,6 +38,7 @@ struct request {
 	struct MHD_PostProcessor *pp; /* form bodies (VoiceXML submits) */
 	bool form_read;		      /* pp finished: every field is in */
 	struct form form;
+	bool no_client_cert; /* listen.tls.client_ca and none verified */
 };
 
 /*
@@ -929,6 +930,16 @@ now_ms(void)
 	return now_us() / 1000;
 }
 
+/* Whether the TLS peer showed a certificate the client CA signed. */
+static bool
+client_verified(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *i = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+	return i != NULL && tls_peer_verified(i->tls_session);
+}
+
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *conn, const char *url,
        const char *method, const char *version, const char *upload,
@@ -948,6 +959,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 			return MHD_NO;
 		buf_init(&req->body, (size_t)srv->cfg->max_body_bytes);
 		req->started_us = now_us();
+		req->no_client_cert =
+			srv->tls.client_ca != NULL && !client_verified(conn);
 		conns_phase(&srv->conns, entry_of(conn), CONNS_BODY,
 			    req->started_us / 1000);
 		if (strcmp(url, "/vxml/step") == 0 &&
@@ -973,6 +986,11 @@ handle(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 	started = req->started_us;
 	conns_phase(&srv->conns, entry_of(conn), CONNS_BUSY, now_ms());
+	if (req->no_client_cert)
+		return send_error(&x, srv, METRICS_ROUTE_OTHER,
+				  MHD_HTTP_FORBIDDEN,
+				  "a client certificate from the CA of "
+				  "listen.tls.client_ca is required");
 	ok = serve(&x, srv, url, method, req);
 	if (is_step(url, method))
 		metrics_step(&srv->metrics, x.status,
@@ -1180,6 +1198,9 @@ http_start(struct http_server *srv, const struct config *cfg,
 {
 	struct sockaddr_storage ss;
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	static char priorities[] = TLS_PRIORITIES;
+	struct MHD_OptionItem opts[5];
+	size_t n = 0;
 	int rc;
 
 	if (make_addr(&ss, cfg->listen_address, cfg->port) == 0)
@@ -1190,8 +1211,29 @@ http_start(struct http_server *srv, const struct config *cfg,
 		return rc;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if ((rc = config_check_listen(cfg, err)) < 0 ||
+	    (cfg->tls_cert != NULL &&
+	     (rc = tls_load(&srv->tls, cfg->tls_cert, cfg->tls_key,
+			    cfg->tls_client_ca, err)) < 0)) {
+		http_stop(srv);
+		return rc;
+	}
+	if (cfg->tls_cert != NULL)
+		flags |= MHD_USE_TLS;
+	/* options that take no effect without TLS are given with it only */
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+					     priorities };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+					     srv->tls.cert };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+					     srv->tls.key };
+	if (srv->tls.client_ca != NULL)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST,
+						     0, srv->tls.client_ca };
+	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	srv->mhd = MHD_start_daemon(
-		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
+		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_ARRAY,
+		cfg->tls_cert != NULL ? opts : opts + n, MHD_OPTION_SOCK_ADDR,
 		(struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
 		(unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
 		(unsigned)cfg->max_connections,
@@ -1203,11 +1245,10 @@ http_start(struct http_server *srv, const struct config *cfg,
 		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, srv,
 		MHD_OPTION_END);
 	if (srv->mhd == NULL) {
-		conns_release(&srv->conns);
-		release_banks(srv);
-		calls_release(&srv->calls);
-		return err_set_errno(err, ERR_IO, errno,
-				     "cannot listen on %s:%d",
+		int e = errno;
+
+		http_stop(srv);
+		return err_set_errno(err, ERR_IO, e, "cannot listen on %s:%d",
 				     cfg->listen_address, cfg->port);
 	}
 	return 0;
@@ -1234,4 +1275,5 @@ http_stop(struct http_server *srv)
 	conns_release(&srv->conns);
 	release_banks(srv);
 	calls_release(&srv->calls);
+	tls_release(&srv->tls);
 }

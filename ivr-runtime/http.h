@@ -25,6 +25,7 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls.h"
 
 struct MHD_Daemon;
 
@@ -44,6 +45,7 @@ struct http_server {
 	atomic_uint fault_steps; /* call steps seen, for the fault switch */
 	int64_t started_ms;	 /* CLOCK_MONOTONIC, at http_init */
 	struct conns conns;	 /* every connection and its deadline */
+	struct tls_files tls;	 /* listen.tls, loaded at http_start */
 	char version[64];
 	char build_id[64];
 	char admin_token[HTTP_TOKEN_MAX]; /* empty: admin API off */

@@ -27,6 +27,7 @@
 #include "fileio.h"
 #include "flow.h"
 #include "http.h"
+#include "tls.h"
 #include "log.h"
 #include "parse.h"
 
@@ -453,11 +454,24 @@ static int
 cmd_check(struct ctx *x)
 {
 	struct flow *flow = NULL;
+	struct tls_files tls;
+	struct err e;
 	int rc = load_flows(&flow, x);
 
 	if (rc == 0)
 		printf("%s: %zu nodes, sound\n", x->cfg.flows_path,
 		       flow->count);
+	if (rc == 0 && (config_check_listen(&x->cfg, &e) < 0 ||
+			(x->cfg.tls_cert != NULL &&
+			 tls_load(&tls, x->cfg.tls_cert, x->cfg.tls_key,
+				  x->cfg.tls_client_ca, &e) < 0))) {
+		fprintf(stderr, "ivr-runtime: %s\n", e.msg);
+		rc = EXIT_BAD_INPUT;
+	} else if (rc == 0 && x->cfg.tls_cert != NULL) {
+		printf("%s: %s, expires %s", x->cfg.tls_cert, tls.subject,
+		       asctime(gmtime(&tls.not_after)));
+		tls_release(&tls);
+	}
 	flow_free(flow);
 	return rc;
 }
@@ -743,7 +757,11 @@ cmd_serve(struct ctx *x)
 		       LOG_BOOL("login_refused", x->cfg.fault_login));
 	log_kv(&x->log, LOG_LEVEL_INFO, "listening",
 	       LOG_STR("address", x->cfg.listen_address),
-	       LOG_INT("port", x->cfg.port), LOG_STR("version", x->version),
+	       LOG_INT("port", x->cfg.port),
+	       LOG_STR("scheme", srv.tls.cert ? "https" : "http"),
+	       LOG_STR("certificate", srv.tls.subject),
+	       LOG_INT("certificate_expires", (int64_t)srv.tls.not_after),
+	       LOG_STR("version", x->version),
 	       LOG_INT("max_calls", x->cfg.max_calls));
 	/* Under systemd (Type=notify): listening, database checked. */
 	if ((rc = sd_notifyf(0,
