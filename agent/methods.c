@@ -30,15 +30,27 @@
 static int service_params(struct service *s, struct agent *a,
 			  const json_t *params, struct err *err);
 
+/* "2026-12-30T06:15:52Z" */
+static json_t *
+iso_time(int64_t t)
+{
+	time_t tt = (time_t)t;
+	char out[32];
+	struct tm tm;
+
+	strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+	return json_string(out);
+}
+
 /* hello: the host, the releases, and whether the runtime runs as the
  * service params (optional: the supervisor's pid file by default) say. */
 static int
 m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
 	static const char *const allowed[] = { "health_url", "manager", "unit",
-					       "scope", NULL };
+					       "scope",	     "ca",	NULL };
 	char host[256] = "", current[LAYOUT_RELEASE_MAX + 1];
-	const char *health_url = NULL;
+	const char *health_url = NULL, *ca = NULL;
 	struct service s;
 	struct service_status ss;
 	struct agent_state st;
@@ -49,6 +61,9 @@ m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 	if ((rc = params_check(params, allowed, err)) < 0 ||
 	    (rc = params_str(&health_url, params, "health_url", false, 1024,
 			     err)) < 0 ||
+	    (rc = params_str(&ca, params, "ca", false, PROBE_TRUST_MAX, err)) <
+		    0 ||
+	    (ca != NULL && (rc = probe_set_trust(ca, err)) < 0) ||
 	    (rc = service_params(&s, a, params, err)) < 0 ||
 	    (rc = state_load(&st, a->root, err)) < 0)
 		return rc;
@@ -72,6 +87,9 @@ m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 		if (!h.ready && h.last_error[0] != '\0')
 			json_object_set_new(runtime, "not_ready",
 					    json_string(h.last_error));
+		if (h.cert_expires > 0)
+			json_object_set_new(runtime, "certificate_expires",
+					    iso_time(h.cert_expires));
 	}
 	*result =
 		json_pack("{s:s, s:i, s:s, s:s, s:s?, s:s?, s:s?, s:I, s:o}",
@@ -522,17 +540,47 @@ m_releases_prune(json_t **result, struct agent *a, json_t *params,
 	return 0;
 }
 
+/* config.put's tls: {cert, key, client_ca?}, PEM texts. */
+static int
+put_tls(struct agent *a, const char *config, const json_t *tls, struct err *err)
+{
+	static const char *const allowed[] = { "cert", "key", "client_ca",
+					       NULL };
+	const char *cert = NULL, *key = NULL, *ca = NULL;
+	int rc;
+
+	if (!json_is_object(tls))
+		return err_set(err, ERR_INVAL, "param 'tls' must be an object");
+	if ((rc = params_check(tls, allowed, err)) < 0 ||
+	    (rc = params_str(&cert, tls, "cert", true, PROBE_TRUST_MAX, err)) <
+		    0 ||
+	    (rc = params_str(&key, tls, "key", true, PROBE_TRUST_MAX, err)) <
+		    0 ||
+	    (rc = params_str(&ca, tls, "client_ca", false, PROBE_TRUST_MAX,
+			     err)) < 0)
+		return rc;
+	return releases_put_tls(a->root, config, cert, key, ca, err);
+}
+
 static int
 m_config_put(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
 	static const char *const allowed[] = { "config", "text", "version",
-					       NULL };
+					       "tls", NULL };
 	const char *config = NULL, *text = NULL, *version = NULL;
 	int rc;
 
 	if ((rc = params_check(params, allowed, err)) < 0 ||
 	    (rc = params_str(&config, params, "config", true, 16, err)) < 0 ||
 	    (rc = params_version(&version, params, "version", false, err)) < 0)
+		return rc;
+	if (strlen(config) != LAYOUT_CONFIG_ID ||
+	    strspn(config, "0123456789abcdef") != LAYOUT_CONFIG_ID)
+		return err_set(err, ERR_INVAL,
+			       "a configuration id is 12 lower-case hex "
+			       "digits");
+	if (json_object_get(params, "tls") != NULL &&
+	    (rc = put_tls(a, config, json_object_get(params, "tls"), err)) < 0)
 		return rc;
 	text = json_string_value(json_object_get(params, "text"));
 	if (text == NULL ||

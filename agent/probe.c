@@ -33,10 +33,85 @@ to_buf(char *p, size_t size, size_t n, void *ctx)
 	return buf_append(ctx, p, size * n, NULL) == 0 ? size * n : 0;
 }
 
-long
-probe_request(json_t **answer, const char *method, const char *url,
-	      const char *body, const char *idem_key, int64_t timeout_ms,
-	      char *error)
+/* The CA bundle every request trusts (PEM), or NULL: the system's. */
+static char *trust;
+
+int
+probe_set_trust(const char *pem, struct err *err)
+{
+	char *copy = pem != NULL ? strdup(pem) : NULL;
+
+	if (pem != NULL && copy == NULL)
+		return err_set(err, ERR_NOMEM, "out of memory");
+	free(trust);
+	trust = copy;
+	return 0;
+}
+
+/* TLS for every handle: the peer and its name checked, TLS 1.2 at least,
+ * the session's CA bundle when the controller gave one. */
+static void
+secure(CURL *curl)
+{
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(curl, CURLOPT_SSLVERSION,
+			 (long)CURL_SSLVERSION_TLSv1_2);
+	if (trust != NULL) {
+		struct curl_blob blob = { trust, strlen(trust),
+					  CURL_BLOB_COPY };
+
+		curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+	}
+}
+
+/* Whether rc means the peer answered but its TLS was refused. */
+static bool
+tls_refused(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* "Expire date:..." of the peer's leaf certificate (libcurl's OpenSSL
+ * form "Dec 30 06:15:52 2026 GMT", or GnuTLS's "2026-12-30 06:15:52"). */
+static int64_t
+leaf_expiry(CURL *curl)
+{
+	struct curl_certinfo *ci = NULL;
+	struct tm tm;
+
+	if (curl_easy_getinfo(curl, CURLINFO_CERTINFO, &ci) != CURLE_OK ||
+	    ci == NULL || ci->num_of_certs < 1)
+		return 0;
+	for (struct curl_slist *l = ci->certinfo[0]; l != NULL; l = l->next) {
+		const char *v;
+
+		if (strncmp(l->data, "Expire date:", 12) != 0)
+			continue;
+		v = l->data + 12;
+		memset(&tm, 0, sizeof(tm));
+		if (strptime(v, "%b %d %H:%M:%S %Y GMT", &tm) != NULL ||
+		    strptime(v, "%Y-%m-%d %H:%M:%S", &tm) != NULL)
+			return (int64_t)timegm(&tm);
+	}
+	return 0;
+}
+
+/* One request; *expires (when not NULL) gets the leaf's expiry over
+ * https.  The status: 0 nothing answered, -1 TLS refused. */
+static long
+request(json_t **answer, const char *method, const char *url, const char *body,
+	const char *idem_key, int64_t timeout_ms, char *error, int64_t *expires)
 {
 	CURL *curl = curl_easy_init();
 	char errbuf[CURL_ERROR_SIZE] = "", idem[128];
@@ -67,17 +142,33 @@ probe_request(json_t **answer, const char *method, const char *url,
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_buf);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_CERTINFO, expires != NULL ? 1L : 0L);
+	secure(curl);
 	rc = curl_easy_perform(curl);
 	if (rc == CURLE_OK) {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 		*answer = json_loadb(buf_cstr(&b), b.len, 0, NULL);
-	} else
-		snprintf(error, PROBE_ERROR_MAX, "%s",
+		if (expires != NULL)
+			*expires = leaf_expiry(curl);
+	} else {
+		snprintf(error, PROBE_ERROR_MAX, "%s%s",
+			 tls_refused(rc) ? "TLS refused: " : "",
 			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		status = tls_refused(rc) ? -1 : 0;
+	}
 	curl_slist_free_all(h);
 	curl_easy_cleanup(curl);
 	buf_release(&b);
 	return status;
+}
+
+long
+probe_request(json_t **answer, const char *method, const char *url,
+	      const char *body, const char *idem_key, int64_t timeout_ms,
+	      char *error)
+{
+	return request(answer, method, url, body, idem_key, timeout_ms, error,
+		       NULL);
 }
 
 /* One GET: the status (0: no answer) and the body as JSON (or NULL). */
@@ -105,19 +196,40 @@ reason_of(char *out, size_t size, long status, const char *reason)
 	snprintf(out, size, "answered %ld%s%s", status, n ? ": " : "", clean);
 }
 
+/* The expiry the runtime states in /readyz (where the TLS library gave
+ * none): "certificate_expires": "2026-12-30T06:15:52Z". */
+static int64_t
+stated_expiry(const json_t *body)
+{
+	const char *v =
+		json_string_value(json_object_get(body, "certificate_expires"));
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (v == NULL ||
+	    (end = strptime(v, "%Y-%m-%dT%H:%M:%SZ", &tm)) == NULL ||
+	    *end != '\0')
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
 /* One readiness attempt; true when ready with the right version. */
 static bool
 health_once(struct probe_health *out, const struct probe_wait *w)
 {
 	json_t *body = NULL;
 	const char *version;
-	long status = get_json(&body, w->url, w->timeout_ms, out->last_error);
+	long status = request(&body, "GET", w->url, NULL, NULL, w->timeout_ms,
+			      out->last_error, &out->cert_expires);
 	bool ok = false;
 
 	version = json_string_value(json_object_get(body, "version"));
+	if (out->cert_expires == 0)
+		out->cert_expires = stated_expiry(body);
 	if (version != NULL)
 		snprintf(out->version, sizeof(out->version), "%s", version);
-	if (status == 0) {
+	if (status <= 0) {
 		/* last_error says why */
 	} else if (status != 200) {
 		reason_of(out->last_error, sizeof(out->last_error), status,
@@ -169,8 +281,10 @@ probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
 		status =
 			get_json(&body, w->url, w->timeout_ms, out->last_error);
 		out->reachable = status != 0;
-		if (status == 200 &&
-		    json_is_integer(json_object_get(body, "active")))
+		if (status < 0) {
+			/* TLS refused: last_error says why */
+		} else if (status == 200 &&
+			   json_is_integer(json_object_get(body, "active")))
 			out->remaining = json_integer_value(
 				json_object_get(body, "active"));
 		else if (status != 0)
@@ -235,8 +349,7 @@ probe_fetch(const char *url, const char *dest, uint64_t max_bytes,
 	curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https,file");
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	secure(curl);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	/* A server that trickles bytes is given up on: under 1 KiB a
 	 * second for stall_ms (the whole transfer has no fixed bound: an

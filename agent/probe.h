@@ -14,9 +14,18 @@
 #include "err.h"
 
 #define PROBE_ERROR_MAX 256
+#define PROBE_TRUST_MAX (256 * 1024) /* a CA bundle's PEM text */
 
 /* Sets libcurl up once per process.  0 or ERR_INTERNAL. */
 int probe_global_init(struct err *err);
+
+/*
+ * The CA bundle (PEM text, copied) that every later request trusts, for
+ * the rest of the process (an agent serves one controller's session); NULL
+ * goes back to the system's bundle.  Peers and their names are always
+ * checked, over TLS 1.2 or later: there is no way to turn that off.
+ */
+int probe_set_trust(const char *pem, struct err *err);
 
 struct probe_wait {
 	const char *url;
@@ -30,7 +39,8 @@ struct probe_health {
 	bool ready;
 	unsigned attempts;
 	int64_t waited_ms;
-	char version[64];		  /* the last version seen */
+	char version[64];     /* the last version seen */
+	int64_t cert_expires; /* https: the leaf's notAfter (s), else 0 */
 	char last_error[PROBE_ERROR_MAX]; /* why the last attempt failed */
 };
 
@@ -53,7 +63,9 @@ struct probe_idle {
 
 /*
  * Polls url (the runtime's GET /calls) until {"active": 0} or the
- * deadline.  Returns 0 either way (see out->idle).
+ * deadline.  Returns 0 either way (see out->idle).  Nothing answering
+ * counts as idle (no runtime, no call); a runtime whose TLS is refused
+ * does not.
  */
 int probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
 		    struct err *err);
@@ -61,7 +73,8 @@ int probe_wait_idle(struct probe_idle *out, const struct probe_wait *w,
 /*
  * One request of the runtime's call API: method to url with the JSON
  * body (NULL: none) and, when idem_key is not NULL, an Idempotency-Key
- * header.  Returns the status (0: no answer, error says why) and sets
+ * header.  Returns the status (0: no answer, -1: its TLS refused; error
+ * says why) and sets
  * *answer to the body as JSON (NULL when it is not JSON).  The answer is
  * at most 64 KiB.
  */

@@ -297,8 +297,33 @@ static bool protected(const char *v, const char *current,
 	return false;
 }
 
-/* Settings files (shared/runtime.<config>.yaml) no release of the
- * lineage names go; the one in use and the host's own never do. */
+/* The id in a settings file's name (runtime.<id>.yaml, or the TLS files
+ * tls.<id>.pem, tls.<id>.key, tls.<id>.ca.pem), or NULL. */
+static const char *
+config_file_id(const char *name)
+{
+	static const char *const forms[][2] = {
+		{ "runtime.", ".yaml" },
+		{ "tls.", ".pem" },
+		{ "tls.", ".key" },
+		{ "tls.", ".ca.pem" },
+	};
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(*forms); i++) {
+		size_t a = strlen(forms[i][0]), b = strlen(forms[i][1]);
+
+		if (strlen(name) == a + LAYOUT_CONFIG_ID + b &&
+		    strncmp(name, forms[i][0], a) == 0 &&
+		    strspn(name + a, "0123456789abcdef") == LAYOUT_CONFIG_ID &&
+		    strcmp(name + a + LAYOUT_CONFIG_ID, forms[i][1]) == 0)
+			return name + a;
+	}
+	return NULL;
+}
+
+/* Settings files (shared/runtime.<config>.yaml, and the certificates
+ * tls.<config>.*) no release of the lineage names go; the ones in use and
+ * the host's own never do. */
 static void
 prune_configs(const char *root, const struct agent_state *st)
 {
@@ -316,13 +341,13 @@ prune_configs(const char *root, const struct agent_state *st)
 	n = readlink(path, used, sizeof(used) - 1);
 	used[n > 0 ? n : 0] = '\0';
 	while ((de = readdir(d)) != NULL) {
-		bool named = strcmp(de->d_name, used) == 0;
+		const char *id = config_file_id(de->d_name);
+		bool named = id != NULL && strlen(used) > 8 &&
+			     strncmp(used + 8, id, LAYOUT_CONFIG_ID) == 0;
 		size_t i;
 		json_t *e;
 
-		if (strlen(de->d_name) != 8 + LAYOUT_CONFIG_ID + 5 ||
-		    strncmp(de->d_name, "runtime.", 8) != 0 ||
-		    strcmp(de->d_name + 8 + LAYOUT_CONFIG_ID, ".yaml") != 0)
+		if (id == NULL)
 			continue;
 		json_array_foreach (st->lineage, i, e)
 			named = named ||
@@ -330,8 +355,7 @@ prune_configs(const char *root, const struct agent_state *st)
 					 version, config,
 					 json_string_value(json_object_get(
 						 e, "version"))) &&
-				 strncmp(config, de->d_name + 8,
-					 LAYOUT_CONFIG_ID) == 0);
+				 strncmp(config, id, LAYOUT_CONFIG_ID) == 0);
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		if (!named)
 			unlink(path);
@@ -475,6 +499,52 @@ releases_prune_incoming(json_t **removed, const char *root,
 }
 
 #define CONFIG_MAX (256 * 1024)
+
+/* shared/<name>: text, unless it holds other text (the same id must
+ * always mean the same files). */
+static int
+put_once(const char *root, const char *name, const char *text, mode_t mode,
+	 struct err *err)
+{
+	char path[LAYOUT_PATH_MAX];
+	struct buf old;
+	size_t n = strlen(text);
+	int rc;
+
+	if (n > CONFIG_MAX)
+		return err_set(err, ERR_OVERFLOW, "'%s' over %d bytes", name,
+			       CONFIG_MAX);
+	if ((rc = layout_path(path, root, HOSTLAYOUT_SHARED, name, err)) < 0)
+		return rc;
+	buf_init(&old, CONFIG_MAX);
+	rc = fileio_read_all(&old, path, err);
+	if (rc == 0 && (old.len != n || memcmp(old.data, text, n) != 0))
+		rc = err_set(err, ERR_INTEGRITY,
+			     "'%s' holds another file under the same id", path);
+	if (old.data != NULL)
+		explicit_bzero(old.data, old.len);
+	buf_release(&old);
+	if (rc == ERR_NOTFOUND)
+		rc = fileio_write_atomic(path, text, n, mode, err);
+	return rc;
+}
+
+int
+releases_put_tls(const char *root, const char *config, const char *cert,
+		 const char *key, const char *ca, struct err *err)
+{
+	char name[64];
+	int rc;
+
+	snprintf(name, sizeof(name), "tls.%s.pem", config);
+	if ((rc = put_once(root, name, cert, 0644, err)) < 0)
+		return rc;
+	snprintf(name, sizeof(name), "tls.%s.key", config);
+	if ((rc = put_once(root, name, key, 0600, err)) < 0)
+		return rc;
+	snprintf(name, sizeof(name), "tls.%s.ca.pem", config);
+	return ca != NULL ? put_once(root, name, ca, 0644, err) : 0;
+}
 
 int
 releases_put_config(const char *root, const char *config, const char *text,

@@ -76,6 +76,16 @@ int releases_prune_incoming(json_t **removed, const char *root,
 			    const json_t *protect, struct err *err);
 
 /*
+ * Puts the certificates that configuration id config names, before its
+ * settings: shared/tls.<config>.pem (the chain, 0644), tls.<config>.key
+ * (0600) and, when ca is not NULL, tls.<config>.ca.pem (the CA the
+ * runtime checks clients against).  The same id with other files is
+ * refused (ERR_INTEGRITY); pruning removes them with the settings.
+ */
+int releases_put_tls(const char *root, const char *config, const char *cert,
+		     const char *key, const char *ca, struct err *err);
+
+/*
  * Puts the runtime's settings text for configuration id config on this
  * host, shared/runtime.<config>.yaml (0640), and when version is staged
  * has its runtime check them (`ivr-runtime check --config`): refused

@@ -178,15 +178,22 @@ get_readyz(struct exchange *x, struct http_server *srv)
 {
 	struct err e;
 	const char *why = NULL;
+	char expires[32] = "";
+	struct tm tm;
 
 	if (http_draining(srv))
 		why = "draining";
 	else if (!database_ready(srv, &e))
 		why = "database unavailable";
+	if (srv->tls.cert != NULL)
+		strftime(expires, sizeof(expires), "%Y-%m-%dT%H:%M:%SZ",
+			 gmtime_r(&srv->tls.not_after, &tm));
 	return send_json(x, srv, METRICS_ROUTE_READYZ,
 			 why ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK,
-			 json_pack("{s:b, s:s, s:s*}", "ready", why == NULL,
-				   "version", srv->version, "reason", why));
+			 json_pack("{s:b, s:s, s:s*, s:s*}", "ready",
+				   why == NULL, "version", srv->version,
+				   "reason", why, "certificate_expires",
+				   expires[0] ? expires : NULL));
 }
 
 static enum MHD_Result
