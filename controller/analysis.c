@@ -205,8 +205,8 @@ evaluate_threshold(const struct plan_analysis *a, const struct plan_check *c,
 
 	if (q == NULL)
 		snprintf(why, sizeof(why), "no memory for the query");
-	else if (prom_query(&r, a->prometheus, q, w->now, a->query_timeout_ms,
-			    &e) < 0)
+	else if (prom_query(&r, a->prometheus, a->ca_file, q, w->now,
+			    a->query_timeout_ms, &e) < 0)
 		snprintf(why, sizeof(why), "no answer: %.500s", e.msg);
 	else {
 		v = analysis_judge_threshold(c, &r, why, sizeof(why));
@@ -231,9 +231,10 @@ range(struct prom_result *r, const struct plan_analysis *a,
 	memset(r, 0, sizeof(*r));
 	if (q == NULL)
 		return err_set(err, ERR_NOMEM, "no memory for the query");
-	rc = prom_query_range(
-		r, a->prometheus, q, w->start, fmax(w->now, w->start + 1),
-		(double)a->interval_ms / 1000.0, a->query_timeout_ms, err);
+	rc = prom_query_range(r, a->prometheus, a->ca_file, q, w->start,
+			      fmax(w->now, w->start + 1),
+			      (double)a->interval_ms / 1000.0,
+			      a->query_timeout_ms, err);
 	json_object_set_new(rec, key,
 			    json_pack("{s:s, s:I, s:O?}", "query", q, "samples",
 				      (json_int_t)r->n, "series",

@@ -256,6 +256,7 @@ preflight(struct run *r)
 	if (!deploy_pool_holds_all(r) ||
 	    !deploy_fleet_release(r, r->from, sizeof(r->from)))
 		return EXITCODE_INCONSISTENT;
+	deploy_tls_warn(r);
 	for (size_t i = 0; i < r->n; i++) {
 		if (strcmp(r->hosts[i].s.current, r->release) != 0)
 			all_there = false;

@@ -2,8 +2,8 @@
  * deploy_batch: the batch executor (deploy_int.h): sessions with the
  * fleet and the balancer, the steps that move one host (drain, wait for
  * its calls, MAINT, swap, restart, readiness, minimum healthy time,
- * READY), batches run in parallel within the capacity floor, staging,
- * and the final verification.
+ * READY), batches run in parallel within the capacity floor, and the
+ * final verification (staging: deploy_stage.c).
  */
 #include "deploy.h"
 #include "deploy_int.h"
@@ -542,57 +542,4 @@ deploy_fleet_release(struct run *r, char *out, size_t size)
 	}
 	snprintf(out, size, "%s", r->n ? r->hosts[0].s.current : "");
 	return true;
-}
-
-/* Uploads the artifact unless the host has it, then stages it. */
-int
-deploy_stage_host(struct run *r, struct hostrun *hr, struct err *err)
-{
-	char remote[4200], q[8500], cmd[8600];
-	int status = 1, rc;
-
-	if ((rc = artifact_remote_path(remote, sizeof(remote), hr->s.root,
-				       r->art.sha256, err)) < 0 ||
-	    (rc = ssh_quote(q, sizeof(q), remote, err)) < 0)
-		return rc;
-	snprintf(cmd, sizeof(cmd), "test -f %s", q);
-	if ((rc = ssh_exec(hr->s.c, cmd, NULL, &status, err)) < 0 ||
-	    (status != 0 && (rc = ssh_upload(hr->s.c, r->o->artifact, remote,
-					     0644, err)) < 0) ||
-	    (rc = deploy_call(hr, "stage",
-			      json_pack("{s:s, s:s}", "version", r->art.version,
-					"sha256", r->art.sha256),
-			      NULL, err)) < 0)
-		return rc;
-	/* the release's settings, checked by its runtime on the host */
-	if (r->p->config_id[0] != '\0' &&
-	    (rc = deploy_call(hr, "config.put",
-			      json_pack("{s:s, s:s, s:s}", "config",
-					r->p->config_id, "text", hr->h->runtime,
-					"version", r->art.version),
-			      NULL, err)) < 0)
-		return rc;
-	deploy_say(r, "%s: %s staged%s", hr->h->name, r->art.version,
-		   status != 0 ? " (uploaded)" : "");
-	return 0;
-}
-
-static void
-stage_one(void *ctx, size_t i)
-{
-	struct run *r = ctx;
-	struct hostrun *hr = &r->hosts[i];
-	struct err e;
-
-	if (deploy_stage_host(r, hr, &e) < 0) {
-		hr->failed = true;
-		snprintf(hr->error, sizeof(hr->error), "%s", e.msg);
-		deploy_say(r, "%s: staging FAILED: %s", hr->h->name, e.msg);
-	}
-}
-
-void
-deploy_stage_all(struct run *r)
-{
-	fanout_run(r->n, r->p->parallel, stage_one, r);
 }

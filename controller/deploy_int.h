@@ -182,6 +182,10 @@ bool deploy_host_ready(struct run *r, struct hostrun *hr);
  * parallel; each host's failure is in its hostrun. */
 void deploy_stage_all(struct run *r);
 
+/* Says which certificates the run ships (runtime.tls) expire within the
+ * plan's tls.expiry_warning: a warning, the run goes on. */
+void deploy_tls_warn(struct run *r);
+
 /*
  * Moves n hosts of list to r->target, batch by batch of at most `batch`
  * within the capacity floor, stopping after a batch that takes the

@@ -165,6 +165,8 @@ post(const struct etcd_conf *st, const char *endpoint, const char *path,
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)st->timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)st->timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_SSLVERSION,
+			 (long)CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_buf);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);

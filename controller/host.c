@@ -178,6 +178,8 @@ record_hello(struct host_session *s, json_t *hello)
 	s->running = json_is_true(json_object_get(runtime, "running"));
 	s->ready = json_is_true(json_object_get(runtime, "ready"));
 	copy_str(s->not_ready, sizeof(s->not_ready), runtime, "not_ready");
+	copy_str(s->cert_expires, sizeof(s->cert_expires), runtime,
+		 "certificate_expires");
 }
 
 static json_t *
@@ -187,6 +189,10 @@ hello_params(const struct host_session *s, bool probe)
 
 	if (probe)
 		json_object_set_new(o, "health_url", json_string(s->health));
+	/* the CA bundle that the agent's checks trust (the host's own
+	 * system bundle without one) */
+	if (s->p->tls.ca_pem != NULL)
+		json_object_set_new(o, "ca", json_string(s->p->tls.ca_pem));
 	/* a runtime under systemd runs as its unit says, not as a pid
 	 * file says */
 	if (s->p->service_manager != NULL &&

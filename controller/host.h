@@ -53,9 +53,10 @@ struct host_session {
 	/* what the last hello said */
 	char current[PLAN_RELEASE_MAX], previous[PLAN_RELEASE_MAX],
 		deployment_id[129];
-	long long disk_free; /* -1 unknown */
-	bool running, ready; /* the runtime (ready: asked with the probe) */
-	char not_ready[128]; /* why not, as the agent's probe heard it */
+	long long disk_free;   /* -1 unknown */
+	bool running, ready;   /* the runtime (ready: asked with the probe) */
+	char not_ready[128];   /* why not, as the agent's probe heard it */
+	char cert_expires[32]; /* https: the runtime's certificate, or "" */
 };
 
 /* The balancer's host as a host of p, for sessions and messages. */

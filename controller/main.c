@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -173,6 +174,21 @@ main_load_plan(const char *path)
 	return p;
 }
 
+/* A warning for runtime.tls certificates that expire soon. */
+static void
+print_expiring(const char *path, const struct plan *p)
+{
+	char list[2048];
+	size_t n =
+		plan_tls_expiring(p, (int64_t)time(NULL), list, sizeof(list));
+
+	if (n > 0)
+		printf("%s: warning: %zu certificate(s) expire within "
+		       "tls.expiry_warning (%lld d): %s\n",
+		       path, n,
+		       (long long)(p->tls.expiry_warning_ms / 86400000), list);
+}
+
 static int
 cmd_validate(int argc, char **argv)
 {
@@ -201,6 +217,7 @@ cmd_validate(int argc, char **argv)
 		       "plan sha256 %.12s\n",
 		       c.plan, p->environment, p->nhosts, p->nphases,
 		       p->sha256);
+		print_expiring(c.plan, p);
 	}
 	rc = p != NULL ? EXITCODE_DONE : EXITCODE_BAD_INPUT;
 	diag_list_release(&d);

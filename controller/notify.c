@@ -76,8 +76,8 @@ discard(char *p, size_t size, size_t k, void *ctx)
 
 /* One POST; 0 on a 2xx answer, else why in why. */
 static int
-post(const struct plan_hook *h, const char *body, int64_t timeout_ms, char *why,
-     size_t size)
+post(const struct plan_hook *h, const char *ca_file, const char *body,
+     int64_t timeout_ms, char *why, size_t size)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", sig[128], hdr[160], ts_hdr[64];
 	struct curl_slist *hs = NULL;
@@ -102,6 +102,10 @@ post(const struct plan_hook *h, const char *body, int64_t timeout_ms, char *why,
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_SSLVERSION,
+			 (long)CURL_SSLVERSION_TLSv1_2);
+	if (ca_file != NULL)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
 	if ((cc = curl_easy_perform(curl)) == CURLE_OK)
@@ -153,7 +157,7 @@ deliver(struct notifier *n, const struct plan_hook *h, const char *body)
 			break;
 		t = h->timeout_ms < left ? h->timeout_ms : left;
 		pthread_mutex_unlock(&n->lock);
-		rc = post(h, body, t, why, sizeof(why));
+		rc = post(h, n->p->tls.ca_file, body, t, why, sizeof(why));
 		pthread_mutex_lock(&n->lock);
 		tried = true;
 		if (rc == 0) {

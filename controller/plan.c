@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,6 +77,11 @@ plan_free(struct plan *p)
 		free(h->user);
 		free(h->member);
 		free(h->runtime);
+		free(h->tls_cert);
+		if (h->tls_key != NULL)
+			explicit_bzero(h->tls_key, strlen(h->tls_key));
+		free(h->tls_key);
+		free(h->tls_client_ca);
 		for (size_t j = 0; j < h->nlabels; j++) {
 			free(h->labels[j].key);
 			free(h->labels[j].value);
@@ -87,6 +93,8 @@ plan_free(struct plan *p)
 	plan_free_analysis(p);
 	plan_free_notify(p);
 	plan_free_state(p);
+	free(p->tls.ca_file);
+	free(p->tls.ca_pem);
 	free_strings(p);
 	free(p);
 }
@@ -281,14 +289,14 @@ defaults(struct plan *p)
 	p->db.lock_timeout_ms = 2000;
 	p->db.statement_timeout_ms = 60000;
 	p->db.backup_timeout_ms = 600000;
+	plan_tls_defaults(p);
 }
 
 static const char *const top_keys[] = {
-	"environment", "inventory", "load_balancer", "ssh",
-	"agent",       "service",   "health",	     "rollout",
-	"artifact",    "journal",   "database",	     "analysis",
-	"smoke",       "notify",    "runtime",	     "state",
-	"access",      NULL,
+	"environment", "inventory", "load_balancer", "ssh",	 "agent",
+	"service",     "health",    "rollout",	     "artifact", "journal",
+	"database",    "analysis",  "smoke",	     "notify",	 "runtime",
+	"state",       "access",    "tls",	     NULL,
 };
 
 /* A section that must be there: problem at the top when missing. */
@@ -367,6 +375,9 @@ load_top(struct loader *l)
 	}
 	if ((s = section(l, "inventory")) != NULL)
 		plan_load_inventory(l, s);
+	if ((s = ydoc_get(root, "tls")) != NULL)
+		plan_load_tls(l, s);
+	l->p->analysis.ca_file = l->p->tls.ca_file;
 	if ((s = ydoc_get(root, "load_balancer")) != NULL)
 		plan_load_lb(l, s);
 	if ((s = section(l, "ssh")) != NULL)
@@ -507,6 +518,27 @@ problems_json(struct diag_list *d)
 	return list;
 }
 
+/* runtime.tls certificates within tls.expiry_warning of their end. */
+static json_t *
+expiring_json(const struct plan *p)
+{
+	json_t *a = json_array();
+	int64_t now = (int64_t)time(NULL);
+
+	for (size_t i = 0; i < p->nhosts; i++) {
+		const struct plan_host *h = &p->hosts[i];
+		char when[32];
+
+		if (h->tls_cert == NULL ||
+		    h->tls_not_after > now + p->tls.expiry_warning_ms / 1000)
+			continue;
+		plan_tls_time(when, sizeof(when), h->tls_not_after);
+		json_array_append_new(a, json_pack("{s:s, s:s}", "host",
+						   h->name, "expires", when));
+	}
+	return a;
+}
+
 json_t *
 plan_validation_json(const char *path, const struct plan *p,
 		     struct diag_list *d, const struct err *e)
@@ -519,6 +551,8 @@ plan_validation_json(const char *path, const struct plan *p,
 		json_object_set_new(o, "hosts", json_integer((int)p->nhosts));
 		json_object_set_new(o, "phases", json_integer((int)p->nphases));
 		json_object_set_new(o, "plan_sha256", json_string(p->sha256));
+		json_object_set_new(o, "expiring_certificates",
+				    expiring_json(p));
 	} else if (diag_total(d) == 0) {
 		json_object_set_new(o, "error", json_string(e->msg));
 	}

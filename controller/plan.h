@@ -39,6 +39,9 @@ struct plan_host {
 	size_t nlabels;
 	char *member;  /* the load balancer's name for it (default: name) */
 	char *runtime; /* its runtime.yaml from the plan's `runtime`, or NULL */
+	/* runtime.tls: PEM texts shipped with the settings (NULL: none) */
+	char *tls_cert, *tls_key, *tls_client_ca;
+	int64_t tls_not_after; /* the certificate's expiry (s) */
 };
 
 /* A release as the fleet runs it: "<version>" or, with the plan's
@@ -150,7 +153,8 @@ struct plan_hook {
 extern const char *const plan_notify_events[];
 
 struct plan_analysis {
-	char *prometheus; /* base URL: http(s)://host[:port][/path] */
+	char *prometheus;    /* base URL: http(s)://host[:port][/path] */
+	const char *ca_file; /* the plan's tls.ca_file (borrowed), or NULL */
 	int64_t interval_ms;
 	int64_t query_timeout_ms;
 	bool inconclusive_wait; /* inconclusive: wait for a human (else fail) */
@@ -239,6 +243,18 @@ struct plan_access {
 				     run's operator */
 };
 
+/*
+ * TLS (the plan's `tls:`): the CA bundle that the agents' checks (health,
+ * calls, smoke calls), Prometheus queries and webhooks trust, and how long
+ * before a certificate's expiry validate, preflight and status warn.
+ */
+struct plan_tls {
+	char *ca_file; /* resolved; NULL: the system's bundle */
+	char *ca_pem;  /* its text, given to each agent at hello */
+	int64_t expiry_warning_ms;
+	bool runtime; /* runtime.tls: certificates go out with the settings */
+};
+
 struct plan {
 	char *path; /* the file, as given */
 	char *dir;  /* its folder: relative paths start here */
@@ -288,6 +304,7 @@ struct plan {
 	char *journal;	/* resolved; NULL: the default location */
 	struct plan_state state;
 	struct plan_access access;
+	struct plan_tls tls;
 	char sha256[65]; /* of the file's bytes: the plan hash */
 };
 
@@ -309,6 +326,21 @@ void plan_release(char *out, const struct plan *p, const char *version);
  * (target a plain version, as `rollback --to` takes it) that version with
  * any settings.  Choosing which hosts to move compares releases exactly. */
 bool plan_release_is(const char *current, const char *target);
+
+/* The expiry (notAfter, seconds since the epoch) of the first
+ * certificate in pem, or -1 when it holds none. */
+int64_t plan_cert_not_after(const char *pem);
+
+/* t as "2026-12-30T06:15:52Z" into out. */
+void plan_tls_time(char *out, size_t size, int64_t t);
+
+/*
+ * The hosts whose runtime.tls certificate expires before now plus
+ * tls.expiry_warning: how many, and "ivr-01's (2026-12-30T06:15:52Z, in
+ * 9 d), ..." into out.
+ */
+size_t plan_tls_expiring(const struct plan *p, int64_t now, char *out,
+			 size_t size);
 
 /* Frees a plan; NULL is a no-op. */
 void plan_free(struct plan *p);

@@ -52,6 +52,11 @@ const struct ydoc_node *plan_get_list(struct loader *l,
 void plan_load_inventory(struct loader *l, const struct ydoc_node *inv);
 void plan_load_lb(struct loader *l, const struct ydoc_node *s);
 
+/* plan_tls.c: `tls`, and `runtime.tls` read for every host */
+void plan_tls_defaults(struct plan *p);
+void plan_load_tls(struct loader *l, const struct ydoc_node *s);
+void plan_load_runtime_tls(struct loader *l, const struct ydoc_node *t);
+
 /* plan_runtime.c: `runtime`, rendered per host */
 void plan_load_runtime(struct loader *l, const struct ydoc_node *s);
 

@@ -179,6 +179,71 @@ settings(struct loader *l, const struct ydoc_node *s, struct ydoc *file)
 	return file->root;
 }
 
+/* A host's certificates into the id (with runtime.tls only, so that ids
+ * without it stay as they were). */
+static void
+hash_tls(struct hash_sha256 *ctx, const struct plan_host *h)
+{
+	const char *const parts[] = { h->tls_cert, h->tls_key,
+				      h->tls_client_ca };
+
+	for (size_t i = 0; i < 3; i++)
+		hash_sha256_update(ctx, parts[i] ? parts[i] : "",
+				   parts[i] ? strlen(parts[i]) + 1 : 1, NULL);
+}
+
+/*
+ * runtime.tls in h's text, once the id is known: listen.tls naming the
+ * files config.put writes beside the settings (shared/tls.<id>.*).  The
+ * settings' own `listen:` (block style, at column 0) takes it as its
+ * first key; without one, a `listen:` is added.
+ */
+static char *
+with_tls(const char *text, const struct plan_host *h, const char *id)
+{
+	const char *at = strstr(text, "\nlisten:\n");
+	char block[256];
+	struct buf b;
+	char *out = NULL;
+
+	snprintf(block, sizeof(block),
+		 "  tls:\n    cert: tls.%s.pem\n    key: tls.%s.key\n%s%s%s",
+		 id, id, h->tls_client_ca ? "    client_ca: tls." : "",
+		 h->tls_client_ca ? id : "",
+		 h->tls_client_ca ? ".ca.pem\n" : "");
+	buf_init(&b, RENDERED_MAX);
+	if (at != NULL ? buf_append(&b, text, (size_t)(at - text) + 9, NULL) ==
+					 0 &&
+				 buf_append_str(&b, block, NULL) == 0 &&
+				 buf_append_str(&b, at + 9, NULL) == 0
+		       : buf_append_str(&b, text, NULL) == 0 &&
+				 buf_append_str(&b, "listen:\n", NULL) == 0 &&
+				 buf_append_str(&b, block, NULL) == 0)
+		out = strdup(buf_cstr(&b));
+	buf_release(&b);
+	return out;
+}
+
+/* runtime.tls and the settings' own listen.tls cannot both be. */
+static bool
+tls_twice(struct loader *l, const struct ydoc_node *base,
+	  const struct ydoc_node *hosts)
+{
+	const struct ydoc_node *listen = value_of(base, "listen");
+	bool twice = value_of(listen, "tls") != NULL;
+
+	for (size_t i = 0; hosts != NULL && i < hosts->count; i++)
+		twice = twice ||
+			value_of(value_of(hosts->pairs[i].value, "listen"),
+				 "tls") != NULL;
+	if (twice)
+		ydoc_problem(l->d, l->doc, base,
+			     "the settings name listen.tls and runtime.tls "
+			     "ships certificates: name them in runtime.tls "
+			     "only");
+	return twice;
+}
+
 /* Every host's text and the configuration's id. */
 static void
 render(struct loader *l, const struct ydoc_node *base,
@@ -208,6 +273,8 @@ render(struct loader *l, const struct ydoc_node *base,
 			h->runtime = strdup(buf_cstr(&b));
 		hash_sha256_update(ctx, h->name, strlen(h->name) + 1, NULL);
 		hash_sha256_update(ctx, buf_cstr(&b), b.len, NULL);
+		if (p->tls.runtime)
+			hash_tls(ctx, h);
 		buf_release(&b);
 	}
 	if (ctx == NULL)
@@ -216,12 +283,21 @@ render(struct loader *l, const struct ydoc_node *base,
 	hash_sha256_free(ctx);
 	hash_hex(hex, digest, sizeof(digest));
 	snprintf(p->config_id, sizeof(p->config_id), "%.12s", hex);
+	for (size_t i = 0; p->tls.runtime && i < p->nhosts; i++) {
+		char *t = p->hosts[i].runtime
+				  ? with_tls(p->hosts[i].runtime, &p->hosts[i],
+					     p->config_id)
+				  : NULL;
+
+		free(p->hosts[i].runtime);
+		p->hosts[i].runtime = t;
+	}
 }
 
 void
 plan_load_runtime(struct loader *l, const struct ydoc_node *s)
 {
-	static const char *const keys[] = { "settings", "hosts", NULL };
+	static const char *const keys[] = { "settings", "hosts", "tls", NULL };
 	const struct ydoc_node *base, *hosts;
 	struct ydoc file = { 0 };
 	bool whole = l->p->nhosts > 0;
@@ -251,7 +327,10 @@ plan_load_runtime(struct loader *l, const struct ydoc_node *s)
 	/* rendered when the hosts it is rendered for are sound */
 	for (size_t i = 0; i < l->p->nhosts; i++)
 		whole = whole && l->p->hosts[i].name && l->p->hosts[i].address;
-	if ((base = settings(l, s, &file)) != NULL && whole)
+	if (whole && ydoc_get(s, "tls") != NULL)
+		plan_load_runtime_tls(l, ydoc_get(s, "tls"));
+	if ((base = settings(l, s, &file)) != NULL && whole &&
+	    !tls_twice(l, base, hosts))
 		render(l, base, hosts);
 	ydoc_release(&file);
 }

@@ -150,6 +150,8 @@ plan_load_state(struct loader *l, const struct ydoc_node *s)
 			     (long long)st->timeout_ms);
 	if (ydoc_get(s, "ca_file") != NULL)
 		st->ca_file = plan_readable_file(l, s, "ca_file", false);
+	else if (l->p->tls.ca_file != NULL)
+		st->ca_file = strdup(l->p->tls.ca_file);
 	if (ydoc_get(s, "cert_file") != NULL)
 		st->cert_file = plan_readable_file(l, s, "cert_file", false);
 	if (ydoc_get(s, "key_file") != NULL)

@@ -219,8 +219,9 @@ to_buf(char *p, size_t size, size_t n, void *ctx)
 /* GETs base + path + "?" + the encoded parameters (name, value pairs,
  * NULL-ended) and parses the answer. */
 static int
-get(struct prom_result *out, const char *base, const char *path,
-    const char *const *params, int64_t timeout_ms, struct err *err)
+get(struct prom_result *out, const char *base, const char *ca_file,
+    const char *path, const char *const *params, int64_t timeout_ms,
+    struct err *err)
 {
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURL *curl = curl_easy_init();
@@ -250,6 +251,10 @@ get(struct prom_result *out, const char *base, const char *path,
 		curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
 				 (long)timeout_ms);
 		curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(curl, CURLOPT_SSLVERSION,
+				 (long)CURL_SSLVERSION_TLSv1_2);
+		if (ca_file != NULL)
+			curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
 		curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 		curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_buf);
 		curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
@@ -273,20 +278,21 @@ get(struct prom_result *out, const char *base, const char *path,
 }
 
 int
-prom_query(struct prom_result *out, const char *base, const char *query,
-	   double t, int64_t timeout_ms, struct err *err)
+prom_query(struct prom_result *out, const char *base, const char *ca_file,
+	   const char *query, double t, int64_t timeout_ms, struct err *err)
 {
 	char ts[32];
 	const char *params[] = { "query", query, "time", ts, NULL };
 
 	snprintf(ts, sizeof(ts), "%.3f", t);
-	return get(out, base, "/api/v1/query", params, timeout_ms, err);
+	return get(out, base, ca_file, "/api/v1/query", params, timeout_ms,
+		   err);
 }
 
 int
-prom_query_range(struct prom_result *out, const char *base, const char *query,
-		 double start, double end, double step, int64_t timeout_ms,
-		 struct err *err)
+prom_query_range(struct prom_result *out, const char *base, const char *ca_file,
+		 const char *query, double start, double end, double step,
+		 int64_t timeout_ms, struct err *err)
 {
 	char s[32], e[32], st[32];
 	const char *params[] = { "query", query,  "start", s,	"end",
@@ -295,5 +301,6 @@ prom_query_range(struct prom_result *out, const char *base, const char *query,
 	snprintf(s, sizeof(s), "%.3f", start);
 	snprintf(e, sizeof(e), "%.3f", end);
 	snprintf(st, sizeof(st), "%.3f", step);
-	return get(out, base, "/api/v1/query_range", params, timeout_ms, err);
+	return get(out, base, ca_file, "/api/v1/query_range", params,
+		   timeout_ms, err);
 }

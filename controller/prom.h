@@ -43,15 +43,18 @@ void prom_result_release(struct prom_result *r);
 
 /*
  * An instant query at time t (Unix seconds) against base (such as
- * http://127.0.0.1:9090), answered within timeout_ms.  Returns 0 with out
+ * http://127.0.0.1:9090; https verified against ca_file, NULL: the
+ * system's bundle), answered within timeout_ms.  Returns 0 with out
  * filled, or an error saying why (unreachable, timed out, an error answer).
  */
-int prom_query(struct prom_result *out, const char *base, const char *query,
-	       double t, int64_t timeout_ms, struct err *err);
+int prom_query(struct prom_result *out, const char *base, const char *ca_file,
+	       const char *query, double t, int64_t timeout_ms,
+	       struct err *err);
 
 /* A range query from start to end (Unix seconds) every step seconds. */
 int prom_query_range(struct prom_result *out, const char *base,
-		     const char *query, double start, double end, double step,
-		     int64_t timeout_ms, struct err *err);
+		     const char *ca_file, const char *query, double start,
+		     double end, double step, int64_t timeout_ms,
+		     struct err *err);
 
 #endif

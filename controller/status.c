@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fanout.h"
 #include "host.h"
@@ -41,6 +42,8 @@ read_host(void *ctx, size_t i)
 	hs->running = hsn.running;
 	hs->healthy = hsn.ready;
 	snprintf(hs->not_ready, sizeof(hs->not_ready), "%s", hsn.not_ready);
+	snprintf(hs->cert_expires, sizeof(hs->cert_expires), "%s",
+		 hsn.cert_expires);
 	host_close(&hsn);
 }
 
@@ -244,6 +247,9 @@ status_json(const struct fleet_status *s, const struct plan *p)
 		if (hs->pool_up >= 0)
 			json_object_set_new(h, "pool_up",
 					    json_boolean(hs->pool_up));
+		if (hs->cert_expires[0])
+			json_object_set_new(h, "certificate_expires",
+					    json_string(hs->cert_expires));
 		json_array_append_new(hosts, h);
 	}
 	return json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o}", "environment",
@@ -254,11 +260,45 @@ status_json(const struct fleet_status *s, const struct plan *p)
 			 "unlisted_members", str_or_null(s->unlisted));
 }
 
+/* A line for each runtime whose certificate expires within the plan's
+ * tls.expiry_warning. */
+static int
+expiring(struct buf *out, const struct fleet_status *s, const struct plan *p,
+	 struct err *err)
+{
+	int64_t now = (int64_t)time(NULL);
+	int rc = 0;
+
+	for (size_t i = 0; i < s->n && rc == 0; i++) {
+		const struct host_status *hs = &s->hosts[i];
+		struct tm tm;
+		int64_t t;
+
+		memset(&tm, 0, sizeof(tm));
+		if (!hs->cert_expires[0] ||
+		    strptime(hs->cert_expires, "%Y-%m-%dT%H:%M:%SZ", &tm) ==
+			    NULL)
+			continue;
+		t = (int64_t)timegm(&tm);
+		if (t <= now + p->tls.expiry_warning_ms / 1000)
+			rc = buf_appendf(out, err,
+					 "warning: %s's certificate expires "
+					 "%s (in %lld d; tls.expiry_warning "
+					 "%lld d)\n",
+					 hs->host->name, hs->cert_expires,
+					 (long long)((t - now) / 86400),
+					 (long long)(p->tls.expiry_warning_ms /
+						     86400000));
+	}
+	return rc;
+}
+
 int
 status_format(struct buf *out, const struct fleet_status *s,
 	      const struct plan *p, struct err *err)
 {
 	int w = 12, rc; /* releases with settings are wider */
+	bool certs = false;
 
 	for (size_t i = 0; i < s->n; i++) {
 		w = (int)strlen(s->hosts[i].current) > w
@@ -268,30 +308,37 @@ status_format(struct buf *out, const struct fleet_status *s,
 			    ? (int)strlen(s->hosts[i].previous)
 			    : w;
 	}
-	rc = buf_appendf(out, err, "%-12s %-16s %-*s %-*s %-8s %-6s\n", "HOST",
-			 "ADDRESS", w, "CURRENT", w, "PREVIOUS", "HEALTH",
-			 "POOL");
+	for (size_t i = 0; i < s->n; i++)
+		certs = certs || s->hosts[i].cert_expires[0] != '\0';
+	rc = buf_appendf(out, err, "%-12s %-16s %-*s %-*s %-8s %-10s%s\n",
+			 "HOST", "ADDRESS", w, "CURRENT", w, "PREVIOUS",
+			 "HEALTH", "POOL", certs ? " CERT EXPIRES" : "");
 	for (size_t i = 0; i < s->n && rc == 0; i++) {
 		const struct host_status *hs = &s->hosts[i];
-		char pool[32];
+		char pool[32], cert[16] = "";
 
 		/* The balancer's own health check, when it says DOWN. */
 		snprintf(pool, sizeof(pool), "%s%s",
 			 hs->pool_state[0] ? hs->pool_state : "-",
 			 hs->pool_up == 0 ? ",DOWN" : "");
-		rc = buf_appendf(out, err,
-				 "%-12s %-16s %-*s %-*s %-8s %-6s%s%s\n",
-				 hs->host->name, hs->host->address, w,
-				 hs->current[0] ? hs->current : "-", w,
-				 hs->previous[0] ? hs->previous : "-",
-				 !hs->reachable ? "?"
-				 : hs->healthy	? "ready"
-				 : hs->running	? "unready"
-						: "stopped",
-				 pool, hs->error[0] ? "  " : "", hs->error);
+		if (certs)
+			snprintf(cert, sizeof(cert), " %.10s",
+				 hs->cert_expires[0] ? hs->cert_expires : "-");
+		rc = buf_appendf(
+			out, err, "%-12s %-16s %-*s %-*s %-8s %-10s%s%s%s\n",
+			hs->host->name, hs->host->address, w,
+			hs->current[0] ? hs->current : "-", w,
+			hs->previous[0] ? hs->previous : "-",
+			!hs->reachable ? "?"
+			: hs->healthy  ? "ready"
+			: hs->running  ? "unready"
+				       : "stopped",
+			pool, cert, hs->error[0] ? "  " : "", hs->error);
 	}
 	if (rc == 0 && s->lb_error[0])
 		rc = buf_appendf(out, err, "load balancer: %s\n", s->lb_error);
+	if (rc == 0)
+		rc = expiring(out, s, p, err);
 	if (rc < 0)
 		return rc;
 	if (s->consistent)

@@ -28,6 +28,7 @@ struct host_status {
 	int pool_up;	     /* the balancer's health check: 1, 0, -1 unknown */
 	char error[512];     /* why the host could not be read */
 	char not_ready[128]; /* why its runtime is not ready, as probed */
+	char cert_expires[32]; /* https: its runtime's certificate, or "" */
 };
 
 struct fleet_status {

@@ -117,8 +117,8 @@ test_prom_query__unreachable_is_an_error(void **state)
 
 	(void)state;
 	/* Nothing listens on port 1 of loopback: refused at once. */
-	assert_true(prom_query(&r, "http://127.0.0.1:1", "up", 1, 2000, &e) <
-		    0);
+	assert_true(prom_query(&r, "http://127.0.0.1:1", NULL, "up", 1, 2000,
+			       &e) < 0);
 	assert_non_null(strstr(e.msg, "Prometheus at http://127.0.0.1:1: "));
 	prom_result_release(&r);
 }
