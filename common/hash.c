@@ -1,21 +1,14 @@
 /*
  * hash: see hash.h.  The crypto library lives behind this module only:
- * OpenSSL, or Mbed TLS when built with IVR_HASH_MBEDTLS (the static agent,
- * whose TLS is Mbed TLS too, so that it carries one crypto library).
+ * OpenSSL (libcrypto, linked statically into the static agent, whose TLS
+ * is OpenSSL too).
  */
 #include "hash.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#ifdef IVR_HASH_MBEDTLS
-#include <mbedtls/base64.h>
-#include <mbedtls/md.h>
-#include <mbedtls/pkcs5.h>
-#include <mbedtls/sha256.h>
-#else
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -24,68 +17,6 @@
 #include <unistd.h>
 
 #define HASH_CHUNK 65536
-
-#ifdef IVR_HASH_MBEDTLS
-
-struct hash_sha256 {
-	mbedtls_sha256_context ctx;
-};
-
-struct hash_sha256 *
-hash_sha256_new(struct err *err)
-{
-	struct hash_sha256 *h = calloc(1, sizeof(*h));
-
-	if (h == NULL) {
-		err_set(err, ERR_NOMEM, "out of memory");
-		return NULL;
-	}
-	mbedtls_sha256_init(&h->ctx);
-	if (mbedtls_sha256_starts_ret(&h->ctx, 0) != 0) {
-		hash_sha256_free(h);
-		err_set(err, ERR_INTERNAL, "cannot start a sha256 digest");
-		return NULL;
-	}
-	return h;
-}
-
-int
-hash_sha256_update(struct hash_sha256 *h, const void *p, size_t n,
-		   struct err *err)
-{
-	if (mbedtls_sha256_update_ret(&h->ctx, p, n) != 0)
-		return err_set(err, ERR_INTERNAL, "sha256 digest failed");
-	return 0;
-}
-
-int
-hash_sha256_final(unsigned char out[HASH_SHA256_LEN], struct hash_sha256 *h,
-		  struct err *err)
-{
-	if (mbedtls_sha256_finish_ret(&h->ctx, out) != 0)
-		return err_set(err, ERR_INTERNAL, "sha256 digest failed");
-	return 0;
-}
-
-void
-hash_sha256_free(struct hash_sha256 *h)
-{
-	if (h == NULL)
-		return;
-	mbedtls_sha256_free(&h->ctx);
-	free(h);
-}
-
-int
-hash_sha256_buf(unsigned char out[HASH_SHA256_LEN], const void *p, size_t n,
-		struct err *err)
-{
-	if (mbedtls_sha256_ret(p, n, out, 0) != 0)
-		return err_set(err, ERR_INTERNAL, "sha256 digest failed");
-	return 0;
-}
-
-#else
 
 struct hash_sha256 {
 	EVP_MD_CTX *ctx;
@@ -151,8 +82,6 @@ hash_sha256_buf(unsigned char out[HASH_SHA256_LEN], const void *p, size_t n,
 		return err_set(err, ERR_INTERNAL, "sha256 digest failed");
 	return 0;
 }
-
-#endif
 
 int
 hash_sha256_fd(unsigned char out[HASH_SHA256_LEN], int fd, const char *name,
@@ -273,17 +202,7 @@ hash_is_sha256_hex(const char *s)
 bool
 hash_equal(const void *a, const void *b, size_t n)
 {
-#ifdef IVR_HASH_MBEDTLS
-	/* Every byte is read whatever the first difference. */
-	const volatile unsigned char *x = a, *y = b;
-	unsigned char diff = 0;
-
-	for (size_t i = 0; i < n; i++)
-		diff |= (unsigned char)(x[i] ^ y[i]);
-	return diff == 0;
-#else
 	return CRYPTO_memcmp(a, b, n) == 0;
-#endif
 }
 
 int
@@ -312,27 +231,10 @@ pbkdf2(unsigned char out[HASH_SHA256_LEN], const char *secret,
        const unsigned char *salt, size_t salt_len, int iterations,
        struct err *err)
 {
-#ifdef IVR_HASH_MBEDTLS
-	mbedtls_md_context_t md;
-	int rc;
-
-	mbedtls_md_init(&md);
-	rc = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
-			      1);
-	if (rc == 0)
-		rc = mbedtls_pkcs5_pbkdf2_hmac(
-			&md, (const unsigned char *)secret, strlen(secret),
-			salt, salt_len, (unsigned int)iterations,
-			HASH_SHA256_LEN, out);
-	mbedtls_md_free(&md);
-	if (rc != 0)
-		return err_set(err, ERR_INTERNAL, "key derivation failed");
-#else
 	if (PKCS5_PBKDF2_HMAC(secret, (int)strlen(secret), salt, (int)salt_len,
 			      iterations, EVP_sha256(), HASH_SHA256_LEN,
 			      out) != 1)
 		return err_set(err, ERR_INTERNAL, "key derivation failed");
-#endif
 	return 0;
 }
 
@@ -390,20 +292,7 @@ hash_password_verify(bool *match, const char *stored, const char *secret,
 size_t
 hash_base64(char *out, const unsigned char *in, size_t n)
 {
-#ifdef IVR_HASH_MBEDTLS
-	size_t len = 0;
-
-	/* out holds 4 * ((n + 2) / 3) + 1 bytes, as the contract says. */
-	if (mbedtls_base64_encode((unsigned char *)out, 4 * ((n + 2) / 3) + 1,
-				  &len, in, n) != 0) {
-		out[0] = '\0';
-		return 0;
-	}
-	out[len] = '\0'; /* not written for an empty input */
-	return len;
-#else
 	return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-#endif
 }
 
 long
@@ -419,16 +308,6 @@ hash_unbase64(unsigned char *out, const char *in, size_t len)
 	for (size_t i = 0; i < len - pad; i++)
 		if (in[i] == '=' || in[i] == '\n' || in[i] == '\r')
 			return -1; /* padding only at the end, one line */
-#ifdef IVR_HASH_MBEDTLS
-	{
-		size_t n = 0;
-
-		if (mbedtls_base64_decode(out, 3 * (len / 4), &n,
-					  (const unsigned char *)in, len) != 0)
-			return -1;
-		return (long)n;
-	}
-#else
 	{
 		int n = EVP_DecodeBlock(out, (const unsigned char *)in,
 					(int)len);
@@ -436,5 +315,4 @@ hash_unbase64(unsigned char *out, const char *in, size_t len)
 		/* EVP_DecodeBlock counts the padding's zero bytes */
 		return n < 0 ? -1 : (long)n - (long)pad;
 	}
-#endif
 }

@@ -1,6 +1,6 @@
 /*
  * hash: SHA-256 of a buffer, a stream or a file, hex encoding, and
- * constant-time comparison, on OpenSSL (or Mbed TLS in the static agent).
+ * constant-time comparison, on OpenSSL.
  * Artifacts are content-addressed by the hex SHA-256 of their bytes.
  */
 #ifndef IVR_COMMON_HASH_H

@@ -30,10 +30,10 @@ packages=(
 	python3 python3-jsonschema python3-yaml
 	# the man pages' check renders them
 	man-db groff-base
-	# the static agent (docs/packaging.md): Mbed TLS for its TLS and
-	# digests, the static archives libarchive needs, and dpkg-source to
-	# unpack Debian's curl source, built with HTTP(S) only
-	libmbedtls-dev libacl1-dev liblz4-dev libzstd-dev libbz2-dev
+	# the static agent (docs/packaging.md): the static archives
+	# libarchive needs (OpenSSL's come with libssl-dev), and dpkg-source
+	# to unpack Debian's curl source, built with HTTP(S) only
+	libacl1-dev liblz4-dev libzstd-dev libbz2-dev
 	liblzma-dev nettle-dev zlib1g-dev libxml2-dev dpkg-dev
 	# Debian packages of the three programs, checked with lintian; the
 	# unit checked with systemd-analyze

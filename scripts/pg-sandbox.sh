@@ -3,6 +3,7 @@
 # and port, stopped by its pid: what the sandbox fleet and the tests run.
 #
 #   pg-sandbox.sh up DIR --port PORT [--address 127.0.0.1]
+#                        [--tls CERT KEY CA]
 #   pg-sandbox.sh down DIR
 #   pg-sandbox.sh start DIR
 #
@@ -21,6 +22,10 @@
 # that uses it.  Prints the postmaster's pid.
 # down: stops the postmaster by the pid in DIR/data/postmaster.pid (fast
 # shutdown: SIGINT), waits up to 10 s (then SIGKILL), and leaves DIR.
+# --tls: the server's certificate chain and key (copied into DIR/data,
+# the postgres account's, 0600), TLS 1.2 at least, and TCP logins over
+# TLS only (hostssl); the conninfo files then say sslmode=verify-full
+# with sslrootcert=CA.
 # start: starts a cluster that up made and down stopped, as it was (the
 # fault tests stop the bank's server under load and start it again).
 # Prints the postmaster's pid.
@@ -31,12 +36,13 @@ die() { echo "pg-sandbox: $*" >&2; exit 1; }
 as_pg() { runuser -u postgres -- "$@"; }
 
 up() {
-	local dir=$1 port="" address=127.0.0.1
+	local dir=$1 port="" address=127.0.0.1 cert="" key="" ca="" hosttype=host
 	shift
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--port) port=$2; shift 2 ;;
 		--address) address=$2; shift 2 ;;
+		--tls) cert=$2; key=$3; ca=$4; shift 4 ;;
 		*) die "unknown argument '$1'" ;;
 		esac
 	done
@@ -64,15 +70,26 @@ up() {
 		log_destination = 'stderr'
 		logging_collector = off
 	EOF
+	if [ -n "$cert" ]; then
+		install -o postgres -g postgres -m 0644 "$cert" "$dir/data/server.crt"
+		install -o postgres -g postgres -m 0600 "$key" "$dir/data/server.key"
+		cat >>"$dir/data/postgresql.conf" <<-EOF
+			ssl = on
+			ssl_cert_file = 'server.crt'
+			ssl_key_file = 'server.key'
+			ssl_min_protocol_version = 'TLSv1.2'
+		EOF
+		hosttype=hostssl
+	fi
 	# TCP from loopback only (a client on 127.0.1.2 may leave from
 	# 127.0.0.1), with passwords; the socket for postgres alone.
 	cat >"$dir/data/pg_hba.conf" <<-EOF
 		local all postgres peer
-		host  bank ivr_migrate,ivr_app 127.0.0.0/8 scram-sha-256
+		$hosttype bank ivr_migrate,ivr_app 127.0.0.0/8 scram-sha-256
 	EOF
 	as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 30 start >/dev/null ||
 		die "the server did not start: $(tail -5 "$dir/data/server.log")"
-	if ! roles "$dir" "$address" "$port"; then
+	if ! roles "$dir" "$address" "$port" "$ca"; then
 		down "$dir"
 		die "could not create the roles and the database (server log: $dir/data/server.log)"
 	fi
@@ -81,7 +98,8 @@ up() {
 
 # Random passwords, the roles, the database, their rights.
 roles() {
-	local dir=$1 address=$2 port=$3 role pass
+	local dir=$1 address=$2 port=$3 ca=${4:-} role pass tls=""
+	[ -z "$ca" ] || tls=" sslmode=verify-full sslrootcert=$ca"
 	psql_pg() { as_pg "$bin/psql" -h "$dir/run" -p "$port" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
 	for role in ivr_migrate ivr_app; do
 		pass=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
@@ -89,7 +107,7 @@ roles() {
 		(
 			umask 077
 			echo "$address:$port:bank:$role:$pass" >"$dir/$role.pgpass"
-			echo "host=$address port=$port dbname=bank user=$role passfile=$dir/$role.pgpass" >"$dir/$role.conninfo"
+			echo "host=$address port=$port dbname=bank user=$role passfile=$dir/$role.pgpass$tls" >"$dir/$role.conninfo"
 		) || return 1
 	done
 	psql_pg -d postgres >/dev/null <<-EOF || return 1

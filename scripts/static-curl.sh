@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libcurl.a the static agent links, from Debian's own source of
 # the curl version installed here (so that it matches the headers of
-# libcurl4-openssl-dev), with HTTP and HTTPS only, on Mbed TLS.
+# libcurl4-openssl-dev), with HTTP and HTTPS only, on OpenSSL (Debian's
+# libssl.a: the same TLS stack as ivrctl's libcurl, which checks an IP
+# address in a URL against the certificate's IP subjectAltNames; Mbed
+# TLS 2.28 matches DNS names only, and reports no certificate details).
 #
 # Why not Debian's libcurl.a: it is built with GSS-API (Kerberos), LDAP
 # (GnuTLS, whose p11-kit has no static archive), RTMP, PSL, HTTP/2 and
@@ -11,7 +14,7 @@
 #   static-curl.sh OUTDIR    writes OUTDIR/libcurl.a (kept if up to date)
 #
 # Needs deb-src lines (scripts/install-deps.sh adds them), dpkg-dev and
-# libmbedtls-dev; downloads about 4 MB the first time.
+# libssl-dev; downloads about 4 MB the first time.
 set -euo pipefail
 
 out=${1:?usage: static-curl.sh OUTDIR}
@@ -23,7 +26,9 @@ if [ -z "$version" ]; then
 	echo "static-curl: libcurl4-openssl-dev is not installed" >&2
 	exit 1
 fi
-if [ -f "$out/libcurl.a" ] && [ "$(cat "$out/version" 2>/dev/null)" = "$version" ]; then
+# the archive is rebuilt when the curl version or the TLS stack changes
+stamp="$version openssl"
+if [ -f "$out/libcurl.a" ] && [ "$(cat "$out/version" 2>/dev/null)" = "$stamp" ]; then
 	exit 0
 fi
 
@@ -45,11 +50,11 @@ dpkg-source -q -x --no-check "$out/dl"/curl_*.dsc "$src" >"$out/unpack.log" 2>&1
 	exit 1
 }
 
-echo "static-curl: building libcurl.a (HTTP and HTTPS on Mbed TLS)"
+echo "static-curl: building libcurl.a (HTTP and HTTPS on OpenSSL)"
 cd "$src"
 # Debian's CA bundle is the default; a plan's CA bundle overrides it.
 if ! ./configure -q --disable-shared --enable-static --with-pic \
-	--with-mbedtls --without-openssl --without-gnutls \
+	--with-openssl --without-mbedtls --without-gnutls \
 	--without-libpsl --without-nghttp2 --without-brotli --without-zstd \
 	--without-libidn2 --without-libssh2 --without-librtmp --without-gssapi \
 	--without-libgsasl --disable-ldap --disable-ldaps --disable-rtsp \
@@ -69,6 +74,6 @@ if ! make -s -j"$(nproc)" -C lib >"$out/make.log" 2>&1; then
 fi
 cp lib/.libs/libcurl.a "$out/libcurl.a.tmp"
 mv "$out/libcurl.a.tmp" "$out/libcurl.a"
-printf '%s\n' "$version" >"$out/version"
+printf '%s\n' "$stamp" >"$out/version"
 rm -rf "$src" "$out/dl"
 echo "static-curl: $out/libcurl.a ($(stat -c %s "$out/libcurl.a") bytes)"

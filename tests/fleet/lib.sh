@@ -67,6 +67,10 @@ s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall((sys.argv[2] + '\n').encode()); print(s.recv(4096).decode().strip())" "$1" "$2"
 }
 
+# fcurl ARGS...: curl that trusts the sandbox fleet's CA ($FLEET_CA, else
+# $dir/fleet/tls/ca.pem): the fleet serves https unless up with --no-tls.
+fcurl() { curl --cacert "${FLEET_CA:-$dir/fleet/tls/ca.pem}" "$@"; }
+
 # calls_start URL [SEED]: 30 simulated callers through the balancer at URL
 # for up to 10 minutes, in the background ($callers_pid; the test's trap
 # kills it), their acknowledged transfers, report and output in
@@ -74,7 +78,7 @@ s.sendall((sys.argv[2] + '\n').encode()); print(s.recv(4096).decode().strip())" 
 # its call; calls_figure KEY: a figure of their report.  Need build, dir.
 calls_start() {
 	"$build/bin/ivr-callers" --url "$1" --credentials "$dir/cred.json" \
-		--callers 30 --duration 10m --think 100ms --seed "${2:-5}" \
+		--cacert "${FLEET_CA:-$dir/fleet/tls/ca.pem}" --callers 30 --duration 10m --think 100ms --seed "${2:-5}" \
 		--acks "$dir/calls.acks" --report "$dir/calls.json" > "$dir/calls.out" 2>&1 &
 	callers_pid=$!
 	sleep 2 # every caller is in a call

@@ -42,7 +42,7 @@ out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)" 2>&1) || { echo "FAIL: 
 grep -q "analysis canary: skipped: a first install" <<<"$out" || fail "a first install ran the analysis: $out"
 sleep 1 # HAProxy's checks see every runtime up
 
-"$build/bin/ivr-callers" --url "http://$net.5:8080" --credentials "$dir/cred.json" \
+"$build/bin/ivr-callers" --url "https://$net.5:8080" --credentials "$dir/cred.json" --cacert "$dir/fleet/tls/ca.pem" \
 	--callers 30 --duration 10m --think 100ms --seed 4 --report "$dir/callers.json" \
 	>"$dir/callers.out" 2>&1 &
 callers_pid=$!

@@ -66,7 +66,7 @@ grep -q "runtime.yaml -calls: { max_concurrent: 500" <<<"$out" || fail "the dry 
 "$ivrctl" plan "$dir/fleet/plan-400.yaml" --artifact "$(art 1.0.0)" --output json | fits plan ||
 	fail "the dry run's JSON does not fit the schema"
 
-calls_start "http://$net.5:8080" 7
+calls_start "https://$net.5:8080" 7
 
 # Settings alone, phase by phase.
 out=$("$ivrctl" deploy "$dir/fleet/plan-400.yaml" --artifact "$(art 1.0.0)" --output json 2>&1) ||

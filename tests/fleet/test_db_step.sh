@@ -42,7 +42,7 @@ package 1.3.0 --extra-db "$dir/changed"
 sleep 1 # HAProxy's checks see every runtime up
 
 callers_start() {
-	"$build/bin/ivr-callers" --url "http://$net.4:8080" --credentials "$dir/cred.json" \
+	"$build/bin/ivr-callers" --url "https://$net.4:8080" --credentials "$dir/cred.json" --cacert "$dir/fleet/tls/ca.pem" \
 		--callers 30 --duration 10m --think 100ms --seed 5 \
 		--acks "$dir/$1.acks" --report "$dir/$1.json" > "$dir/$1.out" 2>&1 &
 	callers_pid=$!

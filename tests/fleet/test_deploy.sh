@@ -29,13 +29,13 @@ fleet_on 1.0.0 || fail "after the first install the fleet is not on 1.0.0"
 
 # A caller is on the canary (ivr-01) when the update starts: the drain
 # waits for the call, which goes on to its end; then the host is swapped.
-call=$(curl -s -X POST "http://$net.1:8080/calls" -d '{}' |
+call=$(fcurl -s -X POST "https://$net.1:8080/calls" -d '{}' |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["call_id"])')
 (
 	sleep 2
-	curl -s -o /dev/null -w '%{http_code}' -X POST "http://$net.1:8080/calls/$call/input" \
+	fcurl -s -o /dev/null -w '%{http_code}' -X POST "https://$net.1:8080/calls/$call/input" \
 		-d '{"event":"noinput"}' > "$dir/mid-call"
-	curl -s -o /dev/null -X DELETE "http://$net.1:8080/calls/$call"
+	fcurl -s -o /dev/null -X DELETE "https://$net.1:8080/calls/$call"
 ) &
 caller=$!
 out=$("$ivrctl" deploy "$plan" --artifact "$(art 1.1.0)"); rc=$?

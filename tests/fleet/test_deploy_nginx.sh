@@ -9,7 +9,7 @@ build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 fleet_test deploy-nginx 127.0.98
-front="http://$net.4:8080" # the balancer: the address after the 3 hosts
+front="https://$net.4:8080" # the balancer: the address after the 3 hosts
 load=""
 cleanup() {
 	[ -n "$load" ] && kill "$load" 2>/dev/null && wait "$load" 2>/dev/null
@@ -28,7 +28,7 @@ done
 # the HTTP code and the version that answered.
 stream() {
 	while :; do
-		curl -s -m 5 -o "$dir/body" -w '%{http_code} ' "$front/version"
+		fcurl -s -m 5 -o "$dir/body" -w '%{http_code} ' "$front/version"
 		/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
 			"$dir/body" 2>/dev/null || echo "-"
 	done

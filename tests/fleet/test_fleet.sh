@@ -83,11 +83,11 @@ sticky_calls() { # balancer-address
 	local jar ok=0 n id code
 	for n in $(seq 12); do
 		jar=$(mktemp)
-		id=$(curl -s -c "$jar" -b "$jar" -X POST "http://$1:8080/calls" -d '{}' |
+		id=$(fcurl -s -c "$jar" -b "$jar" -X POST "https://$1:8080/calls" -d '{}' |
 			/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["call_id"])' 2>/dev/null)
 		for keys in 12 9 ; do
-			code=$(curl -s -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" \
-				-X POST "http://$1:8080/calls/$id/input" -d "{\"event\":\"noinput\"}")
+			code=$(fcurl -s -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" \
+				-X POST "https://$1:8080/calls/$id/input" -d "{\"event\":\"noinput\"}")
 			[ "$code" = 200 ] || continue 2
 		done
 		ok=$((ok + 1))
@@ -95,10 +95,13 @@ sticky_calls() { # balancer-address
 	done
 	echo "$ok"
 }
+# Both fleets serve https, each with its own CA.
+cat "$a/tls/ca.pem" "$b/tls/ca.pem" > "$a/cas.pem"
+fcurl() { curl --cacert "$a/cas.pem" "$@"; }
 start_runtimes "$a" 3
 start_runtimes "$b" 2
 for i in $(seq 50); do
-	curl -sf -o /dev/null http://127.0.21.4:8080/readyz && curl -sf -o /dev/null http://127.0.22.3:8080/readyz && break
+	fcurl -sf -o /dev/null https://127.0.21.4:8080/readyz && fcurl -sf -o /dev/null https://127.0.22.3:8080/readyz && break
 	sleep 0.2
 done
 sleep 1 # HAProxy's checks see every server up

@@ -28,7 +28,7 @@ package 1.0.0
 sleep 1 # HAProxy's checks see every runtime up
 
 callers() { # NAME DURATION
-	"$build/bin/ivr-callers" --url "http://$net.4:8080" --credentials "$dir/cred.json" \
+	"$build/bin/ivr-callers" --url "https://$net.4:8080" --credentials "$dir/cred.json" --cacert "$dir/fleet/tls/ca.pem" \
 		--callers 30 --duration "$2" --think 50ms --seed 9 \
 		--acks "$dir/$1.acks" --report "$dir/$1.json" > "$dir/$1.out" 2>&1
 }
@@ -38,7 +38,7 @@ now_ms() { date +%s%3N; }
 all_ready() {
 	local i
 	for i in 1 2 3; do
-		[ "$(curl -s -o /dev/null -m 3 -w '%{http_code}' "http://$net.$i:8080/readyz")" = "$1" ] || return 1
+		[ "$(fcurl -s -o /dev/null -m 3 -w '%{http_code}' "https://$net.$i:8080/readyz")" = "$1" ] || return 1
 	done
 }
 # until_ready CODE LIMIT_MS: milliseconds until all_ready CODE, or fails.
@@ -85,7 +85,7 @@ other=$(grep "failed: " "$dir/outage.out" | grep -v "HTTP 503" || true)
 cat "$dir/outage.acks" "$dir/after.acks" > "$dir/all.acks"
 fleet_bank "$dir/fleet" ivr_app
 ledger=$("$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/all.acks") || fail "ledger: $ledger"
-unavailable=$(curl -s "http://$net.1:8080/metrics" "http://$net.2:8080/metrics" "http://$net.3:8080/metrics" |
+unavailable=$(fcurl -s "https://$net.1:8080/metrics" "https://$net.2:8080/metrics" "https://$net.3:8080/metrics" |
 	awk '/^ivr_calls_total\{outcome="unavailable"[,}]/ { s += $2 } END { print s + 0 }')
 
 [ "$failed" -eq 0 ] && {

@@ -92,14 +92,14 @@ for _ in $(seq 50); do [ -e "/proc/$sshd4" ] || break; sleep 0.1; done
 sshd_up "$hosts/ivr-04/sshd_config" "$hosts/ivr-04/sshd.pid" -E "$hosts/ivr-04/sshd.log" -o LogLevel=DEBUG ||
 	fail "ivr-04's sshd did not come back"
 sed 's/^  connect_timeout: 3s$/  connect_timeout: 3s\n  keepalive: 1s/' "$plan" > "$dir/fleet/plan-keepalive.yaml"
-call=$(curl -s -X POST "http://$net.4:8080/calls" -d '{}' |
+call=$(fcurl -s -X POST "https://$net.4:8080/calls" -d '{}' |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["call_id"])')
 "$ivrctl" deploy "$dir/fleet/plan-keepalive.yaml" --artifact "$(art 1.1.0)" > "$dir/ka.out" 2>&1 &
 deployer=$!
 # The call ends 4 s into ivr-04's drain, however long the phases before.
 for _ in $(seq 600); do grep -q "ivr-04: drain" "$dir/ka.out" && break; sleep 0.1; done
 sleep 4
-curl -s -o /dev/null -X DELETE "http://$net.4:8080/calls/$call"
+fcurl -s -o /dev/null -X DELETE "https://$net.4:8080/calls/$call"
 wait "$deployer"; rc=$?
 out=$(cat "$dir/ka.out")
 [ "$rc" -eq 0 ] || fail "deploy with keepalive 1s: exit $rc: $out"

@@ -33,7 +33,7 @@ sleep 1 # the balancer's checks see every runtime up
 
 # steps_ok ADDRESS: call steps a runtime answered ok.
 steps_ok() {
-	curl -sf --max-time 2 "http://$1:8080/metrics" |
+	fcurl -sf --max-time 2 "https://$1:8080/metrics" |
 		awk '/^ivr_call_steps_total\{.*outcome="ok"/ { s += $NF } END { print s + 0 }'
 }
 # members: the pool's member names, as the balancer has them.
@@ -63,7 +63,7 @@ else
 fi
 
 # Scale out, 4 -> 6, under calls.
-calls_start "http://$net.7:8080"
+calls_start "https://$net.7:8080"
 start=$(date +%s%N)
 out=$("$ivrctl" scale "$dir/fleet/plan-all.yaml" --artifact "$(art 1.0.0)" 2>&1) || fail "scale out: $out"
 out_ms=$((($(date +%s%N) - start) / 1000000))

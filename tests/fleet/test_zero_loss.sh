@@ -29,7 +29,7 @@ sleep 1 # HAProxy's checks see every runtime up
 
 # callers_start NAME: 30 callers for up to 10 minutes, stopped by callers_stop.
 callers_start() {
-	"$build/bin/ivr-callers" --url "http://$net.5:8080" --credentials "$dir/cred.json" \
+	"$build/bin/ivr-callers" --url "https://$net.5:8080" --credentials "$dir/cred.json" --cacert "$dir/fleet/tls/ca.pem" \
 		--callers 30 --duration 10m --think 100ms --seed 3 \
 		--acks "$dir/$1.acks" --report "$dir/$1.json" > "$dir/$1.out" 2>&1 &
 	callers_pid=$!

@@ -3,11 +3,12 @@
 # the agent and its root folder: no libc, no /etc, no CA bundle, no shell.
 #  - the binary has no interpreter and no dynamic section;
 #  - hello, stage from incoming/, stage from an http URL (served from
-#    outside the chroot on 127.0.70.1: curl, Mbed TLS's sha256, libarchive),
+#    outside the chroot on 127.0.70.1: curl, OpenSSL's sha256, libarchive),
 #    activate, releases.list, a swap back and a refused stage (wrong sha256)
 #    answer as the protocol says; staged files match the artifact;
 #  - outside the chroot, an HTTPS server with a self-signed certificate is
-#    refused (Mbed TLS verifies against Debian's CA bundle).
+#    refused (OpenSSL verifies against Debian's CA bundle), and staged from once
+#    hello's CA bundle trusts it (its IP address checked).
 # Needs root (chroot).  usage: test_static_agent.sh BUILD_DIR
 set -uo pipefail
 build=$(cd "$1" && pwd)
@@ -135,7 +136,7 @@ diff -r "$work/ref" "$jail/srv/ivr/releases/1.1.0" >/dev/null ||
 	fail "releases/1.1.0 differs from the artifact"
 [ -e "$jail/srv/ivr/releases/1.2.0" ] && fail "a refused stage left releases/1.2.0"
 
-# HTTPS is verified (Mbed TLS, Debian's CA bundle): a server with a
+# HTTPS is verified (OpenSSL, Debian's CA bundle): a server with a
 # self-signed certificate is refused, and nothing is staged.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
 	-subj /CN=127.0.70.1 -addext subjectAltName=IP:127.0.70.1 \
@@ -159,11 +160,24 @@ mkdir -p "$work/tlsroot"
 printf '{"jsonrpc":"2.0","id":1,"method":"stage","params":{"version":"1.1.0","sha256":"%s","url":"https://127.0.70.1:%s/ivr-runtime-1.1.0.tar.gz"}}\n' \
 	"$sha2" "$(cat "$work/tls-port")" |
 	timeout 30 "$agent" serve --root "$work/tlsroot" >"$work/tls.out" 2>>"$work/agent.log"
-kill "$tls_pid" 2>/dev/null; wait "$tls_pid" 2>/dev/null
 grep -q '"error"' "$work/tls.out" && grep -Eqi 'certificate|cert verify failed' "$work/tls.out" ||
 	fail "a self-signed HTTPS server was not refused: $(cat "$work/tls.out")"
 [ -e "$work/tlsroot/releases/1.1.0" ] && fail "staged from an unverified server"
 echo "https with a self-signed certificate: $(python3 -c 'import json,sys; print(*[m["error"]["message"] for m in map(json.loads, sys.stdin) if "error" in m])' <"$work/tls.out")"
+# The same server once hello's CA bundle (a plan's tls.ca_file) trusts its
+# certificate: verified by its IP address (subjectAltName IP:...), staged.
+python3 - "$work/tls.crt" "$sha2" "$(cat "$work/tls-port")" <<'PY' >"$work/tls-trust.in"
+import json, sys
+ca = open(sys.argv[1]).read()
+print(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "hello", "params": {"ca": ca}}))
+print(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "stage", "params": {
+    "version": "1.1.0", "sha256": sys.argv[2],
+    "url": "https://127.0.70.1:%s/ivr-runtime-1.1.0.tar.gz" % sys.argv[3]}}))
+PY
+timeout 30 "$agent" serve --root "$work/tlsroot" <"$work/tls-trust.in" >"$work/tls-trust.out" 2>>"$work/agent.log"
+kill "$tls_pid" 2>/dev/null; wait "$tls_pid" 2>/dev/null
+[ -e "$work/tlsroot/releases/1.1.0" ] && ! grep -q '"error"' "$work/tls-trust.out" ||
+	fail "the server hello's CA bundle trusts was refused: $(cat "$work/tls-trust.out")"
 
 if [ "$failed" -ne 0 ]; then
 	echo "agent log:"; tail -20 "$work/agent.log"

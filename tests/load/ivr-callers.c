@@ -2,9 +2,9 @@
  * ivr-callers: simulated phone-banking callers against the JSON call API,
  * through the load balancer, as a voice gateway would place them.
  *
- *   ivr-callers --url http://LB:8080 --credentials cred.json
- *               [--callers 30] [--duration 30s] [--think 300ms]
- *               [--seed 1] [--acks FILE] [--report FILE]
+ *   ivr-callers --url https://LB:8080 --credentials cred.json
+ *               [--cacert ca.pem] [--callers 30] [--duration 30s]
+ *               [--think 300ms] [--seed 1] [--acks FILE] [--report FILE]
  *
  * Each caller repeats whole calls until the duration passes or the
  * program gets SIGTERM or SIGINT (then every caller finishes the call it
@@ -16,6 +16,9 @@
  * transit is sent once more with the same Idempotency-Key, as a gateway
  * retries (counted: a lost request is not hidden); an HTTP error fails
  * the call, which the caller then hangs up (DELETE) as a gateway would.
+ *
+ * Over https the balancer's certificate and name are verified, against
+ * --cacert's CA bundle (else the system's).
  *
  * Prints calls started, completed and failed (by reason), transfers
  * acknowledged, and request latency percentiles; --acks writes the
@@ -53,7 +56,7 @@ on_signal(int sig)
 }
 
 struct config {
-	const char *url, *credentials, *acks, *report;
+	const char *url, *credentials, *acks, *report, *cacert;
 	int callers;
 	int64_t duration_ms, think_ms;
 	unsigned seed;
@@ -444,8 +447,10 @@ percentile(const struct tally *t, double p)
 static int
 usage(void)
 {
-	fputs("usage: ivr-callers --url URL --credentials FILE [--callers N]\n"
-	      "                   [--duration D] [--think D] [--seed N]\n"
+	fputs("usage: ivr-callers --url URL --credentials FILE [--cacert "
+	      "FILE]\n"
+	      "                   [--callers N] [--duration D] [--think D]\n"
+	      "                   [--seed N]\n"
 	      "                   [--acks FILE] [--report FILE]\n",
 	      stderr);
 	return 2;
@@ -470,6 +475,8 @@ parse_args(struct config *cfg, int argc, char **argv)
 			cfg->credentials = val;
 		else if (strcmp(a, "--acks") == 0)
 			cfg->acks = val;
+		else if (strcmp(a, "--cacert") == 0)
+			cfg->cacert = val;
 		else if (strcmp(a, "--report") == 0)
 			cfg->report = val;
 		else if (strcmp(a, "--callers") == 0 &&
@@ -608,6 +615,10 @@ main(int argc, char **argv)
 		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 30000L);
 		curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
 		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_SSLVERSION,
+				 (long)CURL_SSLVERSION_TLSv1_2);
+		if (cfg.cacert != NULL)
+			curl_easy_setopt(c->curl, CURLOPT_CAINFO, cfg.cacert);
 		pthread_create(&threads[i], NULL, caller_main, c);
 	}
 	for (int i = 0; i < cfg.callers; i++) {
