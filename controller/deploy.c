@@ -339,8 +339,10 @@ prune_one(void *ctx, size_t i)
 	struct err e;
 
 	json_array_append_new(protect, json_string(r->art.version));
+	/* releases are kept by version: "1.4.0+<settings id>" keeps 1.4.0 */
 	if (r->from[0] != '\0')
-		json_array_append_new(protect, json_string(r->from));
+		json_array_append_new(
+			protect, json_stringn(r->from, strcspn(r->from, "+")));
 	if (deploy_call(hr, "releases.prune",
 			json_pack("{s:i, s:o, s:b, s:[s]}", "keep",
 				  r->p->keep_releases, "protect", protect,

@@ -167,6 +167,7 @@ int
 deploy_wait_calls(struct run *r, struct hostrun *hr, struct err *err)
 {
 	json_t *res = NULL;
+	const char *why;
 	int rc;
 
 	if (hr->s.calls[0] == '\0')
@@ -176,7 +177,15 @@ deploy_wait_calls(struct run *r, struct hostrun *hr, struct err *err)
 				   "interval_ms", 200, "deadline_ms",
 				   (json_int_t)r->p->drain_deadline_ms),
 			 &res, err);
-	if (rc == 0 && !json_is_true(json_object_get(res, "idle")))
+	why = json_string_value(json_object_get(res, "last_error"));
+	if (rc == 0 && !json_is_true(json_object_get(res, "idle")) &&
+	    why != NULL && strncmp(why, "TLS refused", 11) == 0)
+		/* a runtime whose certificate is refused cannot be asked */
+		deploy_say(r,
+			   "%s: drain deadline passed without a count of its "
+			   "calls (%s): any still in progress will be cut",
+			   hr->h->name, why);
+	else if (rc == 0 && !json_is_true(json_object_get(res, "idle")))
 		deploy_say(r,
 			   "%s: drain deadline passed with %lld call(s) still "
 			   "in progress: they will be cut",
@@ -241,13 +250,21 @@ move_host_steps(struct run *r, struct hostrun *hr, struct err *err)
 	const char *name = hr->h->name;
 	int rc;
 
-	deploy_say(r, "%s: drain", name);
-	hr->drained = r->has_lb;
-	if ((rc = deploy_lb_set(r, hr, "drain", err)) < 0 ||
-	    (rc = deploy_wait_calls(r, hr, err)) < 0 ||
-	    (rc = deploy_lb_set(r, hr, "maint", err)) < 0)
-		return rc;
+	if (r->rollback && hr->unserved) {
+		/* this run took it out and restarted it, and it never served
+		 * again: it holds no call to wait for */
+		deploy_say(r, "%s: out of the pool since this run restarted it",
+			   name);
+	} else {
+		deploy_say(r, "%s: drain", name);
+		hr->drained = r->has_lb;
+		if ((rc = deploy_lb_set(r, hr, "drain", err)) < 0 ||
+		    (rc = deploy_wait_calls(r, hr, err)) < 0 ||
+		    (rc = deploy_lb_set(r, hr, "maint", err)) < 0)
+			return rc;
+	}
 	hr->touched = true;
+	hr->unserved = r->has_lb;
 	if (r->rollback) {
 		json_t *params = deploy_service_params(r->p);
 
@@ -278,6 +295,7 @@ move_host_steps(struct run *r, struct hostrun *hr, struct err *err)
 	if (rc < 0 || (rc = deploy_wait_ready(r, hr, r->target, err)) < 0 ||
 	    (rc = deploy_smoke(r, hr, err)) < 0)
 		return rc;
+	hr->unserved = false; /* from here it may serve */
 	if ((rc = deploy_lb_set(r, hr, "ready", err)) == 0)
 		deploy_say(r, "%s: ready on %s", name, r->target);
 	return rc;

@@ -39,9 +39,11 @@ struct deploy_opts; /* deploy.h */
 struct hostrun {
 	const struct plan_host *h;
 	struct host_session s;
-	bool touched; /* changed by this run (or the run it resumes) */
-	bool drained; /* its member was set to DRAIN by this run */
-	bool done;    /* resume: already on the target, ready, READY */
+	bool touched;  /* changed by this run (or the run it resumes) */
+	bool drained;  /* its member was set to DRAIN by this run */
+	bool unserved; /* set to MAINT by this run and not READY since: no
+			  call can be on it */
+	bool done;     /* resume: already on the target, ready, READY */
 	char read_error[512];
 	bool failed;
 	char error[512];

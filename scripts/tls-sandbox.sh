@@ -7,9 +7,9 @@
 #   tls-sandbox.sh cert DIR NAME [--days N] [--san "DNS:x,IP:1.2.3.4"]
 #                           [--ca OTHERDIR] [--out PREFIX]
 #
-# ca: DIR/ca.pem and DIR/ca.key (valid 30 days), once: an existing CA is
+# ca: DIR/ca.pem and DIR/ca.key (valid 10 years), once: an existing CA is
 # kept.  cert: DIR/NAME.pem (the leaf, then the CA: a chain) and
-# DIR/NAME.key, signed by DIR's CA (or OTHERDIR's), valid N days (30),
+# DIR/NAME.key, signed by DIR's CA (or OTHERDIR's), valid N days (365),
 # for server and client use; NAME is the subject's CN and, unless --san
 # says otherwise, its one DNS name.  --out writes PREFIX.pem and
 # PREFIX.key instead.
@@ -32,7 +32,7 @@ make_ca() {
 	mkdir -p "$dir"
 	[ -s "$dir/ca.pem" ] && [ -s "$dir/ca.key" ] && return 0
 	(umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-days 30 -subj "/CN=$cn" -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+		-days 3650 -subj "/CN=$cn" -keyout "$dir/ca.key" -out "$dir/ca.pem" \
 		-addext "basicConstraints=critical,CA:TRUE" \
 		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null) ||
 		die "openssl could not make the CA in $dir"
@@ -40,7 +40,7 @@ make_ca() {
 }
 
 make_cert() {
-	local name=${1:-} days=30 san="" ca=$dir out="" tmp
+	local name=${1:-} days=365 san="" ca=$dir out="" tmp
 	[ -n "$name" ] || die "cert needs a NAME"
 	shift
 	while [ $# -gt 0 ]; do

@@ -38,6 +38,7 @@ runtime:
     calls: { max_concurrent: $1, affinity_cookie: IVRHOST }
     drain: { deadline: 20s }
     log: { file: ivr-runtime.log }
+  tls: { cert: "tls/{name}.pem", key: "tls/{name}.key" }
 EOF
 	[ -z "${2:-}" ] || printf '  hosts:\n    ivr-01: %s\n' "$2"
 }

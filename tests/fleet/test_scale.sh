@@ -105,7 +105,7 @@ ledger=$("$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/calls.acks") || fail 
 
 if [ "$lb" = haproxy ]; then
 	cfg="$lbroot/haproxy/haproxy.cfg"
-	grep -q "^	server ivr-05 $net.5:8080 check inter 500ms" "$cfg" || fail "ivr-05 is not in HAProxy's file"
+	grep -q "^	server ivr-05 $net.5:8080 .*check inter 500ms" "$cfg" || fail "ivr-05 is not in HAProxy's file"
 	grep -q "ivr-06" "$cfg" && fail "ivr-06 is still in HAProxy's file"
 	haproxy -c -q -f "$cfg" || fail "HAProxy refuses its own file after scaling"
 fi
@@ -144,7 +144,7 @@ if [ "$lb" = haproxy ]; then
 	# A new host the balancer's check never passes (its server line names
 	# a port nothing listens on): added, then taken out again.
 	cp "$cfg" "$dir/haproxy.cfg.before"
-	sed -e 's/{address}:8080 check/{address}:8089 check/' -e 's/^  deadline: 20s$/  deadline: 3s/' \
+	sed -e 's/{address}:8080 /{address}:8089 /' -e 's/^  deadline: 20s$/  deadline: 3s/' \
 		"$dir/fleet/plan-all.yaml" > "$dir/fleet/plan-badline.yaml"
 	out=$("$ivrctl" scale "$dir/fleet/plan-badline.yaml" --artifact "$(art 1.0.0)" 2>&1)
 	rc=$?
