@@ -48,6 +48,7 @@ enum {
 	O_AGENT_PATH,
 	O_HEALTH_URL,
 	O_CALLS_URL,
+	O_CA_FILE,
 	O_YES,
 	O_FORCE,
 };
@@ -62,6 +63,7 @@ static const struct option init_options[] = {
 	{ "agent-path", required_argument, NULL, O_AGENT_PATH },
 	{ "health-url", required_argument, NULL, O_HEALTH_URL },
 	{ "calls-url", required_argument, NULL, O_CALLS_URL },
+	{ "ca-file", required_argument, NULL, O_CA_FILE },
 	{ "yes", no_argument, NULL, O_YES },
 	{ "force", no_argument, NULL, O_FORCE },
 	{ NULL, 0, NULL, 0 },
@@ -178,6 +180,9 @@ take(struct init_opts *o, int opt, const char *arg, struct err *err)
 	case O_CALLS_URL:
 		o->calls_url = arg;
 		return 0;
+	case O_CA_FILE:
+		o->ca_file = arg;
+		return 0;
 	case O_YES:
 		o->yes = true;
 		return 0;
@@ -208,10 +213,11 @@ check_values(const struct init_opts *o, struct err *err)
 			       "without quotes, spaces or '#'");
 	if (!made_of(o->health_url, 1024, "") ||
 	    !made_of(o->calls_url, 1024, "") ||
-	    (o->identity != NULL && !made_of(o->identity, 1024, "")))
+	    (o->identity != NULL && !made_of(o->identity, 1024, "")) ||
+	    (o->ca_file != NULL && !made_of(o->ca_file, 1024, "")))
 		return err_set(err, ERR_INVAL,
-			       "--health-url, --calls-url and --identity: "
-			       "no quotes, spaces or '#'");
+			       "--health-url, --calls-url, --identity and "
+			       "--ca-file: no quotes, spaces or '#'");
 	return 0;
 }
 
@@ -265,8 +271,8 @@ init_parse(struct init_opts *o, int argc, char **argv, struct err *err)
 				 .environment = "staging",
 				 .user = pw != NULL ? pw->pw_name : NULL,
 				 .agent_root = "/opt/ivr",
-				 .health_url = "http://{address}:8080/readyz",
-				 .calls_url = "http://{address}:8080/calls",
+				 .health_url = "https://{address}:8080/readyz",
+				 .calls_url = "https://{address}:8080/calls",
 				 .port = 22 };
 	optind = 0;
 	opterr = 0;
@@ -290,6 +296,12 @@ init_parse(struct init_opts *o, int argc, char **argv, struct err *err)
 			return err_set_errno(err, ERR_INVAL, errno,
 					     "--identity '%s'", o->identity);
 		o->identity = o->identity_buf;
+	}
+	if (o->ca_file != NULL) {
+		if (realpath(o->ca_file, o->ca_file_buf) == NULL)
+			return err_set_errno(err, ERR_INVAL, errno,
+					     "--ca-file '%s'", o->ca_file);
+		o->ca_file = o->ca_file_buf;
 	}
 	if ((rc = check_values(o, err)) < 0)
 		return rc;
@@ -395,11 +407,19 @@ render_rollout(struct buf *b, int *rc, const struct init_opts *o)
 	    "  deadline: 60s       # to turn ready with the new release\n"
 	    "  min_healthy: 10s    # ready this long before it takes "
 	    "calls\n\n"
+	    "%s%s%s"
 	    "rollout:\n"
 	    "  drain_deadline: 60s    # calls still running then are cut\n"
 	    "  failure_budget: 0      # the first failed host rolls the "
 	    "fleet back\n",
-	    o->health_url, o->calls_url);
+	    o->health_url, o->calls_url,
+	    o->ca_file ? "tls:\n  ca_file: \"" : "",
+	    o->ca_file ? o->ca_file
+		       : "# tls:    # the checks trust the system's CA bundle\n"
+			 "#   ca_file: /etc/ivr/ca.pem    # or the CA of the "
+			 "runtimes' certificates\n",
+	    o->ca_file ? "\"    # the CA of the runtimes' certificates\n\n"
+		       : "\n");
 	if (o->nhosts > 1)
 		put(b, rc,
 		    "  capacity_floor: 50%%    # of the pool stays in service\n"

@@ -31,8 +31,9 @@ struct init_opts {
 	const char *identity;	 /* NULL: ssh-agent */
 	const char *agent_root;	 /* /opt/ivr */
 	const char *agent_path;	 /* <agent_root>/bin/ivr-agent */
-	const char *health_url;	 /* http://{address}:8080/readyz */
-	const char *calls_url;	 /* http://{address}:8080/calls */
+	const char *health_url;	 /* https://{address}:8080/readyz */
+	const char *calls_url;	 /* https://{address}:8080/calls */
+	const char *ca_file;	 /* the plan's tls.ca_file, or NULL */
 	int port;		 /* 22 */
 	bool yes;		 /* trust the keys shown without asking */
 	bool force;		 /* replace existing files */
@@ -40,6 +41,7 @@ struct init_opts {
 	size_t nhosts;
 	char agent_path_buf[1100];
 	char identity_buf[4096]; /* --identity made absolute */
+	char ca_file_buf[4096];	 /* --ca-file made absolute */
 };
 
 /*

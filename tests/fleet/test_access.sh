@@ -55,11 +55,13 @@ package 1.0.0 && package 1.1.0 || { echo "FAIL: package"; exit 1; }
 
 # What the operators share: ivrctl with its agent, the artifacts, and a
 # plan (the fleet's, with access rules and without the bank's database,
-# whose password file is root's) beside the key and known_hosts, readable
+# whose password file is root's) beside the key, known_hosts and the
+# fleet's CA, readable
 # by the group ivr-ops only.
 shared="$dir/shared"
-mkdir -p "$shared/bin" "$shared/dist"
+mkdir -p "$shared/bin" "$shared/dist" "$shared/tls"
 cp "$build/bin/ivrctl" "$build/bin/ivr-agent" "$shared/bin/"
+cp "$dir/fleet/tls/ca.pem" "$shared/tls/" # the CA every check trusts
 cp "$(art 1.1.0)" "$shared/dist/"
 cp "$dir/fleet/client_key" "$dir/fleet/known_hosts" "$shared/"
 python3 - "$plan" "$shared/plan.yaml" <<'EOF'

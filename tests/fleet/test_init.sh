@@ -21,6 +21,7 @@ fleet_test init 127.0.72
 f="$dir/fleet"
 args=(--environment sandbox --user root --port 2222 --identity "$f/client_key"
 	--agent-path "$f/hosts/{name}/bin/ivr-agent" --agent-root "$f/hosts/{name}/root"
+	--ca-file "$f/tls/ca.pem"
 	ivr-01=$net.1 ivr-02=$net.2)
 mkdir -p "$dir/a" "$dir/b" "$dir/c" "$dir/d"
 
