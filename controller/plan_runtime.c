@@ -238,9 +238,9 @@ tls_twice(struct loader *l, const struct ydoc_node *base,
 				 "tls") != NULL;
 	if (twice)
 		ydoc_problem(l->d, l->doc, base,
-			     "the settings name listen.tls and runtime.tls "
-			     "ships certificates: name them in runtime.tls "
-			     "only");
+			     "the settings set listen.tls, and runtime.tls "
+			     "ships the certificates: name them in "
+			     "runtime.tls only");
 	return twice;
 }
 
