@@ -4,7 +4,8 @@
 #  - one call step (POST /calls/{id}/input) under wrk with 50 connections:
 #    requests per second and p99 latency, for the menu-repeat step (engine
 #    only) and the balances step (a SQLite read), beside nginx serving a
-#    static file of the same size in the same run;
+#    static file of the same size in the same run; and the menu step over
+#    HTTPS (listen.tls, keep-alive) beside the plain figure;
 #  - the balances step and a whole transfer (5 steps, one moving money) on
 #    SQLite and on PostgreSQL 15 (scripts/pg-sandbox.sh on 127.0.65.1)
 #    side by side, 50 connections each;
@@ -42,6 +43,12 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wrk_figures() {
 	awk '/Requests\/sec/ {rps=$2} / 99%/ {p99=$2} END {print rps, p99}'
 }
+# wrk's summary: "rps p99 requests"
+wrk_count() {
+	awk '/Requests\/sec/ {rps=$2} / 99%/ {p99=$2} / requests in / {n=$1} END {print rps, p99, n}'
+}
+# cpu_ticks PID: user plus system CPU time the process has used (clock ticks)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 "$bin" seed --db "$dir/bank.db" --customers 50 --seed 3 \
 	--credentials-out "$dir/cred.json" --kdf-iterations 1000 >/dev/null
@@ -103,8 +110,11 @@ wait_ok "http://127.0.0.1:$nport/step.json"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024)" MiB"}' /proc/meminfo)"
 echo "wrk: 2 threads, 50 connections, ${seconds}s each; response ${size} bytes"
-read -r rps p99 < <(IDS="$dir/ids" DIGITS=9 wrk -t2 -c50 -d"${seconds}s" --latency \
-	-s "$here/tests/bench/step.lua" "$base" | wrk_figures)
+t0=$(cpu_ticks "$rt")
+read -r rps p99 reqs < <(IDS="$dir/ids" DIGITS=9 wrk -t2 -c50 -d"${seconds}s" --latency \
+	-s "$here/tests/bench/step.lua" "$base" | wrk_count)
+cpu_http=$(awk -v t="$(( $(cpu_ticks "$rt") - t0 ))" -v n="$reqs" -v hz="$(getconf CLK_TCK)" \
+	'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
 echo "ivr-runtime menu step:     $rps req/s, p99 $p99"
 read -r brps bp99 < <(IDS="$dir/ids" DIGITS=1 wrk -t2 -c50 -d"${seconds}s" --latency \
 	-s "$here/tests/bench/step.lua" "$base" | wrk_figures)
@@ -113,6 +123,33 @@ read -r nrps np99 < <(wrk -t2 -c50 -d"${seconds}s" --latency \
 	"http://127.0.0.1:$nport/step.json" | wrk_figures)
 echo "nginx static file:         $nrps req/s, p99 $np99"
 awk -v a="$rps" -v b="$nrps" 'BEGIN {printf "menu step / nginx:         %.2f\n", a / b}'
+
+# The menu step over HTTPS (listen.tls, a throw-away CA's certificate):
+# wrk keeps its 50 connections alive, as a balancer does, so the figure is
+# the cost of encrypting each request and answer, not of handshakes.
+"$here/scripts/tls-sandbox.sh" ca "$dir/tls" >/dev/null
+"$here/scripts/tls-sandbox.sh" cert "$dir/tls" rt --san "DNS:rt,IP:127.0.0.1" >/dev/null
+sport=$(free_port)
+printf 'listen: { address: 127.0.0.1, port: %s, tls: { cert: %s, key: %s } }\ndatabase: { path: %s }\n' \
+	"$sport" "$dir/tls/rt.pem" "$dir/tls/rt.key" "$dir/bank.db" > "$dir/tls.yaml"
+"$bin" --config "$dir/tls.yaml" --max-calls 10000 --drain-deadline 1s \
+	--log-level warn 2>"$dir/runtime-tls.log" &
+srt=$!
+pids+=("$srt")
+sbase="https://127.0.0.1:$sport"
+CURL_CA_BUNDLE="$dir/tls/ca.pem" wait_ok "$sbase/readyz"
+SSL_CERT_FILE="$dir/tls/ca.pem" login "$sbase" "$dir/cred.json" "$dir/sids"
+t0=$(cpu_ticks "$srt")
+read -r srps sp99 sreqs < <(IDS="$dir/sids" DIGITS=9 wrk -t2 -c50 -d"${seconds}s" --latency \
+	-s "$here/tests/bench/step.lua" "$sbase" | wrk_count)
+cpu_https=$(awk -v t="$(( $(cpu_ticks "$srt") - t0 ))" -v n="$sreqs" -v hz="$(getconf CLK_TCK)" \
+	'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+echo "ivr-runtime menu step, https: $srps req/s, p99 $sp99 (TLS 1.3, keep-alive)"
+# wrk's own TLS runs on the same cores and takes its share: the runtime's
+# CPU time per step says what HTTPS costs the server itself.
+awk -v a="$srps" -v b="$rps" -v h="$cpu_http" -v s="$cpu_https" 'BEGIN {
+	printf "menu step https / http:    %.2f of the requests per second (wrk sharing the cores)\n", a / b
+	printf "runtime CPU per menu step: http %s us, https %s us: https capacity %.2f of http (target at least 0.70)\n", h, s, h / s }'
 
 # backend_row NAME BASE IDS: the balances step and the transfer round.
 backend_row() {
