@@ -60,14 +60,14 @@ start_floor() { # HOST: starts the port-8090 runtime, prints its pid
 }
 floor_pids=()
 for i in 1 2 3 4; do floor_pids[$i]=$(start_floor "$i"); done
-for i in 1 2 3 4; do until curl -sf -o /dev/null "http://$net.$i:8090/readyz"; do sleep 0.01; done; done
+for i in 1 2 3 4; do until curl -sf --cacert "$dir/fleet/tls/ca.pem" -o /dev/null "https://$net.$i:8090/readyz"; do sleep 0.01; done; done
 s=$(ms)
 for i in 1 2 3 4; do
 	pid=${floor_pids[$i]}
 	floor_pids[$i]=$(sshh "$i" "kill -TERM $pid; while [ -e /proc/$pid ] && ! grep -q '^[^)]*) Z' /proc/$pid/stat; do sleep 0.005; done;
 		cd $dir/fleet/hosts/$(printf 'ivr-%02d' "$i")/root/shared;
 		../current/bin/ivr-runtime --config floor.yaml >/dev/null 2>&1 </dev/null & echo \$!")
-	until curl -sf -o /dev/null "http://$net.$i:8090/readyz"; do sleep 0.01; done
+	until curl -sf --cacert "$dir/fleet/tls/ca.pem" -o /dev/null "https://$net.$i:8090/readyz"; do sleep 0.01; done
 done
 restarts=$(( $(ms) - s ))
 for i in 1 2 3 4; do kill "${floor_pids[$i]}"; done

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The sandbox-fleet demo (make demo): 4 hosts (sshd each, 127.0.1.1-4)
 # behind HAProxy (127.0.1.7), the bank on PostgreSQL 15 (127.0.1.250; or
-# SQLite with IVR_DEMO_DB=sqlite).  Seeds the bank,
+# SQLite with IVR_DEMO_DB=sqlite), TLS on every link (the fleet's
+# throw-away CA: callers to HAProxy, HAProxy to the runtimes, the agents'
+# checks, the runtimes to PostgreSQL).  Seeds the bank,
 # installs release 1.0.0, starts 30 simulated callers through the
 # balancer, goes live with 1.1.0 (the bank backed up and 1.1.0's expand
 # migration applied first; then canary, 50%, the rest; each host smoke-
@@ -11,7 +13,7 @@
 # five (its canary analysis fails) and a 1.4.0 that refuses every login
 # (its smoke call fails), each rolled back automatically, grows the pool
 # from 4 to 6 hosts (ivrctl scale), ships a change of the runtime's
-# settings in phases and rolls it back, shows two controllers sharing the
+# settings with new certificates in phases and rolls it back, shows two controllers sharing the
 # lock and the journal on a 3-member etcd cluster (one refused, a gate
 # approved from the other, an on-call rollback from a third), stops the
 # callers and prints their tally, the ledger check, status, history and
@@ -29,7 +31,8 @@ fleet="$top/tests/fleet/fleet"
 ivrctl="$build/bin/ivrctl"
 dir=${IVR_DEMO_DIR:-/tmp/ivr-demo}
 plan="$dir/fleet/plan.yaml"
-lb=http://127.0.1.7:8080
+lb=https://127.0.1.7:8080
+ca="$dir/fleet/tls/ca.pem" # the sandbox's CA: the balancer's certificate
 callers_pid=""
 export XDG_STATE_HOME="$dir/state" # the demo's journal and lock
 
@@ -100,7 +103,7 @@ run 0 "$ivrctl" deploy "$plan" --artifact "$dir/dist/ivr-runtime-1.0.0.tar.gz"
 sleep 1 # HAProxy's health checks see every runtime up
 
 step "30 callers start phoning in through the balancer ($lb)"
-"$build/bin/ivr-callers" --url "$lb" --credentials "$dir/credentials.json" --callers 30 \
+"$build/bin/ivr-callers" --url "$lb" --cacert "$ca" --credentials "$dir/credentials.json" --callers 30 \
 	--duration 10m --think 150ms --acks "$dir/acks" --report "$dir/callers.json" \
 	> "$dir/callers.out" 2>&1 &
 callers_pid=$!
@@ -124,18 +127,30 @@ step "the pool grows under load: ivr-05 and ivr-06 get 1.1.0, turn ready, answer
 plan="$dir/fleet/plan-all.yaml"
 run 0 "$ivrctl" scale "$plan" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
 
-# The settings every host has, with its own address, and fewer calls.
+# The settings every host has, with its own address, and fewer calls; and
+# a new certificate for each host (90 days, from the sandbox's CA), which
+# the plan's runtime.tls ships with them.
 sed -e 's/address: 127\.0\.1\.1,/address: "{address}",/' -e 's/max_concurrent: 500/max_concurrent: 400/' \
+	-e 's/, tls: { cert: tls\/server.pem, key: tls\/server.key }//' \
 	"$dir/fleet/hosts/ivr-01/root/shared/runtime.yaml" >"$dir/fleet/settings.yaml"
-{ cat "$plan"; printf 'runtime:\n  settings: settings.yaml\n'; } >"$dir/fleet/plan-settings.yaml"
-step "the runtime's settings go out like a release: calls.max_concurrent 500 -> 400 (the plan's runtime: section), in phases, each host drained first"
+for i in 1 2 3 4 5 6; do
+	"$top/scripts/tls-sandbox.sh" cert "$dir/fleet/tls" "ivr-0$i" --days 90 \
+		--san "DNS:ivr-0$i,DNS:ivr-pool,IP:127.0.1.$i" --out "$dir/fleet/tls/rotated-ivr-0$i"
+done
+{
+	cat "$plan"
+	printf 'runtime:\n  settings: settings.yaml\n  tls: { cert: "tls/rotated-{name}.pem", key: "tls/rotated-{name}.key" }\n'
+} >"$dir/fleet/plan-settings.yaml"
+step "the runtime's settings and certificates go out like a release: calls.max_concurrent 500 -> 400 and a new certificate on every host (the plan's runtime: section), in phases, each host drained first"
 echo "\$ ivrctl plan $dir/fleet/plan-settings.yaml --artifact $dir/dist/ivr-runtime-1.1.0.tar.gz (ivr-01's lines)"
 "$ivrctl" plan "$dir/fleet/plan-settings.yaml" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz" |
 	sed -n '/^ivr-01 /,/^ivr-02 /p' | sed '$d'
 run 0 "$ivrctl" deploy "$dir/fleet/plan-settings.yaml" --artifact "$dir/dist/ivr-runtime-1.1.0.tar.gz"
 grep -h 'listening' "$dir"/fleet/hosts/ivr-0[1-6]/root/shared/ivr-runtime.log | tail -6
-step "and back: one rollback restores each host's own settings with the release"
+run 0 "$ivrctl" status "$dir/fleet/plan-settings.yaml"
+step "and back: one rollback restores each host's own settings and certificate with the release"
 run 0 "$ivrctl" rollback "$dir/fleet/plan-settings.yaml"
+run 0 "$ivrctl" status "$dir/fleet/plan-settings.yaml"
 
 # Two controllers, as two release engineers' machines: state folders of
 # their own, one etcd cluster between them; a gate on the half phase.
@@ -205,8 +220,8 @@ step "demo done: the fleet is still running 1.1.0, on 6 hosts"
 cat <<EOF
 Place a call by hand through the balancer (the cookie jar keeps the call on
 its server, as a voice gateway does):
-  curl -s -c $dir/jar -X POST $lb/calls -d '{}'
-  curl -s -b $dir/jar -X POST $lb/calls/CALL_ID/input -d '{"digits":"ACCOUNT#"}'
+  curl -s --cacert $ca -c $dir/jar -X POST $lb/calls -d '{}'
+  curl -s --cacert $ca -b $dir/jar -X POST $lb/calls/CALL_ID/input -d '{"digits":"ACCOUNT#"}'
 (account numbers and PINs of the demo customers: $dir/credentials.json)
 See it:   $ivrctl status $plan
 Roll back: XDG_STATE_HOME=$dir/state $ivrctl rollback $plan

@@ -4,7 +4,8 @@
 # 1.1.0 in phases and then back with `ivrctl rollback`: 0 failed calls and
 # 0 requests retried after a transport error,
 # every acknowledged transfer in the books exactly once, money conserved
-# (ivr-ledger).  Then the same with a drain deadline too short for the
+# (ivr-ledger), with TLS on every link (callers, balancer, checks,
+# database).  Then the same with a drain deadline too short for the
 # calls in progress: ivrctl reports the calls it cuts, the callers see no
 # more failed calls than were reported, and the books still balance.
 # usage: test_zero_loss.sh BUILD_DIR
@@ -26,6 +27,25 @@ for v in 1.0.0 1.1.0; do
 done
 "$ivrctl" deploy "$plan" --artifact "$(art 1.0.0)" >/dev/null || { echo "FAIL: first install"; exit 1; }
 sleep 1 # HAProxy's checks see every runtime up
+
+# TLS on every link (the sandbox's default): callers to HAProxy, HAProxy to
+# each runtime (verified by name), the agents' checks (https, the plan's
+# CA), the runtimes to PostgreSQL (verify-full; hostssl only).
+links_tls() {
+	local cfg="$dir/fleet/hosts/lb/root/haproxy/haproxy.cfg" ssl
+	grep -q "^	bind $net.5:8080 ssl crt " "$cfg" || { echo "HAProxy's front is not https"; return 1; }
+	[ "$(grep -c "^	server ivr-0[1-4] .* ssl verify required ca-file .* verifyhost ivr-0[1-4] " "$cfg")" -eq 4 ] ||
+		{ echo "HAProxy does not verify every runtime"; return 1; }
+	grep -q "^  url: https://{address}:8080/readyz$" "$plan" && grep -q "^  ca_file: tls/ca.pem$" "$plan" ||
+		{ echo "the plan's checks are not https with the fleet's CA"; return 1; }
+	# (the server's own account sees every session's TLS)
+	ssl=$(runuser -u postgres -- psql -h "$dir/fleet/pg/run" -p 5432 -d bank -XAtc \
+		"SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'ivr_app'") ||
+		{ echo "cannot ask PostgreSQL"; return 1; }
+	[ "${ssl%%|*}" = "${ssl##*|}" ] && [ "${ssl##*|}" -gt 0 ] ||
+		{ echo "the runtimes' connections to PostgreSQL over TLS: $ssl (tls|all)"; return 1; }
+	echo "${ssl##*|}"
+}
 
 # callers_start NAME: 30 callers for up to 10 minutes, stopped by callers_stop.
 callers_start() {
@@ -49,6 +69,7 @@ grep -q "will be cut" <<<"$out" && fail "deploy under load cut calls: $out"
 out=$("$ivrctl" rollback "$plan" 2>&1) || fail "rollback under load: $out"
 grep -q "will be cut" <<<"$out" && fail "rollback under load cut calls: $out"
 sleep 1
+pg_tls=$(links_tls) || fail "not TLS on every link: $pg_tls"
 callers_stop
 fleet_on 1.0.0 || fail "the fleet is not back on 1.0.0 and READY"
 [ "$(figure calm failed)" -eq 0 ] || fail "calls failed under a deploy and a rollback: $(cat "$dir/calm.out")"
@@ -77,7 +98,7 @@ ledger2=$("$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/short.acks") ||
 	fail "ledger after the short-drain run: $ledger2"
 
 [ "$failed" -eq 0 ] && {
-	echo "zero loss: 30 callers through a 4-host deploy (1.0.0 -> 1.1.0) and a rollback:"
+	echo "zero loss: 30 callers through a 4-host deploy (1.0.0 -> 1.1.0) and a rollback, TLS on every link ($pg_tls of $pg_tls database connections over TLS):"
 	sed 's/^/  /' "$dir/calm.out"
 	sed 's/^/  /' <<<"$ledger"
 	echo "short drain (100 ms): ivrctl reported $cut call(s) cut; the callers saw $short_failed fail:"
