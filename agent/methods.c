@@ -42,15 +42,41 @@ iso_time(int64_t t)
 	return json_string(out);
 }
 
+/* hello's TLS for the session's checks: the CA bundle they trust, and the
+ * client certificate they present (both or neither). */
+static int
+hello_tls(const json_t *params, struct err *err)
+{
+	const char *ca = NULL, *cert = NULL, *key = NULL;
+	int rc;
+
+	if ((rc = params_str(&ca, params, "ca", false, PROBE_TRUST_MAX, err)) <
+		    0 ||
+	    (rc = params_str(&cert, params, "client_cert", false,
+			     PROBE_TRUST_MAX, err)) < 0 ||
+	    (rc = params_str(&key, params, "client_key", false, PROBE_TRUST_MAX,
+			     err)) < 0)
+		return rc;
+	if ((cert == NULL) != (key == NULL))
+		return err_set(err, ERR_INVAL,
+			       "params 'client_cert' and 'client_key' go "
+			       "together");
+	if (ca != NULL && (rc = probe_set_trust(ca, err)) < 0)
+		return rc;
+	return cert != NULL ? probe_set_identity(cert, key, err) : 0;
+}
+
 /* hello: the host, the releases, and whether the runtime runs as the
  * service params (optional: the supervisor's pid file by default) say. */
 static int
 m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 {
-	static const char *const allowed[] = { "health_url", "manager", "unit",
-					       "scope",	     "ca",	NULL };
+	static const char *const allowed[] = {
+		"health_url", "manager",     "unit",	   "scope",
+		"ca",	      "client_cert", "client_key", NULL,
+	};
 	char host[256] = "", current[LAYOUT_RELEASE_MAX + 1];
-	const char *health_url = NULL, *ca = NULL;
+	const char *health_url = NULL;
 	struct service s;
 	struct service_status ss;
 	struct agent_state st;
@@ -61,9 +87,7 @@ m_hello(json_t **result, struct agent *a, json_t *params, struct err *err)
 	if ((rc = params_check(params, allowed, err)) < 0 ||
 	    (rc = params_str(&health_url, params, "health_url", false, 1024,
 			     err)) < 0 ||
-	    (rc = params_str(&ca, params, "ca", false, PROBE_TRUST_MAX, err)) <
-		    0 ||
-	    (ca != NULL && (rc = probe_set_trust(ca, err)) < 0) ||
+	    (rc = hello_tls(params, err)) < 0 ||
 	    (rc = service_params(&s, a, params, err)) < 0 ||
 	    (rc = state_load(&st, a->root, err)) < 0)
 		return rc;

@@ -48,8 +48,31 @@ probe_set_trust(const char *pem, struct err *err)
 	return 0;
 }
 
+/* The client certificate and key every request presents, or NULL. */
+static char *client_cert, *client_key;
+
+int
+probe_set_identity(const char *cert, const char *key, struct err *err)
+{
+	char *c = strdup(cert), *k = strdup(key);
+
+	if (c == NULL || k == NULL) {
+		free(c);
+		free(k);
+		return err_set(err, ERR_NOMEM, "out of memory");
+	}
+	free(client_cert);
+	if (client_key != NULL)
+		explicit_bzero(client_key, strlen(client_key));
+	free(client_key);
+	client_cert = c;
+	client_key = k;
+	return 0;
+}
+
 /* TLS for every handle: the peer and its name checked, TLS 1.2 at least,
- * the session's CA bundle when the controller gave one. */
+ * the session's CA bundle and client certificate when the controller gave
+ * them. */
 static void
 secure(CURL *curl)
 {
@@ -62,6 +85,17 @@ secure(CURL *curl)
 					  CURL_BLOB_COPY };
 
 		curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+	}
+	if (client_cert != NULL) {
+		struct curl_blob c = { client_cert, strlen(client_cert),
+				       CURL_BLOB_COPY };
+		struct curl_blob k = { client_key, strlen(client_key),
+				       CURL_BLOB_COPY };
+
+		curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &c);
+		curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+		curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &k);
+		curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
 	}
 }
 

@@ -27,6 +27,13 @@ int probe_global_init(struct err *err);
  */
 int probe_set_trust(const char *pem, struct err *err);
 
+/*
+ * The client certificate (PEM chain) and key (PEM) that every later
+ * request presents, for runtimes that ask for one (listen.tls.client_ca);
+ * copied, the key wiped when replaced.
+ */
+int probe_set_identity(const char *cert, const char *key, struct err *err);
+
 struct probe_wait {
 	const char *url;
 	const char *expect_version; /* NULL: any version */

@@ -193,6 +193,12 @@ hello_params(const struct host_session *s, bool probe)
 	 * system bundle without one) */
 	if (s->p->tls.ca_pem != NULL)
 		json_object_set_new(o, "ca", json_string(s->p->tls.ca_pem));
+	if (s->p->tls.client_cert_pem != NULL) {
+		json_object_set_new(o, "client_cert",
+				    json_string(s->p->tls.client_cert_pem));
+		json_object_set_new(o, "client_key",
+				    json_string(s->p->tls.client_key_pem));
+	}
 	/* a runtime under systemd runs as its unit says, not as a pid
 	 * file says */
 	if (s->p->service_manager != NULL &&

@@ -93,8 +93,7 @@ plan_free(struct plan *p)
 	plan_free_analysis(p);
 	plan_free_notify(p);
 	plan_free_state(p);
-	free(p->tls.ca_file);
-	free(p->tls.ca_pem);
+	plan_free_tls(p);
 	free_strings(p);
 	free(p);
 }

@@ -251,6 +251,9 @@ struct plan_access {
 struct plan_tls {
 	char *ca_file; /* resolved; NULL: the system's bundle */
 	char *ca_pem;  /* its text, given to each agent at hello */
+	/* what the agents' checks present to runtimes that ask for a client
+	 * certificate (PEM texts; NULL: none) */
+	char *client_cert_pem, *client_key_pem;
 	int64_t expiry_warning_ms;
 	bool runtime; /* runtime.tls: certificates go out with the settings */
 };

@@ -55,6 +55,7 @@ void plan_load_lb(struct loader *l, const struct ydoc_node *s);
 /* plan_tls.c: `tls`, and `runtime.tls` read for every host */
 void plan_tls_defaults(struct plan *p);
 void plan_load_tls(struct loader *l, const struct ydoc_node *s);
+void plan_free_tls(struct plan *p);
 void plan_load_runtime_tls(struct loader *l, const struct ydoc_node *t);
 
 /* plan_runtime.c: `runtime`, rendered per host */

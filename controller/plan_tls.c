@@ -101,10 +101,50 @@ plan_tls_time(char *out, size_t size, int64_t t)
 	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
 }
 
+/* tls.client_cert and client_key: what the agents' checks present to
+ * runtimes that ask (listen.tls.client_ca). */
+static void
+load_client(struct loader *l, const struct ydoc_node *s)
+{
+	struct plan_tls *t = &l->p->tls;
+	const struct ydoc_node *c = ydoc_get(s, "client_cert"),
+			       *k = ydoc_get(s, "client_key");
+	char *cert, *key;
+	struct stat st;
+
+	if (c == NULL && k == NULL)
+		return;
+	if (c == NULL || k == NULL) {
+		ydoc_problem(l->d, l->doc, c ? c : k,
+			     "'client_cert' and 'client_key' go together");
+		return;
+	}
+	cert = plan_readable_file(l, s, "client_cert", true);
+	key = plan_readable_file(l, s, "client_key", true);
+	if (key != NULL && stat(key, &st) == 0 && (st.st_mode & 077) != 0)
+		ydoc_problem(l->d, l->doc, k,
+			     "'client_key': '%s' may be read by others (mode "
+			     "%04o): make it readable by its owner only "
+			     "(chmod 600)",
+			     key, (unsigned)(st.st_mode & 07777));
+	else if (cert != NULL && key != NULL &&
+		 (t->client_cert_pem = read_pem(l, c, "'client_cert'", cert)) !=
+			 NULL &&
+		 (t->client_key_pem = read_pem(l, k, "'client_key'", key)) !=
+			 NULL &&
+		 !pair_matches(t->client_cert_pem, t->client_key_pem))
+		ydoc_problem(l->d, l->doc, k,
+			     "'client_key' is not the key of 'client_cert'");
+	free(cert);
+	free(key);
+}
+
 void
 plan_load_tls(struct loader *l, const struct ydoc_node *s)
 {
-	static const char *const keys[] = { "ca_file", "expiry_warning", NULL };
+	static const char *const keys[] = {
+		"ca_file", "expiry_warning", "client_cert", "client_key", NULL,
+	};
 	struct plan_tls *t = &l->p->tls;
 
 	if (!ydoc_expect_map(l->d, l->doc, s, "'tls'"))
@@ -112,6 +152,7 @@ plan_load_tls(struct loader *l, const struct ydoc_node *s)
 	ydoc_check_keys(l->d, l->doc, s, keys);
 	ydoc_get_duration(&t->expiry_warning_ms, l->d, l->doc, s,
 			  "expiry_warning", false, 0, 3650 * DAY_MS);
+	load_client(l, s);
 	if ((t->ca_file = plan_readable_file(l, s, "ca_file", false)) == NULL)
 		return;
 	t->ca_pem =
@@ -120,6 +161,18 @@ plan_load_tls(struct loader *l, const struct ydoc_node *s)
 		ydoc_problem(l->d, l->doc, ydoc_get(s, "ca_file"),
 			     "'ca_file': '%s' holds no PEM certificate",
 			     t->ca_file);
+}
+
+void
+plan_free_tls(struct plan *p)
+{
+	free(p->tls.ca_file);
+	free(p->tls.ca_pem);
+	free(p->tls.client_cert_pem);
+	if (p->tls.client_key_pem != NULL)
+		explicit_bzero(p->tls.client_key_pem,
+			       strlen(p->tls.client_key_pem));
+	free(p->tls.client_key_pem);
 }
 
 void

@@ -8,6 +8,9 @@
 #  - a rotation to new certificates goes out in phases; `ivrctl rollback`
 #    brings the old ones back (each runtime's presented fingerprint
 #    checked);
+#  - runtimes that ask for client certificates (runtime.tls.client_ca): the
+#    balancer presents its own, the agents' checks the plan's
+#    tls.client_cert; a client without one gets 403;
 #  - a host given a certificate from another CA, then one for another
 #    name, is refused by the readiness check with TLS's own words and the
 #    deployment rolls back (exit 1, fleet whole on the old certificates);
@@ -122,6 +125,23 @@ out=$("$ivrctl" rollback "$f/plan-b.yaml" 2>&1) || fail "rollback of the rotatio
 [ "$(release_of "$f/plan-a.yaml")" = "$rel_a" ] || fail "the rollback did not bring $rel_a back"
 presents a || fail "after the rollback a runtime does not present its old certificate"
 
+# Client certificates: the runtimes ask for one from the fleet's CA
+# (runtime.tls.client_ca); the balancer presents its own, the agents'
+# checks the plan's tls.client_cert.  Then back to set a.
+sed -e 's|^  ca_file: tls/ca.pem$|  ca_file: tls/ca.pem\n  client_cert: tls/lb.pem\n  client_key: tls/lb.key|' \
+	-e 's|^  tls: { cert: "certs/a/{name}.pem", key: "certs/a/{name}.key" }$|  tls: { cert: "certs/a/{name}.pem", key: "certs/a/{name}.key", client_ca: tls/ca.pem }|' \
+	"$f/plan-a.yaml" > "$f/plan-mtls.yaml"
+grep -q "client_ca: tls/ca.pem" "$f/plan-mtls.yaml" && grep -q "^  client_cert: tls/lb.pem" "$f/plan-mtls.yaml" ||
+	fail "plan-mtls: $(cat "$f/plan-mtls.yaml")"
+out=$("$ivrctl" deploy "$f/plan-mtls.yaml" --artifact "$(art 1.0.0)" 2>&1) || fail "client certificates required: $out"
+code=$(fcurl -s -o /dev/null -w '%{http_code}' "https://$net.2:8080/readyz")
+[ "$code" = 403 ] || fail "a runtime asking for client certificates answered $code without one"
+code=$(fcurl -s -o /dev/null -w '%{http_code}' --cert "$f/tls/lb.pem" --key "$f/tls/lb.key" "https://$net.2:8080/readyz")
+[ "$code" = 200 ] || fail "a runtime asking for client certificates answered $code to the balancer's"
+plan="$f/plan-mtls.yaml" fleet_on "$(release_of "$f/plan-mtls.yaml")" || fail "the fleet with client certificates is not whole and READY"
+out=$("$ivrctl" rollback "$f/plan-mtls.yaml" 2>&1) || fail "rollback from client certificates: $out"
+[ "$(release_of "$f/plan-a.yaml")" = "$rel_a" ] || fail "the rollback did not bring $rel_a back (client certificates)"
+
 # bad SET WORDS CA: ivr-01's certificate of SET is refused by the
 # readiness check and the deployment rolls back; meanwhile ivr-01's call
 # steps are sampled from whatever runtime there CA verifies (the bad one).
@@ -171,7 +191,7 @@ grep -q "plan-soon.yaml:[0-9]*:[0-9]*: runtime.tls.key for ivr-03: .* may be rea
 	fail "an open key: $out"
 
 [ "$failed" -eq 0 ] && {
-	echo "tls: certificates shipped as $rel_a, rotated in phases to $rel_b and rolled back (fingerprints checked);"
+	echo "tls: certificates shipped as $rel_a, rotated in phases to $rel_b and rolled back (fingerprints checked); client certificates required and given;"
 	echo "  another CA and another name refused by readiness and rolled back; the other CA's runtime sampled $n_ca times, 0 call steps;"
 	echo "  expiry warned and an open key refused by validate; 30 callers over https:"
 	sed 's/^/  /' "$dir/calls.out"
