@@ -200,7 +200,7 @@ run 0 "$build/bin/ivr-ledger" "${BANK[@]}" --acks "$dir/acks"
 step "Prometheus: what the runtimes reported (scraped every second)"
 prom_query() { # QUERY: one line per series, its labels and value
 	echo "\$ promql: $1"
-	curl -s --max-time 5 "http://127.0.1.251:9090/api/v1/query" --data-urlencode "query=$1" |
+	curl -s --max-time 5 --cacert "$ca" "https://127.0.1.251:9090/api/v1/query" --data-urlencode "query=$1" |
 		python3 -c 'import json, sys
 r = json.load(sys.stdin)["data"]["result"]
 for s in sorted(r, key=lambda s: sorted(s["metric"].items())):

@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 fleet_test analysis 127.0.74
 callers_pid=""
 trap '[ -n "$callers_pid" ] && kill "$callers_pid" 2>/dev/null; "$fleet" down --dir "$dir/fleet" >/dev/null 2>&1; rm -rf "$dir"' EXIT
-prom="http://$net.251:9090"
+prom="https://$net.251:9090"
 
 "$fleet" up 4 --dir "$dir/fleet" --net $net --analysis >"$dir/up.out" ||
 	{ echo "FAIL: fleet up: $(cat "$dir/up.out")"; exit 1; }
@@ -104,7 +104,7 @@ PY
 
 # The shipped Grafana dashboard: every expression runs on this
 # Prometheus, and every panel has data after this traffic.
-"$top/tests/support/check-dashboard.py" "$top/monitoring/grafana/ivr-fleet.json" "$prom" >"$dir/dashboard.out" ||
+SSL_CERT_FILE="$dir/fleet/tls/ca.pem" "$top/tests/support/check-dashboard.py" "$top/monitoring/grafana/ivr-fleet.json" "$prom" >"$dir/dashboard.out" ||
 	fail "dashboard queries: $(grep -v '^ok' "$dir/dashboard.out")"
 tail -1 "$dir/dashboard.out"
 
@@ -122,7 +122,7 @@ assert not bad, bad
 print("callers: %d calls completed, %d failed, each on the faulty canary (HTTP 500)" % (r["completed"], r["failed"]))
 PY
 # No step failed on the hosts of the good releases, in Prometheus' view.
-errs=$(curl -s --max-time 5 "$prom/api/v1/query" --data-urlencode \
+errs=$(fcurl -s --max-time 5 "$prom/api/v1/query" --data-urlencode \
 	'query=sum(max_over_time(ivr_call_steps_total{release=~"1.0.0|1.1.0",outcome=~"error|unavailable"}[10m]))' |
 	python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "none")')
 [ "$errs" = 0 ] || fail "steps failed on the good releases: $errs"

@@ -15,7 +15,7 @@ build=$1
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 fleet_test prometheus 127.0.73
-prom="http://$net.251:9090"
+prom="https://$net.251:9090"
 
 "$fleet" up 2 --dir "$dir/fleet" --net $net --prometheus >"$dir/up.out" ||
 	{ echo "FAIL: fleet up: $(cat "$dir/up.out")"; exit 1; }
@@ -27,7 +27,7 @@ package 1.0.0
 
 # query PROMQL: "labels=value" lines, sorted (labels as k=v, comma-joined).
 query() {
-	curl -s --max-time 5 "$prom/api/v1/query" --data-urlencode "query=$1" |
+	fcurl -s --max-time 5 "$prom/api/v1/query" --data-urlencode "query=$1" |
 		python3 -c 'import json, sys
 d = json.load(sys.stdin)
 assert d["status"] == "success", d
