@@ -7,6 +7,9 @@
 #    of each run in order (started, phase_done for each phase with hosts,
 #    rolled_back, finished),
 #    each with a valid HMAC-SHA256 signature and the run's id;
+#  - the receiver serves https with a certificate from the fleet's CA,
+#    which ivrctl verifies with the plan's tls.ca_file; one whose
+#    certificate comes from another CA gets nothing, and the run says why;
 #  - a receiver that accepts connections and never answers slows a
 #    deployment by no more than the hook's timeout, and the run says what
 #    was not delivered; its outcome stands.
@@ -33,12 +36,16 @@ receiver() { # PORT LOG [--hang]: a receiver on $net.240, its pid kept
 	done
 	fail "the receiver on port $1 did not start"
 }
-receiver 9000 "$dir/events.log"
+"$top/scripts/tls-sandbox.sh" cert "$dir/fleet/tls" hook --san "IP:$net.240"
+"$top/scripts/tls-sandbox.sh" ca "$dir/rogue"
+"$top/scripts/tls-sandbox.sh" cert "$dir/rogue" hook --san "IP:$net.240"
+receiver 9000 "$dir/events.log" --tls "$dir/fleet/tls/hook.pem" "$dir/fleet/tls/hook.key"
 receiver 9001 "$dir/hung.log" --hang
-hook() { # PORT: the plan with one webhook to the receiver on PORT
+receiver 9002 "$dir/rogue.log" --tls "$dir/rogue/hook.pem" "$dir/rogue/hook.key"
+hook() { # PORT [SCHEME]: the plan with one webhook to the receiver on PORT
 	sed '/^notify:/,$d' "$plan" >"$plan.tmp" && mv "$plan.tmp" "$plan"
-	printf 'notify:\n  - url: http://%s.240:%s/hook\n    secret_file: hook.secret\n    timeout: 1s\n    retries: 2\n' \
-		"$net" "$1" >>"$plan"
+	printf 'notify:\n  - url: %s://%s.240:%s/hook\n    secret_file: hook.secret\n    timeout: 1s\n    retries: 2\n' \
+		"${2:-https}" "$net" "$1" >>"$plan"
 }
 hook 9000
 "$ivrctl" validate "$plan" >/dev/null || fail "the plan with notify: does not validate"
@@ -83,7 +90,7 @@ s=$(date +%s%N)
 "$ivrctl" deploy "$plan" --artifact "$(art 1.1.0)" >"$dir/fast.out" 2>&1 || fail "deploy with a live receiver: $(tail -3 "$dir/fast.out")"
 fast=$((($(date +%s%N) - s) / 1000000))
 "$ivrctl" rollback "$plan" >/dev/null 2>&1 || fail "rollback to 1.0.0"
-hook 9001
+hook 9001 http
 s=$(date +%s%N)
 "$ivrctl" deploy "$plan" --artifact "$(art 1.1.0)" >"$dir/slow.out" 2>&1 || fail "deploy with a hung receiver failed: $(tail -3 "$dir/slow.out")"
 slow=$((($(date +%s%N) - s) / 1000000))
@@ -94,5 +101,13 @@ grep -q "notifications: 0 delivered, [0-9]* not delivered (last: http://$net.240
 grep -h "not delivered" "$dir/slow.out"
 fleet_on 1.1.0 || fail "the fleet is not on 1.1.0"
 
-[ "$failed" -eq 0 ] && echo "PASS: webhooks: every event of a deploy, a failed deploy and a rollback, signed; a hung receiver costs at most its timeout"
+# A receiver whose certificate the plan's CA did not sign: nothing sent.
+hook 9002
+"$ivrctl" rollback "$plan" >"$dir/rogue.out" 2>&1 || fail "rollback with a receiver of another CA: $(tail -3 "$dir/rogue.out")"
+grep -q "notifications: 0 delivered, [0-9]* not delivered (last: https://$net.240:9002/hook: SSL certificate problem: self-signed certificate in certificate chain); the run's outcome stands" "$dir/rogue.out" ||
+	fail "a receiver of another CA: $(tail -3 "$dir/rogue.out")"
+[ -s "$dir/rogue.log" ] && fail "a receiver of another CA got events: $(cat "$dir/rogue.log")"
+fleet_on 1.0.0 || fail "the fleet is not back on 1.0.0"
+
+[ "$failed" -eq 0 ] && echo "PASS: webhooks over verified https: every event of a deploy, a failed deploy and a rollback, signed; a receiver of another CA refused; a hung receiver costs at most its timeout"
 exit "$failed"

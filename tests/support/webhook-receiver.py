@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import socket
+import ssl
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,8 @@ def main():
     ap.add_argument("--secret-file", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--hang", action="store_true")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"),
+                    help="serve https with this certificate chain and key")
     a = ap.parse_args()
     host, port = a.listen.rsplit(":", 1)
     secret = open(a.secret_file, "rb").read().splitlines()[0]
@@ -60,7 +63,13 @@ def main():
         def log_message(self, *args):
             pass
 
-    ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
+    srv = ThreadingHTTPServer((host, int(port)), Handler)
+    if a.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(*a.tls)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    srv.serve_forever()
 
 
 if __name__ == "__main__":
