@@ -529,7 +529,7 @@ expiring_json(const struct plan *p)
 		char when[32];
 
 		if (h->tls_cert == NULL ||
-		    h->tls_not_after > now + p->tls.expiry_warning_ms / 1000)
+		    !plan_tls_soon(p, h->tls_not_after, now))
 			continue;
 		plan_tls_time(when, sizeof(when), h->tls_not_after);
 		json_array_append_new(a, json_pack("{s:s, s:s}", "host",

@@ -337,6 +337,10 @@ int64_t plan_cert_not_after(const char *pem);
 /* t as "2026-12-30T06:15:52Z" into out. */
 void plan_tls_time(char *out, size_t size, int64_t t);
 
+/* Whether a certificate ending at not_after (s) is within the plan's
+ * tls.expiry_warning of now. */
+bool plan_tls_soon(const struct plan *p, int64_t not_after, int64_t now);
+
 /*
  * The hosts whose runtime.tls certificate expires before now plus
  * tls.expiry_warning: how many, and "ivr-01's (2026-12-30T06:15:52Z, in

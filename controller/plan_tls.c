@@ -269,6 +269,12 @@ plan_load_runtime_tls(struct loader *l, const struct ydoc_node *t)
 	}
 }
 
+bool
+plan_tls_soon(const struct plan *p, int64_t not_after, int64_t now)
+{
+	return not_after <= now + p->tls.expiry_warning_ms / 1000;
+}
+
 size_t
 plan_tls_expiring(const struct plan *p, int64_t now, char *out, size_t size)
 {
@@ -281,7 +287,7 @@ plan_tls_expiring(const struct plan *p, int64_t now, char *out, size_t size)
 		char when[32];
 
 		if (h->tls_cert == NULL ||
-		    h->tls_not_after > now + p->tls.expiry_warning_ms / 1000)
+		    !plan_tls_soon(p, h->tls_not_after, now))
 			continue;
 		plan_tls_time(when, sizeof(when), h->tls_not_after);
 		if (len < size)

@@ -280,7 +280,7 @@ expiring(struct buf *out, const struct fleet_status *s, const struct plan *p,
 			    NULL)
 			continue;
 		t = (int64_t)timegm(&tm);
-		if (t <= now + p->tls.expiry_warning_ms / 1000)
+		if (plan_tls_soon(p, t, now))
 			rc = buf_appendf(out, err,
 					 "warning: %s's certificate expires "
 					 "%s (in %lld d; tls.expiry_warning "

@@ -49,6 +49,11 @@ wrk_count() {
 }
 # cpu_ticks PID: user plus system CPU time the process has used (clock ticks)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu_per_request PID TICKS_BEFORE REQUESTS: its CPU microseconds per request
+cpu_per_request() {
+	awk -v t="$(($(cpu_ticks "$1") - $2))" -v n="$3" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.1f", t / hz * 1e6 / n }'
+}
 
 "$bin" seed --db "$dir/bank.db" --customers 50 --seed 3 \
 	--credentials-out "$dir/cred.json" --kdf-iterations 1000 >/dev/null
@@ -113,8 +118,7 @@ echo "wrk: 2 threads, 50 connections, ${seconds}s each; response ${size} bytes"
 t0=$(cpu_ticks "$rt")
 read -r rps p99 reqs < <(IDS="$dir/ids" DIGITS=9 wrk -t2 -c50 -d"${seconds}s" --latency \
 	-s "$here/tests/bench/step.lua" "$base" | wrk_count)
-cpu_http=$(awk -v t="$(( $(cpu_ticks "$rt") - t0 ))" -v n="$reqs" -v hz="$(getconf CLK_TCK)" \
-	'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+cpu_http=$(cpu_per_request "$rt" "$t0" "$reqs")
 echo "ivr-runtime menu step:     $rps req/s, p99 $p99"
 read -r brps bp99 < <(IDS="$dir/ids" DIGITS=1 wrk -t2 -c50 -d"${seconds}s" --latency \
 	-s "$here/tests/bench/step.lua" "$base" | wrk_figures)
@@ -142,8 +146,7 @@ SSL_CERT_FILE="$dir/tls/ca.pem" login "$sbase" "$dir/cred.json" "$dir/sids"
 t0=$(cpu_ticks "$srt")
 read -r srps sp99 sreqs < <(IDS="$dir/sids" DIGITS=9 wrk -t2 -c50 -d"${seconds}s" --latency \
 	-s "$here/tests/bench/step.lua" "$sbase" | wrk_count)
-cpu_https=$(awk -v t="$(( $(cpu_ticks "$srt") - t0 ))" -v n="$sreqs" -v hz="$(getconf CLK_TCK)" \
-	'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+cpu_https=$(cpu_per_request "$srt" "$t0" "$sreqs")
 echo "ivr-runtime menu step, https: $srps req/s, p99 $sp99 (TLS 1.3, keep-alive)"
 # wrk's own TLS runs on the same cores and takes its share: the runtime's
 # CPU time per step says what HTTPS costs the server itself.
