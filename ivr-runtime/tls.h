@@ -19,10 +19,11 @@
 #include "err.h"
 
 /* GnuTLS's priority string for every connection the runtime serves. */
-#define TLS_PRIORITIES                                              \
-	"SECURE192:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
-	"-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:" \
-	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-MAC-ALL:+AEAD:%SAFE_RENEGOTIATION"
+#define TLS_PRIORITIES                                                        \
+	"SECURE192:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"           \
+	"-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:"           \
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-MAC-ALL:+AEAD:%SAFE_RENEGOTIATION:" \
+	"%SERVER_PRECEDENCE"
 
 #define TLS_PEM_MAX (256 * 1024)
 
