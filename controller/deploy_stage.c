@@ -87,7 +87,7 @@ deploy_tls_warn(struct run *r)
 {
 	char list[1024];
 	size_t n = plan_tls_expiring(r->p, (int64_t)time(NULL), list,
-				     sizeof(list));
+				     sizeof(list), NULL);
 
 	if (n > 0)
 		deploy_say(r,

@@ -179,8 +179,8 @@ static void
 print_expiring(const char *path, const struct plan *p)
 {
 	char list[2048];
-	size_t n =
-		plan_tls_expiring(p, (int64_t)time(NULL), list, sizeof(list));
+	size_t n = plan_tls_expiring(p, (int64_t)time(NULL), list, sizeof(list),
+				     NULL);
 
 	if (n > 0)
 		printf("%s: warning: %zu certificate(s) expire within "

@@ -517,27 +517,6 @@ problems_json(struct diag_list *d)
 	return list;
 }
 
-/* runtime.tls certificates within tls.expiry_warning of their end. */
-static json_t *
-expiring_json(const struct plan *p)
-{
-	json_t *a = json_array();
-	int64_t now = (int64_t)time(NULL);
-
-	for (size_t i = 0; i < p->nhosts; i++) {
-		const struct plan_host *h = &p->hosts[i];
-		char when[32];
-
-		if (h->tls_cert == NULL ||
-		    !plan_tls_soon(p, h->tls_not_after, now))
-			continue;
-		plan_tls_time(when, sizeof(when), h->tls_not_after);
-		json_array_append_new(a, json_pack("{s:s, s:s}", "host",
-						   h->name, "expires", when));
-	}
-	return a;
-}
-
 json_t *
 plan_validation_json(const char *path, const struct plan *p,
 		     struct diag_list *d, const struct err *e)
@@ -545,13 +524,15 @@ plan_validation_json(const char *path, const struct plan *p,
 	json_t *o = json_pack("{s:s, s:b}", "path", path, "valid", p != NULL);
 
 	if (p != NULL) {
+		json_t *soon = json_array();
+
+		plan_tls_expiring(p, (int64_t)time(NULL), NULL, 0, soon);
 		json_object_set_new(o, "environment",
 				    json_string(p->environment));
 		json_object_set_new(o, "hosts", json_integer((int)p->nhosts));
 		json_object_set_new(o, "phases", json_integer((int)p->nphases));
 		json_object_set_new(o, "plan_sha256", json_string(p->sha256));
-		json_object_set_new(o, "expiring_certificates",
-				    expiring_json(p));
+		json_object_set_new(o, "expiring_certificates", soon);
 	} else if (diag_total(d) == 0) {
 		json_object_set_new(o, "error", json_string(e->msg));
 	}

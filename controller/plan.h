@@ -344,10 +344,11 @@ bool plan_tls_soon(const struct plan *p, int64_t not_after, int64_t now);
 /*
  * The hosts whose runtime.tls certificate expires before now plus
  * tls.expiry_warning: how many, and "ivr-01's (2026-12-30T06:15:52Z, in
- * 9 d), ..." into out.
+ * 9 d), ..." into out (size may be 0); with list, each as {host,
+ * expires} appended to it.
  */
 size_t plan_tls_expiring(const struct plan *p, int64_t now, char *out,
-			 size_t size);
+			 size_t size, json_t *list);
 
 /* Frees a plan; NULL is a no-op. */
 void plan_free(struct plan *p);

@@ -276,7 +276,8 @@ plan_tls_soon(const struct plan *p, int64_t not_after, int64_t now)
 }
 
 size_t
-plan_tls_expiring(const struct plan *p, int64_t now, char *out, size_t size)
+plan_tls_expiring(const struct plan *p, int64_t now, char *out, size_t size,
+		  json_t *list)
 {
 	size_t n = 0, len = 0;
 
@@ -295,6 +296,10 @@ plan_tls_expiring(const struct plan *p, int64_t now, char *out, size_t size)
 				out + len, size - len, "%s%s's (%s, in %lld d)",
 				n ? ", " : "", h->name, when,
 				(long long)((h->tls_not_after - now) / 86400));
+		if (list != NULL)
+			json_array_append_new(list, json_pack("{s:s, s:s}",
+							      "host", h->name,
+							      "expires", when));
 		n++;
 	}
 	return n;
